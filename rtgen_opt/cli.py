@@ -1,0 +1,253 @@
+"""The `rtgen-opt` command line (Typer). Commands only parse, call the library and render.
+
+Exit codes: 0 success, 1 a check failed, 2 bad input (one message naming the file, the
+field and what was expected; never a traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from fractions import Fraction
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import InputError
+from .latency import load_db, resolve_db
+from .report import FORMATS, emit
+from .scenario import Scenario, builtin_scenarios, load_scenario
+from .taskset import STAGE_NAMES, build_taskset
+from .units import DURATION_HELP, parse_duration
+
+app = typer.Typer(
+    name="rtgen-opt",
+    help="How well can real-time generative-AI workloads be scheduled on a heterogeneous "
+    "laptop SoC (CPU + GPU + NPU)?\n\nSCENARIO is a built-in name (scenario_a ... "
+    "scenario_d, see `rtgen-opt scenarios list`) or the path of a YAML file.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+scenarios_app = typer.Typer(help="List and inspect scenarios.", no_args_is_help=True)
+db_app = typer.Typer(help="Inspect latency databases.", no_args_is_help=True)
+app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(db_app, name="db")
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | csv")]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="Override a scenario field, KEY=VALUE; repeatable. KEY is a top-level key "
+    "(granularity=model, platform.npu=2) or TASK.FIELD (llm.input_tokens=2048).")]
+HorizonOpt = Annotated[Optional[str], typer.Option(
+    "--horizon", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
+    "(default: the scenario's `horizon`).")]
+
+
+def _check_format(value: str) -> str:
+    if value not in FORMATS:
+        raise InputError("--format", "", f"one of {', '.join(FORMATS)}", value)
+    return value
+
+
+def _horizon(text: str | None) -> Fraction | None:
+    if text is None:
+        return None
+    try:
+        horizon = parse_duration(text)
+    except ValueError:
+        raise InputError("--horizon", "", DURATION_HELP, text) from None
+    if horizon <= 0:
+        raise InputError("--horizon", "", "a positive duration", text)
+    return horizon
+
+
+def _scenario(ref: str, overrides: list[str] | None) -> Scenario:
+    return load_scenario(ref, overrides or ())
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+@scenarios_app.command("list")
+def scenarios_list(format: FormatOpt = "table") -> None:
+    """List the built-in scenarios.
+
+    Example: rtgen-opt scenarios list --format json
+    """
+    _check_format(format)
+    items = []
+    for name, path in builtin_scenarios().items():
+        items.append({"name": name, "description": load_scenario(str(path)).description,
+                      "path": str(path)})
+    emit(format, {"scenarios": items}, ["name", "description"],
+         [[s["name"], s["description"]] for s in items], "Built-in scenarios", numeric_from=9)
+
+
+@scenarios_app.command("show")
+def scenarios_show(scenario: str, set_: SetOpt = None, format: FormatOpt = "table") -> None:
+    """Show a scenario after validation and overrides: settings and tasks.
+
+    Example: rtgen-opt scenarios show scenario_d --set llm.input_tokens=32
+    """
+    _check_format(format)
+    s = _scenario(scenario, set_)
+    tasks = [_task_dict(t) for t in s.tasks]
+    data = {
+        "name": s.name, "description": s.description, "path": s.source,
+        "latency_db": s.db.name, "platform": s.platform,
+        "horizon_s": None if s.horizon is None else float(s.horizon),
+        "granularity": s.granularity, "on_miss": s.on_miss, "preemption": s.preemption,
+        "mapping": {f"{m}/{st}": b for (m, st), b in s.mapping.items()}, "tasks": tasks,
+    }
+    columns = ["task", "model", "kind", "rate", "deadline", "tokens in/out", "after"]
+    rows = [[t["name"], t["model"], t["kind"], t["rate"], t["deadline"], t["tokens"],
+             t["after"]] for t in tasks]
+    caption = (f"{s.description}\nplatform {s.platform}, granularity {s.granularity}, "
+               f"on_miss {s.on_miss}, preemption {s.preemption}, db {s.db.name}")
+    emit(format, data, columns, rows, f"Scenario {s.name} ({s.source})", caption, 9)
+
+
+def _task_dict(t) -> dict:
+    ms = lambda x: None if x is None else f"{float(x) * 1000:.6g}ms"  # noqa: E731
+    if t.kind == "periodic":
+        rate = f"{float(1 / t.period):.6g} FPS"
+    elif t.arrivals.kind == "every":
+        rate = f"every {float(t.arrivals.every):g}s"
+    elif t.arrivals.kind == "times":
+        rate = f"{len(t.arrivals.times)} times"
+    else:
+        rate = f"poisson {t.arrivals.rate}/s"
+    tokens = (f"{t.input_tokens or '-'}/{t.output_tokens or '-'}"
+              if t.input_tokens or t.output_tokens else None)
+    return {"name": t.name, "model": t.model, "kind": t.kind, "rate": rate,
+            "deadline": ms(t.deadline), "tokens": tokens, "after": t.after,
+            "weight": t.weight, "ttft": ms(t.ttft), "tpt": ms(t.tpt)}
+
+
+# ----------------------------------------------------------------------------- db
+
+
+@db_app.command("show")
+def db_show(
+    db: Annotated[str, typer.Option(help="Built-in database name or path.")] = "ryzen_ai_9_365",
+    model: Annotated[Optional[str], typer.Option(help="Only this model.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Only this backend.")] = None,
+    stage: Annotated[Optional[str], typer.Option(help="Only this stage.")] = None,
+    layers: Annotated[bool, typer.Option("--layers", help="Table: one row per layer "
+                                         "instead of stage totals.")] = False,
+    format: FormatOpt = "table",
+) -> None:
+    """Show a latency database: rows as stored (JSON, CSV) or stage totals (table).
+
+    Example: rtgen-opt db show --model llama3.2-1b --stage prefill
+    """
+    _check_format(format)
+    path = resolve_db(db)
+    if path is None:
+        raise InputError("--db", "", "a built-in database name or a path", db)
+    database = load_db(path)
+    for option, value, known in (("--model", model, database.models),
+                                 ("--backend", backend, database.backends),
+                                 ("--stage", stage, STAGE_NAMES)):
+        if value is not None and value not in known:
+            raise InputError(option, "", f"one of {', '.join(known)}", value)
+    keep = [r for r in database.rows if (model is None or r["model"] == model)
+            and (backend is None or r["backend"] == backend)
+            and (stage is None or r["stage"] == stage)]
+    totals: dict[tuple, dict] = defaultdict(lambda: {"latency_ms": 0.0})
+    for r in keep:
+        key = (r["model"], r["stage"], r["backend"], r["seq_len"])
+        totals[key].update(layers=r["layers"], source=r["source"])
+        totals[key]["latency_ms"] += r["latency_ms"]
+    stage_rows = [{"model": k[0], "stage": k[1], "backend": k[2], "seq_len": k[3],
+                   "layers": v["layers"], "latency_ms": round(v["latency_ms"], 4)}
+                  for k, v in totals.items()]
+    data = {"db": database.name, "rows": [dict(r) for r in keep], "stages": stage_rows}
+    columns = ["model", "stage", "backend", "seq_len", "layers", "latency_ms", "layer", "source"]
+    if format == "csv" or layers:
+        rows = [[r[c] for c in columns] for r in keep]
+    else:
+        columns = columns[:6]
+        rows = [[r[c] for c in columns] for r in stage_rows]
+    emit(format, data, columns, rows, f"Latency database {database.name} ({path})",
+         "latency_ms: the whole stage (one token for decode); derivation in the database "
+         "README" if not layers else None, numeric_from=3)
+
+
+# ----------------------------------------------------------------------------- taskset
+
+
+@app.command()
+def taskset(
+    scenario: str,
+    horizon: HorizonOpt = None,
+    set_: SetOpt = None,
+    export: Annotated[Optional[str], typer.Option(
+        help="Also write the complete task set (every job and segment) as JSON to this "
+        "file.")] = None,
+    format: FormatOpt = "table",
+) -> None:
+    """Expand a scenario into jobs and segments over a horizon.
+
+    Example: rtgen-opt taskset scenario_c --horizon 1s --format json
+    """
+    _check_format(format)
+    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    data = ts.summary()
+    columns = ["task", "model", "kind", "jobs", "segments/job", "deadline_ms",
+               "standalone_ms", "best-backend util"]
+    rows = []
+    for t in ts.tasks:
+        util = (t.standalone_us / t.period_us) if t.period_us else None
+        rows.append([t.name, t.model, t.kind, t.num_jobs, t.segs_per_job,
+                     None if t.deadline_us is None else t.deadline_us / 1000,
+                     t.standalone_us / 1000, util])
+    hp = "-" if ts.hyperperiod_s is None else f"{float(ts.hyperperiod_s) * 1000:.6g} ms"
+    caption = (f"{ts.num_jobs} jobs, {ts.num_segments} segments over "
+               f"{ts.horizon_us / 1e6:g} s; hyperperiod {hp}; granularity {ts.granularity}; "
+               f"drain {ts.drain_us / 1e6:g} s")
+    if export:
+        _write_text(export, ts.to_json())
+    emit(format, data, columns, rows, f"Task set of {ts.scenario}", caption, numeric_from=3)
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write a whole file at once (nothing half-written on error)."""
+    import os
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rtgen-opt-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(path, "", "a writable file path", str(exc)) from None
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")]
+          = False) -> None:
+    if version:
+        typer.echo(f"rtgen-opt {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Console-script entry point: bad input -> one line on stderr and exit code 2.
+
+    Typer handles usage errors (exit 2) and --help itself; our own input errors are raised
+    from deep inside the library and end here.
+    """
+    try:
+        app(prog_name="rtgen-opt")
+    except InputError as exc:
+        print(f"rtgen-opt: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Rendering: tables for people, JSON and CSV for programs.
+
+Every command builds one plain dict (the JSON of DESIGN.md §4) plus, for the table and CSV
+formats, a list of rows; this module turns them into output. Nothing here computes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "json", "csv")
+
+
+def to_json(data: dict) -> str:
+    """One JSON object; NaN/inf become null (strict JSON)."""
+    return json.dumps(_finite(data), indent=2, sort_keys=False)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def to_csv(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence],
+                caption: str | None = None, numeric_from: int = 1) -> None:
+    """A rich table on stdout; columns from ``numeric_from`` on are right-aligned."""
+    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="right" if i >= numeric_from else "left")
+    for row in rows:
+        table.add_row(*(fmt(v) for v in row))
+    Console(file=sys.stdout, width=max(100, Console().width)).print(table)
+
+
+def fmt(value) -> str:
+    """Cell text: compact numbers, '-' for missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
+    return str(value)
+
+
+def emit(fmt_name: str, data: dict, columns: Sequence[str], rows: Sequence[Sequence],
+         title: str, caption: str | None = None, numeric_from: int = 1) -> None:
+    """Write ``data`` as JSON, or ``rows`` as CSV or a table, to stdout."""
+    if fmt_name == "json":
+        sys.stdout.write(to_json(data) + "\n")
+    elif fmt_name == "csv":
+        sys.stdout.write(to_csv(columns, rows))
+    else:
+        print_table(title, columns, rows, caption, numeric_from)

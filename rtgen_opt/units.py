@@ -1,0 +1,75 @@
+"""Durations and the integer-microsecond time base.
+
+Files and the command line give durations as strings with a unit (``60s``, ``16.67ms``,
+``500us``, ``2min``). Internally time is integer microseconds; exact values are kept as
+``Fraction`` until the one place where they are rounded (DESIGN.md §2: releases to the
+nearest microsecond, durations up, relative deadlines down, so "schedulable" stays safe).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+US_PER_S = 1_000_000
+
+_UNIT_SECONDS = {
+    "us": Fraction(1, 10**6),
+    "µs": Fraction(1, 10**6),
+    "ms": Fraction(1, 10**3),
+    "s": Fraction(1),
+    "min": Fraction(60),
+    "h": Fraction(3600),
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|min|h)\s*$")
+
+DURATION_HELP = "a duration with a unit, like '60s', '16.67ms', '500us' or '2min'"
+
+
+def parse_duration(text: object) -> Fraction:
+    """Parse a non-negative duration into exact seconds.
+
+    The number ``0`` is accepted without a unit; any other bare number is ambiguous and
+    rejected. Raises ``ValueError`` with the expectation as message.
+    """
+    if isinstance(text, bool):
+        raise ValueError(DURATION_HELP)
+    if isinstance(text, int) and text == 0:
+        return Fraction(0)
+    if not isinstance(text, str):
+        raise ValueError(DURATION_HELP)
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(DURATION_HELP)
+    number, unit = match.groups()
+    return Fraction(number) * _UNIT_SECONDS[unit]
+
+
+def to_us_nearest(seconds: Fraction) -> int:
+    """Exact seconds -> integer microseconds, rounded half up (used for release times)."""
+    return math.floor(seconds * US_PER_S + Fraction(1, 2))
+
+
+def to_us_down(seconds: Fraction) -> int:
+    """Exact seconds -> integer microseconds, rounded down (relative deadlines)."""
+    return math.floor(seconds * US_PER_S)
+
+
+def to_us_up(seconds: Fraction) -> int:
+    """Exact seconds -> integer microseconds, rounded up (durations)."""
+    return math.ceil(seconds * US_PER_S)
+
+
+def format_us(us: int | float) -> str:
+    """A human-readable duration for tables: ``16.667ms``, ``1.25s``."""
+    if us >= US_PER_S:
+        return f"{us / US_PER_S:.6g}s"
+    if us >= 1000:
+        return f"{us / 1000:.6g}ms"
+    return f"{us:g}us"
+
+
+def lcm_fraction(a: Fraction, b: Fraction) -> Fraction:
+    """Least common multiple of two positive rationals (for exact hyperperiods)."""
+    return Fraction(math.lcm(a.numerator, b.numerator), math.gcd(a.denominator, b.denominator))

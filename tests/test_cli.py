@@ -1,0 +1,101 @@
+"""The command line: JSON keys of DESIGN.md §4, formats, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def test_scenarios_list_json(capsys):
+    code, out, _ = run_cli(["scenarios", "list", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 0
+    assert [s["name"] for s in data["scenarios"]] == ["scenario_a", "scenario_b", "scenario_c",
+                                                      "scenario_d"]
+    assert all(set(s) == {"name", "description", "path"} for s in data["scenarios"])
+
+
+def test_scenarios_show_applies_overrides(capsys):
+    code, out, _ = run_cli(["scenarios", "show", "scenario_d", "--set", "llm.input_tokens=32",
+                            "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["tasks"][3]["tokens"] == "32/64"
+
+
+def test_db_show_json_rows_as_stored_with_totals(capsys):
+    code, out, _ = run_cli(["db", "show", "--model", "llama3.2-1b", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["db"] == "ryzen_ai_9_365"
+    keys = {"model", "stage", "backend", "seq_len", "layers", "latency_ms", "source"}
+    assert all(keys <= set(r) for r in data["rows"])
+    assert {r["model"] for r in data["rows"]} == {"llama3.2-1b"}
+    total = {(r["stage"], r["backend"], r["seq_len"]): r["latency_ms"] for r in data["stages"]}
+    assert total["prefill", "gpu", 1024] / total["prefill", "npu", 1024] == pytest.approx(3, rel=.1)
+    assert total["decode", "npu", 1024] / total["decode", "gpu", 1024] == pytest.approx(7.5, rel=.1)
+
+
+def test_db_show_filters_and_csv(capsys):
+    code, out, _ = run_cli(["db", "show", "--model", "yolov3", "--backend", "npu", "--format",
+                            "csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 1 and rows[0]["backend"] == "npu"
+
+
+def test_db_show_unknown_model_exits_2(capsys):
+    code, out, err = run_cli(["db", "show", "--model", "gpt-5"], capsys)
+    assert code == 2 and out == "" and "--model" in err
+
+
+def test_taskset_json_keys(capsys):
+    code, out, _ = run_cli(["taskset", "scenario_c", "--horizon", "1s", "--format", "json"],
+                           capsys)
+    data = json.loads(out)
+    assert code == 0
+    assert set(data) == {"scenario", "horizon_s", "hyperperiod_s", "jobs", "segments", "tasks"}
+    assert data["tasks"]["od"]["jobs"] == 60 and data["tasks"]["sr"]["jobs"] == 60
+    assert data["hyperperiod_s"] == pytest.approx(1 / 60)
+    assert data["jobs"] == sum(t["jobs"] for t in data["tasks"].values())
+    assert data["segments"] == sum(t["segments"] for t in data["tasks"].values())
+
+
+def test_taskset_set_sweeps_the_prompt_length(capsys):
+    segs = {}
+    for n in (32, 2048):
+        code, out, _ = run_cli(["taskset", "scenario_d", "--horizon", "1s", "--set",
+                                f"llm.input_tokens={n}", "--format", "json"], capsys)
+        segs[n] = json.loads(out)["tasks"]["llm"]["segments"]
+    assert segs[32] == segs[2048] == 16 * 64  # same chain; only durations change
+
+
+def test_taskset_table_and_export(tmp_path, capsys):
+    target = tmp_path / "ts.json"
+    code, out, _ = run_cli(["taskset", "scenario_a", "--horizon", "100ms", "--export",
+                            str(target)], capsys)
+    assert code == 0 and "seg" in out and "hyperperiod" in out
+    full = json.loads(target.read_text())
+    assert len(full["job_release_us"]) == 3 + 3 + 1
+
+
+def test_help_explains_with_an_example(capsys):
+    for command in (["taskset"], ["scenarios", "show"], ["db", "show"], ["scenarios", "list"]):
+        code, out, _ = run_cli([*command, "--help"], capsys)
+        assert code == 0 and "Example: rtgen-opt" in out
+
+
+def test_installed_console_script_finds_builtin_data_from_any_directory(tmp_path):
+    """`pip install .` (non-editable) ships scenarios and the database as package data."""
+    import shutil
+    import subprocess
+
+    script = shutil.which("rtgen-opt")
+    if script is None:
+        pytest.skip("rtgen-opt is not installed in this environment")
+    proc = subprocess.run([script, "taskset", "scenario_c", "--horizon", "1s", "--format",
+                           "json"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["tasks"]["llm"]["jobs"] == 1
