@@ -60,6 +60,7 @@ class TaskInfo:
     tpt_us: int | None = None
     after: int | None = None  # task index it waits for
     standalone_us: int = 0  # one job alone on the platform, best backend per segment
+    give_up_us: int | None = None  # requests: starved without a first token by arrival + this
 
     @property
     def job_range(self) -> range:
@@ -192,6 +193,7 @@ def build_taskset(scenario: Scenario, horizon: Fraction | None = None) -> TaskSe
         first += len(rel)
     # a request that waits for another is only served after it: count its chain in
     tasks = [_with_chain_standalone(t, tasks) for t in tasks]
+    tasks = _with_give_up(scenario, tasks)
 
     job_task = np.concatenate([np.full(len(r), i, dtype=np.int64)
                                for i, r in enumerate(releases)])
@@ -325,6 +327,19 @@ def _with_chain_standalone(task: TaskInfo, tasks: list[TaskInfo]) -> TaskInfo:
     return TaskInfo(**{**task.__dict__, "standalone_us": total})
 
 
+def _with_give_up(scenario: Scenario, tasks: list[TaskInfo]) -> list[TaskInfo]:
+    """How long a request may wait for its first token before it counts as starved and is
+    abandoned: the scenario's `drain`, else 10 x its standalone latency (DESIGN.md §2). A
+    request that feeds another (RAG -> LLM) gives up with it."""
+    limits = [None if t.kind != "request" else
+              (to_us_nearest(scenario.drain) if scenario.drain is not None
+               else DRAIN_FACTOR * t.standalone_us) for t in tasks]
+    for i, t in enumerate(tasks):
+        if t.after is not None and limits[t.after] is not None and limits[i] is not None:
+            limits[t.after] = min(limits[t.after], limits[i])
+    return [TaskInfo(**{**t.__dict__, "give_up_us": limit}) for t, limit in zip(tasks, limits)]
+
+
 def _after_links(tasks: list[TaskInfo], job_task: np.ndarray, job_index: np.ndarray):
     """Job k of a task with `after` waits for job k of that task (if it exists)."""
     after = np.full(len(job_task), -1, dtype=np.int64)
@@ -348,11 +363,9 @@ def _hyperperiod(scenario: Scenario) -> Fraction | None:
 
 def _drain_us(scenario: Scenario, tasks: list[TaskInfo]) -> int:
     """How long a run goes on after the horizon (DESIGN.md §2)."""
-    if scenario.drain is not None:
-        return to_us_nearest(scenario.drain)
-    requests = [t.standalone_us for t in tasks if t.kind == "request"]
+    limits = [t.give_up_us for t in tasks if t.give_up_us is not None]
     deadlines = [t.deadline_us for t in tasks if t.deadline_us is not None]
-    return max([DRAIN_FACTOR * s for s in requests] + deadlines + [0])
+    return max(limits + deadlines + [0])
 
 
 def _aot_mapping(scenario: Scenario, spec: TaskSpec, template, backends) -> tuple[int, ...]:

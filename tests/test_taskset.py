@@ -73,15 +73,15 @@ def test_llm_request_is_prefill_then_decode_steps(n_in, n_out, granularity):
     assert ts.job_deadline_us[0] == NO_DEADLINE
 
 
-@pytest.mark.parametrize("granularity, segments", [("layer", 6), ("model", 1), ("group:4", 2),
-                                                   ("group:6", 1), ("group:99", 1)])
+@pytest.mark.parametrize("granularity, segments", [("layer", 12), ("model", 1), ("group:5", 3),
+                                                   ("group:12", 1), ("group:99", 1)])
 def test_granularity_groups_layers_and_rounds_each_segment_up(granularity, segments):
-    spec = TaskSpec(name="od", model="yolov3", kind="periodic", period=Fraction(1, 30),
-                    deadline=Fraction(1, 30))
+    spec = TaskSpec(name="rag", model="gte-base", kind="request", input_tokens=100,
+                    arrivals=Arrivals("times", times=(Fraction(0),)))
     ts = build_taskset(scenario(spec, granularity=granularity), Fraction(1, 30))
     dur = ts.seg_dur_us[list(ts.job_segments(0))]
     assert len(dur) == segments
-    exact_us = np.array([float(DB.layer_ms("yolov3", "frame", b, [0]).sum()) * 1000
+    exact_us = np.array([float(DB.layer_ms("gte-base", "frame", b, [100]).sum()) * 1000
                          for b in ts.backends])
     assert np.all(dur.sum(axis=0) >= exact_us - 1e-6)  # rounded up, never down
     assert np.all(dur.sum(axis=0) < exact_us + segments)
@@ -90,8 +90,8 @@ def test_granularity_groups_layers_and_rounds_each_segment_up(granularity, segme
 def test_scenario_c_one_second_matches_hand_count():
     ts = build_taskset(load_scenario("scenario_c"), Fraction(1))
     summary = ts.summary()
-    assert summary["tasks"]["od"] == {"jobs": 60, "segments": 60 * 6}
-    assert summary["tasks"]["sr"] == {"jobs": 60, "segments": 60 * 5}
+    assert summary["tasks"]["od"] == {"jobs": 60, "segments": 60}  # a CNN is one unit
+    assert summary["tasks"]["sr"] == {"jobs": 60, "segments": 60}
     assert summary["tasks"]["rag"] == {"jobs": 1, "segments": 12}
     assert summary["tasks"]["llm"] == {"jobs": 1, "segments": 16 * 64}  # prefill + 63 steps
     assert ts.hyperperiod_s == Fraction(1, 60)
