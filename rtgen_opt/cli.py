@@ -18,7 +18,12 @@ from .errors import InputError
 from .latency import load_db, resolve_db
 from .report import FORMATS, emit
 from .scenario import Scenario, builtin_scenarios, load_scenario
-from .taskset import STAGE_NAMES, build_taskset
+from .executor import simulate as run_policy
+from .metrics import evaluate
+from .policies import POLICIES
+from .replay import replay as replay_schedule
+from .schedule import read_schedule
+from .taskset import STAGE_NAMES, TaskSet, build_taskset
 from .units import DURATION_HELP, parse_duration
 
 app = typer.Typer(
@@ -211,6 +216,122 @@ def taskset(
     if export:
         _write_text(export, ts.to_json())
     emit(format, data, columns, rows, f"Task set of {ts.scenario}", caption, numeric_from=3)
+
+
+# ----------------------------------------------------------------------------- simulate
+
+
+@app.command()
+def simulate(
+    scenario: str,
+    policy: Annotated[str, typer.Option(
+        help="all, or one of " + ", ".join(POLICIES) + ".")] = "all",
+    horizon: HorizonOpt = None,
+    set_: SetOpt = None,
+    trace: Annotated[Optional[str], typer.Option(
+        help="Write the schedule table (one row per executed segment) to this file: CSV, "
+        "or JSON if it ends in .json. With --policy all, one file per policy "
+        "(trace.csv -> trace.ftf.csv ...).")] = None,
+    format: FormatOpt = "table",
+) -> None:
+    """Run the heuristic policies of the paper in the event-driven executor.
+
+    Example: rtgen-opt simulate scenario_c --policy all --horizon 60s
+    """
+    _check_format(format)
+    if policy != "all" and policy not in POLICIES:
+        raise InputError("--policy", "", f"all or one of {', '.join(POLICIES)}", policy)
+    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    names = list(POLICIES) if policy == "all" else [policy]
+    runs, outputs = [], {}
+    for name in _progress(names, f"simulating {ts.scenario}"):
+        result = run_policy(ts, name)
+        runs.append({"policy": name, **evaluate(ts, result.schedule), "events": result.events,
+                     "wall_s": round(result.wall_s, 4)})
+        if trace:
+            target = trace if len(names) == 1 else _suffixed(trace, name)
+            outputs[target] = result.schedule.to_text(ts, target)
+    for target, text in outputs.items():  # all runs succeeded: now write
+        _write_text(target, text)
+    data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "runs": runs}
+    columns, rows = _policy_rows(ts, runs)
+    emit(format, data, columns, rows, f"{ts.scenario}: {ts.horizon_us / 1e6:g} s, "
+         f"{ts.num_jobs} jobs, granularity {ts.granularity}, on_miss {ts.on_miss}, "
+         f"preemption {ts.preemption}",
+         "violations: frames dropped or late / released; TTFT, TPT: means over served "
+         "requests; starved: no first token within the request's drain limit",
+         numeric_from=1)
+
+
+def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
+    frame_tasks = list(runs[0]["tasks"]) if runs else []
+    llm_tasks = list(runs[0]["llm"]) if runs else []
+    columns = ["policy", "violations %"] + [f"{t} %" for t in frame_tasks]
+    for t in llm_tasks:
+        columns += [f"{t} TTFT ms", f"{t} TPT ms", f"{t} starved"]
+    rows = []
+    for run in runs:
+        row = [run["policy"], 100 * run["violation_rate"]]
+        row += [100 * run["tasks"][t]["violation_rate"] for t in frame_tasks]
+        for t in llm_tasks:
+            llm = run["llm"][t]
+            row += [llm["ttft_ms"]["mean"], llm["tpt_ms"]["mean"],
+                    f"{llm['starved']}/{llm['requests']}"]
+        rows.append(row)
+    return columns, rows
+
+
+def _suffixed(path: str, name: str) -> str:
+    stem, dot, ext = path.rpartition(".")
+    return f"{stem}.{name}.{ext}" if dot and "/" not in ext else f"{path}.{name}"
+
+
+def _progress(items: list, label: str):
+    """Iterate with a progress bar on stderr when it is a terminal."""
+    if not sys.stderr.isatty() or len(items) < 2:
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        bar = progress.add_task(label, total=len(items))
+        for item in items:
+            progress.update(bar, description=f"{label}: {item}")
+            yield item
+            progress.advance(bar)
+
+
+# ----------------------------------------------------------------------------- replay
+
+
+@app.command()
+def replay(
+    scenario: str,
+    schedule: Annotated[str, typer.Option(help="Schedule table (CSV or JSON) to check, as "
+                                          "written by --trace or --schedule-out.")],
+    horizon: HorizonOpt = None,
+    set_: SetOpt = None,
+    format: FormatOpt = "table",
+) -> None:
+    """Check a schedule against every constraint of the task set, then evaluate it.
+
+    Exit 0 when the schedule is valid (its metrics are printed), 1 when it violates a
+    constraint (each violation is listed).
+
+    Example: rtgen-opt replay scenario_a --horizon 1s --schedule trace.csv
+    """
+    _check_format(format)
+    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    result = replay_schedule(ts, read_schedule(schedule, ts))
+    if not result.ok:
+        data = {"scenario": ts.scenario, "valid": False, "violations": result.violations}
+        emit(format, data, ["violated constraint"], [[v] for v in result.violations],
+             f"{schedule}: {len(result.violations)} violated constraints", numeric_from=9)
+        raise typer.Exit(1)
+    run = {"policy": "replay", **result.metrics}
+    data = {"scenario": ts.scenario, "valid": True, **result.metrics}
+    columns, rows = _policy_rows(ts, [run])
+    emit(format, data, columns, rows, f"{schedule}: valid schedule for {ts.scenario}")
 
 
 def _write_text(path: str, text: str) -> None:

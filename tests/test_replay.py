@@ -1,0 +1,124 @@
+"""Replay catches every kind of broken schedule (mutation tests on a valid trace)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from rtgen_opt.executor import simulate
+from rtgen_opt.replay import replay
+from rtgen_opt.schedule import Schedule, read_schedule
+from tests.tiny import taskset
+
+DB = ["enc,frame,a,16,1,2", "enc,frame,b,16,1,3", "llm,prefill,a,16,2,4",
+      "llm,prefill,a,64,2,4", "llm,decode,b,16,2,2", "llm,decode,b,64,2,2",
+      "cam,frame,a,,1,3", "cam,frame,b,,1,4"]
+TASKS = [{"name": "cam", "model": "cam", "period": "10ms"},
+         {"name": "enc", "model": "enc", "arrivals": {"times": ["1ms"]}, "input_tokens": 16},
+         {"name": "llm", "model": "llm", "after": "enc", "input_tokens": 16, "output_tokens": 3}]
+
+
+@pytest.fixture
+def valid(tmp_path):
+    ts = taskset(tmp_path, DB, TASKS, "30ms", transfers=["a,b,1"])
+    schedule = simulate(ts, "ftf").schedule
+    assert replay(ts, schedule).ok
+    return ts, schedule
+
+
+def mutate(schedule: Schedule, i: int, **changes) -> Schedule:
+    arrays = {f: getattr(schedule, f).copy() for f in ("seg", "backend", "instance", "start_us",
+                                                       "end_us", "aborted")}
+    for field, value in changes.items():
+        arrays[field][i] = value
+    return Schedule(**arrays)
+
+
+def row_of(ts, schedule, task, segment=0, job_index=0):
+    job = ts.tasks[ts.task_index(task)].first_job + job_index
+    seg = ts.job_seg_start[job] + segment
+    return int(np.flatnonzero((schedule.seg == seg) & schedule.done)[0])
+
+
+def shifted(schedule, i, delta):
+    return mutate(schedule, i, start_us=schedule.start_us[i] + delta,
+                  end_us=schedule.end_us[i] + delta)
+
+
+def test_release_violation(valid):
+    ts, s = valid
+    i = row_of(ts, s, "enc")
+    broken = replay(ts, shifted(s, i, -int(s.start_us[i]) - 1))
+    assert any(v.startswith("release") for v in broken.violations)
+
+
+def test_dependency_violation(valid):
+    ts, s = valid
+    i = row_of(ts, s, "llm")  # first prefill segment, moved before enc completes
+    broken = replay(ts, shifted(s, i, -int(s.start_us[i]) + 1000))
+    assert any(v.startswith("dependency") for v in broken.violations)
+
+
+def test_chain_order_and_transfer_violation(valid):
+    ts, s = valid
+    i = row_of(ts, s, "llm", segment=2)  # first decode segment, on b after prefill on a
+    broken = replay(ts, shifted(s, i, -500))  # inside the 1 ms transfer
+    assert any(v.startswith("chain") for v in broken.violations)
+
+
+def test_overlap_violation(valid):
+    ts, s = valid
+    i, j = row_of(ts, s, "llm", segment=2), row_of(ts, s, "llm", segment=3)
+    # put segment 3 on top of segment 2 on the same instance
+    broken = replay(ts, mutate(s, j, start_us=s.start_us[i], end_us=s.start_us[i] + 2000))
+    assert any(v.startswith(("instance overlap", "chain")) for v in broken.violations)
+    assert any(v.startswith("instance overlap") for v in broken.violations)
+
+
+def test_duration_and_eligibility_violations(valid):
+    ts, s = valid
+    i = row_of(ts, s, "cam")
+    assert any(v.startswith("duration") for v in
+               replay(ts, mutate(s, i, end_us=s.end_us[i] - 1)).violations)
+    j = row_of(ts, s, "llm")  # prefill cannot run on b
+    assert any(v.startswith("eligibility") for v in
+               replay(ts, mutate(s, j, backend=ts.backends.index("b"))).violations)
+
+
+def test_firm_deadline_violation(valid):
+    ts, s = valid
+    i = row_of(ts, s, "cam")
+    late = int(ts.job_deadline_us[ts.seg_job[s.seg[i]]]) - int(s.end_us[i]) + 1
+    assert any(v.startswith("firm deadline") for v in replay(ts, shifted(s, i, late)).violations)
+
+
+def test_missing_segment_breaks_the_chain(valid):
+    ts, s = valid
+    i = row_of(ts, s, "llm", segment=1)
+    keep = np.arange(len(s)) != i
+    dropped = Schedule(*(getattr(s, f)[keep] for f in ("seg", "backend", "instance",
+                                                       "start_us", "end_us", "aborted")))
+    assert any(v.startswith("chain") for v in replay(ts, dropped).violations)
+
+
+def test_capacity_without_instances(valid):
+    ts, s = valid
+    unknown = mutate(s, 0, instance=-1)
+    assert replay(ts, replace(unknown)).ok  # still one at a time: fine
+    i, j = row_of(ts, s, "llm", segment=2), row_of(ts, s, "llm", segment=3)
+    both = mutate(mutate(s, i, instance=-1), j, instance=-1, start_us=s.start_us[i],
+                  end_us=s.start_us[i] + 2000)
+    assert any(v.startswith("capacity") for v in replay(ts, both).violations)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_trace_files_round_trip(valid, tmp_path, suffix):
+    ts, s = valid
+    path = tmp_path / f"trace{suffix}"
+    path.write_text(s.to_text(ts, str(path)))
+    again = read_schedule(path, ts)
+    assert replay(ts, again).metrics == replay(ts, s).metrics
+    for field in ("seg", "backend", "start_us", "end_us", "aborted"):
+        assert np.array_equal(getattr(again, field), getattr(s, field))
