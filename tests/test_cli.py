@@ -99,3 +99,62 @@ def test_installed_console_script_finds_builtin_data_from_any_directory(tmp_path
                            "json"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["tasks"]["llm"]["jobs"] == 1
+
+
+def test_simulate_json_keys(capsys):
+    code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--format", "json"],
+                           capsys)
+    data = json.loads(out)
+    assert code == 0 and data["scenario"] == "scenario_c" and data["horizon_s"] == 1
+    assert [r["policy"] for r in data["runs"]] == ["fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn",
+                                                   "ftf"]
+    for run in data["runs"]:
+        assert {"policy", "tasks", "violation_rate", "llm", "utilization", "placement",
+                "events", "wall_s"} <= set(run)
+        assert set(run["tasks"]["od"]) == {"released", "violations", "violation_rate"}
+        llm = run["llm"]["llm"]
+        assert {"requests", "completed", "starved", "ttft_ms", "tpt_ms"} <= set(llm)
+        assert set(llm["ttft_ms"]) == {"mean", "p50", "p99", "max"}
+        assert set(run["utilization"]) == {"cpu", "gpu", "npu"}
+
+
+def test_simulate_is_deterministic_except_wall_time(capsys):
+    outs = []
+    for _ in range(2):
+        _, out, _ = run_cli(["simulate", "scenario_d", "--horizon", "2s", "--format", "json"],
+                            capsys)
+        data = json.loads(out)
+        for run in data["runs"]:
+            run.pop("wall_s")
+        outs.append(data)
+    assert outs[0] == outs[1]
+
+
+def test_simulate_traces_replay(tmp_path, capsys):
+    trace = tmp_path / "trace.csv"
+    code, _, _ = run_cli(["simulate", "scenario_a", "--horizon", "500ms", "--trace", str(trace)],
+                         capsys)
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"trace.{p}.csv" for p in ("fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn", "ftf"))
+    code, out, _ = run_cli(["replay", "scenario_a", "--horizon", "500ms", "--schedule",
+                            str(tmp_path / "trace.ftf.csv"), "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["valid"] is True
+
+
+def test_replay_of_a_broken_schedule_exits_1(tmp_path, capsys):
+    trace = tmp_path / "t.json"
+    run_cli(["simulate", "scenario_a", "--horizon", "200ms", "--policy", "ftf", "--trace",
+             str(trace)], capsys)
+    data = json.loads(trace.read_text())
+    data["rows"][1][5] -= 40_000  # start before release / overlapping
+    data["rows"][1][6] -= 40_000
+    trace.write_text(json.dumps(data))
+    code, out, _ = run_cli(["replay", "scenario_a", "--horizon", "200ms", "--schedule",
+                            str(trace), "--format", "json"], capsys)
+    assert code == 1 and json.loads(out)["valid"] is False
+
+
+def test_unknown_policy_exits_2(capsys):
+    code, out, err = run_cli(["simulate", "scenario_a", "--policy", "lifo"], capsys)
+    assert code == 2 and out == "" and "--policy" in err and "ftf" in err
