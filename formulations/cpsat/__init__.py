@@ -1,0 +1,5 @@
+"""CP-SAT (OR-Tools) formulation."""
+
+from .model import CpSatModel
+
+__all__ = ["CpSatModel"]

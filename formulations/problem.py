@@ -1,0 +1,43 @@
+"""What a formulation solves: a task set, possibly restricted (DESIGN.md §2, *The
+optimization problem*).
+
+Frame jobs (every job with a deadline) are firm: executed on time or dropped, a violation
+of the task's weight. Requests without a deadline (LLM, RAG) must be served: the whole
+chain completes by the end of the run, an LLM's first token by its give-up time. Around
+that plain problem, the same builder expresses:
+
+* a subset of jobs (window decomposition, lower-bound groups);
+* ``blocked``: backend time already taken (segments committed by earlier windows);
+* ``optional``: requests that may be left unserved (those a policy starved, for its
+  service-matched optimum);
+* ``token_deadlines``: per request, the latest first and last token (service-matched);
+* ``ttft_cap_us``: every served request's TTFT at most this (the Pareto front).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtgen_opt.taskset import TaskSet
+
+
+@dataclass(frozen=True)
+class Problem:
+    ts: TaskSet
+    jobs: np.ndarray | None = None  # job ids to schedule; None: all
+    blocked: tuple[tuple[int, int, int], ...] = ()  # (backend, start_us, end_us)
+    optional: frozenset[int] = frozenset()  # request jobs that may stay unserved
+    token_deadlines: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
+    ttft_cap_us: int | None = None
+    ttft: str = "sum"  # "sum" | "max": the second objective
+
+    @property
+    def job_ids(self) -> np.ndarray:
+        return np.arange(self.ts.num_jobs) if self.jobs is None else np.asarray(self.jobs)
+
+    @property
+    def end_us(self) -> int:
+        """The end of the run: every served chain completes by then."""
+        return self.ts.horizon_us + self.ts.drain_us
