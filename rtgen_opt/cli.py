@@ -301,6 +301,93 @@ def _progress(items: list, label: str):
             progress.advance(bar)
 
 
+# ----------------------------------------------------------------------------- solve
+
+
+@app.command()
+def solve(
+    scenario: str,
+    horizon: HorizonOpt = None,
+    solver: Annotated[str, typer.Option(help="cpsat (OR-Tools CP-SAT).")] = "cpsat",
+    time_limit: Annotated[str, typer.Option(
+        "--time-limit", help="Wall-clock limit for the whole command, e.g. 60s.")] = "60s",
+    workers: Annotated[int, typer.Option(
+        help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for "
+        "bit (the search stops on deterministic time).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the solver.")] = 0,
+    ttft: Annotated[str, typer.Option(help="Second objective: sum or max of the LLM "
+                                      "TTFTs.")] = "sum",
+    schedule_out: Annotated[Optional[str], typer.Option(
+        "--schedule-out", help="Write the schedule (CSV, or JSON if it ends in .json).")] = None,
+    export_model: Annotated[Optional[str], typer.Option(
+        "--export-model", help="Write the CP-SAT model proto (of the first window for long "
+        "horizons) for debugging.")] = None,
+    set_: SetOpt = None,
+    format: FormatOpt = "table",
+) -> None:
+    """Compute the best schedule any scheduler could achieve, or a schedule with a proven
+    lower bound and the gap between them.
+
+    Frames are firm (on time or dropped); every LLM request is served. Objectives, in
+    order: weighted frame violations, LLM TTFT, TPT. The schedule is replayed by the
+    executor's checker: exit 1 if it breaks a constraint or its metrics disagree.
+
+    Example: rtgen-opt solve scenario_c --horizon 1s --time-limit 30s
+    """
+    from .solve import solve as run_solver
+
+    _check_format(format)
+    if solver != "cpsat":
+        raise InputError("--solver", "", "cpsat (the MILP engine is not built yet)", solver)
+    if ttft not in ("sum", "max"):
+        raise InputError("--ttft", "", "sum or max", ttft)
+    if workers < 0:
+        raise InputError("--workers", "", "an integer >= 0", workers)
+    limit = _duration_option("--time-limit", time_limit)
+    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    say = (lambda m: print(f"[solve] {m}", file=sys.stderr)) if format == "table" else None
+    out = run_solver(ts, float(limit), workers, seed, ttft, progress=say,
+                     export_model=export_model)
+    if schedule_out and out.schedule is not None:
+        _write_text(schedule_out, out.schedule.to_text(ts, schedule_out))
+    metrics = out.metrics or {}
+    data = {
+        "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,
+        "status": out.status.value, "violations": out.violations,
+        "violations_lower_bound": out.violations_lower_bound, "gap": out.gap,
+        "tasks": metrics.get("tasks"), "llm": metrics.get("llm"),
+        "violation_rate": metrics.get("violation_rate"),
+        "utilization": metrics.get("utilization"), "placement": metrics.get("placement"),
+        "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
+        "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
+        "windows": out.windows, "notes": out.notes, "wall_s": round(out.wall_s, 3),
+    }
+    columns, rows = ["status", "violations", "lower bound", "gap", "replay"], [[
+        out.status.value, out.violations, out.violations_lower_bound,
+        None if out.gap is None else f"{100 * out.gap:.1f} %",
+        "ok" if out.replay_ok else "FAILED"]]
+    emit(format, data, columns, rows, f"{ts.scenario}: {ts.horizon_us / 1e6:g} s, "
+         f"{ts.num_jobs} jobs, CP-SAT ({out.method}), {out.wall_s:.1f} s",
+         "; ".join(out.notes) or None)
+    if format == "table" and metrics:
+        columns, rows = _policy_rows(ts, [{"policy": "optimum", **metrics}])
+        emit(format, data, columns, rows, "Schedule found")
+    if not out.replay_ok:
+        for problem in out.replay_violations[:10]:
+            print(f"rtgen-opt: replay: {problem}", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _duration_option(option: str, text: str) -> Fraction:
+    try:
+        value = parse_duration(text)
+    except ValueError:
+        raise InputError(option, "", DURATION_HELP, text) from None
+    if value <= 0:
+        raise InputError(option, "", "a positive duration", text)
+    return value
+
+
 # ----------------------------------------------------------------------------- replay
 
 

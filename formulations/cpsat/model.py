@@ -41,7 +41,12 @@ STATUS = {
     cp_model.UNKNOWN: SolveStatus.UNKNOWN,
     cp_model.MODEL_INVALID: SolveStatus.UNKNOWN,
 }
-# share of the time limit for each lexicographic stage (unused time carries forward)
+# deterministic time units granted per second of limit with one worker. Measured here: a
+# 3k-interval window advances ~0.03 units per wall second (small models much faster), so
+# on most models this stops first and runs repeat bit for bit; the wall-clock limit still
+# caps every solve (then a large model's result may differ between runs).
+DETERMINISTIC_PER_SECOND = 0.05
+# share of the time limit for each lexicographic stage
 STAGE_SHARES = {"violations": 0.6, "ttft": 0.25, "tpt": 0.15}
 
 
@@ -114,11 +119,16 @@ class CpSatModel:
             if any(e + self._fastest(s) > le for e, le, s in zip(earliest, latest_end, segs)):
                 if isinstance(self.run[job], int):  # a required request cannot fit at all
                     self.infeasible_reason = f"job {job} cannot complete within its window"
-                    m.add_bool_or([])  # make the model infeasible, plainly
-                    continue
-                m.add(self.run[job] == 0)
+                    m.add_bool_or([])  # an empty clause: the model is plainly infeasible
+                else:
+                    m.add(self.run[job] == 0)
             for k, seg in enumerate(segs):
-                eligible = [b for b in self.backends if ts.seg_dur_us[seg, b] != INELIGIBLE]
+                # a backend on which the segment cannot fit its window is never usable
+                room = int(latest_end[k]) - int(earliest[k])
+                eligible = [b for b in self.backends if INELIGIBLE < ts.seg_dur_us[seg, b] <= room]
+                if not eligible:  # only when the job cannot run at all (run == 0 above)
+                    eligible = [min(self.backends, key=lambda b: (ts.seg_dur_us[seg, b] ==
+                                                                  INELIGIBLE, b))]
                 hi = max(int(earliest[k]), int(latest_end[k]) - self._fastest(seg))
                 self.start[seg] = m.new_int_var(int(earliest[k]), hi, f"start_s{seg}")
                 self.lowest_start[seg] = int(earliest[k])
@@ -307,14 +317,13 @@ class CpSatModel:
         objectives = {"violations": self.violations_expr, "ttft": self.ttft_expr,
                       "tpt": self.tpt_expr}
         report, primary, best = [], None, None
-        for i, name in enumerate(stages):
+        active = [n for n in stages if not isinstance(objectives[n](), int)]
+        for name in active:
             expr = objectives[name]()
-            if isinstance(expr, int):  # nothing to optimise at this stage
-                continue
-            # this stage's share of what is left; time a stage leaves unused carries forward
-            remaining = time_limit_s - (time.perf_counter() - started)
-            share = STAGE_SHARES[name] / sum(STAGE_SHARES[s] for s in stages[i:])
-            limit = max(0.05, remaining * share)
+            # a priori share of the limit (not of what is left): runs with one worker then
+            # see the same budgets and, on deterministic time, give the same answer
+            limit = max(0.05, time_limit_s * STAGE_SHARES[name]
+                        / sum(STAGE_SHARES[n] for n in active))
             self.model.minimize(expr)
             solver = _solver(limit, workers, seed, log)
             status = solver.solve(self.model)
@@ -357,8 +366,12 @@ class CpSatModel:
 
 
 def _solver(limit: float, workers: int, seed: int, log: bool) -> cp_model.CpSolver:
+    """Wall time always caps the search; with one worker the search stops on deterministic
+    time first (a count of work, not seconds), so that runs are reproducible bit for bit."""
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = limit
+    if workers == 1:
+        solver.parameters.max_deterministic_time = DETERMINISTIC_PER_SECOND * limit
     solver.parameters.num_workers = workers  # 0: all cores
     solver.parameters.random_seed = seed
     solver.parameters.log_search_progress = log
