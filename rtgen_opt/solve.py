@@ -90,6 +90,29 @@ def best_policy_schedule(ts: TaskSet) -> tuple[str | None, Schedule | None, floa
     return best
 
 
+def service_matched_problem(ts: TaskSet, trace: Schedule, ttft: str = "sum") -> Problem:
+    """OPT(P) of DESIGN.md §2: every request P completed gets its first and last token no
+    later than under P; requests P did not complete (starved, or cut by the end of the run)
+    are left free (optional). P's own firm schedule is feasible for it, so the gap
+    violations(P) - OPT(P) is never negative."""
+    done = trace.done
+    seg, end = trace.seg[done], trace.end_us[done]
+    token = ts.seg_token[seg]
+    job = ts.seg_job[seg]
+    deadlines, optional = {}, set()
+    for task in ts.tasks:
+        if not task.is_llm:
+            continue
+        for j in task.job_range:
+            first = end[(job == j) & (token == 1)]
+            last = end[(job == j) & (token == task.output_tokens)]
+            if len(last):
+                deadlines[j] = (int(first[0]), int(last[0]))
+            else:
+                optional.update(_chain(ts, j).tolist())
+    return Problem(ts, optional=frozenset(optional), token_deadlines=deadlines, ttft=ttft)
+
+
 def solve(ts: TaskSet, time_limit_s: float = 60.0, workers: int = 0, seed: int = 0,
           ttft: str = "sum", progress=None, export_model: str | None = None) -> SolveOutcome:
     """Solve the task set with CP-SAT within ``time_limit_s`` seconds overall."""

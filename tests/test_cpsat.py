@@ -1,0 +1,205 @@
+"""CP-SAT against independent oracles: brute force, Moore-Hodgson, the policies (sandwich),
+metamorphic relations; every returned schedule replays cleanly."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from rtgen_opt.executor import simulate
+from rtgen_opt.firm import firm_schedule, serves_every_request
+from rtgen_opt.formulations.cpsat import CpSatModel
+from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.formulations.result import SolveStatus
+from rtgen_opt.metrics import evaluate
+from rtgen_opt.policies import POLICIES
+from rtgen_opt.replay import replay
+from rtgen_opt.solve import service_matched_problem
+from tests.oracles import brute_force_min_violations, moore_hodgson
+from tests.tiny import taskset
+
+SETTINGS = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def optimum(problem: Problem, limit: float = 20.0):
+    result = CpSatModel(problem).solve(limit, workers=1, stages=("violations",))
+    if result.schedule is not None:
+        check = replay(problem.ts, result.schedule)
+        assert check.ok, check.violations[:3]
+        assert check.metrics["weighted_violations"] == pytest.approx(result.violations)
+    return result
+
+
+# ------------------------------------------------------------------ random tiny instances
+
+durations = st.integers(1, 8)
+
+
+@st.composite
+def tiny_instances(draw, llm: bool | None = None, max_frames: int = 4):
+    """Up to ~6 segments on two backends a and b: one-job frame tasks and maybe an LLM."""
+    rows, tasks = [], []
+    for i in range(draw(st.integers(1, max_frames))):
+        layers = draw(st.integers(1, 2))
+        where = draw(st.sampled_from([("a",), ("b",), ("a", "b")]))
+        rows += [f"m{i},frame,{b},,{layers},{draw(durations) * layers}" for b in where]
+        tasks.append({"name": f"f{i}", "model": f"m{i}", "period": "1s",
+                      "phase": f"{draw(st.integers(0, 6))}ms",
+                      "deadline": f"{draw(st.integers(2, 24))}ms",
+                      "weight": draw(st.sampled_from([1, 1, 2]))})
+    if llm if llm is not None else draw(st.booleans()):
+        for b in draw(st.sampled_from([("a",), ("a", "b")])):
+            p, d = draw(durations), draw(durations)
+            rows += [f"llm,prefill,{b},8,1,{p}", f"llm,prefill,{b},64,1,{p}",
+                     f"llm,decode,{b},8,1,{d}", f"llm,decode,{b},64,1,{d}"]
+        tasks.append({"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 2,
+                      "arrivals": {"times": [f"{draw(st.integers(0, 4))}ms"]}})
+    settings_ = {"on_miss": draw(st.sampled_from(["drop", "continue"])),
+                 "preemption": draw(st.sampled_from(["none", "restart"])),
+                 "drain": draw(st.sampled_from(["15ms", "40ms"]))}
+    with tempfile.TemporaryDirectory() as tmp:
+        return taskset(Path(tmp), rows, tasks, "7ms", **settings_)
+
+
+@SETTINGS
+@given(ts=tiny_instances())
+def test_cpsat_matches_brute_force(ts):
+    assume(sum(len(ts.job_segments(j)) for j in range(ts.num_jobs)) <= 6)
+    expected = brute_force_min_violations(ts)
+    result = optimum(Problem(ts))
+    if expected == float("inf"):
+        assert result.status == SolveStatus.INFEASIBLE
+    else:
+        assert result.status == SolveStatus.OPTIMAL
+        assert result.violations == expected
+
+
+@SETTINGS
+@given(jobs=st.lists(st.tuples(st.integers(1, 10), st.integers(1, 40)), min_size=1, max_size=9))
+def test_single_backend_equals_moore_hodgson(jobs):
+    rows = sorted({f"p{p},frame,x,,1,{p}" for p, _ in jobs})
+    tasks = [{"name": f"j{i}", "model": f"p{p}", "period": "1s", "deadline": f"{d}ms"}
+             for i, (p, d) in enumerate(jobs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        ts = taskset(Path(tmp), rows, tasks, "1ms", platform={"x": 1})
+    result = optimum(Problem(ts))
+    assert result.status == SolveStatus.OPTIMAL
+    assert result.violations == moore_hodgson([(p * 1000, d * 1000) for p, d in jobs])
+
+
+# ------------------------------------------------------------------ sandwich
+
+
+@st.composite
+def small_scenarios(draw):
+    """A few frames over 20 ms plus an LLM request: where the policies differ."""
+    rows = ["v,frame,a,,1,3", "v,frame,b,,1,5", "w,frame,a,,1,2", "w,frame,b,,1,2",
+            "llm,prefill,a,8,2,6", "llm,prefill,a,64,2,6", "llm,prefill,b,8,2,12",
+            "llm,prefill,b,64,2,12", "llm,decode,a,8,1,3", "llm,decode,a,64,1,3",
+            "llm,decode,b,8,1,1", "llm,decode,b,64,1,1"]
+    tasks = [{"name": "v", "model": "v", "period": f"{draw(st.integers(4, 8))}ms"},
+             {"name": "w", "model": "w", "period": f"{draw(st.integers(3, 10))}ms",
+              "phase": f"{draw(st.integers(0, 3))}ms"},
+             {"name": "llm", "model": "llm", "input_tokens": 8,
+              "output_tokens": draw(st.integers(1, 3)),
+              "arrivals": {"times": [f"{draw(st.integers(0, 10))}ms"]},
+              **({"tpt": "4ms"} if draw(st.booleans()) else {})}]
+    settings_ = {"on_miss": draw(st.sampled_from(["drop", "continue"])),
+                 "preemption": draw(st.sampled_from(["none", "restart"])),
+                 "granularity": draw(st.sampled_from(["layer", "model"])),
+                 "drain": "60ms"}
+    with tempfile.TemporaryDirectory() as tmp:
+        return taskset(Path(tmp), rows, tasks, f"{draw(st.integers(10, 20))}ms", **settings_)
+
+
+@SETTINGS
+@given(ts=small_scenarios())
+def test_lower_bound_le_optimum_le_every_policy_that_serves_all(ts):
+    result = optimum(Problem(ts))
+    assume(result.status == SolveStatus.OPTIMAL)
+    assert result.violations_lower_bound <= result.violations
+    for name in POLICIES:
+        trace = simulate(ts, name).schedule
+        metrics = evaluate(ts, trace)
+        if serves_every_request(ts, metrics):
+            assert result.violations <= metrics["weighted_violations"]
+            assert replay(ts, firm_schedule(ts, trace)).ok  # the policy's firm schedule
+
+
+@SETTINGS
+@given(ts=small_scenarios(), policy=st.sampled_from(list(POLICIES)))
+def test_service_matched_optimum_never_exceeds_the_policy(ts, policy):
+    trace = simulate(ts, policy).schedule
+    violations = evaluate(ts, trace)["weighted_violations"]
+    problem = service_matched_problem(ts, trace)
+    hint = firm_schedule(ts, trace)
+    result = CpSatModel(problem).solve(20, workers=1, hint=hint, stages=("violations",))
+    assert result.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+    assert result.violations_lower_bound <= violations
+    if result.status == SolveStatus.OPTIMAL:
+        assert result.violations <= violations  # the gap is never negative
+
+
+# ------------------------------------------------------------------ metamorphic
+
+
+@SETTINGS
+@given(ts=tiny_instances(llm=True, max_frames=3))
+def test_adding_a_backend_instance_never_increases_the_optimum(ts):
+    from dataclasses import replace
+
+    base = optimum(Problem(ts))
+    more = optimum(Problem(replace(ts, instances=(2,) + ts.instances[1:])))
+    assume(base.status == more.status == SolveStatus.OPTIMAL)
+    assert more.violations <= base.violations
+
+
+@SETTINGS
+@given(ts=tiny_instances(llm=False), tighten=st.integers(1, 5000))
+def test_tightening_a_deadline_never_decreases_the_optimum(ts, tighten):
+    from dataclasses import replace
+
+    base = optimum(Problem(ts))
+    deadlines = ts.job_deadline_us.copy()
+    deadlines[0] = max(ts.job_release_us[0] + 1, deadlines[0] - tighten)
+    tight = optimum(Problem(replace(ts, job_deadline_us=deadlines)))
+    assert tight.violations >= base.violations
+
+
+@SETTINGS
+@given(ts=tiny_instances(llm=True, max_frames=3), k=st.integers(2, 5))
+def test_scaling_every_time_by_an_integer_leaves_the_optimum_unchanged(ts, k):
+    from dataclasses import replace
+
+    from rtgen_opt.taskset import NO_DEADLINE
+
+    scaled = replace(
+        ts, horizon_us=k * ts.horizon_us, drain_us=k * ts.drain_us,
+        job_release_us=k * ts.job_release_us, seg_dur_us=k * ts.seg_dur_us,
+        transfer_us=k * ts.transfer_us,
+        job_deadline_us=[d if d == NO_DEADLINE else k * d for d in ts.job_deadline_us.tolist()],
+        tasks=tuple(replace(t, give_up_us=None if t.give_up_us is None else k * t.give_up_us)
+                    for t in ts.tasks))
+    scaled = replace(scaled, job_deadline_us=__import__("numpy").asarray(scaled.job_deadline_us))
+    base, big = optimum(Problem(ts)), optimum(Problem(scaled))
+    assume(base.status == big.status == SolveStatus.OPTIMAL)
+    assert base.violations == big.violations
+
+
+def test_warm_start_from_different_hints_stays_correct(tmp_path):
+    rows = ["v,frame,a,,1,3", "v,frame,b,,1,5", "w,frame,a,,1,2", "w,frame,b,,1,4"]
+    tasks = [{"name": "v", "model": "v", "period": "4ms"},
+             {"name": "w", "model": "w", "period": "5ms"}]
+    ts = taskset(tmp_path, rows, tasks, "20ms")
+    values = set()
+    for name in POLICIES:
+        hint = firm_schedule(ts, simulate(ts, name).schedule)
+        result = CpSatModel(Problem(ts)).solve(10, workers=1, hint=hint, stages=("violations",))
+        assert result.status == SolveStatus.OPTIMAL and replay(ts, result.schedule).ok
+        values.add(result.violations)
+    assert len(values) == 1
