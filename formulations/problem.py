@@ -11,7 +11,9 @@ that plain problem, the same builder expresses:
 * ``optional``: requests that may be left unserved (those a policy starved, for its
   service-matched optimum);
 * ``token_deadlines``: per request, the latest first and last token (service-matched);
-* ``ttft_cap_us``: every served request's TTFT at most this (the Pareto front).
+* ``ttft_cap_us``: every served request's TTFT at most this (the Pareto front);
+* ``prefix``: per job, schedule only its first k segments (an LLM's first-token work: a
+  relaxation for bounds, and one step of the insertion heuristic).
 """
 
 from __future__ import annotations
@@ -32,10 +34,17 @@ class Problem:
     token_deadlines: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
     ttft_cap_us: int | None = None
     ttft: str = "sum"  # "sum" | "max": the second objective
+    prefix: dict[int, int] = field(default_factory=dict)  # job -> segments to schedule
 
     @property
     def job_ids(self) -> np.ndarray:
         return np.arange(self.ts.num_jobs) if self.jobs is None else np.asarray(self.jobs)
+
+    def segments(self, job: int) -> range:
+        """The segments of ``job`` this problem schedules."""
+        full = self.ts.job_segments(job)
+        k = self.prefix.get(job)
+        return full if k is None else range(full.start, full.start + k)
 
     @property
     def end_us(self) -> int:

@@ -3,24 +3,24 @@
 **Small instances** (at most ``DIRECT_SEGMENTS`` segments) are one model, warm-started from
 the best policy that serves every request; its status and bound are the solver's.
 
-**Long horizons** are split into blocks of consecutive releases (the request period when
-requests arrive ``every`` P and P is a multiple of the frame hyperperiod, so that blocks
-repeat; otherwise ``WINDOW_S``):
+**Long horizons** (``_solve_windows``):
 
-* *Upper bound* — rolling windows: the jobs released in each block are solved with the
-  backend time committed by earlier blocks blocked, and committed in turn. The result is a
-  feasible schedule of the whole horizon. Each window is warm-started from a greedy
-  schedule built around the committed time (feasible by construction).
-* *Lower bound* — independent groups (``reference/solver-notes.md`` §2.1 (1)): any
-  schedule of all jobs, restricted to the jobs of one block, is feasible for that block
-  alone on the whole platform; so Σ over blocks of a proven lower bound of each block
-  alone is a lower bound of the whole. Each group is relaxed further before it is solved —
-  shifted to start at 0 and without the end-of-run limit on its requests (a relaxation
-  only lowers its optimum) — so that identical blocks of a periodic scenario are solved
-  once. The bound of a group is the CP-SAT bound of its relaxed model (its optimum when
-  proven).
+* *Upper bound* — the insertion heuristic (``insertion_schedule``): all frames greedily,
+  then per request a small CP-SAT model of its first-token work with the frames released
+  in a window after its arrival (the rest of the schedule blocked), then its decode steps
+  into the idle time left. Every step keeps the schedule feasible.
+* *Lower bound* — independent job groups (``reference/solver-notes.md`` §2.1): any schedule
+  of all jobs, restricted to a group, is feasible for that group alone, so OPT(group) <=
+  the violations the full optimum has among the group's jobs. For disjoint groups the sum
+  of group bounds is a lower bound; for overlapping groups where each job lies in at most
+  m groups, the sum divided by m is. Each LLM request makes a group with every frame
+  released before its give-up time, which covers every place its prefill could go. Groups
+  are relaxed before solving — only the request's first-token work (dropping segments only
+  removes constraints), shifted to time 0, no end-of-run limit — so identical groups of a
+  periodic scenario are solved once.
 
-The reported status is OPTIMAL only when the upper bound equals the lower bound.
+Either way the answer is never worse than the best policy that serves every request, and
+the status is OPTIMAL only when the upper bound meets the lower bound.
 """
 
 from __future__ import annotations
@@ -146,91 +146,116 @@ def solve(ts: TaskSet, time_limit_s: float = 60.0, workers: int = 0, seed: int =
 
 def _solve_windows(ts, budget, workers, seed, ttft, warm_name, warm, say, started,
                    export_model) -> SolveOutcome:
-    spans = request_spans(ts, warm)
-    notes = [f"{len(spans)} windows ({sum(1 for s in spans if s[2])} around requests)"]
+    """Long horizons: a lower bound from job groups, then the insertion heuristic."""
     lower, how = lower_bound(ts, LB_SHARE * budget, workers, seed, ttft)
-    notes.append(how)
     say(f"lower bound {lower:g} ({how})")
-
-    committed = ([], [], [], [], [], [])
-    windows = []
-    work = [len(_span_jobs(ts, a, b)) if has_request else 0 for a, b, has_request in spans]
-    ub_budget = (1 - LB_SHARE - REPAIR_SHARE) * budget
-    for k, (a, b, has_request) in enumerate(spans):
-        jobs = _span_jobs(ts, a, b)
-        problem = Problem(ts, jobs=jobs, blocked=_blocked(committed), ttft=ttft,
-                          token_deadlines={j: (None, b) for j in jobs.tolist()
-                                           if ts.tasks[ts.job_task[j]].is_llm})
-        schedule, status, wall = greedy_schedule(problem), "GREEDY", 0.0
-        greedy_violations = _weighted(ts, jobs, schedule)
-        if has_request or greedy_violations > 0:
-            left = (ub_budget * work[k] / max(1, sum(work)) if has_request
-                    else REPAIR_SHARE * budget)
-            model = CpSatModel(problem)
-            if export_model and not windows:
-                model.export(export_model)
-            result = model.solve(left, workers, seed, hint=schedule)
-            wall = result.wall_s
-            if result.schedule is not None and result.violations <= greedy_violations:
-                schedule, status = result.schedule, result.status.value
-        for column, values in zip(committed, (schedule.seg, schedule.backend,
-                                              schedule.instance, schedule.start_us,
-                                              schedule.end_us, schedule.aborted)):
-            column.extend(values.tolist())
-        violations = _weighted(ts, jobs, schedule)
-        windows.append({"window": k, "start_s": a / 1e6, "end_s": b / 1e6,
-                        "jobs": int(len(jobs)), "status": status, "violations": violations,
-                        "wall_s": round(wall, 3)})
-        if has_request or violations:
-            say(f"window {k + 1}/{len(spans)} [{a / 1e6:g} s, {b / 1e6:g} s): {status}, "
-                f"{violations:g} violations")
-    schedule = _reassign(Schedule.from_lists(*committed), ts)
-    upper = sum(w["violations"] for w in windows)
+    schedule, windows = insertion_schedule(ts, (1 - LB_SHARE) * budget, workers, seed, ttft,
+                                           say, export_model)
+    upper = evaluate(ts, schedule)["weighted_violations"]
+    notes = [how, f"upper bound from {len(windows)} request windows (insertion heuristic)"]
     if warm is not None:
         policy = evaluate(ts, warm)["weighted_violations"]
         if policy < upper:  # never worse than the best policy that serves every request
             schedule, upper = warm, policy
-            notes.append(f"the windows found {upper:g}+; kept {warm_name}'s schedule")
+            notes.append(f"kept {warm_name}'s schedule: the windows found more violations")
     status = SolveStatus.OPTIMAL if upper <= lower else SolveStatus.FEASIBLE
     return _finish(ts, status, schedule, upper, min(lower, upper), warm_name, "windows",
                    started, windows, notes)
 
 
-def request_spans(ts: TaskSet, warm: Schedule | None) -> list[tuple[int, int, bool]]:
-    """Partition [0, horizon) into windows: one around each request's activity (arrival
-    to 1.5 x how long the best policy took to finish it; overlapping ones merged), and the
-    frame-only gaps between them, cut at ``WINDOW_S``."""
-    last_token = {}
-    if warm is not None:
-        done = warm.done
-        job = ts.seg_job[warm.seg[done]]
-        for j, e in zip(job.tolist(), warm.end_us[done].tolist()):
-            last_token[j] = max(last_token.get(j, 0), e)
-    active = []
-    for task in ts.tasks:
-        if task.kind != "request" or not task.is_llm:
-            continue
-        for j in task.job_range:
-            a = int(ts.job_release_us[j])
-            took = last_token.get(j, a + 3 * task.standalone_us) - a
-            active.append([a, a + int(1.5 * max(took, task.standalone_us))])
-    active.sort()
-    merged: list[list[int]] = []
-    for a, b in active:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    spans, t = [], 0
-    step = int(WINDOW_S * 1_000_000)
-    for a, b in merged + [[ts.horizon_us, ts.horizon_us]]:
-        while t < min(a, ts.horizon_us):
-            spans.append((t, min(a, t + step), False))
-            t = spans[-1][1]
-        if b > a:  # a request window may end after the horizon: its chain finishes there
-            spans.append((a, b, True))
-            t = b
-    return spans
+def insertion_schedule(ts: TaskSet, budget_s: float, workers: int, seed: int, ttft: str,
+                       say, export_model: str | None = None) -> tuple[Schedule, list[dict]]:
+    """A feasible schedule of a long horizon, built in three steps:
+
+    1. every frame, greedily (by deadline, each where it finishes first): alone, frames
+       mostly fit;
+    2. for each request in arrival order, CP-SAT re-solves its first-token work (RAG and
+       prefill: a few dozen segments) together with the frames released in a window after
+       its arrival (3 x its first-token latency alone), everything else blocked, its first
+       token due by the window's end (a restriction: still a valid schedule);
+    3. its decode steps go into the idle time left, so they never displace a frame.
+    """
+    firm = np.flatnonzero(ts.job_deadline_us != NO_DEADLINE)
+    rows = _rows(greedy_schedule(Problem(ts, jobs=firm)))
+    llm_jobs = sorted((j for t in ts.tasks if t.is_llm for j in t.job_range),
+                      key=lambda j: (int(ts.job_release_us[j]), j))
+    windows = []
+    each = budget_s / max(1, len(llm_jobs))
+    for k, job in enumerate(llm_jobs):
+        chain = _chain(ts, job)
+        first = _first_token_prefix(ts, job)
+        a = int(ts.job_release_us[job])
+        alone = sum(_fastest_us(ts, s) for j in chain.tolist() if j != job
+                    for s in ts.job_segments(j))
+        alone += sum(_fastest_us(ts, s) for s in range(int(ts.job_seg_start[job]),
+                                                      int(ts.job_seg_start[job]) + first))
+        b = a + 3 * alone
+        frames = firm[(ts.job_release_us[firm] >= a) & (ts.job_release_us[firm] < b)]
+        mine = set(frames.tolist())
+        kept = [r for r in rows if int(ts.seg_job[r[0]]) not in mine]
+        problem = Problem(ts, jobs=np.concatenate([frames, chain]), ttft=ttft,
+                          blocked=tuple((r[1], r[3], r[4]) for r in kept),
+                          prefix={job: first}, token_deadlines={job: (b, None)})
+        greedy = greedy_schedule(problem)
+        model = CpSatModel(problem)
+        if export_model and k == 0:
+            model.export(export_model)
+        result = model.solve(each, workers, seed, hint=greedy, stages=("violations", "ttft"))
+        found, status = greedy, "GREEDY"
+        if result.schedule is not None and (_weighted(ts, frames, result.schedule)
+                                            <= _weighted(ts, frames, greedy)):
+            found, status = result.schedule, result.status.value
+        rows = kept + _rows(found)
+        rows += _decode_into_gaps(ts, job, first, rows)
+        windows.append({"window": k, "start_s": a / 1e6, "end_s": b / 1e6,
+                        "jobs": int(len(frames) + len(chain)), "status": status,
+                        "violations": _weighted(ts, frames, found),
+                        "wall_s": round(result.wall_s, 3)})
+        say(f"request {k + 1}/{len(llm_jobs)} at {a / 1e6:g} s: {status}, "
+            f"{windows[-1]['violations']:g} violations in its window")
+    return _schedule_of(rows, ts), windows
+
+
+def _schedule_of(rows, ts: TaskSet) -> Schedule:
+    """Rows (seg, backend, instance, start, end) -> a schedule with instances reassigned."""
+    if not rows:
+        return Schedule.from_lists([], [], [], [], [], [])
+    seg, backend, _, start, end = zip(*rows)
+    return _reassign(Schedule.from_lists(seg, backend, [-1] * len(seg), start, end,
+                                         [False] * len(seg)), ts)
+
+
+def _rows(schedule: Schedule) -> list[tuple[int, int, int, int, int]]:
+    done = schedule.done
+    return list(zip(schedule.seg[done].tolist(), schedule.backend[done].tolist(),
+                    schedule.instance[done].tolist(), schedule.start_us[done].tolist(),
+                    schedule.end_us[done].tolist()))
+
+
+def _first_token_prefix(ts: TaskSet, job: int) -> int:
+    segs = ts.job_segments(job)
+    return int(np.flatnonzero(ts.seg_token[segs.start:segs.stop] == 1)[0]) + 1
+
+
+def _fastest_us(ts: TaskSet, seg: int) -> int:
+    durations = ts.seg_dur_us[seg]
+    return int(durations[durations != INELIGIBLE].min())
+
+
+def _decode_into_gaps(ts: TaskSet, job: int, done: int, rows) -> list[tuple]:
+    """Place the job's remaining segments, in order, each where it finishes first in the
+    idle time of the current schedule."""
+    lanes = {b: [[] for _ in range(k)] for b, k in enumerate(ts.instances)}
+    for _, b, k, s, e in _rows(_schedule_of(rows, ts)):
+        lanes[b][k].append((s, e))
+    for lane_list in lanes.values():
+        for lane in lane_list:
+            lane.sort()
+    segs = ts.job_segments(job)
+    last = segs.start + done - 1
+    prefix_end, prev = next((r[4], r[1]) for r in rows if r[0] == last)
+    return _place_chain(ts, job, lanes, {}, range(segs.start + done, segs.stop),
+                        prefix_end, prev)
 
 
 def _span_jobs(ts: TaskSet, a: int, b: int) -> np.ndarray:
@@ -258,26 +283,32 @@ def lower_bound(ts: TaskSet, budget_s: float, workers: int, seed: int, ttft: str
             for j in task.job_range:
                 a = int(ts.job_release_us[j])
                 window = firm & (ts.job_release_us >= a) & (ts.job_release_us < a + task.give_up_us)
-                requests.append(np.union1d(np.flatnonzero(window), _chain(ts, j)))
+                # only the first-token work: dropping the decode removes constraints
+                requests.append((np.union1d(np.flatnonzero(window), _chain(ts, j)),
+                                 {j: _first_token_prefix(ts, j)}))
+    # blocks of consecutive releases: with LLM requests their bound is ~0 (a block's
+    # request escapes into time other blocks' frames hold), so only without requests
     step = int(WINDOW_S * 1_000_000)
-    blocks = _close_over_dependencies(ts, [
+    blocks = [] if requests else [(g, {}) for g in _close_over_dependencies(ts, [
         np.flatnonzero((ts.job_release_us >= a) & (ts.job_release_us < a + step))
-        for a in range(0, ts.horizon_us, step)])
+        for a in range(0, ts.horizon_us, step)])]
     # identical groups (up to a shift of time) are solved once; the budget is split a
     # priori over the distinct ones
-    distinct = {_signature(ts, g): g for g in requests + blocks}
+    distinct = {_signature(ts, *group): group for group in requests + blocks}
     each = budget_s / max(1, len(distinct))
-    solved = {key: CpSatModel(_relaxed_group(ts, g, ttft)).solve(
+    solved = {key: CpSatModel(_relaxed_group(ts, g, ttft, prefix)).solve(
         each, workers, seed, stages=("violations",)).violations_lower_bound
-        for key, g in distinct.items()}
-    bounds = [(sum(solved[_signature(ts, g)] for g in blocks),
-               f"{len(blocks)} blocks of {WINDOW_S} s")]
+        for key, (g, prefix) in distinct.items()}
+    bounds = [(0.0, "none")]
+    if blocks:
+        bounds.append((sum(solved[_signature(ts, *group)] for group in blocks),
+                       f"{len(blocks)} blocks of {WINDOW_S} s"))
     if requests:
         membership = np.zeros(ts.num_jobs, dtype=np.int64)
-        for g in requests:
+        for g, _ in requests:
             membership[g] += 1
         m = max(1, int(membership[firm].max()) if firm.any() else 1)
-        total = sum(solved[_signature(ts, g)] for g in requests)
+        total = sum(solved[_signature(ts, *group)] for group in requests)
         bounds.append((math.ceil(total / m - 1e-9), f"{len(requests)} request groups (each "
                        f"frame in <= {m}): sum {total:g} / {m}"))
     value, how = max(bounds)
@@ -312,7 +343,8 @@ def _weighted(ts: TaskSet, jobs: np.ndarray, schedule: Schedule) -> float:
                      if ts.job_deadline_us[j] != NO_DEADLINE and j not in ran))
 
 
-def _relaxed_group(ts: TaskSet, jobs: np.ndarray, ttft: str) -> Problem:
+def _relaxed_group(ts: TaskSet, jobs: np.ndarray, ttft: str, prefix: dict | None = None
+                   ) -> Problem:
     """The group alone, shifted to start at 0, without the end-of-run limit: a relaxation
     of the group's problem, identical for translated copies of a block."""
     shift = int(ts.job_release_us[jobs].min())
@@ -320,10 +352,10 @@ def _relaxed_group(ts: TaskSet, jobs: np.ndarray, ttft: str) -> Problem:
                       job_deadline_us=np.where(ts.job_deadline_us == NO_DEADLINE, NO_DEADLINE,
                                                ts.job_deadline_us - shift),
                       horizon_us=ts.horizon_us + 10 * ts.drain_us + 10**9)
-    return Problem(shifted, jobs=jobs, ttft=ttft)
+    return Problem(shifted, jobs=jobs, ttft=ttft, prefix=prefix or {})
 
 
-def _signature(ts: TaskSet, jobs: np.ndarray) -> tuple:
+def _signature(ts: TaskSet, jobs: np.ndarray, prefix: dict | None = None) -> tuple:
     """Equal for groups that are the same problem up to a shift of time."""
     shift = int(ts.job_release_us[jobs].min())
     deadlines = ts.job_deadline_us[jobs]
@@ -333,7 +365,8 @@ def _signature(ts: TaskSet, jobs: np.ndarray) -> tuple:
             tuple(np.where(deadlines == NO_DEADLINE, -1, deadlines - shift).tolist()),
             tuple(ts.job_task[jobs].tolist()),
             tuple(np.where(ts.job_after[jobs] >= 0, ts.job_after[jobs] - jobs, 0).tolist()),
-            ts.seg_dur_us[segs].tobytes())
+            ts.seg_dur_us[segs].tobytes(),
+            tuple(sorted((int(j) - int(jobs.min()), k) for j, k in (prefix or {}).items())))
 
 
 def _reassign(schedule: Schedule, ts: TaskSet) -> Schedule:
@@ -366,7 +399,7 @@ def greedy_schedule(problem: Problem) -> Schedule:
     finish: dict[int, int] = {}
     rows = ([], [], [], [], [], [])
     for job in _predecessors_first(ts, requests) + frames:
-        placed = _place_chain(ts, job, lanes, finish)
+        placed = _place_chain(ts, job, lanes, finish, problem.segments(job))
         limit = int(ts.job_deadline_us[job])
         if placed is None or (limit != NO_DEADLINE and placed[-1][4] > limit):
             continue
@@ -391,11 +424,14 @@ def _predecessors_first(ts: TaskSet, requests: list[int]) -> list[int]:
     return order
 
 
-def _place_chain(ts, job, lanes, finish):
-    ready = max(int(ts.job_release_us[job]), finish.get(int(ts.job_after[job]), 0))
-    placed, prev_backend = [], -1
+def _place_chain(ts, job, lanes, finish, segments=None, ready=None, prev_backend=-1):
+    """Place ``segments`` of ``job`` (default: all) in order, each on the lane where it
+    finishes first, from ``ready`` (default: release, after its predecessor)."""
+    if ready is None:
+        ready = max(int(ts.job_release_us[job]), finish.get(int(ts.job_after[job]), 0))
+    placed = []
     transfer = ts.transfer_us[ts.job_task[job]]
-    for seg in ts.job_segments(job):
+    for seg in ts.job_segments(job) if segments is None else segments:
         best = None
         for b, lane_list in lanes.items():
             dur = int(ts.seg_dur_us[seg, b])

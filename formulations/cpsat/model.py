@@ -79,7 +79,7 @@ class CpSatModel:
     # ------------------------------------------------------------------ variables
 
     def _segments(self, job: int) -> range:
-        return self.ts.job_segments(job)
+        return self.problem.segments(job)
 
     def _fastest(self, seg: int) -> int:
         durations = self.ts.seg_dur_us[seg]
@@ -213,6 +213,8 @@ class CpSatModel:
                 continue
             segs = self._segments(job)
             tokens = ts.seg_token[segs.start:segs.stop]
+            if not (tokens == 1).any():  # a prefix without the first token: nothing to serve
+                continue
             self.first_token[job] = segs.start + int(np.flatnonzero(tokens == 1)[0])
             self.last_token[job] = segs.stop - 1
             release = int(ts.job_release_us[job])
@@ -318,6 +320,14 @@ class CpSatModel:
                       "tpt": self.tpt_expr}
         report, primary, best = [], None, None
         active = [n for n in stages if not isinstance(objectives[n](), int)]
+        if not active:  # nothing to minimise: is there a schedule at all?
+            solver = _solver(time_limit_s, workers, seed, log)
+            status = solver.solve(self.model)
+            found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+            return SolveResult(SolveStatus.OPTIMAL if found else STATUS[status],
+                               self._extract(solver) if found else None, 0.0 if found else None,
+                               0.0, time.perf_counter() - started,
+                               [{"name": "feasibility", "status": STATUS[status].value}])
         for name in active:
             expr = objectives[name]()
             # a priori share of the limit (not of what is left): runs with one worker then
