@@ -360,7 +360,8 @@ def solve(
         "utilization": metrics.get("utilization"), "placement": metrics.get("placement"),
         "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
         "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
-        "windows": out.windows, "notes": out.notes, "wall_s": round(out.wall_s, 3),
+        "stages": out.stages, "windows": out.windows, "notes": out.notes,
+        "wall_s": round(out.wall_s, 3),
     }
     columns, rows = ["status", "violations", "lower bound", "gap", "replay"], [[
         out.status.value, out.violations, out.violations_lower_bound,

@@ -124,3 +124,19 @@ def read_schedule(path: str | Path, ts: TaskSet) -> Schedule:
             lists[key].append(value)
     return Schedule.from_lists(lists["seg"], lists["backend"], lists["instance"],
                                lists["start"], lists["end"], lists["aborted"])
+
+
+def assign_instances(rows, instances: tuple[int, ...]) -> Schedule:
+    """Rows (segment, backend, start, end) -> a schedule, each row on an instance of its
+    backend: a sweep by start time takes the lowest-numbered free instance (always
+    succeeds when the backend's load never exceeds its instances, as the solvers ensure)."""
+    rows = sorted(rows, key=lambda r: (r[2], r[0]))
+    free_at = {b: [0] * k for b, k in enumerate(instances)}
+    out = ([], [], [], [], [], [])
+    for seg, backend, start, end in rows:
+        slots = free_at[backend]
+        k = min(range(len(slots)), key=lambda i: (slots[i] > start, i))
+        slots[k] = end
+        for column, value in zip(out, (seg, backend, k, start, end, False)):
+            column.append(value)
+    return Schedule.from_lists(*out)

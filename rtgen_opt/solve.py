@@ -41,7 +41,7 @@ from .formulations.result import SolveResult, SolveStatus
 from .metrics import evaluate
 from .policies import POLICIES
 from .replay import replay
-from .schedule import Schedule
+from .schedule import Schedule, assign_instances
 from .taskset import INELIGIBLE, NO_DEADLINE, TaskSet
 
 DIRECT_SEGMENTS = 4000  # above this, decompose
@@ -49,8 +49,7 @@ WINDOW_S = Fraction(1)
 # Shares of the time limit, fixed a priori (not from elapsed time) so that a run with one
 # worker is reproducible: the rest covers simulating the policies, greedy and replay.
 SOLVE_SHARE = 0.85
-LB_SHARE = 0.3  # of SOLVE_SHARE, for the lower-bound groups (windows)
-REPAIR_SHARE = 0.01  # of SOLVE_SHARE, for a frame-only window the greedy could not serve
+LB_SHARE = 0.3  # of SOLVE_SHARE, for the lower-bound groups (long horizons)
 
 
 @dataclass
@@ -69,6 +68,7 @@ class SolveOutcome:
     wall_s: float
     windows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)  # direct solves: per objective
 
     @property
     def gap(self) -> float | None:
@@ -135,8 +135,10 @@ def solve(ts: TaskSet, time_limit_s: float = 60.0, workers: int = 0, seed: int =
                 notes.append(f"CP-SAT found nothing better than {warm_name}'s schedule")
             if value <= result.violations_lower_bound:
                 status = SolveStatus.OPTIMAL
-        return _finish(ts, status, schedule, value, result.violations_lower_bound, warm_name,
-                       "direct", started, [], notes)
+        outcome = _finish(ts, status, schedule, value, result.violations_lower_bound,
+                          warm_name, "direct", started, [], notes)
+        outcome.stages = result.stages
+        return outcome
     return _solve_windows(ts, budget, workers, seed, ttft, warm_name, warm, say, started,
                           export_model)
 
@@ -185,9 +187,9 @@ def insertion_schedule(ts: TaskSet, budget_s: float, workers: int, seed: int, tt
         chain = _chain(ts, job)
         first = _first_token_prefix(ts, job)
         a = int(ts.job_release_us[job])
-        alone = sum(_fastest_us(ts, s) for j in chain.tolist() if j != job
+        alone = sum(ts.fastest_us(s) for j in chain.tolist() if j != job
                     for s in ts.job_segments(j))
-        alone += sum(_fastest_us(ts, s) for s in range(int(ts.job_seg_start[job]),
+        alone += sum(ts.fastest_us(s) for s in range(int(ts.job_seg_start[job]),
                                                       int(ts.job_seg_start[job]) + first))
         b = a + 3 * alone
         frames = firm[(ts.job_release_us[firm] >= a) & (ts.job_release_us[firm] < b)]
@@ -237,11 +239,6 @@ def _first_token_prefix(ts: TaskSet, job: int) -> int:
     return int(np.flatnonzero(ts.seg_token[segs.start:segs.stop] == 1)[0]) + 1
 
 
-def _fastest_us(ts: TaskSet, seg: int) -> int:
-    durations = ts.seg_dur_us[seg]
-    return int(durations[durations != INELIGIBLE].min())
-
-
 def _decode_into_gaps(ts: TaskSet, job: int, done: int, rows) -> list[tuple]:
     """Place the job's remaining segments, in order, each where it finishes first in the
     idle time of the current schedule."""
@@ -256,12 +253,6 @@ def _decode_into_gaps(ts: TaskSet, job: int, done: int, rows) -> list[tuple]:
     prefix_end, prev = next((r[4], r[1]) for r in rows if r[0] == last)
     return _place_chain(ts, job, lanes, {}, range(segs.start + done, segs.stop),
                         prefix_end, prev)
-
-
-def _span_jobs(ts: TaskSet, a: int, b: int) -> np.ndarray:
-    jobs = np.flatnonzero((ts.job_release_us >= a) & (ts.job_release_us < b))
-    preds = ts.job_after[jobs]
-    return np.union1d(jobs, preds[preds >= 0])
 
 
 def lower_bound(ts: TaskSet, budget_s: float, workers: int, seed: int, ttft: str
@@ -333,10 +324,6 @@ def _close_over_dependencies(ts: TaskSet, groups: list[np.ndarray]) -> list[np.n
     return [np.flatnonzero(where == g) for g in range(len(groups))]
 
 
-def _blocked(committed) -> tuple[tuple[int, int, int], ...]:
-    return tuple(zip(committed[1], committed[3], committed[4]))
-
-
 def _weighted(ts: TaskSet, jobs: np.ndarray, schedule: Schedule) -> float:
     ran = set(ts.seg_job[schedule.seg[schedule.done]].tolist())
     return float(sum(ts.tasks[ts.job_task[j]].weight for j in jobs.tolist()
@@ -371,11 +358,9 @@ def _signature(ts: TaskSet, jobs: np.ndarray, prefix: dict | None = None) -> tup
 
 def _reassign(schedule: Schedule, ts: TaskSet) -> Schedule:
     """Windows solve backends as cumulative resources: assign instances over the whole."""
-    from .formulations.cpsat.model import _assign_instances
-
     rows = list(zip(schedule.seg.tolist(), schedule.backend.tolist(),
                     schedule.start_us.tolist(), schedule.end_us.tolist()))
-    return _assign_instances(rows, ts.instances)
+    return assign_instances(rows, ts.instances)
 
 
 # ----------------------------------------------------------------------------- greedy

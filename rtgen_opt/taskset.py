@@ -106,6 +106,11 @@ class TaskSet:
     def job_segments(self, job: int) -> range:
         return range(int(self.job_seg_start[job]), int(self.job_seg_start[job + 1]))
 
+    def fastest_us(self, seg: int) -> int:
+        """The segment's shortest duration over the backends that can run it."""
+        durations = self.seg_dur_us[seg]
+        return int(durations[durations != INELIGIBLE].min())
+
     def task_index(self, name: str) -> int:
         return next(i for i, t in enumerate(self.tasks) if t.name == name)
 

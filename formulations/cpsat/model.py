@@ -28,7 +28,7 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from rtgen_opt.schedule import Schedule
+from rtgen_opt.schedule import Schedule, assign_instances
 from rtgen_opt.taskset import INELIGIBLE, NO_DEADLINE
 
 from ..problem import Problem
@@ -81,10 +81,6 @@ class CpSatModel:
     def _segments(self, job: int) -> range:
         return self.problem.segments(job)
 
-    def _fastest(self, seg: int) -> int:
-        durations = self.ts.seg_dur_us[seg]
-        return int(durations[durations != INELIGIBLE].min())
-
     def _is_firm(self, job: int) -> bool:
         return int(self.ts.job_deadline_us[job]) != NO_DEADLINE
 
@@ -99,11 +95,11 @@ class CpSatModel:
     def _window(self, job: int) -> tuple[np.ndarray, np.ndarray]:
         """Earliest start and latest end of each segment of ``job`` (fastest durations)."""
         ts, segs = self.ts, self._segments(job)
-        fastest = np.array([self._fastest(s) for s in segs], dtype=np.int64)
+        fastest = np.array([self.ts.fastest_us(s) for s in segs], dtype=np.int64)
         earliest = int(ts.job_release_us[job]) + np.concatenate([[0], np.cumsum(fastest)[:-1]])
         pred = int(ts.job_after[job])
         if pred >= 0:  # cannot start before its predecessor's fastest chain
-            pred_fast = sum(self._fastest(s) for s in self._segments(pred))
+            pred_fast = sum(self.ts.fastest_us(s) for s in self._segments(pred))
             earliest = np.maximum(earliest, int(ts.job_release_us[pred]) + pred_fast
                                   + np.concatenate([[0], np.cumsum(fastest)[:-1]]))
         deadline = int(ts.job_deadline_us[job])
@@ -116,7 +112,7 @@ class CpSatModel:
         for job in self.jobs:
             earliest, latest_end = self._window(job)
             segs = self._segments(job)
-            if any(e + self._fastest(s) > le for e, le, s in zip(earliest, latest_end, segs)):
+            if any(e + self.ts.fastest_us(s) > le for e, le, s in zip(earliest, latest_end, segs)):
                 if isinstance(self.run[job], int):  # a required request cannot fit at all
                     self.infeasible_reason = f"job {job} cannot complete within its window"
                     m.add_bool_or([])  # an empty clause: the model is plainly infeasible
@@ -129,7 +125,7 @@ class CpSatModel:
                 if not eligible:  # only when the job cannot run at all (run == 0 above)
                     eligible = [min(self.backends, key=lambda b: (ts.seg_dur_us[seg, b] ==
                                                                   INELIGIBLE, b))]
-                hi = max(int(earliest[k]), int(latest_end[k]) - self._fastest(seg))
+                hi = max(int(earliest[k]), int(latest_end[k]) - self.ts.fastest_us(seg))
                 self.start[seg] = m.new_int_var(int(earliest[k]), hi, f"start_s{seg}")
                 self.lowest_start[seg] = int(earliest[k])
                 if len(eligible) == 1:
@@ -347,7 +343,7 @@ class CpSatModel:
             value = int(round(solver.objective_value))
             bound = _bound(solver, status, value)
             report.append({"name": name, "status": STATUS[status].value, "value": value,
-                           "bound": bound})
+                           "bound": bound, "wall_s": round(solver.wall_time, 3)})
             schedule = self._extract(solver)
             if primary is None:
                 primary = (STATUS[status], value / self.weight_scale, bound / self.weight_scale)
@@ -368,7 +364,7 @@ class CpSatModel:
                                if (on if isinstance(on, int) else solver.boolean_value(on)))
                 start = solver.value(self.start[seg])
                 rows.append((seg, backend, start, start + int(self.ts.seg_dur_us[seg, backend])))
-        return _assign_instances(rows, self.ts.instances)
+        return assign_instances(rows, self.ts.instances)
 
     def export(self, path: str) -> None:
         """Write the model proto (text if the name ends in .txt/.pbtxt, else binary)."""
@@ -407,19 +403,3 @@ def _weight_scale(weights: list[float]) -> int:
         if all(abs(w * scale - round(w * scale)) < 1e-9 for w in weights):
             return scale
     return 10**6
-
-
-def _assign_instances(rows, instances: tuple[int, ...]) -> Schedule:
-    """Give each placed segment an instance of its backend: sweep by start time and reuse
-    the instance that frees earliest (always succeeds when the cumulative load fits)."""
-    rows = sorted(rows, key=lambda r: (r[2], r[0]))
-    free_at = {b: [0] * k for b, k in enumerate(instances)}
-    out = ([], [], [], [], [], [])
-    for seg, backend, start, end in rows:
-        slots = free_at[backend]
-        k = min(range(len(slots)), key=lambda i: (slots[i] > start, i))
-        slots[k] = end
-        for column, value in zip(out, (seg, backend, k, start, end, False)):
-            column.append(value)
-    return Schedule.from_lists(*out)
-
