@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rtgen_opt.taskset import TaskSet
+from rtgen_opt.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
 
 
 @dataclass(frozen=True)
@@ -50,3 +50,30 @@ class Problem:
     def end_us(self) -> int:
         """The end of the run: every served chain completes by then."""
         return self.ts.horizon_us + self.ts.drain_us
+
+    def window(self, job: int) -> tuple[np.ndarray, np.ndarray]:
+        """Earliest start and latest end of each scheduled segment of ``job``, from its
+        release (after its predecessor's fastest chain), its deadline or the end of the run,
+        and the fastest durations of the segments before and after it."""
+        ts, segs = self.ts, self.segments(job)
+        fastest = np.array([ts.fastest_us(s) for s in segs], dtype=np.int64)
+        before = np.concatenate([[0], np.cumsum(fastest)[:-1]])
+        earliest = int(ts.job_release_us[job]) + before
+        pred = int(ts.job_after[job])
+        if pred >= 0:
+            pred_fast = sum(ts.fastest_us(s) for s in self.segments(pred))
+            earliest = np.maximum(earliest, int(ts.job_release_us[pred]) + pred_fast + before)
+        deadline = int(ts.job_deadline_us[job])
+        end = self.end_us if deadline == NO_DEADLINE else min(deadline, self.end_us)
+        latest_end = end - np.concatenate([np.cumsum(fastest[::-1])[::-1][1:], [0]])
+        return earliest, latest_end
+
+    def usable(self, seg: int, room: int) -> list[int]:
+        """Backends that can run ``seg`` within ``room`` µs (its window's length): the
+        others can never be used, so neither formulation models them."""
+        durations = self.ts.seg_dur_us[seg]
+        usable = [b for b, d in enumerate(durations) if INELIGIBLE < d <= room]
+        if not usable:  # the job cannot run at all; keep one backend to give it a shape
+            usable = [int(np.flatnonzero(durations != INELIGIBLE)[0])]
+        return usable
+

@@ -308,7 +308,11 @@ def _progress(items: list, label: str):
 def solve(
     scenario: str,
     horizon: HorizonOpt = None,
-    solver: Annotated[str, typer.Option(help="cpsat (OR-Tools CP-SAT).")] = "cpsat",
+    solver: Annotated[str, typer.Option(help="cpsat (OR-Tools CP-SAT) or milp (PuLP).")]
+    = "cpsat",
+    mip_solver: Annotated[str, typer.Option(
+        "--mip-solver", help="MILP engine: cbc (ships with PuLP) or highs (pip install "
+        "'rtgen-opt[highs]').")] = "cbc",
     time_limit: Annotated[str, typer.Option(
         "--time-limit", help="Wall-clock limit for the whole command, e.g. 60s.")] = "60s",
     workers: Annotated[int, typer.Option(
@@ -320,8 +324,8 @@ def solve(
     schedule_out: Annotated[Optional[str], typer.Option(
         "--schedule-out", help="Write the schedule (CSV, or JSON if it ends in .json).")] = None,
     export_model: Annotated[Optional[str], typer.Option(
-        "--export-model", help="Write the CP-SAT model proto (of the first window for long "
-        "horizons) for debugging.")] = None,
+        "--export-model", help="Write the model for debugging: the CP-SAT proto (of the "
+        "first window for long horizons), or the MILP as an LP file.")] = None,
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
@@ -337,8 +341,14 @@ def solve(
     from .solve import solve as run_solver
 
     _check_format(format)
-    if solver != "cpsat":
-        raise InputError("--solver", "", "cpsat (the MILP engine is not built yet)", solver)
+    from .formulations.milp import available_engines
+
+    if solver not in ("cpsat", "milp"):
+        raise InputError("--solver", "", "cpsat or milp", solver)
+    if solver == "milp" and mip_solver not in available_engines():
+        raise InputError("--mip-solver", "", f"an installed MILP engine "
+                         f"({', '.join(available_engines()) or 'none'}; HiGHS: pip install "
+                         "'rtgen-opt[highs]')", mip_solver)
     if ttft not in ("sum", "max"):
         raise InputError("--ttft", "", "sum or max", ttft)
     if workers < 0:
@@ -347,12 +357,13 @@ def solve(
     ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
     say = (lambda m: print(f"[solve] {m}", file=sys.stderr)) if format == "table" else None
     out = run_solver(ts, float(limit), workers, seed, ttft, progress=say,
-                     export_model=export_model)
+                     export_model=export_model, solver=solver, mip_solver=mip_solver)
     if schedule_out and out.schedule is not None:
         _write_text(schedule_out, out.schedule.to_text(ts, schedule_out))
     metrics = out.metrics or {}
     data = {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,
+        "mip_solver": mip_solver if solver == "milp" else None,
         "status": out.status.value, "violations": out.violations,
         "violations_lower_bound": out.violations_lower_bound, "gap": out.gap,
         "tasks": metrics.get("tasks"), "llm": metrics.get("llm"),
@@ -367,8 +378,9 @@ def solve(
         out.status.value, out.violations, out.violations_lower_bound,
         None if out.gap is None else f"{100 * out.gap:.1f} %",
         "ok" if out.replay_ok else "FAILED"]]
+    engine = "CP-SAT" if solver == "cpsat" else f"MILP/{mip_solver}"
     emit(format, data, columns, rows, f"{ts.scenario}: {ts.horizon_us / 1e6:g} s, "
-         f"{ts.num_jobs} jobs, CP-SAT ({out.method}), {out.wall_s:.1f} s",
+         f"{ts.num_jobs} jobs, {engine} ({out.method}), {out.wall_s:.1f} s",
          "; ".join(out.notes) or None)
     if format == "table" and metrics:
         columns, rows = _policy_rows(ts, [{"policy": "optimum", **metrics}])

@@ -35,7 +35,9 @@ import numpy as np
 
 from .executor import simulate
 from .firm import firm_schedule, serves_every_request
+from .errors import InputError
 from .formulations.cpsat import CpSatModel
+from .formulations.milp import MilpModel
 from .formulations.problem import Problem
 from .formulations.result import SolveResult, SolveStatus
 from .metrics import evaluate
@@ -45,6 +47,7 @@ from .schedule import Schedule, assign_instances
 from .taskset import INELIGIBLE, NO_DEADLINE, TaskSet
 
 DIRECT_SEGMENTS = 4000  # above this, decompose
+MILP_MAX_SEGMENTS = 4000  # the MILP solves one model; above this it is not attempted
 WINDOW_S = Fraction(1)
 # Shares of the time limit, fixed a priori (not from elapsed time) so that a run with one
 # worker is reproducible: the rest covers simulating the policies, greedy and replay.
@@ -114,18 +117,30 @@ def service_matched_problem(ts: TaskSet, trace: Schedule, ttft: str = "sum") -> 
 
 
 def solve(ts: TaskSet, time_limit_s: float = 60.0, workers: int = 0, seed: int = 0,
-          ttft: str = "sum", progress=None, export_model: str | None = None) -> SolveOutcome:
-    """Solve the task set with CP-SAT within ``time_limit_s`` seconds overall."""
+          ttft: str = "sum", progress=None, export_model: str | None = None,
+          solver: str = "cpsat", mip_solver: str = "cbc") -> SolveOutcome:
+    """Solve the task set within ``time_limit_s`` seconds overall, with CP-SAT (``solver``
+    "cpsat") or the MILP ("milp", on CBC or HiGHS: ``mip_solver``)."""
     started = time.perf_counter()
     say = progress or (lambda message: None)
+    if solver == "milp" and ts.num_segments > MILP_MAX_SEGMENTS:
+        raise InputError("--solver", "milp", f"an instance of at most {MILP_MAX_SEGMENTS} "
+                         f"segments for the MILP (this one has {ts.num_segments}: use a "
+                         "shorter --horizon, a coarser granularity, or --solver cpsat)")
     warm_name, warm, _ = best_policy_schedule(ts)
     say(f"warm start: {warm_name or 'none (no policy serves every request)'}")
     budget = SOLVE_SHARE * time_limit_s
-    if ts.num_segments <= DIRECT_SEGMENTS:
-        model = CpSatModel(Problem(ts, ttft=ttft))
-        if export_model:
-            model.export(export_model)
-        result = model.solve(budget, workers, seed, hint=warm)
+    if solver == "milp" or ts.num_segments <= DIRECT_SEGMENTS:
+        if solver == "milp":
+            model = MilpModel(Problem(ts, ttft=ttft))
+            if export_model:
+                model.prob.writeLP(export_model)
+            result = model.solve(budget, mip_solver, max(1, workers), hint=warm)
+        else:
+            model = CpSatModel(Problem(ts, ttft=ttft))
+            if export_model:
+                model.export(export_model)
+            result = model.solve(budget, workers, seed, hint=warm)
         status, schedule, value = result.status, result.schedule, result.violations
         notes = list(result.notes)
         if warm is not None and status != SolveStatus.INFEASIBLE:

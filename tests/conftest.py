@@ -54,3 +54,39 @@ def scenario_file(tmp_path):
 
 def base() -> dict:
     return copy.deepcopy(BASE_SCENARIO)
+
+
+# ------------------------------------------------------------------ solver engines
+# Tests that take an `engine` argument run once per engine named by --solvers.
+
+ENGINES = ("cpsat", "milp-cbc", "milp-highs")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--solvers", default="cpsat,milp-cbc,milp-highs",
+                     help="comma-separated engines for the solver tests: " + ", ".join(ENGINES))
+
+
+def pytest_generate_tests(metafunc):
+    if "engine" in metafunc.fixturenames:
+        from rtgen_opt.formulations.milp import available_engines
+
+        wanted = [e.strip() for e in metafunc.config.getoption("solvers").split(",") if e.strip()]
+        unknown = set(wanted) - set(ENGINES)
+        if unknown:
+            raise pytest.UsageError(f"--solvers: unknown engine(s) {sorted(unknown)}")
+        installed = {"cpsat"} | {f"milp-{e}" for e in available_engines()}
+        metafunc.parametrize("engine", [e for e in wanted if e in installed])
+
+
+def solve_with(engine: str, problem, limit: float = 20.0, hint=None,
+               stages=("violations",)):
+    """Solve ``problem`` with an engine of ENGINES (one worker/thread: reproducible)."""
+    if engine == "cpsat":
+        from rtgen_opt.formulations.cpsat import CpSatModel
+
+        return CpSatModel(problem).solve(limit, workers=1, hint=hint, stages=stages)
+    from rtgen_opt.formulations.milp import MilpModel
+
+    return MilpModel(problem).solve(limit, engine.split("-")[1], threads=1, hint=hint,
+                                    stages=stages)

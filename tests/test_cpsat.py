@@ -1,5 +1,6 @@
-"""CP-SAT against independent oracles: brute force, Moore-Hodgson, the policies (sandwich),
-metamorphic relations; every returned schedule replays cleanly."""
+"""The solvers against independent oracles: brute force, Moore-Hodgson, the policies
+(sandwich), metamorphic relations, and each other; every returned schedule replays cleanly.
+Tests taking `engine` run on every engine of `--solvers` (CP-SAT, MILP on CBC and HiGHS)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ from rtgen_opt.policies import POLICIES
 from rtgen_opt.replay import replay
 from rtgen_opt.solve import service_matched_problem
 from tests.oracles import brute_force_min_violations, moore_hodgson
+from tests.conftest import solve_with
 from tests.tiny import taskset
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-def optimum(problem: Problem, limit: float = 20.0):
-    result = CpSatModel(problem).solve(limit, workers=1, stages=("violations",))
+def optimum(problem: Problem, limit: float = 20.0, engine: str = "cpsat"):
+    result = solve_with(engine, problem, limit)
     if result.schedule is not None:
         check = replay(problem.ts, result.schedule)
         assert check.ok, check.violations[:3]
@@ -68,10 +70,10 @@ def tiny_instances(draw, llm: bool | None = None, max_frames: int = 4):
 
 @SETTINGS
 @given(ts=tiny_instances())
-def test_cpsat_matches_brute_force(ts):
+def test_solver_matches_brute_force(engine, ts):
     assume(sum(len(ts.job_segments(j)) for j in range(ts.num_jobs)) <= 6)
     expected = brute_force_min_violations(ts)
-    result = optimum(Problem(ts))
+    result = optimum(Problem(ts), engine=engine)
     if expected == float("inf"):
         assert result.status == SolveStatus.INFEASIBLE
     else:
@@ -81,13 +83,13 @@ def test_cpsat_matches_brute_force(ts):
 
 @SETTINGS
 @given(jobs=st.lists(st.tuples(st.integers(1, 10), st.integers(1, 40)), min_size=1, max_size=9))
-def test_single_backend_equals_moore_hodgson(jobs):
+def test_single_backend_equals_moore_hodgson(engine, jobs):
     rows = sorted({f"p{p},frame,x,,1,{p}" for p, _ in jobs})
     tasks = [{"name": f"j{i}", "model": f"p{p}", "period": "1s", "deadline": f"{d}ms"}
              for i, (p, d) in enumerate(jobs)]
     with tempfile.TemporaryDirectory() as tmp:
         ts = taskset(Path(tmp), rows, tasks, "1ms", platform={"x": 1})
-    result = optimum(Problem(ts))
+    result = optimum(Problem(ts), engine=engine)
     assert result.status == SolveStatus.OPTIMAL
     assert result.violations == moore_hodgson([(p * 1000, d * 1000) for p, d in jobs])
 
@@ -203,3 +205,45 @@ def test_warm_start_from_different_hints_stays_correct(tmp_path):
         assert result.status == SolveStatus.OPTIMAL and replay(ts, result.schedule).ok
         values.add(result.violations)
     assert len(values) == 1
+
+
+# ------------------------------------------------------------------ two formulations agree
+
+
+@st.composite
+def richer_instances(draw):
+    """Chains of 1-2 layers, transfers, a RAG -> LLM dependency, 1-2 instances per backend."""
+    rows = ["enc,frame,a,8,1,2", "enc,frame,b,8,1,3",
+            "llm,prefill,a,8,2,4", "llm,prefill,a,64,2,4", "llm,prefill,b,8,2,9",
+            "llm,prefill,b,64,2,9", "llm,decode,b,8,1,1", "llm,decode,b,64,1,1",
+            "llm,decode,a,8,1,3", "llm,decode,a,64,1,3"]
+    tasks = []
+    for i in range(draw(st.integers(1, 3))):
+        layers = draw(st.integers(1, 2))
+        rows += [f"m{i},frame,a,,{layers},{draw(durations) * layers}",
+                 f"m{i},frame,b,,{layers},{draw(durations) * layers}"]
+        tasks.append({"name": f"f{i}", "model": f"m{i}", "period": f"{draw(st.integers(5, 12))}ms",
+                      "phase": f"{draw(st.integers(0, 3))}ms"})
+    tasks.append({"name": "enc", "model": "enc", "input_tokens": 8,
+                  "arrivals": {"times": [f"{draw(st.integers(0, 5))}ms"]}})
+    tasks.append({"name": "llm", "model": "llm", "after": "enc", "input_tokens": 8,
+                  "output_tokens": draw(st.integers(1, 2))})
+    with tempfile.TemporaryDirectory() as tmp:
+        return taskset(Path(tmp), rows, tasks, "14ms", drain="40ms",
+                       platform={"a": draw(st.integers(1, 2)), "b": draw(st.integers(1, 2))},
+                       transfers=draw(st.sampled_from([None, ["a,b,1", "b,a,2"]])))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=richer_instances())
+def test_cpsat_and_milp_agree(engine, ts):
+    if engine == "cpsat":
+        return  # compared against itself: nothing to learn
+    stages = ("violations", "ttft")
+    reference = solve_with("cpsat", Problem(ts), 20, stages=stages)
+    other = solve_with(engine, Problem(ts), 20, stages=stages)
+    assume(reference.status == other.status == SolveStatus.OPTIMAL)
+    assume(all(s["status"] == "OPTIMAL" for s in reference.stages + other.stages))
+    assert other.violations == reference.violations
+    assert [s["value"] for s in other.stages] == [s["value"] for s in reference.stages]
+    assert replay(ts, other.schedule).ok

@@ -92,25 +92,10 @@ class CpSatModel:
             else:
                 self.run[job] = 1
 
-    def _window(self, job: int) -> tuple[np.ndarray, np.ndarray]:
-        """Earliest start and latest end of each segment of ``job`` (fastest durations)."""
-        ts, segs = self.ts, self._segments(job)
-        fastest = np.array([self.ts.fastest_us(s) for s in segs], dtype=np.int64)
-        earliest = int(ts.job_release_us[job]) + np.concatenate([[0], np.cumsum(fastest)[:-1]])
-        pred = int(ts.job_after[job])
-        if pred >= 0:  # cannot start before its predecessor's fastest chain
-            pred_fast = sum(self.ts.fastest_us(s) for s in self._segments(pred))
-            earliest = np.maximum(earliest, int(ts.job_release_us[pred]) + pred_fast
-                                  + np.concatenate([[0], np.cumsum(fastest)[:-1]]))
-        deadline = int(ts.job_deadline_us[job])
-        end = self.problem.end_us if deadline == NO_DEADLINE else min(deadline, self.problem.end_us)
-        latest_end = end - np.concatenate([np.cumsum(fastest[::-1])[::-1][1:], [0]])
-        return earliest, latest_end
-
     def _make_segment_vars(self) -> None:
         ts, m = self.ts, self.model
         for job in self.jobs:
-            earliest, latest_end = self._window(job)
+            earliest, latest_end = self.problem.window(job)
             segs = self._segments(job)
             if any(e + self.ts.fastest_us(s) > le for e, le, s in zip(earliest, latest_end, segs)):
                 if isinstance(self.run[job], int):  # a required request cannot fit at all
@@ -119,12 +104,7 @@ class CpSatModel:
                 else:
                     m.add(self.run[job] == 0)
             for k, seg in enumerate(segs):
-                # a backend on which the segment cannot fit its window is never usable
-                room = int(latest_end[k]) - int(earliest[k])
-                eligible = [b for b in self.backends if INELIGIBLE < ts.seg_dur_us[seg, b] <= room]
-                if not eligible:  # only when the job cannot run at all (run == 0 above)
-                    eligible = [min(self.backends, key=lambda b: (ts.seg_dur_us[seg, b] ==
-                                                                  INELIGIBLE, b))]
+                eligible = self.problem.usable(seg, int(latest_end[k]) - int(earliest[k]))
                 hi = max(int(earliest[k]), int(latest_end[k]) - self.ts.fastest_us(seg))
                 self.start[seg] = m.new_int_var(int(earliest[k]), hi, f"start_s{seg}")
                 self.lowest_start[seg] = int(earliest[k])

@@ -1,0 +1,421 @@
+"""MILP model of the scheduling problem (PuLP; CBC, or HiGHS when installed).
+
+The same semantics as ``formulations/cpsat`` — an independent second encoding, so that the
+two agreeing on an optimum is a real check. Disjunctive big-M formulation:
+
+* ``run[j]`` binary (firm frames, optional requests) or the constant 1;
+* ``start[s]`` integer in the segment's window (``Problem.window``);
+* ``on[s][m]`` binary: segment s on machine m = (backend, instance); machines of a
+  backend are explicit here (no cumulative constraint in a MILP);
+* ``before[s, t]`` binary per pair of segments of different jobs that could share a
+  backend and whose windows overlap (others cannot collide): s precedes t when they share
+  a machine. Big-Ms are the problem's time span.
+
+When this encoding wins: small instances with few overlapping pairs (tens of jobs); the
+number of pair binaries grows quadratically with the jobs that overlap in time. A
+time-indexed encoding (a binary per segment, machine and tick) has a tighter LP but grows
+with horizon / tick; we have not built it (see the project notes).
+
+Objectives and stages as in CP-SAT: weighted violations, then TTFT (sum or max), then TPT.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pulp
+
+from rtgen_opt.schedule import Schedule, assign_instances
+from rtgen_opt.taskset import NO_DEADLINE
+
+from ..problem import Problem
+from ..result import SolveResult, SolveStatus
+
+STAGE_SHARES = {"violations": 0.6, "ttft": 0.25, "tpt": 0.15}
+OUTER_SLACK_S = 5.0  # the child solving a stage is killed this long after its limit
+
+
+def available_engines() -> list[str]:
+    engines = ["cbc"] if pulp.PULP_CBC_CMD().available() else []
+    try:
+        import highspy  # noqa: F401
+
+        engines.append("highs")
+    except ImportError:
+        pass
+    return engines
+
+
+class MilpModel:
+    """Build the MILP of a ``Problem``; ``solve`` it lexicographically."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        self.ts = ts = problem.ts
+        self.prob = pulp.LpProblem("rtgen_opt", pulp.LpMinimize)
+        self.jobs = [int(j) for j in problem.job_ids]
+        self.machines = [(b, k) for b, n in enumerate(ts.instances) for k in range(n)]
+        self.big_m = problem.end_us + int(ts.seg_dur_us.max(initial=0)) + 1
+        self.run: dict[int, pulp.LpVariable | int] = {}
+        self.start: dict[int, pulp.LpVariable] = {}
+        self.on: dict[int, dict[tuple[int, int], pulp.LpVariable]] = {}
+        self.window: dict[int, tuple[int, int]] = {}  # seg -> (earliest start, latest end)
+        self.feasible_shape = True
+
+        self._make_job_vars()
+        self._make_segment_vars()
+        self.add_presence()
+        self.add_chains()
+        self.add_releases_and_dependencies()
+        self.add_firm_deadlines()
+        self.add_llm_service()
+        self.add_resources()
+
+    # ------------------------------------------------------------------ variables
+
+    def _make_job_vars(self) -> None:
+        for job in self.jobs:
+            firm = int(self.ts.job_deadline_us[job]) != NO_DEADLINE
+            if firm or job in self.problem.optional:
+                self.run[job] = self.prob.add_variable(f"run_j{job}", cat="Binary")
+            else:
+                self.run[job] = 1
+
+    def _make_segment_vars(self) -> None:
+        ts = self.ts
+        for job in self.jobs:
+            earliest, latest_end = self.problem.window(job)
+            segs = self.problem.segments(job)
+            if any(e + ts.fastest_us(s) > le for e, le, s in zip(earliest, latest_end, segs)):
+                if isinstance(self.run[job], int):
+                    self.feasible_shape = False  # a required request cannot fit at all
+                else:
+                    self.prob += self.run[job] == 0, f"cannot_fit_j{job}"
+            for k, seg in enumerate(segs):
+                lo, le = int(earliest[k]), int(latest_end[k])
+                usable = self.problem.usable(seg, le - lo)
+                hi = max(lo, le - ts.fastest_us(seg))
+                self.window[seg] = (lo, max(le, lo))
+                self.start[seg] = self.prob.add_variable(f"start_s{seg}", lo, hi, cat="Integer")
+                self.on[seg] = {(b, i): self.prob.add_variable(f"on_s{seg}_b{b}_{i}", cat="Binary")
+                                for b in usable for i in range(ts.instances[b])}
+
+    def end(self, seg: int):
+        return self.start[seg] + pulp.lpSum(int(self.ts.seg_dur_us[seg, b]) * on
+                                            for (b, _), on in self.on[seg].items())
+
+    def _on_backend(self, seg: int, backend: int):
+        return pulp.lpSum(on for (b, _), on in self.on[seg].items() if b == backend)
+
+    def _slack(self, job: int):
+        """big-M x (1 - run): relaxes a constraint of a job that does not run."""
+        run = self.run[job]
+        return 0 if isinstance(run, int) else self.big_m * (1 - run)
+
+    # ------------------------------------------------------------------ constraints
+
+    def add_presence(self) -> None:
+        for job in self.jobs:
+            for seg in self.problem.segments(job):
+                self.prob += pulp.lpSum(self.on[seg].values()) == self.run[job], f"one_s{seg}"
+
+    def add_chains(self) -> None:
+        ts = self.ts
+        for job in self.jobs:
+            segs = self.problem.segments(job)
+            transfer = ts.transfer_us[ts.job_task[job]]
+            for a, b in zip(segs[:-1], segs[1:]):
+                self.prob += self.start[b] >= self.end(a) - self._slack(job), f"chain_s{b}"
+                for ba in {m[0] for m in self.on[a]}:
+                    for bb in {m[0] for m in self.on[b]}:
+                        if transfer[ba, bb] > 0:
+                            both = 2 - self._on_backend(a, ba) - self._on_backend(b, bb)
+                            self.prob += (self.start[b] >= self.end(a) + int(transfer[ba, bb])
+                                          - self.big_m * both), f"transfer_s{b}_{ba}_{bb}"
+
+    def add_releases_and_dependencies(self) -> None:
+        ts = self.ts
+        for job in self.jobs:
+            pred = int(ts.job_after[job])
+            if pred < 0 or pred not in self.run:
+                continue
+            first, last = self.problem.segments(job)[0], self.problem.segments(pred)[-1]
+            self.prob += self.start[first] >= self.end(last) - self._slack(job), f"after_j{job}"
+            if not isinstance(self.run[job], int) and not isinstance(self.run[pred], int):
+                self.prob += self.run[job] <= self.run[pred], f"after_run_j{job}"
+            elif not isinstance(self.run[pred], int):
+                self.prob += self.run[pred] == 1, f"after_run_j{job}"
+
+    def add_firm_deadlines(self) -> None:
+        for job in self.jobs:
+            deadline = int(self.ts.job_deadline_us[job])
+            if deadline != NO_DEADLINE:
+                last = self.problem.segments(job)[-1]
+                self.prob += self.end(last) <= deadline + self._slack(job), f"deadline_j{job}"
+
+    def add_llm_service(self) -> None:
+        ts, p = self.ts, self.problem
+        self.first_token: dict[int, int] = {}
+        self.last_token: dict[int, int] = {}
+        for job in self.jobs:
+            task = ts.tasks[ts.job_task[job]]
+            segs = p.segments(job)
+            tokens = ts.seg_token[segs.start:segs.stop]
+            if not task.is_llm or not (tokens == 1).any():
+                continue
+            self.first_token[job] = segs.start + int(np.flatnonzero(tokens == 1)[0])
+            self.last_token[job] = segs.stop - 1
+            release = int(ts.job_release_us[job])
+            first_by = release + task.give_up_us if task.give_up_us is not None else None
+            last_by = p.end_us
+            matched = p.token_deadlines.get(job)
+            if matched is not None:
+                first_by = _min(first_by, matched[0])
+                last_by = _min(last_by, matched[1])
+            if p.ttft_cap_us is not None:
+                first_by = _min(first_by, release + p.ttft_cap_us)
+            if first_by is not None:
+                self.prob += (self.end(self.first_token[job]) <= first_by + self._slack(job),
+                              f"first_token_j{job}")
+            self.prob += (self.end(self.last_token[job]) <= last_by + self._slack(job),
+                          f"last_token_j{job}")
+
+    def add_resources(self) -> None:
+        """Pairs that could collide on a machine get an order binary; blocked time (from
+        committed windows) is assigned to instances and kept out the same way."""
+        ts = self.ts
+        segs = sorted(self.start)
+        job_of = {s: int(ts.seg_job[s]) for s in segs}
+        by_start = sorted(segs, key=lambda s: self.window[s][0])
+        for i, s in enumerate(by_start):
+            s_lo, s_hi = self.window[s]
+            for t in by_start[i + 1:]:
+                t_lo, t_hi = self.window[t]
+                if t_lo >= s_hi:
+                    break
+                if job_of[s] == job_of[t] or t_hi <= s_lo:
+                    continue
+                shared = set(self.on[s]) & set(self.on[t])
+                if shared:
+                    self._add_pair(s, t, shared)
+        blocked = assign_instances([(-1, b, start, end) for b, start, end in self.problem.blocked],
+                                   ts.instances)
+        for k, (b, i, start, end) in enumerate(zip(blocked.backend.tolist(),
+                                                   blocked.instance.tolist(),
+                                                   blocked.start_us.tolist(),
+                                                   blocked.end_us.tolist())):
+            for s in segs:
+                lo, hi = self.window[s]
+                if (b, i) in self.on[s] and lo < end and start < hi:
+                    after = self.prob.add_variable(f"after_blocked_{k}_s{s}", cat="Binary")
+                    off = self.big_m * (1 - self.on[s][b, i])
+                    dur = int(ts.seg_dur_us[s, b])
+                    self.prob += self.start[s] + dur <= start + self.big_m * after + off
+                    self.prob += self.start[s] >= end - self.big_m * (1 - after) - off
+
+    def _add_pair(self, s: int, t: int, shared) -> None:
+        ts, m = self.ts, self.big_m
+        before = self.prob.add_variable(f"before_s{s}_s{t}", cat="Binary")
+        for machine in shared:
+            b = machine[0]
+            together = 2 - self.on[s][machine] - self.on[t][machine]
+            self.prob += (self.start[t] >= self.start[s] + int(ts.seg_dur_us[s, b])
+                          - m * (1 - before) - m * together)
+            self.prob += (self.start[s] >= self.start[t] + int(ts.seg_dur_us[t, b])
+                          - m * before - m * together)
+
+    # ------------------------------------------------------------------ objectives
+
+    def violations_expr(self):
+        ts = self.ts
+        scale = _weight_scale([t.weight for t in ts.tasks])
+        terms = [round(ts.tasks[ts.job_task[j]].weight * scale) * (1 - self.run[j])
+                 for j in self.jobs if int(ts.job_deadline_us[j]) != NO_DEADLINE]
+        return pulp.lpSum(terms) if terms else None, scale
+
+    def ttft_expr(self):
+        ts = self.ts
+        values = [self.end(s) - int(ts.job_release_us[j]) for j, s in self.first_token.items()
+                  if isinstance(self.run[j], int)]
+        if not values:
+            return None, 1
+        if self.problem.ttft == "max":
+            worst = self.prob.add_variable("ttft_max", 0)
+            for k, v in enumerate(values):
+                self.prob += worst >= v, f"ttft_max_{k}"
+            return worst, 1
+        return pulp.lpSum(values), 1
+
+    def tpt_expr(self):
+        ts = self.ts
+        counts = {j: ts.tasks[ts.job_task[j]].output_tokens - 1 for j in self.first_token
+                  if isinstance(self.run[j], int)}
+        counts = {j: n for j, n in counts.items() if n > 0}
+        if not counts:
+            return None, 1
+        scale = math.lcm(*counts.values())
+        return pulp.lpSum((self.end(self.last_token[j]) - self.end(self.first_token[j]))
+                          * (scale // n) for j, n in counts.items()), 1
+
+    # ------------------------------------------------------------------ hints
+
+    def hint(self, schedule: Schedule) -> None:
+        """Initial values from a feasible schedule (CBC's and HiGHS's warm start)."""
+        done = schedule.done
+        placed = {int(s): (int(b), int(i), int(t)) for s, b, i, t in zip(
+            schedule.seg[done], schedule.backend[done], schedule.instance[done],
+            schedule.start_us[done])}
+        for job in self.jobs:
+            segs = self.problem.segments(job)
+            runs = all(s in placed for s in segs)
+            if not isinstance(self.run[job], int):
+                self.run[job].setInitialValue(int(runs))
+            for seg in segs:
+                backend, instance, start = placed.get(seg, (-1, -1, self.window[seg][0]))
+                self.start[seg].setInitialValue(start)
+                for machine, on in self.on[seg].items():
+                    on.setInitialValue(int(runs and machine == (backend, instance)))
+
+    # ------------------------------------------------------------------ solving
+
+    def solve(self, time_limit_s: float = 60.0, engine: str = "cbc", threads: int = 1,
+              hint: Schedule | None = None,
+              stages: tuple[str, ...] = ("violations", "ttft", "tpt")) -> SolveResult:
+        """Lexicographic solve; the status is that of the first objective."""
+        started = time.perf_counter()
+        if not self.feasible_shape:
+            return SolveResult(SolveStatus.INFEASIBLE, None, None, 0, 0.0,
+                               [{"name": "violations", "status": "INFEASIBLE"}])
+        if hint is not None:
+            self.hint(hint)
+        builders = {"violations": self.violations_expr, "ttft": self.ttft_expr,
+                    "tpt": self.tpt_expr}
+        active = [(n, *builders[n]()) for n in stages]
+        active = [(n, e, sc) for n, e, sc in active if e is not None]
+        if not active:  # feasibility only
+            active = [("violations", pulp.lpSum([]), 1)]
+        report, primary, best = [], None, None
+        for name, expr, scale in active:
+            limit = max(0.5, time_limit_s * STAGE_SHARES[name]
+                        / sum(STAGE_SHARES[n] for n, _, _ in active))
+            self.prob.setObjective(expr)
+            status, value, bound, values = _solve_bounded(self.prob, engine, limit, threads,
+                                                           warm=hint is not None or best is not None)
+            if status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+                report.append({"name": name, "status": status.value})
+                if primary is None:
+                    return SolveResult(status, None, None, 0, time.perf_counter() - started,
+                                       report)
+                break
+            value = int(round(value))
+            report.append({"name": name, "status": status.value, "value": value,
+                           "bound": bound})
+            self._load(values)
+            schedule = self._extract()
+            if primary is None:
+                primary = (status, value / scale, bound / scale)
+            self.prob += expr <= value, f"fix_{name}"
+            best = schedule
+            self.hint(schedule)
+        status, value, bound = primary
+        return SolveResult(status, best, value, bound, time.perf_counter() - started, report)
+
+    def _load(self, values: dict[str, float]) -> None:
+        for var in self.prob.variables():
+            if var.name in values:
+                var.varValue = values[var.name]
+
+    def _extract(self) -> Schedule:
+        rows = []
+        for job in self.jobs:
+            run = self.run[job]
+            if not isinstance(run, int) and round(run.varValue or 0) != 1:
+                continue
+            for seg in self.problem.segments(job):
+                b, _ = next(m for m, on in self.on[seg].items() if round(on.varValue or 0) == 1)
+                start = int(round(self.start[seg].varValue))
+                rows.append((seg, b, start, start + int(self.ts.seg_dur_us[seg, b])))
+        return assign_instances(rows, self.ts.instances)
+
+
+def _solve_bounded(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: bool):
+    """Solve in a child process killed past the limit (HiGHS has ignored its own limit in
+    some versions). Returns (status, objective, dual bound, variable values)."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(send, prob, engine, limit, threads, warm))
+    child.start()
+    send.close()
+    answer = None
+    if receive.poll(limit + OUTER_SLACK_S):
+        try:
+            answer = receive.recv()
+        except EOFError:
+            answer = None
+    child.join(1.0)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    if answer is None:
+        return SolveStatus.UNKNOWN, None, 0, {}
+    return answer
+
+
+def _child(send, prob, engine, limit, threads, warm) -> None:
+    try:
+        send.send(_solve_here(prob, engine, limit, threads, warm))
+    finally:
+        send.close()
+
+
+def _solve_here(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: bool):
+    log = Path(tempfile.mkstemp(suffix=".log")[1])
+    try:
+        if engine == "highs":
+            solver = pulp.HiGHS(msg=False, timeLimit=limit, threads=threads, warmStart=warm)
+        else:
+            solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, threads=threads,
+                                       warmStart=warm, logPath=str(log))
+        prob.solve(solver)
+        status = {pulp.LpSolutionOptimal: SolveStatus.OPTIMAL,
+                  pulp.LpSolutionIntegerFeasible: SolveStatus.FEASIBLE,
+                  pulp.LpSolutionInfeasible: SolveStatus.INFEASIBLE,
+                  pulp.LpSolutionNoSolutionFound: SolveStatus.UNKNOWN,
+                  pulp.LpSolutionUnbounded: SolveStatus.UNKNOWN}.get(prob.sol_status,
+                                                                     SolveStatus.UNKNOWN)
+        if prob.status == pulp.LpStatusInfeasible:
+            status = SolveStatus.INFEASIBLE
+        if status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+            return status, None, 0, {}
+        value = pulp.value(prob.objective) or 0.0
+        bound = value if status == SolveStatus.OPTIMAL else _dual_bound(prob, engine, log)
+        return (status, value, math.ceil(bound - 1e-6),
+                {v.name: v.varValue for v in prob.variables()})
+    finally:
+        log.unlink(missing_ok=True)
+
+
+def _dual_bound(prob, engine: str, log: Path) -> float:
+    """The MIP dual bound: HiGHS reports it; CBC prints it in its log when it stops early."""
+    if engine == "highs":
+        return float(prob.solverModel.getInfo().mip_dual_bound)
+    text = log.read_text(errors="replace") if log.exists() else ""
+    match = re.search(r"Lower bound:\s*(-?[\d.eE+]+)", text)
+    return max(0.0, float(match.group(1))) if match else 0.0
+
+
+def _min(a, b):
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _weight_scale(weights: list[float]) -> int:
+    for k in range(7):
+        if all(abs(w * 10**k - round(w * 10**k)) < 1e-9 for w in weights):
+            return 10**k
+    return 10**6
