@@ -22,11 +22,10 @@ Objectives and stages as in CP-SAT: weighted violations, then TTFT (sum or max),
 from __future__ import annotations
 
 import math
-import multiprocessing
-import re
-import tempfile
+import pickle
+import subprocess
+import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pulp
@@ -38,17 +37,18 @@ from ..problem import Problem
 from ..result import SolveResult, SolveStatus
 
 STAGE_SHARES = {"violations": 0.6, "ttft": 0.25, "tpt": 0.15}
-OUTER_SLACK_S = 5.0  # the child solving a stage is killed this long after its limit
+OUTER_SLACK_S = 5.0  # the worker solving a stage is killed this long after its limit
 
 
 def available_engines() -> list[str]:
-    engines = ["cbc"] if pulp.PULP_CBC_CMD().available() else []
-    try:
-        import highspy  # noqa: F401
+    """MILP engines installed here. HiGHS is only looked up, not imported: OR-Tools bundles
+    its own HiGHS build and the two libraries cannot share a process (each import fails
+    after the other), so HiGHS always runs in a spawned process of its own."""
+    import importlib.util
 
+    engines = ["cbc"] if pulp.PULP_CBC_CMD().available() else []
+    if importlib.util.find_spec("highspy") is not None:
         engines.append("highs")
-    except ImportError:
-        pass
     return engines
 
 
@@ -345,69 +345,19 @@ class MilpModel:
 
 
 def _solve_bounded(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: bool):
-    """Solve in a child process killed past the limit (HiGHS has ignored its own limit in
-    some versions). Returns (status, objective, dual bound, variable values)."""
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(send, prob, engine, limit, threads, warm))
-    child.start()
-    send.close()
-    answer = None
-    if receive.poll(limit + OUTER_SLACK_S):
-        try:
-            answer = receive.recv()
-        except EOFError:
-            answer = None
-    child.join(1.0)
-    if child.is_alive():
-        child.kill()
-        child.join()
-    if answer is None:
+    """Solve in a separate interpreter (``worker.py`` says why), killed ``OUTER_SLACK_S``
+    after the limit. Returns (status, objective, dual bound, variable values)."""
+    payload = pickle.dumps((prob, engine, limit, threads, warm))
+    try:
+        done = subprocess.run([sys.executable, "-m", "rtgen_opt.formulations.milp.worker"],
+                              input=payload, capture_output=True, timeout=limit + OUTER_SLACK_S,
+                              check=False)
+    except subprocess.TimeoutExpired:
         return SolveStatus.UNKNOWN, None, 0, {}
-    return answer
-
-
-def _child(send, prob, engine, limit, threads, warm) -> None:
-    try:
-        send.send(_solve_here(prob, engine, limit, threads, warm))
-    finally:
-        send.close()
-
-
-def _solve_here(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: bool):
-    log = Path(tempfile.mkstemp(suffix=".log")[1])
-    try:
-        if engine == "highs":
-            solver = pulp.HiGHS(msg=False, timeLimit=limit, threads=threads, warmStart=warm)
-        else:
-            solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, threads=threads,
-                                       warmStart=warm, logPath=str(log))
-        prob.solve(solver)
-        status = {pulp.LpSolutionOptimal: SolveStatus.OPTIMAL,
-                  pulp.LpSolutionIntegerFeasible: SolveStatus.FEASIBLE,
-                  pulp.LpSolutionInfeasible: SolveStatus.INFEASIBLE,
-                  pulp.LpSolutionNoSolutionFound: SolveStatus.UNKNOWN,
-                  pulp.LpSolutionUnbounded: SolveStatus.UNKNOWN}.get(prob.sol_status,
-                                                                     SolveStatus.UNKNOWN)
-        if prob.status == pulp.LpStatusInfeasible:
-            status = SolveStatus.INFEASIBLE
-        if status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-            return status, None, 0, {}
-        value = pulp.value(prob.objective) or 0.0
-        bound = value if status == SolveStatus.OPTIMAL else _dual_bound(prob, engine, log)
-        return (status, value, math.ceil(bound - 1e-6),
-                {v.name: v.varValue for v in prob.variables()})
-    finally:
-        log.unlink(missing_ok=True)
-
-
-def _dual_bound(prob, engine: str, log: Path) -> float:
-    """The MIP dual bound: HiGHS reports it; CBC prints it in its log when it stops early."""
-    if engine == "highs":
-        return float(prob.solverModel.getInfo().mip_dual_bound)
-    text = log.read_text(errors="replace") if log.exists() else ""
-    match = re.search(r"Lower bound:\s*(-?[\d.eE+]+)", text)
-    return max(0.0, float(match.group(1))) if match else 0.0
+    if done.returncode != 0 or not done.stdout:
+        raise RuntimeError(f"the MILP worker failed: {done.stderr.decode(errors='replace')[-800:]}")
+    status, value, bound, values = pickle.loads(done.stdout)
+    return SolveStatus(status), value, bound, values
 
 
 def _min(a, b):
