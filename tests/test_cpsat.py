@@ -247,3 +247,20 @@ def test_cpsat_and_milp_agree(engine, ts):
     assert other.violations == reference.violations
     assert [s["value"] for s in other.stages] == [s["value"] for s in reference.stages]
     assert replay(ts, other.schedule).ok
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=tiny_instances())
+def test_time_indexed_encoding_matches_brute_force(ts):
+    from rtgen_opt.formulations.milp import TimeIndexedMilp
+
+    assume(sum(len(ts.job_segments(j)) for j in range(ts.num_jobs)) <= 6)
+    expected = brute_force_min_violations(ts)
+    model = TimeIndexedMilp(Problem(ts), tick_us=1000)  # the data is in whole ms: exact
+    assert model.exact
+    result = model.solve(20, "cbc", stages=("violations",))
+    if expected == float("inf"):
+        assert result.status == SolveStatus.INFEASIBLE
+    else:
+        assert result.status == SolveStatus.OPTIMAL and result.violations == expected
+        assert replay(ts, result.schedule).ok

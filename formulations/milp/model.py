@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from abc import ABC, abstractmethod
 import subprocess
 import sys
 import time
@@ -52,8 +53,13 @@ def available_engines() -> list[str]:
     return engines
 
 
-class MilpModel:
-    """Build the MILP of a ``Problem``; ``solve`` it lexicographically."""
+class _MilpBase(ABC):
+    """What both encodings share: job variables, presence, chains, dependencies, deadlines,
+    LLM service, objectives, hints and the lexicographic solve. Subclasses make the segment
+    variables (``start``, ``on`` as expressions or variables) and the resource constraints."""
+
+    encoding = ""
+    exact = True  # False: optimal only over the encoding's restricted starts
 
     def __init__(self, problem: Problem):
         self.problem = problem
@@ -100,11 +106,17 @@ class MilpModel:
             for k, seg in enumerate(segs):
                 lo, le = int(earliest[k]), int(latest_end[k])
                 usable = self.problem.usable(seg, le - lo)
-                hi = max(lo, le - ts.fastest_us(seg))
                 self.window[seg] = (lo, max(le, lo))
-                self.start[seg] = self.prob.add_variable(f"start_s{seg}", lo, hi, cat="Integer")
-                self.on[seg] = {(b, i): self.prob.add_variable(f"on_s{seg}_b{b}_{i}", cat="Binary")
-                                for b in usable for i in range(ts.instances[b])}
+                machines = [(b, i) for b in usable for i in range(ts.instances[b])]
+                self._make_segment(seg, lo, max(lo, le - ts.fastest_us(seg)), machines)
+
+    @abstractmethod
+    def _make_segment(self, seg: int, lo: int, hi: int, machines) -> None:
+        """Variables of one segment: ``start[seg]`` and ``on[seg][machine]``."""
+
+    @abstractmethod
+    def _hint_segment(self, seg: int, placed: tuple[int, int, int] | None) -> None:
+        """Initial values of one segment's variables: (backend, instance, start) or None."""
 
     def end(self, seg: int):
         return self.start[seg] + pulp.lpSum(int(self.ts.seg_dur_us[seg, b]) * on
@@ -186,49 +198,9 @@ class MilpModel:
             self.prob += (self.end(self.last_token[job]) <= last_by + self._slack(job),
                           f"last_token_j{job}")
 
+    @abstractmethod
     def add_resources(self) -> None:
-        """Pairs that could collide on a machine get an order binary; blocked time (from
-        committed windows) is assigned to instances and kept out the same way."""
-        ts = self.ts
-        segs = sorted(self.start)
-        job_of = {s: int(ts.seg_job[s]) for s in segs}
-        by_start = sorted(segs, key=lambda s: self.window[s][0])
-        for i, s in enumerate(by_start):
-            s_lo, s_hi = self.window[s]
-            for t in by_start[i + 1:]:
-                t_lo, t_hi = self.window[t]
-                if t_lo >= s_hi:
-                    break
-                if job_of[s] == job_of[t] or t_hi <= s_lo:
-                    continue
-                shared = set(self.on[s]) & set(self.on[t])
-                if shared:
-                    self._add_pair(s, t, shared)
-        blocked = assign_instances([(-1, b, start, end) for b, start, end in self.problem.blocked],
-                                   ts.instances)
-        for k, (b, i, start, end) in enumerate(zip(blocked.backend.tolist(),
-                                                   blocked.instance.tolist(),
-                                                   blocked.start_us.tolist(),
-                                                   blocked.end_us.tolist())):
-            for s in segs:
-                lo, hi = self.window[s]
-                if (b, i) in self.on[s] and lo < end and start < hi:
-                    after = self.prob.add_variable(f"after_blocked_{k}_s{s}", cat="Binary")
-                    off = self.big_m * (1 - self.on[s][b, i])
-                    dur = int(ts.seg_dur_us[s, b])
-                    self.prob += self.start[s] + dur <= start + self.big_m * after + off
-                    self.prob += self.start[s] >= end - self.big_m * (1 - after) - off
-
-    def _add_pair(self, s: int, t: int, shared) -> None:
-        ts, m = self.ts, self.big_m
-        before = self.prob.add_variable(f"before_s{s}_s{t}", cat="Binary")
-        for machine in shared:
-            b = machine[0]
-            together = 2 - self.on[s][machine] - self.on[t][machine]
-            self.prob += (self.start[t] >= self.start[s] + int(ts.seg_dur_us[s, b])
-                          - m * (1 - before) - m * together)
-            self.prob += (self.start[s] >= self.start[t] + int(ts.seg_dur_us[t, b])
-                          - m * before - m * together)
+        """One segment at a time per machine, and none in blocked time."""
 
     # ------------------------------------------------------------------ objectives
 
@@ -277,10 +249,7 @@ class MilpModel:
             if not isinstance(self.run[job], int):
                 self.run[job].setInitialValue(int(runs))
             for seg in segs:
-                backend, instance, start = placed.get(seg, (-1, -1, self.window[seg][0]))
-                self.start[seg].setInitialValue(start)
-                for machine, on in self.on[seg].items():
-                    on.setInitialValue(int(runs and machine == (backend, instance)))
+                self._hint_segment(seg, placed.get(seg) if runs else None)
 
     # ------------------------------------------------------------------ solving
 
@@ -324,7 +293,13 @@ class MilpModel:
             best = schedule
             self.hint(schedule)
         status, value, bound = primary
-        return SolveResult(status, best, value, bound, time.perf_counter() - started, report)
+        notes = []
+        if not self.exact:  # optimal over tick-aligned starts only: no claim on the optimum
+            status, bound = SolveStatus.FEASIBLE, 0
+            notes.append(f"{self.encoding}: durations rounded up to {self.tick_us} us ticks; "
+                         "the schedule is valid, its optimality and bound only at that tick")
+        return SolveResult(status, best, value, bound, time.perf_counter() - started, report,
+                           notes)
 
     def _load(self, values: dict[str, float]) -> None:
         for var in self.prob.variables():
@@ -338,10 +313,130 @@ class MilpModel:
             if not isinstance(run, int) and round(run.varValue or 0) != 1:
                 continue
             for seg in self.problem.segments(job):
-                b, _ = next(m for m, on in self.on[seg].items() if round(on.varValue or 0) == 1)
-                start = int(round(self.start[seg].varValue))
+                b, _ = next(m for m, on in self.on[seg].items()
+                            if round(pulp.value(on) or 0) == 1)
+                start = int(round(pulp.value(self.start[seg])))
                 rows.append((seg, b, start, start + int(self.ts.seg_dur_us[seg, b])))
         return assign_instances(rows, self.ts.instances)
+
+
+class MilpModel(_MilpBase):
+    """The disjunctive big-M encoding (the module docstring)."""
+
+    encoding = "disjunctive"
+
+    def _make_segment(self, seg: int, lo: int, hi: int, machines) -> None:
+        self.start[seg] = self.prob.add_variable(f"start_s{seg}", lo, hi, cat="Integer")
+        self.on[seg] = {(b, i): self.prob.add_variable(f"on_s{seg}_b{b}_{i}", cat="Binary")
+                        for b, i in machines}
+
+    def _hint_segment(self, seg: int, placed) -> None:
+        backend, instance, start = placed if placed else (-1, -1, self.window[seg][0])
+        self.start[seg].setInitialValue(start)
+        for machine, on in self.on[seg].items():
+            on.setInitialValue(int(machine == (backend, instance)))
+
+    def add_resources(self) -> None:
+        """Pairs that could collide on a machine get an order binary; blocked time (from
+        committed windows) is assigned to instances and kept out the same way."""
+        ts = self.ts
+        segs = sorted(self.start)
+        job_of = {s: int(ts.seg_job[s]) for s in segs}
+        by_start = sorted(segs, key=lambda s: self.window[s][0])
+        for i, s in enumerate(by_start):
+            s_lo, s_hi = self.window[s]
+            for t in by_start[i + 1:]:
+                t_lo, t_hi = self.window[t]
+                if t_lo >= s_hi:
+                    break
+                if job_of[s] == job_of[t] or t_hi <= s_lo:
+                    continue
+                shared = set(self.on[s]) & set(self.on[t])
+                if shared:
+                    self._add_pair(s, t, shared)
+        blocked = assign_instances([(-1, b, start, end) for b, start, end in self.problem.blocked],
+                                   ts.instances)
+        for k, (b, i, start, end) in enumerate(zip(blocked.backend.tolist(),
+                                                   blocked.instance.tolist(),
+                                                   blocked.start_us.tolist(),
+                                                   blocked.end_us.tolist())):
+            for s in segs:
+                lo, hi = self.window[s]
+                if (b, i) in self.on[s] and lo < end and start < hi:
+                    after = self.prob.add_variable(f"after_blocked_{k}_s{s}", cat="Binary")
+                    off = self.big_m * (1 - self.on[s][b, i])
+                    dur = int(ts.seg_dur_us[s, b])
+                    self.prob += self.start[s] + dur <= start + self.big_m * after + off
+                    self.prob += self.start[s] >= end - self.big_m * (1 - after) - off
+
+    def _add_pair(self, s: int, t: int, shared) -> None:
+        ts, m = self.ts, self.big_m
+        before = self.prob.add_variable(f"before_s{s}_s{t}", cat="Binary")
+        for machine in shared:
+            b = machine[0]
+            together = 2 - self.on[s][machine] - self.on[t][machine]
+            self.prob += (self.start[t] >= self.start[s] + int(ts.seg_dur_us[s, b])
+                          - m * (1 - before) - m * together)
+            self.prob += (self.start[s] >= self.start[t] + int(ts.seg_dur_us[t, b])
+                          - m * before - m * together)
+
+
+
+class TimeIndexedMilp(_MilpBase):
+    """The time-indexed encoding: a binary per (segment, machine, start tick), one capacity
+    row per machine and tick. Its LP relaxation is much tighter than big-M's, and its size
+    grows with (window / tick) per segment: it wins on short windows and coarse ticks (many
+    frames over a short horizon), and loses on long windows (an LLM chain that may run
+    anywhere in seconds). Durations are rounded up to ticks for the capacity rows; exact
+    when the tick divides every duration, release, deadline and transfer."""
+
+    encoding = "time-indexed"
+
+    def __init__(self, problem: Problem, tick_us: int = 1000):
+        self.tick_us = tick_us
+        self.x: dict[int, dict[tuple[int, int], dict[int, pulp.LpVariable]]] = {}
+        ts = problem.ts
+        data = [ts.seg_dur_us[ts.seg_dur_us >= 0], ts.job_release_us, ts.transfer_us.ravel(),
+                ts.job_deadline_us[ts.job_deadline_us != NO_DEADLINE]]
+        self.exact = all(np.all(np.asarray(d) % tick_us == 0) for d in data)
+        super().__init__(problem)
+
+    def _make_segment(self, seg: int, lo: int, hi: int, machines) -> None:
+        tick = self.tick_us
+        first, last = -(-lo // tick), hi // tick  # starts on the grid inside [lo, hi]
+        self.x[seg] = {m: {t: self.prob.add_variable(f"x_s{seg}_b{m[0]}_{m[1]}_t{t}",
+                                                     cat="Binary")
+                           for t in range(first, last + 1)} for m in machines}
+        self.on[seg] = {m: pulp.lpSum(xs.values()) for m, xs in self.x[seg].items()}
+        self.start[seg] = pulp.lpSum(t * tick * v for xs in self.x[seg].values()
+                                     for t, v in xs.items())
+
+    def _hint_segment(self, seg: int, placed) -> None:
+        for machine, xs in self.x[seg].items():
+            for t, v in xs.items():
+                v.setInitialValue(int(placed is not None and machine == placed[:2]
+                                      and placed[2] == t * self.tick_us))
+
+    def add_resources(self) -> None:
+        ts, tick = self.ts, self.tick_us
+        rows: dict[tuple[int, int], dict[int, list]] = {}
+        for seg, by_machine in self.x.items():
+            for (b, i), xs in by_machine.items():
+                span = -(-int(ts.seg_dur_us[seg, b]) // tick)
+                for t, v in xs.items():
+                    for u in range(t, t + span):
+                        rows.setdefault((b, i), {}).setdefault(u, []).append(v)
+        blocked = assign_instances([(-1, b, s, e) for b, s, e in self.problem.blocked],
+                                   ts.instances)
+        taken = set()
+        for b, i, s, e in zip(blocked.backend.tolist(), blocked.instance.tolist(),
+                              blocked.start_us.tolist(), blocked.end_us.tolist()):
+            taken.update(((b, i), u) for u in range(s // tick, -(-e // tick)))
+        for machine, by_tick in rows.items():
+            for u, vs in by_tick.items():
+                limit = 0 if (machine, u) in taken else 1
+                if len(vs) > limit:
+                    self.prob += pulp.lpSum(vs) <= limit, f"cap_b{machine[0]}_{machine[1]}_t{u}"
 
 
 def _solve_bounded(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: bool):

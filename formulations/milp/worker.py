@@ -25,11 +25,15 @@ def solve(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: b
     """(status, objective, dual bound, {variable: value})."""
     log = Path(tempfile.mkstemp(suffix=".log")[1])
     try:
+        # every objective is integer-valued: an absolute gap below 1 proves optimality,
+        # while the engines' default relative gaps (1e-4) would accept 6001 for 6000
+        exact = dict(gapRel=0.0, gapAbs=0.99)
         if engine == "highs":
-            solver = pulp.HiGHS(msg=False, timeLimit=limit, threads=threads, warmStart=warm)
+            solver = pulp.HiGHS(msg=False, timeLimit=limit, threads=threads, warmStart=warm,
+                                **exact)
         else:
             solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, threads=threads,
-                                       warmStart=warm, logPath=str(log))
+                                       warmStart=warm, logPath=str(log), **exact)
         prob.solve(solver)
         status = {pulp.LpSolutionOptimal: OPTIMAL, pulp.LpSolutionIntegerFeasible: FEASIBLE,
                   pulp.LpSolutionInfeasible: INFEASIBLE}.get(prob.sol_status, UNKNOWN)
