@@ -56,6 +56,11 @@ def _check_format(value: str) -> str:
     return value
 
 
+def _check_trace_format(value: str) -> None:
+    if value not in ("table", "chrome"):
+        raise InputError("--trace-format", "", "table or chrome", value)
+
+
 def _horizon(text: str | None) -> Fraction | None:
     if text is None:
         return None
@@ -232,6 +237,9 @@ def simulate(
         help="Write the schedule table (one row per executed segment) to this file: CSV, "
         "or JSON if it ends in .json. With --policy all, one file per policy "
         "(trace.csv -> trace.ftf.csv ...).")] = None,
+    trace_format: Annotated[str, typer.Option(
+        "--trace-format", help="table (the schedule table, CSV or JSON) or chrome (trace "
+        "events for chrome://tracing or Perfetto).")] = "table",
     format: FormatOpt = "table",
 ) -> None:
     """Run the heuristic policies of the paper in the event-driven executor.
@@ -241,6 +249,7 @@ def simulate(
     _check_format(format)
     if policy != "all" and policy not in POLICIES:
         raise InputError("--policy", "", f"all or one of {', '.join(POLICIES)}", policy)
+    _check_trace_format(trace_format)
     ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
     names = list(POLICIES) if policy == "all" else [policy]
     runs, outputs = [], {}
@@ -250,7 +259,7 @@ def simulate(
                      "wall_s": round(result.wall_s, 4)})
         if trace:
             target = trace if len(names) == 1 else _suffixed(trace, name)
-            outputs[target] = result.schedule.to_text(ts, target)
+            outputs[target] = result.schedule.to_text(ts, target, trace_format)
     for target, text in outputs.items():  # all runs succeeded: now write
         _write_text(target, text)
     data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "runs": runs}
@@ -326,6 +335,9 @@ def solve(
     export_model: Annotated[Optional[str], typer.Option(
         "--export-model", help="Write the model for debugging: the CP-SAT proto (of the "
         "first window for long horizons), or the MILP as an LP file.")] = None,
+    trace_format: Annotated[str, typer.Option(
+        "--trace-format", help="Format of --schedule-out: table (CSV or JSON) or chrome.")]
+    = "table",
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
@@ -351,6 +363,7 @@ def solve(
                          "'rtgen-opt[highs]')", mip_solver)
     if ttft not in ("sum", "max"):
         raise InputError("--ttft", "", "sum or max", ttft)
+    _check_trace_format(trace_format)
     if workers < 0:
         raise InputError("--workers", "", "an integer >= 0", workers)
     limit = _duration_option("--time-limit", time_limit)
@@ -359,7 +372,7 @@ def solve(
     out = run_solver(ts, float(limit), workers, seed, ttft, progress=say,
                      export_model=export_model, solver=solver, mip_solver=mip_solver)
     if schedule_out and out.schedule is not None:
-        _write_text(schedule_out, out.schedule.to_text(ts, schedule_out))
+        _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format))
     metrics = out.metrics or {}
     data = {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,
@@ -399,6 +412,135 @@ def _duration_option(option: str, text: str) -> Fraction:
     if value <= 0:
         raise InputError(option, "", "a positive duration", text)
     return value
+
+
+# ----------------------------------------------------------------------------- gap
+
+
+@app.command()
+def gap(
+    scenario: str,
+    horizon: HorizonOpt = None,
+    report: Annotated[Optional[str], typer.Option(
+        help="Also write a report: FILE.html (self-contained page with charts) or FILE.md "
+        "(Markdown for a PR comment).")] = None,
+    window: Annotated[Optional[str], typer.Option(
+        help="Time window of the report's Gantt charts, e.g. 2s..3s (default: the first "
+        "200 ms).")] = None,
+    time_limit: Annotated[str, typer.Option(
+        "--time-limit", help="Solver time for the whole analysis, e.g. 120s.")] = "120s",
+    workers: Annotated[int, typer.Option(help="CP-SAT workers (0 = one per core).")] = 0,
+    set_: SetOpt = None,
+    format: FormatOpt = "table",
+) -> None:
+    """How far is each policy from the best possible schedule?
+
+    Runs the five policies and the solver on the same task set: per policy its
+    violations, its service-matched optimum (the fewest violations of any schedule that
+    serves every request at least as fast as the policy did) and the gap; the plain
+    optimum; the Pareto front of violations against the LLM's TTFT.
+
+    Example: rtgen-opt gap scenario_c --horizon 2s --report report.html
+    """
+    from .gap import gap_analysis
+    from .gap_report import gap_rows, html_page, markdown
+
+    _check_format(format)
+    if report is not None and not report.endswith((".html", ".htm", ".md")):
+        raise InputError("--report", "", "a file name ending in .html or .md", report)
+    limit = float(_duration_option("--time-limit", time_limit))
+    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    span = _window(window, ts)
+    say = (lambda m: print(f"[gap] {m}", file=sys.stderr)) if format == "table" else None
+    data = gap_analysis(ts, limit, workers, progress=say)
+    if report:
+        text = markdown(data) if report.endswith(".md") else html_page(data, ts, span)
+        _write_text(report, text)
+    data.pop("_schedules")
+    columns, rows = gap_rows(data)
+    emit(format, data, columns, rows, f"Optimality gap: {ts.scenario}, "
+         f"{ts.horizon_us / 1e6:g} s ({data['wall_s']:.0f} s)",
+         "matched optimum: fewest violations serving every request at least as fast as the "
+         "policy; a…b: not proven", numeric_from=1)
+
+
+def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:
+    if text is None:
+        return 0, min(ts.horizon_us, 200_000)
+    start, sep, end = text.partition("..")
+    try:
+        a, b = parse_duration(start.strip()), parse_duration(end.strip())
+    except ValueError:
+        raise InputError("--window", "", "START..END with durations, like 2s..3s", text) from None
+    if not sep or b <= a:
+        raise InputError("--window", "", "START..END with START < END, like 2s..3s", text)
+    return int(a * 1_000_000), int(b * 1_000_000)
+
+
+# ----------------------------------------------------------------------------- check
+
+
+@app.command()
+def check(
+    scenario: str,
+    policy: Annotated[Optional[str], typer.Option(
+        help="Check this policy (simulated) instead of asking whether any schedule "
+        "works.")] = None,
+    optimal: Annotated[bool, typer.Option(
+        "--optimal", help="Ask the solver whether any schedule meets every deadline "
+        "(the default).")] = False,
+    horizon: HorizonOpt = None,
+    slo: Annotated[bool, typer.Option(
+        "--slo", help="With --policy: also require every request's TTFT and TPT within "
+        "its SLOs.")] = False,
+    max_fps: Annotated[Optional[str], typer.Option(
+        "--max-fps", help="Find, by bisection, the highest frame rate of this task that "
+        "stays schedulable (deadline = period).")] = None,
+    time_limit: Annotated[str, typer.Option(
+        "--time-limit", help="Solver limit per check, e.g. 60s.")] = "60s",
+    workers: Annotated[int, typer.Option(help="CP-SAT workers (0 = one per core).")] = 0,
+    set_: SetOpt = None,
+    format: FormatOpt = "table",
+) -> None:
+    """The deployment gate: exit 0 when the scenario is schedulable, 1 when it is not (or
+    when the solver cannot tell within the time limit), 2 on bad input.
+
+    Schedulable: no frame misses its deadline and no request starves. Cheap analytical
+    necessary conditions run first; then the policy, or the solver.
+
+    Example: rtgen-opt check scenario_a --horizon 2s --policy edf-dyn
+    """
+    from . import check as checks
+
+    _check_format(format)
+    if policy is not None and policy not in POLICIES:
+        raise InputError("--policy", "", f"one of {', '.join(POLICIES)}", policy)
+    if policy is not None and optimal:
+        raise InputError("--optimal", "", "either --policy P or --optimal, not both")
+    limit = float(_duration_option("--time-limit", time_limit))
+    s = _scenario(scenario, set_)
+    ts = build_taskset(s, _horizon(horizon))
+    if max_fps is not None:
+        if max_fps not in [t.name for t in s.tasks if t.kind == "periodic"]:
+            raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
+                             f"({', '.join(t.name for t in s.tasks if t.kind == 'periodic')})",
+                             max_fps)
+        fps, tried = checks.max_fps(s, max_fps, Fraction(ts.horizon_us, 1_000_000), policy,
+                                    limit, workers)
+        method = f"policy:{policy}" if policy else "optimal"
+        data = {"scenario": ts.scenario, "task": max_fps, "max_fps": fps, "method": method,
+                "tried": [{"fps": f, "schedulable": ok} for f, ok in tried]}
+        emit(format, data, ["fps", "schedulable"], [[f, ok] for f, ok in tried],
+             f"{ts.scenario}: highest schedulable rate of {max_fps} ({method}): "
+             f"{'none' if fps is None else f'{fps:g} FPS'}", numeric_from=0)
+        raise typer.Exit(0 if fps is not None else 1)
+    verdict = checks.check(ts, policy, limit, workers, slo)
+    data = verdict.as_dict(ts.scenario)
+    emit(format, data, ["schedulable", "method", "reason"],
+         [["yes" if verdict.schedulable else ("unknown" if not verdict.proven else "no"),
+           verdict.method, verdict.reason]],
+         f"{ts.scenario}: {ts.horizon_us / 1e6:g} s", numeric_from=9)
+    raise typer.Exit(0 if verdict.schedulable else 1)
 
 
 # ----------------------------------------------------------------------------- replay
@@ -444,6 +586,9 @@ def _write_text(path: str, text: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rtgen-opt-")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report is not
         os.replace(tmp, path)
     except OSError as exc:
         raise InputError(path, "", "a writable file path", str(exc)) from None

@@ -64,8 +64,22 @@ class Schedule:
                                                        self.backend, self.start_us, self.end_us,
                                                        self.instance, self.aborted)]
 
-    def to_text(self, ts: TaskSet, path: str) -> str:
-        """The table as CSV, or JSON when ``path`` ends in .json."""
+    def to_chrome_trace(self, ts: TaskSet) -> str:
+        """Chrome/Perfetto trace events: one complete ("X") event per executed segment,
+        a process per backend and a thread per instance (times in µs, as the format)."""
+        events = [{"name": "process_name", "ph": "M", "pid": b, "args": {"name": name}}
+                  for b, name in enumerate(ts.backends)]
+        for job, task, index, stage, backend, start, end, inst, aborted in self.to_rows(ts):
+            events.append({"name": f"{task} #{int(ts.job_index[job])}", "cat": stage,
+                           "ph": "X", "ts": start, "dur": end - start,
+                           "pid": ts.backends.index(backend), "tid": inst,
+                           "args": {"job": job, "segment": index, "aborted": bool(aborted)}})
+        return json.dumps({"traceEvents": events, "displayTimeUnit": "ms"})
+
+    def to_text(self, ts: TaskSet, path: str, trace_format: str = "table") -> str:
+        """The table as CSV, or JSON when ``path`` ends in .json; or a Chrome trace."""
+        if trace_format == "chrome":
+            return self.to_chrome_trace(ts)
         rows = self.to_rows(ts)
         if path.endswith(".json"):
             return json.dumps({"columns": list(COLUMNS), "rows": rows})

@@ -131,31 +131,44 @@ def solve(ts: TaskSet, time_limit_s: float = 60.0, workers: int = 0, seed: int =
     say(f"warm start: {warm_name or 'none (no policy serves every request)'}")
     budget = SOLVE_SHARE * time_limit_s
     if solver == "milp" or ts.num_segments <= DIRECT_SEGMENTS:
-        if solver == "milp":
-            model = MilpModel(Problem(ts, ttft=ttft))
-            if export_model:
-                model.prob.writeLP(export_model)
-            result = model.solve(budget, mip_solver, max(1, workers), hint=warm)
-        else:
-            model = CpSatModel(Problem(ts, ttft=ttft))
-            if export_model:
-                model.export(export_model)
-            result = model.solve(budget, workers, seed, hint=warm)
-        status, schedule, value = result.status, result.schedule, result.violations
-        notes = list(result.notes)
-        if warm is not None and status != SolveStatus.INFEASIBLE:
-            policy = evaluate(ts, warm)["weighted_violations"]
-            if value is None or policy < value:  # the incumbent is never worse than it
-                status, schedule, value = SolveStatus.FEASIBLE, warm, policy
-                notes.append(f"CP-SAT found nothing better than {warm_name}'s schedule")
-            if value <= result.violations_lower_bound:
-                status = SolveStatus.OPTIMAL
-        outcome = _finish(ts, status, schedule, value, result.violations_lower_bound,
-                          warm_name, "direct", started, [], notes)
-        outcome.stages = result.stages
-        return outcome
+        return solve_problem(Problem(ts, ttft=ttft), budget, workers, seed, warm, warm_name,
+                             solver, mip_solver, export_model, started)
     return _solve_windows(ts, budget, workers, seed, ttft, warm_name, warm, say, started,
                           export_model)
+
+
+def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int = 0,
+                  warm: Schedule | None = None, warm_name: str | None = None,
+                  solver: str = "cpsat", mip_solver: str = "cbc",
+                  export_model: str | None = None, started: float | None = None,
+                  stages: tuple[str, ...] = ("violations", "ttft", "tpt")) -> SolveOutcome:
+    """One model of ``problem`` (the plain problem, a service-matched one, a TTFT cap...),
+    warm-started from ``warm``, which must be feasible for it; the answer is never worse."""
+    started = time.perf_counter() if started is None else started
+    ts = problem.ts
+    if solver == "milp":
+        model = MilpModel(problem)
+        if export_model:
+            model.prob.writeLP(export_model)
+        result = model.solve(budget_s, mip_solver, max(1, workers), hint=warm, stages=stages)
+    else:
+        model = CpSatModel(problem)
+        if export_model:
+            model.export(export_model)
+        result = model.solve(budget_s, workers, seed, hint=warm, stages=stages)
+    status, schedule, value = result.status, result.schedule, result.violations
+    notes = list(result.notes)
+    if warm is not None and status != SolveStatus.INFEASIBLE:
+        policy = evaluate(ts, warm)["weighted_violations"]
+        if value is None or policy < value:  # the incumbent is never worse than it
+            status, schedule, value = SolveStatus.FEASIBLE, warm, policy
+            notes.append(f"the solver found nothing better than {warm_name}'s schedule")
+        if value <= result.violations_lower_bound:
+            status = SolveStatus.OPTIMAL
+    outcome = _finish(ts, status, schedule, value, result.violations_lower_bound, warm_name,
+                      "direct", started, [], notes)
+    outcome.stages = result.stages
+    return outcome
 
 
 # ----------------------------------------------------------------------------- windows
