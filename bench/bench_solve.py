@@ -36,6 +36,7 @@ def main() -> None:
     print(f"{'scenario':11s} {'horizon':>9s} {'jobs':>6s} {'segs':>6s} {'limit':>6s} "
           f"{'wall s':>7s} {'status':>10s} {'viol':>6s} {'LB':>6s} {'gap':>7s} "
           f"{'gap/frames':>10s} {'t_viol':>7s} {'method':>8s}")
+    fit = []  # (jobs, seconds to the first objective) of direct runs
     for name, horizon, limit in runs:
         scenario = load_scenario(name)
         ts0 = build_taskset(scenario, Fraction(1))
@@ -49,11 +50,19 @@ def main() -> None:
         # violations were proven optimal (or the stage's share of the limit ran out)
         t_viol = next((f"{s['wall_s']:.1f}" for s in out.stages if s["name"] == "violations"
                        and "wall_s" in s), "-")
+        if t_viol != "-" and float(t_viol) > 0:
+            fit.append((ts.num_jobs, float(t_viol)))
         print(f"{name:11s} {float(length):8.4g}s {ts.num_jobs:6d} {ts.num_segments:6d} "
               f"{limit:6.0f} {out.wall_s:7.1f} {out.status.value:>10s} "
               f"{_fmt(out.violations):>6s} {_fmt(out.violations_lower_bound):>6s} "
               f"{_pct(out.gap):>7s} {_pct(gap_frames):>10s} {t_viol:>7s} {out.method:>8s}",
               flush=True)
+    if len({j for j, _ in fit}) >= 2:
+        import numpy as np
+
+        jobs, secs = np.log([j for j, _ in fit]), np.log([t for _, t in fit])
+        print(f"log-log exponent (direct runs): time to the first objective ~ "
+              f"jobs^{np.polyfit(jobs, secs, 1)[0]:.2f}")
 
 
 def _fmt(x) -> str:

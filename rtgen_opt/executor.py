@@ -147,7 +147,7 @@ class _Run:
 
         self.seq = itertools.count()
         self.heap: list = []
-        self.rows: tuple[list, ...] = ([], [], [], [], [], [])  # seg, backend, inst, s, e, abort
+        self.rows: list[tuple] = []  # (seg, backend, instance, start, end, aborted)
 
     # ------------------------------------------------------------------ setup
 
@@ -227,7 +227,8 @@ class _Run:
         for inst, seg in enumerate(self.inst_seg):  # the run ends: cut what still runs
             if seg >= 0:
                 self._record(inst, seg, end_time, aborted=True)
-        return Schedule.from_lists(*self.rows), events
+        columns = zip(*self.rows) if self.rows else ([],) * 6
+        return Schedule.from_lists(*columns), events
 
     def _on_release(self, now: int, job: int) -> int:
         pred = self.job_after[job]
@@ -314,18 +315,25 @@ class _Run:
     def _dispatch(self, now: int) -> None:
         """Place ready segments, most urgent first, while any can be placed."""
         queues, queued, next_seg = self.queues, self.queued, self.next_seg
+        idle, queue_backends, restart = self.idle_count, self.queue_backends, self.restart
+        pop = heapq.heappop
         while True:
             best, best_key = -1, None
             for q, heap in enumerate(queues):
                 while heap and not (queued[heap[0][2]] and next_seg[heap[0][2]] == heap[0][1]):
-                    heapq.heappop(heap)  # stale: its job was dropped
+                    pop(heap)  # stale: its job was dropped
                 if not heap:
                     continue
                 key = heap[0][0]
                 if best_key is not None and key >= best_key:
                     continue
-                if self._placeable(q, key):
-                    best, best_key = q, key
+                for b in queue_backends[q]:  # an idle instance, inline: the common case
+                    if idle[b]:
+                        best, best_key = q, key
+                        break
+                else:
+                    if restart and self._placeable(q, key):
+                        best, best_key = q, key
             if best < 0:
                 return
             key, seg, job = heapq.heappop(queues[best])
@@ -346,9 +354,13 @@ class _Run:
             backend = backends[0]
         else:  # best available backend: smallest duration + transfer, then platform order
             dur, prev = self.seg_dur[seg], self.prev_backend[job]
-            transfer = self.transfer[self.job_task[job]]
-            backend = min((b for b in backends if self._available(b, key)),
-                          key=lambda b: (dur[b] + (transfer[prev][b] if prev >= 0 else 0), b))
+            moves = self.transfer[self.job_task[job]][prev] if prev >= 0 else None
+            backend, best_cost = -1, 0
+            for b in backends:
+                if self.idle_count[b] or self._available(b, key):
+                    cost = dur[b] + (moves[b] if moves else 0)
+                    if backend < 0 or cost < best_cost:
+                        backend, best_cost = b, cost
         insts = self.backend_insts[backend]
         for inst in insts:
             if self.inst_seg[inst] < 0:
@@ -377,10 +389,9 @@ class _Run:
 
     def _record(self, inst: int, seg: int, end: int, aborted: bool) -> None:
         """Append a schedule row and free the instance."""
-        start = min(self.inst_start[inst], end)
-        for column, value in zip(self.rows, (seg, self.inst_backend[inst],
-                                             self.inst_index[inst], start, end, aborted)):
-            column.append(value)
+        start = self.inst_start[inst]
+        self.rows.append((seg, self.inst_backend[inst], self.inst_index[inst],
+                          start if start < end else end, end, aborted))
         self.inst_seg[inst], self.inst_key[inst] = -1, None
         self.inst_run[inst] += 1
         self.idle_count[self.inst_backend[inst]] += 1

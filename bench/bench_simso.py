@@ -1,0 +1,110 @@
+"""Executor vs SimSo: identical periodic task sets, EDF, on 1 and 3 identical processors.
+
+    python bench/bench_simso.py [--seconds 20] [--sets 3]
+
+Unit-length layers (each task's WCET is k layers of 1 ms, all periods, phases and
+deadlines whole milliseconds) so that our dispatch at segment boundaries is SimSo's
+preemptive EDF: every decision falls on a millisecond. Misses abort the job in both
+(`on_miss: drop` / SimSo's `abort_on_miss`). Per task set: jobs, misses in each, jobs whose
+verdict differs, and simulated jobs per second of each, with the ratio ours / SimSo's
+(target >= 20x). SimSo is installed into bench/.simso-venv on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from rtgen_opt.executor import simulate
+from rtgen_opt.latency import load_db
+from rtgen_opt.metrics import evaluate  # noqa: F401  (kept for interactive use)
+from rtgen_opt.scenario import Scenario, TaskSpec
+from rtgen_opt.taskset import build_taskset
+
+HERE = Path(__file__).resolve().parent
+VENV = HERE / ".simso-venv"
+
+
+def simso_python() -> Path:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "simso==0.8.5"],
+                       check=True)
+    return python
+
+
+def task_sets(count: int, seed: int = 7):
+    rng = random.Random(seed)  # explicit and seeded: the same sets every run
+    for i in range(count):
+        for processors in (1, 3):
+            tasks, load = [], 0.0
+            while load < 1.15 * processors:  # a little overloaded: misses to compare
+                period = rng.choice([5, 7, 8, 10, 11, 13, 16, 20, 25, 32])
+                wcet = rng.randint(1, min(8, period))
+                tasks.append({"name": f"T{len(tasks) + 1}", "period_ms": period,
+                              "wcet_ms": wcet, "deadline_ms": period,
+                              "phase_ms": rng.randint(0, 3)})
+                load += wcet / period
+            yield f"set{i + 1}-{processors}cpu", processors, tasks
+
+
+def ours(processors: int, tasks: list[dict], seconds: int):
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "latency.csv"
+        db.write_text("model,stage,backend,seq_len,layers,latency_ms,layer,source\n" + "".join(
+            f"u{k},frame,cpu,,{k},{k},,unit layers\n" for k in range(1, 9)))
+        specs = tuple(TaskSpec(name=t["name"], model=f"u{t['wcet_ms']}", kind="periodic",
+                               period=Fraction(t["period_ms"], 1000),
+                               deadline=Fraction(t["deadline_ms"], 1000),
+                               phase=Fraction(t["phase_ms"], 1000)) for t in tasks)
+        scenario = Scenario(name="simso", description="", source="bench", db=load_db(db),
+                            platform={"cpu": processors}, tasks=specs)
+        ts = build_taskset(scenario, Fraction(seconds))
+    started = time.perf_counter()
+    result = simulate(ts, "edf-dyn")
+    wall = time.perf_counter() - started
+    s = result.schedule
+    done = s.done
+    finished = {}
+    for seg, end in zip(s.seg[done].tolist(), s.end_us[done].tolist()):
+        job = int(ts.seg_job[seg])
+        if seg == ts.job_seg_start[job + 1] - 1:
+            finished[job] = end
+    missed = sorted([ts.tasks[ts.job_task[j]].name, int(ts.job_index[j])]
+                    for j in range(ts.num_jobs)
+                    if finished.get(j, 1 << 62) > ts.job_deadline_us[j])
+    return {"jobs": ts.num_jobs, "missed": missed, "wall_s": wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20, help="simulated seconds")
+    parser.add_argument("--sets", type=int, default=3)
+    args = parser.parse_args()
+    python = simso_python()
+    print(f"{'task set':12s} {'tasks':>5s} {'jobs':>7s} {'miss ours':>9s} {'miss simso':>10s} "
+          f"{'differ':>6s} {'ours jobs/s':>11s} {'simso jobs/s':>12s} {'ratio':>6s}")
+    for name, processors, tasks in task_sets(args.sets):
+        spec = {"processors": processors, "duration_ms": args.seconds * 1000, "tasks": tasks}
+        run = subprocess.run([str(python), str(HERE / "simso_runner.py")],
+                             input=json.dumps(spec), capture_output=True, text=True, check=True)
+        theirs = json.loads(run.stdout)
+        mine = ours(processors, tasks, args.seconds)
+        differ = len({tuple(m) for m in mine["missed"]} ^ {tuple(m) for m in theirs["missed"]})
+        rate_ours = mine["jobs"] / mine["wall_s"]
+        rate_simso = theirs["jobs"] / theirs["wall_s"]
+        print(f"{name:12s} {len(tasks):5d} {mine['jobs']:7d} {len(mine['missed']):9d} "
+              f"{len(theirs['missed']):10d} {differ:6d} {rate_ours:11.0f} {rate_simso:12.0f} "
+              f"{rate_ours / rate_simso:6.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
