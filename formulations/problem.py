@@ -77,3 +77,39 @@ class Problem:
             usable = [int(np.flatnonzero(durations != INELIGIBLE)[0])]
         return usable
 
+    def token_service(self, job: int) -> tuple[int, int, int | None, int] | None:
+        """For an LLM job whose scheduled segments include its first token: (segment
+        emitting token 1, last scheduled segment, first token due by or None, last segment
+        due by) — the give-up time, the service-matched deadlines and the TTFT cap
+        combined. None for any other job."""
+        ts = self.ts
+        task = ts.tasks[ts.job_task[job]]
+        segs = self.segments(job)
+        tokens = ts.seg_token[segs.start:segs.stop]
+        if not task.is_llm or not (tokens == 1).any():
+            return None
+        release = int(ts.job_release_us[job])
+        first_by = release + task.give_up_us if task.give_up_us is not None else None
+        last_by = self.end_us
+        matched = self.token_deadlines.get(job)
+        if matched is not None:
+            first_by = _earliest(first_by, matched[0])
+            last_by = _earliest(last_by, matched[1])
+        if self.ttft_cap_us is not None:
+            first_by = _earliest(first_by, release + self.ttft_cap_us)
+        return segs.start + int(np.flatnonzero(tokens == 1)[0]), segs.stop - 1, first_by, last_by
+
+    @property
+    def weight_scale(self) -> int:
+        """Smallest power of ten that makes every task weight an integer (up to 10^6): the
+        solvers count violations in these integer units."""
+        weights = [t.weight for t in self.ts.tasks]
+        for k in range(7):
+            if all(abs(w * 10**k - round(w * 10**k)) < 1e-9 for w in weights):
+                return 10**k
+        return 10**6
+
+
+def _earliest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+

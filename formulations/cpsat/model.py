@@ -64,7 +64,7 @@ class CpSatModel:
         self.lowest_start: dict[int, int] = {}
         self.on: dict[int, dict[int, cp_model.IntVar | int]] = {}
         self.intervals: dict[int, list] = {b: [] for b in self.backends}
-        self.weight_scale = _weight_scale([t.weight for t in ts.tasks])
+        self.weight_scale = problem.weight_scale
         self.infeasible_reason: str | None = None
 
         self._make_job_vars()
@@ -180,31 +180,17 @@ class CpSatModel:
     def add_llm_service(self) -> None:
         """First token by the give-up time (or the service-matched deadline, or the TTFT
         cap); the last by the end of the run (or the service-matched deadline)."""
-        ts, p = self.ts, self.problem
         self.first_token: dict[int, int] = {}  # job -> segment emitting token 1
         self.last_token: dict[int, int] = {}
         for job in self.jobs:
-            task = ts.tasks[ts.job_task[job]]
-            if not task.is_llm:
+            service = self.problem.token_service(job)
+            if service is None:
                 continue
-            segs = self._segments(job)
-            tokens = ts.seg_token[segs.start:segs.stop]
-            if not (tokens == 1).any():  # a prefix without the first token: nothing to serve
-                continue
-            self.first_token[job] = segs.start + int(np.flatnonzero(tokens == 1)[0])
-            self.last_token[job] = segs.stop - 1
-            release = int(ts.job_release_us[job])
-            first_by = release + task.give_up_us if task.give_up_us is not None else None
-            last_by = p.end_us
-            matched = p.token_deadlines.get(job)
-            if matched is not None:
-                first_by = _min(first_by, matched[0])
-                last_by = _min(last_by, matched[1])
-            if p.ttft_cap_us is not None:
-                first_by = _min(first_by, release + p.ttft_cap_us)
+            first, last, first_by, last_by = service
+            self.first_token[job], self.last_token[job] = first, last
             if first_by is not None:
-                self._enforce(self.end(self.first_token[job]) <= first_by, job)
-            self._enforce(self.end(self.last_token[job]) <= last_by, job)
+                self._enforce(self.end(first) <= first_by, job)
+            self._enforce(self.end(last) <= last_by, job)
 
     def add_resources(self) -> None:
         """One segment at a time per instance: no-overlap, or cumulative for several."""
@@ -370,16 +356,3 @@ def _bound(solver: cp_model.CpSolver, status, value: int) -> float:
     if status == cp_model.FEASIBLE:
         return math.ceil(solver.best_objective_bound - 1e-6)
     return 0
-
-
-def _min(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _weight_scale(weights: list[float]) -> int:
-    """Smallest power of ten that makes every weight an integer (up to 10^6)."""
-    for k in range(7):
-        scale = 10**k
-        if all(abs(w * scale - round(w * scale)) < 1e-9 for w in weights):
-            return scale
-    return 10**6

@@ -172,31 +172,18 @@ class _MilpBase(ABC):
                 self.prob += self.end(last) <= deadline + self._slack(job), f"deadline_j{job}"
 
     def add_llm_service(self) -> None:
-        ts, p = self.ts, self.problem
         self.first_token: dict[int, int] = {}
         self.last_token: dict[int, int] = {}
         for job in self.jobs:
-            task = ts.tasks[ts.job_task[job]]
-            segs = p.segments(job)
-            tokens = ts.seg_token[segs.start:segs.stop]
-            if not task.is_llm or not (tokens == 1).any():
+            service = self.problem.token_service(job)
+            if service is None:
                 continue
-            self.first_token[job] = segs.start + int(np.flatnonzero(tokens == 1)[0])
-            self.last_token[job] = segs.stop - 1
-            release = int(ts.job_release_us[job])
-            first_by = release + task.give_up_us if task.give_up_us is not None else None
-            last_by = p.end_us
-            matched = p.token_deadlines.get(job)
-            if matched is not None:
-                first_by = _min(first_by, matched[0])
-                last_by = _min(last_by, matched[1])
-            if p.ttft_cap_us is not None:
-                first_by = _min(first_by, release + p.ttft_cap_us)
+            first, last, first_by, last_by = service
+            self.first_token[job], self.last_token[job] = first, last
             if first_by is not None:
-                self.prob += (self.end(self.first_token[job]) <= first_by + self._slack(job),
+                self.prob += (self.end(first) <= first_by + self._slack(job),
                               f"first_token_j{job}")
-            self.prob += (self.end(self.last_token[job]) <= last_by + self._slack(job),
-                          f"last_token_j{job}")
+            self.prob += self.end(last) <= last_by + self._slack(job), f"last_token_j{job}"
 
     @abstractmethod
     def add_resources(self) -> None:
@@ -206,7 +193,7 @@ class _MilpBase(ABC):
 
     def violations_expr(self):
         ts = self.ts
-        scale = _weight_scale([t.weight for t in ts.tasks])
+        scale = self.problem.weight_scale
         terms = [round(ts.tasks[ts.job_task[j]].weight * scale) * (1 - self.run[j])
                  for j in self.jobs if int(ts.job_deadline_us[j]) != NO_DEADLINE]
         return pulp.lpSum(terms) if terms else None, scale
@@ -453,14 +440,3 @@ def _solve_bounded(prob: pulp.LpProblem, engine: str, limit: float, threads: int
         raise RuntimeError(f"the MILP worker failed: {done.stderr.decode(errors='replace')[-800:]}")
     status, value, bound, values = pickle.loads(done.stdout)
     return SolveStatus(status), value, bound, values
-
-
-def _min(a, b):
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _weight_scale(weights: list[float]) -> int:
-    for k in range(7):
-        if all(abs(w * 10**k - round(w * 10**k)) < 1e-9 for w in weights):
-            return 10**k
-    return 10**6
