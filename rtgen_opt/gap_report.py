@@ -154,7 +154,7 @@ def bars_svg(data: dict, ts: TaskSet, width: int = 1000) -> str:
                          f"{100 * rate:.1f} %</title></rect>")
         parts.append(f'<text x="{left + g * slot:.0f}" y="{height - 10}" font-size="12">'
                      f"{html.escape(name)}</text>")
-    parts.append(f'<text x="2" y="14" font-size="11">100 %</text>')
+    parts.append('<text x="2" y="14" font-size="11">100 %</text>')
     return "".join(parts) + "</svg>"
 
 
@@ -174,7 +174,7 @@ def pareto_svg(data: dict, width: int = 700, height: int = 320) -> str:
              f'y2="{height - bottom}" stroke="#888"/>',
              f'<line x1="{left}" y1="10" x2="{left}" y2="{height - bottom}" stroke="#888"/>',
              f'<text x="{width / 2:.0f}" y="{height - 6}" font-size="12">TTFT (ms)</text>',
-             f'<text x="4" y="14" font-size="12">violations</text>']
+             '<text x="4" y="14" font-size="12">violations</text>']
     if front:
         path = " ".join(f"{sx(p['ttft_cap_ms']):.1f},{sy(p['violations']):.1f}" for p in front)
         parts.append(f'<polyline points="{path}" fill="none" stroke="#4e79a7" '

@@ -37,7 +37,7 @@ def evaluate(ts: TaskSet, schedule: Schedule) -> dict:
     tasks, released_total, violations_total, weighted = {}, 0, 0, 0.0
     llm = {}
     token = ts.seg_token[seg]
-    for t, info in enumerate(ts.tasks):
+    for info in ts.tasks:
         jobs = np.arange(info.first_job, info.first_job + info.num_jobs)
         if info.deadline_us is not None:
             deadline = ts.job_deadline_us[jobs]

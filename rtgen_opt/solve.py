@@ -39,7 +39,7 @@ from .errors import InputError
 from .formulations.cpsat import CpSatModel
 from .formulations.milp import MilpModel
 from .formulations.problem import Problem
-from .formulations.result import SolveResult, SolveStatus
+from .formulations.result import SolveStatus
 from .metrics import evaluate
 from .policies import POLICIES
 from .replay import replay

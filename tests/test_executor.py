@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from rtgen_opt.executor import simulate
 from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES
 from rtgen_opt.replay import replay
-from tests.tiny import ms, taskset
+from tests.tiny import taskset
 
 
 def rows(ts, result):

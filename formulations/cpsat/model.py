@@ -25,11 +25,10 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 from ortools.sat.python import cp_model
 
 from rtgen_opt.schedule import Schedule, assign_instances
-from rtgen_opt.taskset import INELIGIBLE, NO_DEADLINE
+from rtgen_opt.taskset import NO_DEADLINE
 
 from ..problem import Problem
 from ..result import SolveResult, SolveStatus
@@ -85,7 +84,6 @@ class CpSatModel:
         return int(self.ts.job_deadline_us[job]) != NO_DEADLINE
 
     def _make_job_vars(self) -> None:
-        ts = self.ts
         for job in self.jobs:
             if self._is_firm(job) or job in self.problem.optional:
                 self.run[job] = self.model.new_bool_var(f"run_j{job}")
