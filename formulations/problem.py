@@ -40,6 +40,10 @@ class Problem:
     def job_ids(self) -> np.ndarray:
         return np.arange(self.ts.num_jobs) if self.jobs is None else np.asarray(self.jobs)
 
+    def may_skip(self, job: int) -> bool:
+        """A firm job (dropping it is a violation) or an optional request (free)."""
+        return int(self.ts.job_deadline_us[job]) != NO_DEADLINE or job in self.optional
+
     def segments(self, job: int) -> range:
         """The segments of ``job`` this problem schedules."""
         full = self.ts.job_segments(job)

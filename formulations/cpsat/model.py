@@ -85,10 +85,8 @@ class CpSatModel:
 
     def _make_job_vars(self) -> None:
         for job in self.jobs:
-            if self._is_firm(job) or job in self.problem.optional:
-                self.run[job] = self.model.new_bool_var(f"run_j{job}")
-            else:
-                self.run[job] = 1
+            skip = self.problem.may_skip(job)
+            self.run[job] = self.model.new_bool_var(f"run_j{job}") if skip else 1
 
     def _make_segment_vars(self) -> None:
         ts, m = self.ts, self.model

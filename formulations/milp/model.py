@@ -87,11 +87,8 @@ class _MilpBase(ABC):
 
     def _make_job_vars(self) -> None:
         for job in self.jobs:
-            firm = int(self.ts.job_deadline_us[job]) != NO_DEADLINE
-            if firm or job in self.problem.optional:
-                self.run[job] = self.prob.add_variable(f"run_j{job}", cat="Binary")
-            else:
-                self.run[job] = 1
+            skip = self.problem.may_skip(job)
+            self.run[job] = self.prob.add_variable(f"run_j{job}", cat="Binary") if skip else 1
 
     def _make_segment_vars(self) -> None:
         ts = self.ts
