@@ -61,15 +61,6 @@ def to_us_up(seconds: Fraction) -> int:
     return math.ceil(seconds * US_PER_S)
 
 
-def format_us(us: int | float) -> str:
-    """A human-readable duration for tables: ``16.667ms``, ``1.25s``."""
-    if us >= US_PER_S:
-        return f"{us / US_PER_S:.6g}s"
-    if us >= 1000:
-        return f"{us / 1000:.6g}ms"
-    return f"{us:g}us"
-
-
 def lcm_fraction(a: Fraction, b: Fraction) -> Fraction:
     """Least common multiple of two positive rationals (for exact hyperperiods)."""
     return Fraction(math.lcm(a.numerator, b.numerator), math.gcd(a.denominator, b.denominator))
