@@ -1,7 +1,7 @@
 """The event-driven executor: one loop for every policy (DESIGN.md §2-3).
 
-Events live in a heap of ``(time, kind, seq, payload)``; at equal times they are handled in
-``EventKind`` order, then one dispatch round runs:
+Events live in a heap ordered by time; at equal times they are handled in kind order,
+then one dispatch round runs:
 
 1. ``COMPLETE`` — a segment finishes: its instance frees, the job's next segment becomes
    ready (or the job is done and the jobs waiting for it through ``after`` may start).
@@ -13,8 +13,8 @@ Events live in a heap of ``(time, kind, seq, payload)``; at equal times they are
 4. ``RELEASE`` — a job arrives; it is ready once the job it waits for (``after``) is done.
 5. dispatch — ready segments are placed in priority order while any can be placed.
 
-``seq`` comes from a counter owned by the run, so equal (time, kind) events keep their
-insertion order and runs are deterministic.
+Events of one time and kind are handled in job (or instance) order, so runs are
+deterministic.
 
 **Backend choice.** An ahead-of-time policy may only use the backend mapped to the
 segment's (model, stage). A dynamic policy takes, among the *available* backends that can
@@ -45,23 +45,29 @@ kept waiting for a minute would be "served" in the drain, once the frames stop.
 from __future__ import annotations
 
 import heapq
-import itertools
 import time
 from dataclasses import dataclass
-from enum import IntEnum
+
+import numpy as np
 
 from .policies import POLICIES, Policy
 from .schedule import Schedule
 from .taskset import NO_DEADLINE, PREFILL, TaskSet
 
+# Event kinds; the value is the order of handling at equal times.
+COMPLETE, DEADLINE, GIVE_UP, RELEASE = range(4)
 
-class EventKind(IntEnum):
-    """Event kinds; the value is the order of handling at equal times."""
+# An event is one int that sorts by (time, kind, subject): heap comparisons stay integer
+# comparisons, and pushing one allocates no tuple. The subject is the job, or for
+# COMPLETE the backend instance (a completion whose instance has since been given other
+# work, or freed, is stale and skipped).
+_SUBJECT_BITS = 32
+_SUBJECT_MASK = (1 << _SUBJECT_BITS) - 1
+_TIME_SHIFT = _SUBJECT_BITS + 2
 
-    COMPLETE = 0
-    DEADLINE = 1
-    GIVE_UP = 2
-    RELEASE = 3
+
+def _event(time_us: int, kind: int, subject: int) -> int:
+    return (time_us << 2 | kind) << _SUBJECT_BITS | subject
 
 
 # job states
@@ -99,6 +105,8 @@ class _Run:
         self.drop = ts.on_miss == "drop"
         self.end_time = ts.horizon_us + ts.drain_us
         n_jobs = ts.num_jobs
+        if n_jobs > _SUBJECT_MASK:
+            raise ValueError(f"{n_jobs} jobs: the executor handles at most {_SUBJECT_MASK}")
 
         # what policies see (RunView)
         self.release = ts.job_release_us.tolist()
@@ -135,18 +143,20 @@ class _Run:
         self.inst_seg = [-1] * n_inst
         self.inst_key: list[tuple | None] = [None] * n_inst
         self.inst_start = [0] * n_inst
-        self.inst_run = [0] * n_inst  # run id: detects completions of aborted segments
+        self.inst_end = [0] * n_inst  # when the instance's segment will complete
         self.idle_count = list(ts.instances)
 
         # ready queues: one heap per candidate-backend set (few), so a dispatch round
         # looks at a handful of queue heads instead of every ready segment
         self.queues: list[list] = []
         self.queue_backends: list[tuple[int, ...]] = []
-        self.task_stage_queue = [self._queues_for(task) for task in range(len(ts.tasks))]
-        self.seg_stage = ts.seg_stage.tolist()
+        task_stage_queue = np.array([self._queues_for(t) for t in range(len(ts.tasks))],
+                                    dtype=np.int64).reshape(len(ts.tasks), 3)
+        self.seg_queue = task_stage_queue[ts.job_task[ts.seg_job], ts.seg_stage].tolist()
+        # the backend of a one-backend queue (every queue of an ahead-of-time policy), else -1
+        self.queue_single = [b[0] if len(b) == 1 else -1 for b in self.queue_backends]
 
-        self.seq = itertools.count()
-        self.heap: list = []
+        self.heap: list[int] = []
         self.rows: list[tuple] = []  # (seg, backend, instance, start, end, aborted)
 
     # ------------------------------------------------------------------ setup
@@ -210,68 +220,134 @@ class _Run:
     # ------------------------------------------------------------------ the loop
 
     def execute(self) -> tuple[Schedule, int]:
-        heap, end_time = self.heap, self.end_time
-        for job, release in enumerate(self.release):
-            heap.append((release, EventKind.RELEASE, next(self.seq), job))
+        """Run to the end; the hot path (a segment completes, the job's next segment is
+        queued, dispatch starts the most urgent ready segments) is written out inline with
+        local names: in CPython, calls and attribute lookups cost more than the work."""
+        heap = self.heap
+        heap.extend(_event(release, RELEASE, job) for job, release in enumerate(self.release))
         heapq.heapify(heap)
-        handlers = {EventKind.COMPLETE: self._on_complete, EventKind.DEADLINE: self._on_deadline,
-                    EventKind.GIVE_UP: self._on_give_up, EventKind.RELEASE: self._on_release}
+        end_time, restart, priority = self.end_time, self.restart, self.policy.priority
+        seg_job, seg_token, seg_dur, seg_queue = (self.seg_job, self.seg_token, self.seg_dur,
+                                                  self.seg_queue)
+        job_task, job_end, next_seg = self.job_task, self.job_end, self.next_seg
+        queued, running_on, prev_backend = self.queued, self.running_on, self.prev_backend
+        inst_seg, inst_key, inst_start, inst_end = (self.inst_seg, self.inst_key,
+                                                    self.inst_start, self.inst_end)
+        inst_backend, inst_index, backend_insts = (self.inst_backend, self.inst_index,
+                                                   self.backend_insts)
+        idle, queues, queue_backends, queue_single = (self.idle_count, self.queues,
+                                                      self.queue_backends, self.queue_single)
+        queue_ids = range(len(queues))
+        transfer, tpt, edf_deadline = self.transfer, self.tpt, self.edf_deadline
+        rows_append = self.rows.append
+        pop, push = heapq.heappop, heapq.heappush
         events = 0
-        pop = heapq.heappop
-        while heap and heap[0][0] <= end_time:
-            now = heap[0][0]
-            while heap and heap[0][0] == now:
-                _, kind, _, payload = pop(heap)
-                events += handlers[kind](now, payload)
-            self._dispatch(now)
-        for inst, seg in enumerate(self.inst_seg):  # the run ends: cut what still runs
+        while heap and heap[0] >> _TIME_SHIFT <= end_time:
+            now = heap[0] >> _TIME_SHIFT
+            later = (now + 1) << _TIME_SHIFT
+            while heap and heap[0] < later:  # every event at `now`, in kind order
+                event = pop(heap)
+                subject, kind = event & _SUBJECT_MASK, (event >> _SUBJECT_BITS) & 3
+                if kind == COMPLETE:
+                    inst = subject
+                    seg = inst_seg[inst]
+                    if seg < 0 or inst_end[inst] != now:
+                        continue  # that segment was aborted before it could end
+                    events += 1
+                    backend = inst_backend[inst]
+                    rows_append((seg, backend, inst_index[inst], inst_start[inst], now, False))
+                    inst_seg[inst], inst_key[inst] = -1, None
+                    idle[backend] += 1
+                    job = seg_job[seg]
+                    running_on[job], prev_backend[job] = -1, backend
+                    if seg_token[seg]:  # EDF's deadline for the next decode step
+                        self.first_token_out[job] = True
+                        step = tpt[job_task[job]]
+                        edf_deadline[job] = (now + step if step is not None
+                                             else self.job_deadline[job])
+                    seg += 1
+                    next_seg[job] = seg
+                    if seg == job_end[job]:
+                        self._finish(job)
+                    else:
+                        queued[job] = True
+                        push(queues[seg_queue[seg]], (priority(self, job, seg), seg, job))
+                elif kind == RELEASE:
+                    events += 1
+                    self._on_release(subject)
+                elif kind == DEADLINE:
+                    events += self._on_deadline(now, subject)
+                else:
+                    events += self._on_give_up(now, subject)
+
+            while True:  # dispatch: place ready segments, most urgent first, while any fit
+                best, best_key = -1, None
+                for q in queue_ids:
+                    ready = queues[q]
+                    while ready and not queued[ready[0][2]]:
+                        pop(ready)  # stale: its job was dropped
+                    if not ready:
+                        continue
+                    key = ready[0][0]
+                    if best >= 0 and key >= best_key:
+                        continue
+                    for b in queue_backends[q]:  # an idle instance: the common case
+                        if idle[b]:
+                            best, best_key = q, key
+                            break
+                    else:
+                        if restart and self._placeable(q, key):
+                            best, best_key = q, key
+                if best < 0:
+                    break
+                key, seg, job = pop(queues[best])
+                queued[job] = False
+                backend = queue_single[best]
+                if backend < 0:
+                    backend = self._best_backend(best, seg, job, key)
+                for inst in backend_insts[backend]:
+                    if inst_seg[inst] < 0:
+                        break
+                else:  # restart: evict the lowest-priority segment there
+                    inst = self._evict(now, backend)
+                prev = prev_backend[job]  # (a backend to itself costs nothing)
+                start = (now + transfer[job_task[job]][prev][backend]
+                         if 0 <= prev != backend else now)
+                end = start + seg_dur[seg][backend]
+                inst_seg[inst], inst_key[inst] = seg, key
+                inst_start[inst], inst_end[inst] = start, end
+                idle[backend] -= 1
+                running_on[job] = inst
+                push(heap, end << _TIME_SHIFT | inst)  # its COMPLETE event
+
+        for inst, seg in enumerate(inst_seg):  # the run ends: cut what still runs
             if seg >= 0:
-                self._record(inst, seg, end_time, aborted=True)
+                self._record_abort(inst, end_time)
         columns = zip(*self.rows) if self.rows else ([],) * 6
         return Schedule.from_lists(*columns), events
 
-    def _on_release(self, now: int, job: int) -> int:
+    # ------------------------------------------------------------------ the rarer events
+
+    def _on_release(self, job: int) -> None:
         pred = self.job_after[job]
         if pred >= 0 and self.state[pred] != DONE:
             if self.state[pred] == DROPPED:
                 self._drop(job)
-                return 1
+                return
             self.state[job] = WAITING
         else:
             self._activate(job)
-        if self.state[job] != DROPPED:
-            if self.drop and self.job_deadline[job] != NO_DEADLINE:
-                heapq.heappush(self.heap, (self.job_deadline[job], EventKind.DEADLINE,
-                                           next(self.seq), job))
-            if self.give_up[job] != NO_DEADLINE:
-                heapq.heappush(self.heap, (self.give_up[job], EventKind.GIVE_UP,
-                                           next(self.seq), job))
-        return 1
+        if self.drop and self.job_deadline[job] != NO_DEADLINE:
+            heapq.heappush(self.heap, _event(self.job_deadline[job], DEADLINE, job))
+        if self.give_up[job] != NO_DEADLINE:
+            heapq.heappush(self.heap, _event(self.give_up[job], GIVE_UP, job))
 
-    def _on_complete(self, now: int, payload: tuple[int, int]) -> int:
-        inst, run_id = payload
-        if self.inst_run[inst] != run_id:
-            return 0  # the segment was aborted; this completion never happened
-        seg = self.inst_seg[inst]
-        job = self.seg_job[seg]
-        self._record(inst, seg, now, aborted=False)
-        self.running_on[job] = -1
-        self.prev_backend[job] = self.inst_backend[inst]
-        token = self.seg_token[seg]
-        if token:
-            self.first_token_out[job] = True  # EDF's deadline for the next decode step: this token + tpt
-            tpt = self.tpt[self.job_task[job]]
-            self.edf_deadline[job] = (now + tpt if tpt is not None
-                                      else self.job_deadline[job])
-        self.next_seg[job] += 1
-        if self.next_seg[job] == self.job_end[job]:
-            self.state[job] = DONE
-            for dependent in self.dependents.get(job, ()):
-                if self.state[dependent] == WAITING:
-                    self._activate(dependent)
-        else:
-            self._enqueue(job)
-        return 1
+    def _finish(self, job: int) -> None:
+        """The job's last segment completed: the jobs waiting for it may start."""
+        self.state[job] = DONE
+        for dependent in self.dependents.get(job, ()):
+            if self.state[dependent] == WAITING:
+                self._activate(dependent)
 
     def _on_give_up(self, now: int, job: int) -> int:
         if self.first_token_out[job]:
@@ -283,7 +359,7 @@ class _Run:
             return 0
         inst = self.running_on[job]
         if inst >= 0:
-            self._record(inst, self.inst_seg[inst], now, aborted=True)
+            self._record_abort(inst, now)
         self._drop(job)
         return 1
 
@@ -305,40 +381,11 @@ class _Run:
 
     def _enqueue(self, job: int) -> None:
         seg = self.next_seg[job]
-        key = self.policy.priority(self, job, seg)
-        queue = self.task_stage_queue[self.job_task[job]][self.seg_stage[seg]]
         self.queued[job] = True
-        heapq.heappush(self.queues[queue], (key, seg, job))
+        heapq.heappush(self.queues[self.seg_queue[seg]],
+                       (self.policy.priority(self, job, seg), seg, job))
 
-    # ------------------------------------------------------------------ dispatch
-
-    def _dispatch(self, now: int) -> None:
-        """Place ready segments, most urgent first, while any can be placed."""
-        queues, queued, next_seg = self.queues, self.queued, self.next_seg
-        idle, queue_backends, restart = self.idle_count, self.queue_backends, self.restart
-        pop = heapq.heappop
-        while True:
-            best, best_key = -1, None
-            for q, heap in enumerate(queues):
-                while heap and not (queued[heap[0][2]] and next_seg[heap[0][2]] == heap[0][1]):
-                    pop(heap)  # stale: its job was dropped
-                if not heap:
-                    continue
-                key = heap[0][0]
-                if best_key is not None and key >= best_key:
-                    continue
-                for b in queue_backends[q]:  # an idle instance, inline: the common case
-                    if idle[b]:
-                        best, best_key = q, key
-                        break
-                else:
-                    if restart and self._placeable(q, key):
-                        best, best_key = q, key
-            if best < 0:
-                return
-            key, seg, job = heapq.heappop(queues[best])
-            queued[job] = False
-            self._start(now, seg, job, key, self._choose_instance(best, seg, job, key))
+    # ------------------------------------------------------------------ backend choice
 
     def _available(self, backend: int, key: tuple) -> bool:
         if self.idle_count[backend]:
@@ -348,50 +395,33 @@ class _Run:
     def _placeable(self, queue: int, key: tuple) -> bool:
         return any(self._available(b, key) for b in self.queue_backends[queue])
 
-    def _choose_instance(self, queue: int, seg: int, job: int, key: tuple) -> int:
-        backends = self.queue_backends[queue]
-        if len(backends) == 1:
-            backend = backends[0]
-        else:  # best available backend: smallest duration + transfer, then platform order
-            dur, prev = self.seg_dur[seg], self.prev_backend[job]
-            moves = self.transfer[self.job_task[job]][prev] if prev >= 0 else None
-            backend, best_cost = -1, 0
-            for b in backends:
-                if self.idle_count[b] or self._available(b, key):
-                    cost = dur[b] + (moves[b] if moves else 0)
-                    if backend < 0 or cost < best_cost:
-                        backend, best_cost = b, cost
-        insts = self.backend_insts[backend]
-        for inst in insts:
-            if self.inst_seg[inst] < 0:
-                return inst
-        # restart: evict the lowest-priority segment (largest key; ties: later instance)
-        return max(insts, key=lambda i: (self.inst_key[i], i))
+    def _best_backend(self, queue: int, seg: int, job: int, key: tuple) -> int:
+        """Dynamic choice: the available backend with the smallest duration + transfer;
+        ties go to the platform's order."""
+        dur, prev = self.seg_dur[seg], self.prev_backend[job]
+        moves = self.transfer[self.job_task[job]][prev] if prev >= 0 else None
+        backend, best_cost = -1, 0
+        for b in self.queue_backends[queue]:
+            if self._available(b, key):
+                cost = dur[b] + (moves[b] if moves else 0)
+                if backend < 0 or cost < best_cost:
+                    backend, best_cost = b, cost
+        return backend
 
-    def _start(self, now: int, seg: int, job: int, key: tuple, inst: int) -> None:
-        victim = self.inst_seg[inst]
-        if victim >= 0:  # preemption under restart: the victim restarts from scratch later
-            victim_job = self.seg_job[victim]
-            self._record(inst, victim, now, aborted=True)
-            self.running_on[victim_job] = -1
-            self._enqueue(victim_job)
-        backend = self.inst_backend[inst]
-        prev = self.prev_backend[job]
-        transfer = self.transfer[self.job_task[job]][prev][backend] if prev >= 0 else 0
-        start = now + transfer
-        end = start + self.seg_dur[seg][backend]
-        self.inst_seg[inst], self.inst_key[inst], self.inst_start[inst] = seg, key, start
-        self.inst_run[inst] += 1
-        self.idle_count[backend] -= 1
-        self.running_on[job] = inst
-        heapq.heappush(self.heap, (end, EventKind.COMPLETE, next(self.seq),
-                                   (inst, self.inst_run[inst])))
+    def _evict(self, now: int, backend: int) -> int:
+        """Preemption under restart: abort the lowest-priority segment on the backend
+        (largest key; ties: later instance); it restarts from scratch later."""
+        inst = max(self.backend_insts[backend], key=lambda i: (self.inst_key[i], i))
+        victim_job = self.seg_job[self.inst_seg[inst]]
+        self._record_abort(inst, now)
+        self.running_on[victim_job] = -1
+        self._enqueue(victim_job)
+        return inst
 
-    def _record(self, inst: int, seg: int, end: int, aborted: bool) -> None:
-        """Append a schedule row and free the instance."""
+    def _record_abort(self, inst: int, end: int) -> None:
+        """Append the row of a segment cut at ``end`` and free its instance."""
         start = self.inst_start[inst]
-        self.rows.append((seg, self.inst_backend[inst], self.inst_index[inst],
-                          start if start < end else end, end, aborted))
+        self.rows.append((self.inst_seg[inst], self.inst_backend[inst], self.inst_index[inst],
+                          start if start < end else end, end, True))
         self.inst_seg[inst], self.inst_key[inst] = -1, None
-        self.inst_run[inst] += 1
         self.idle_count[self.inst_backend[inst]] += 1
