@@ -70,6 +70,9 @@ def _event(time_us: int, kind: int, subject: int) -> int:
     return (time_us << 2 | kind) << _SUBJECT_BITS | subject
 
 
+_NEVER = _event(NO_DEADLINE + 1, 0, 0)  # after every event
+
+
 # job states
 PENDING, WAITING, ACTIVE, DONE, DROPPED = range(5)
 
@@ -223,9 +226,13 @@ class _Run:
         """Run to the end; the hot path (a segment completes, the job's next segment is
         queued, dispatch starts the most urgent ready segments) is written out inline with
         local names: in CPython, calls and attribute lookups cost more than the work."""
-        heap = self.heap
-        heap.extend(_event(release, RELEASE, job) for job, release in enumerate(self.release))
-        heapq.heapify(heap)
+        heap = self.heap  # completions, deadlines, give-ups
+        # releases are known up front: one sorted list, merged with the heap as it goes,
+        # keeps the heap small (a few events per running job instead of every job)
+        releases = sorted(_event(release, RELEASE, job)
+                          for job, release in enumerate(self.release))
+        releases.append(_NEVER)
+        next_release = 0
         end_time, restart, priority = self.end_time, self.restart, self.policy.priority
         seg_job, seg_token, seg_dur, seg_queue = (self.seg_job, self.seg_token, self.seg_dur,
                                                   self.seg_queue)
@@ -242,11 +249,25 @@ class _Run:
         rows_append = self.rows.append
         pop, push = heapq.heappop, heapq.heappush
         events = 0
-        while heap and heap[0] >> _TIME_SHIFT <= end_time:
-            now = heap[0] >> _TIME_SHIFT
+        while True:
+            event = releases[next_release]
+            if heap and heap[0] < event:
+                event = heap[0]
+            now = event >> _TIME_SHIFT
+            if now > end_time:
+                break
             later = (now + 1) << _TIME_SHIFT
-            while heap and heap[0] < later:  # every event at `now`, in kind order
-                event = pop(heap)
+            while True:  # every event at `now`, in kind order
+                event = releases[next_release]
+                if heap and heap[0] < event:
+                    event = heap[0]
+                    if event >= later:
+                        break
+                    pop(heap)
+                elif event < later:
+                    next_release += 1
+                else:
+                    break
                 subject, kind = event & _SUBJECT_MASK, (event >> _SUBJECT_BITS) & 3
                 if kind == COMPLETE:
                     inst = subject
