@@ -246,6 +246,9 @@ class _Run:
                                                       self.queue_backends, self.queue_single)
         queue_ids = range(len(queues))
         transfer, tpt, edf_deadline = self.transfer, self.tpt, self.edf_deadline
+        state, job_after, job_deadline, give_up = (self.state, self.job_after,
+                                                   self.job_deadline, self.give_up)
+        deadline_events = self.drop  # under on_miss: continue, a deadline changes nothing
         rows_append = self.rows.append
         pop, push = heapq.heappop, heapq.heappush
         events = 0
@@ -285,7 +288,7 @@ class _Run:
                         self.first_token_out[job] = True
                         step = tpt[job_task[job]]
                         edf_deadline[job] = (now + step if step is not None
-                                             else self.job_deadline[job])
+                                             else job_deadline[job])
                     seg += 1
                     next_seg[job] = seg
                     if seg == job_end[job]:
@@ -295,7 +298,24 @@ class _Run:
                         push(queues[seg_queue[seg]], (priority(self, job, seg), seg, job))
                 elif kind == RELEASE:
                     events += 1
-                    self._on_release(subject)
+                    job = subject
+                    pred = job_after[job]
+                    if pred >= 0 and state[pred] != DONE:  # it waits for its predecessor
+                        if state[pred] == DROPPED:
+                            self._drop(job)
+                            continue
+                        state[job] = WAITING
+                    elif next_seg[job] < job_end[job]:
+                        state[job] = ACTIVE
+                        queued[job] = True
+                        seg = next_seg[job]
+                        push(queues[seg_queue[seg]], (priority(self, job, seg), seg, job))
+                    else:  # a job without segments is done at once
+                        state[job] = DONE
+                    if deadline_events and job_deadline[job] != NO_DEADLINE:
+                        push(heap, (job_deadline[job] << 2 | DEADLINE) << _SUBJECT_BITS | job)
+                    if give_up[job] != NO_DEADLINE:
+                        push(heap, (give_up[job] << 2 | GIVE_UP) << _SUBJECT_BITS | job)
                 elif kind == DEADLINE:
                     events += self._on_deadline(now, subject)
                 else:
@@ -348,20 +368,6 @@ class _Run:
         return Schedule.from_lists(*columns), events
 
     # ------------------------------------------------------------------ the rarer events
-
-    def _on_release(self, job: int) -> None:
-        pred = self.job_after[job]
-        if pred >= 0 and self.state[pred] != DONE:
-            if self.state[pred] == DROPPED:
-                self._drop(job)
-                return
-            self.state[job] = WAITING
-        else:
-            self._activate(job)
-        if self.drop and self.job_deadline[job] != NO_DEADLINE:
-            heapq.heappush(self.heap, _event(self.job_deadline[job], DEADLINE, job))
-        if self.give_up[job] != NO_DEADLINE:
-            heapq.heappush(self.heap, _event(self.give_up[job], GIVE_UP, job))
 
     def _finish(self, job: int) -> None:
         """The job's last segment completed: the jobs waiting for it may start."""
