@@ -118,7 +118,7 @@ class _Run:
 
         self.seg_job = ts.seg_job.tolist()
         self.seg_token = ts.seg_token.tolist()
-        self.seg_dur = ts.seg_dur_us.tolist()
+        self.dur_on = [column.tolist() for column in ts.seg_dur_us.T]  # [backend][seg]
         self.job_task = ts.job_task.tolist()
         self.job_deadline = ts.job_deadline_us.tolist()
         self.job_after = ts.job_after.tolist()
@@ -126,7 +126,6 @@ class _Run:
         self.next_seg = ts.job_seg_start[:-1].tolist()
         self.state = [PENDING] * n_jobs
         self.queued = [False] * n_jobs
-        self.running_on = [-1] * n_jobs  # instance running the job's segment
         self.prev_backend = [-1] * n_jobs
         self.first_token_out = [False] * n_jobs
         self.dependents: dict[int, list[int]] = {}
@@ -161,18 +160,16 @@ class _Run:
 
         self.heap: list[int] = []
         self.rows: list[tuple] = []  # (seg, backend, instance, start, end, aborted)
+        self.aborted_rows = 0
 
     # ------------------------------------------------------------------ setup
 
     def _first_token_work(self) -> list[bool]:
         ts = self.ts
-        is_llm_job = [ts.tasks[t].is_llm for t in ts.job_task.tolist()]
-        feeds_llm = [False] * ts.num_jobs
-        for job, pred in enumerate(ts.job_after.tolist()):
-            if pred >= 0 and is_llm_job[job]:
-                feeds_llm[pred] = True
-        stage = ts.seg_stage.tolist()
-        return [stage[s] == PREFILL or feeds_llm[j] for s, j in enumerate(ts.seg_job.tolist())]
+        is_llm_job = np.array([t.is_llm for t in ts.tasks], dtype=bool)[ts.job_task]
+        feeds_llm = np.zeros(ts.num_jobs, dtype=bool)
+        feeds_llm[ts.job_after[(ts.job_after >= 0) & is_llm_job]] = True
+        return ((ts.seg_stage == PREFILL) | feeds_llm[ts.seg_job]).tolist()
 
     def _initial_edf_deadlines(self) -> list[int]:
         ts = self.ts
@@ -234,10 +231,10 @@ class _Run:
         releases.append(_NEVER)
         next_release = 0
         end_time, restart, priority = self.end_time, self.restart, self.policy.priority
-        seg_job, seg_token, seg_dur, seg_queue = (self.seg_job, self.seg_token, self.seg_dur,
+        seg_job, seg_token, dur_on, seg_queue = (self.seg_job, self.seg_token, self.dur_on,
                                                   self.seg_queue)
         job_task, job_end, next_seg = self.job_task, self.job_end, self.next_seg
-        queued, running_on, prev_backend = self.queued, self.running_on, self.prev_backend
+        queued, prev_backend = self.queued, self.prev_backend
         inst_seg, inst_key, inst_start, inst_end = (self.inst_seg, self.inst_key,
                                                     self.inst_start, self.inst_end)
         inst_backend, inst_index, backend_insts = (self.inst_backend, self.inst_index,
@@ -251,7 +248,7 @@ class _Run:
         deadline_events = self.drop  # under on_miss: continue, a deadline changes nothing
         rows_append = self.rows.append
         pop, push = heapq.heappop, heapq.heappush
-        events = 0
+        rare_events = 0  # deadlines and give-ups that changed something
         while True:
             event = releases[next_release]
             if heap and heap[0] < event:
@@ -277,13 +274,12 @@ class _Run:
                     seg = inst_seg[inst]
                     if seg < 0 or inst_end[inst] != now:
                         continue  # that segment was aborted before it could end
-                    events += 1
                     backend = inst_backend[inst]
                     rows_append((seg, backend, inst_index[inst], inst_start[inst], now, False))
-                    inst_seg[inst], inst_key[inst] = -1, None
+                    inst_seg[inst] = -1  # (the key of an idle instance is never read)
                     idle[backend] += 1
                     job = seg_job[seg]
-                    running_on[job], prev_backend[job] = -1, backend
+                    prev_backend[job] = backend
                     if seg_token[seg]:  # EDF's deadline for the next decode step
                         self.first_token_out[job] = True
                         step = tpt[job_task[job]]
@@ -297,7 +293,6 @@ class _Run:
                         queued[job] = True
                         push(queues[seg_queue[seg]], (priority(self, job, seg), seg, job))
                 elif kind == RELEASE:
-                    events += 1
                     job = subject
                     pred = job_after[job]
                     if pred >= 0 and state[pred] != DONE:  # it waits for its predecessor
@@ -317,11 +312,11 @@ class _Run:
                     if give_up[job] != NO_DEADLINE:
                         push(heap, (give_up[job] << 2 | GIVE_UP) << _SUBJECT_BITS | job)
                 elif kind == DEADLINE:
-                    events += self._on_deadline(now, subject)
+                    rare_events += self._on_deadline(now, subject)
                 else:
-                    events += self._on_give_up(now, subject)
+                    rare_events += self._on_give_up(now, subject)
 
-            while True:  # dispatch: place ready segments, most urgent first, while any fit
+            while restart or any(idle):  # dispatch: the most urgent ready segments first
                 best, best_key = -1, None
                 for q in queue_ids:
                     ready = queues[q]
@@ -354,18 +349,18 @@ class _Run:
                 prev = prev_backend[job]  # (a backend to itself costs nothing)
                 start = (now + transfer[job_task[job]][prev][backend]
                          if 0 <= prev != backend else now)
-                end = start + seg_dur[seg][backend]
+                end = start + dur_on[backend][seg]
                 inst_seg[inst], inst_key[inst] = seg, key
                 inst_start[inst], inst_end[inst] = start, end
                 idle[backend] -= 1
-                running_on[job] = inst
                 push(heap, end << _TIME_SHIFT | inst)  # its COMPLETE event
 
         for inst, seg in enumerate(inst_seg):  # the run ends: cut what still runs
             if seg >= 0:
                 self._record_abort(inst, end_time)
+        completions = len(self.rows) - self.aborted_rows
         columns = zip(*self.rows) if self.rows else ([],) * 6
-        return Schedule.from_lists(*columns), events
+        return Schedule.from_lists(*columns), next_release + completions + rare_events
 
     # ------------------------------------------------------------------ the rarer events
 
@@ -384,9 +379,9 @@ class _Run:
     def _on_deadline(self, now: int, job: int) -> int:
         if self.state[job] in (DONE, DROPPED):
             return 0
-        inst = self.running_on[job]
-        if inst >= 0:
-            self._record_abort(inst, now)
+        for inst, seg in enumerate(self.inst_seg):
+            if seg >= 0 and self.seg_job[seg] == job:
+                self._record_abort(inst, now)
         self._drop(job)
         return 1
 
@@ -394,7 +389,6 @@ class _Run:
         """A job is dropped: it never runs again, nor does anything waiting for it."""
         self.state[job] = DROPPED
         self.queued[job] = False
-        self.running_on[job] = -1
         for dependent in self.dependents.get(job, ()):
             if self.state[dependent] == WAITING:
                 self._drop(dependent)
@@ -425,12 +419,12 @@ class _Run:
     def _best_backend(self, queue: int, seg: int, job: int, key: tuple) -> int:
         """Dynamic choice: the available backend with the smallest duration + transfer;
         ties go to the platform's order."""
-        dur, prev = self.seg_dur[seg], self.prev_backend[job]
+        prev = self.prev_backend[job]
         moves = self.transfer[self.job_task[job]][prev] if prev >= 0 else None
         backend, best_cost = -1, 0
         for b in self.queue_backends[queue]:
             if self._available(b, key):
-                cost = dur[b] + (moves[b] if moves else 0)
+                cost = self.dur_on[b][seg] + (moves[b] if moves else 0)
                 if backend < 0 or cost < best_cost:
                     backend, best_cost = b, cost
         return backend
@@ -441,7 +435,6 @@ class _Run:
         inst = max(self.backend_insts[backend], key=lambda i: (self.inst_key[i], i))
         victim_job = self.seg_job[self.inst_seg[inst]]
         self._record_abort(inst, now)
-        self.running_on[victim_job] = -1
         self._enqueue(victim_job)
         return inst
 
@@ -450,5 +443,6 @@ class _Run:
         start = self.inst_start[inst]
         self.rows.append((self.inst_seg[inst], self.inst_backend[inst], self.inst_index[inst],
                           start if start < end else end, end, True))
-        self.inst_seg[inst], self.inst_key[inst] = -1, None
+        self.aborted_rows += 1
+        self.inst_seg[inst] = -1
         self.idle_count[self.inst_backend[inst]] += 1
