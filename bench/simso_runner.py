@@ -1,14 +1,16 @@
 """Run one task set in SimSo and print what happened, as JSON.
 
 Runs in the benchmark's own virtualenv (bench/bench_simso.py creates it): SimSo is never a
-dependency of rtgen-opt. Input on stdin: {"processors", "duration_ms", "preemptive",
+dependency of rtgen-opt. Input on stdin: {"processors", "duration_ms", "scheduler",
 "repeat", "tasks": [{"name", "period_ms", "wcet_ms", "deadline_ms", "phase_ms"}]}.
 Output: {"jobs", "missed": [[task, job index], ...], "wall_s"} where wall_s is the best of
 `repeat` runs, each timed from building the model to the end of the run.
 
-Schedulers: SimSo's own global EDF (`simso.schedulers.EDF`, preemptive) and, for jobs
-that run to completion once started, the non-preemptive global EDF below (SimSo ships
-none); ties go to task order, as in rtgen-opt.
+Schedulers ("scheduler" in the input): "stock" is SimSo's own global EDF
+(`simso.schedulers.EDF`, preemptive; it never preempts a job for an equal deadline);
+"task-order" is a preemptive global EDF that ranks equal deadlines by task order, as
+rtgen-opt does (SimSo's EDF2 would, but it fails on tasks with a phase); "non-preemptive"
+is the global EDF without preemption below (SimSo ships none), ties by task order too.
 """
 
 import contextlib
@@ -40,6 +42,29 @@ class NonPreemptiveEdf(Scheduler):
         return list(zip(ready, idle))
 
 
+class TaskOrderEdf(Scheduler):
+    """Preemptive global EDF: the m most urgent active jobs run, ranked by (absolute
+    deadline, task order); a running job keeps its processor while it stays among them."""
+
+    def on_activate(self, job):
+        job.cpu.resched()
+
+    def on_terminated(self, job):
+        job.cpu.resched()
+
+    def schedule(self, cpu):
+        active = [t.job for t in self.task_list if t.is_active()]
+        active.sort(key=lambda job: job.absolute_deadline)  # stable: task order on ties
+        chosen = active[:len(self.processors)]
+        free = [p for p in self.processors if p.running is None or p.running not in chosen]
+        waiting = [job for job in chosen if not job.is_running()]
+        return list(zip(waiting, free))
+
+
+SCHEDULERS = {"stock": "simso.schedulers.EDF", "task-order": TaskOrderEdf,
+              "non-preemptive": NonPreemptiveEdf}
+
+
 def main() -> None:
     spec = json.load(sys.stdin)
     c = Configuration()
@@ -50,7 +75,7 @@ def main() -> None:
                    deadline=t["deadline_ms"], abort_on_miss=True)
     for p in range(spec["processors"]):
         c.add_processor(name=f"CPU {p + 1}", identifier=p + 1)
-    c.scheduler_info.clas = "simso.schedulers.EDF" if spec["preemptive"] else NonPreemptiveEdf
+    c.scheduler_info.clas = SCHEDULERS[spec["scheduler"]]
     c.check_all()
     best = float("inf")
     for _ in range(spec.get("repeat", 1)):
