@@ -19,7 +19,8 @@ HERE = Path(__file__).resolve().parent
 FULL = [
     ("Executor: five policies, 60 s of scenario_c", ["bench_executor.py"]),
     ("Executor scaling", ["bench_scaling.py"]),
-    ("Executor vs SimSo (EDF, unit layers)", ["bench_simso.py", "--seconds", "20"]),
+    ("Executor vs SimSo (EDF: job level and unit layers)",
+     ["bench_simso.py", "--seconds", "20"]),
     ("CP-SAT on the built-in scenarios", ["bench_solve.py", "--horizons", "hyper", "1", "5",
                                           "--time-limit", "30", "--long"]),
     ("CP-SAT vs MILP", ["bench_engines.py", "--time-limit", "20"]),
@@ -27,8 +28,8 @@ FULL = [
 QUICK = [
     ("Executor: five policies, 60 s of scenario_c", ["bench_executor.py", "--repeat", "1"]),
     ("Executor scaling", ["bench_scaling.py", "--horizons", "1", "10", "60"]),
-    ("Executor vs SimSo (EDF, unit layers)", ["bench_simso.py", "--seconds", "5", "--sets",
-                                              "1"]),
+    ("Executor vs SimSo (EDF: job level and unit layers)",
+     ["bench_simso.py", "--seconds", "5", "--sets", "1", "--repeat", "1"]),
     ("CP-SAT on the built-in scenarios", ["bench_solve.py", "--horizons", "hyper",
                                           "--time-limit", "10"]),
 ]
