@@ -409,12 +409,22 @@ class _Run:
     # ------------------------------------------------------------------ backend choice
 
     def _available(self, backend: int, key: tuple) -> bool:
+        """An idle instance, or under restart one running lower-priority work (plain
+        loops: this is asked for every queue head in every dispatch round)."""
         if self.idle_count[backend]:
             return True
-        return self.restart and any(self.inst_key[i] > key for i in self.backend_insts[backend])
+        if self.restart:
+            inst_key = self.inst_key
+            for inst in self.backend_insts[backend]:
+                if inst_key[inst] > key:
+                    return True
+        return False
 
     def _placeable(self, queue: int, key: tuple) -> bool:
-        return any(self._available(b, key) for b in self.queue_backends[queue])
+        for backend in self.queue_backends[queue]:
+            if self._available(backend, key):
+                return True
+        return False
 
     def _best_backend(self, queue: int, seg: int, job: int, key: tuple) -> int:
         """Dynamic choice: the available backend with the smallest duration + transfer;
@@ -422,8 +432,9 @@ class _Run:
         prev = self.prev_backend[job]
         moves = self.transfer[self.job_task[job]][prev] if prev >= 0 else None
         backend, best_cost = -1, 0
+        idle = self.idle_count
         for b in self.queue_backends[queue]:
-            if self._available(b, key):
+            if idle[b] or self._available(b, key):
                 cost = self.dur_on[b][seg] + (moves[b] if moves else 0)
                 if backend < 0 or cost < best_cost:
                     backend, best_cost = b, cost
