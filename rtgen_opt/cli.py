@@ -48,6 +48,9 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 HorizonOpt = Annotated[Optional[str], typer.Option(
     "--horizon", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
     "(default: the scenario's `horizon`).")]
+WorkersOpt = Annotated[int, typer.Option(
+    help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for bit "
+    "(the search stops on deterministic time).")]
 
 
 def _check_format(value: str) -> str:
@@ -324,9 +327,7 @@ def solve(
         "'rtgen-opt[highs]').")] = "cbc",
     time_limit: Annotated[str, typer.Option(
         "--time-limit", help="Wall-clock limit for the whole command, e.g. 60s.")] = "60s",
-    workers: Annotated[int, typer.Option(
-        help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for "
-        "bit (the search stops on deterministic time).")] = 0,
+    workers: WorkersOpt = 0,
     seed: Annotated[int, typer.Option(help="Random seed of the solver.")] = 0,
     ttft: Annotated[str, typer.Option(help="Second objective: sum or max of the LLM "
                                       "TTFTs.")] = "sum",
@@ -429,7 +430,7 @@ def gap(
         "200 ms).")] = None,
     time_limit: Annotated[str, typer.Option(
         "--time-limit", help="Solver time for the whole analysis, e.g. 120s.")] = "120s",
-    workers: Annotated[int, typer.Option(help="CP-SAT workers (0 = one per core).")] = 0,
+    workers: WorkersOpt = 0,
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
@@ -498,7 +499,7 @@ def check(
         "stays schedulable (deadline = period).")] = None,
     time_limit: Annotated[str, typer.Option(
         "--time-limit", help="Solver limit per check, e.g. 60s.")] = "60s",
-    workers: Annotated[int, typer.Option(help="CP-SAT workers (0 = one per core).")] = 0,
+    workers: WorkersOpt = 0,
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
