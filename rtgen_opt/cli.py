@@ -6,6 +6,7 @@ field and what was expected; never a traceback).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import defaultdict
 from fractions import Fraction
@@ -21,6 +22,7 @@ from .scenario import Scenario, builtin_scenarios, load_scenario
 from .executor import simulate as run_policy
 from .metrics import evaluate
 from .policies import POLICIES
+from .progress import EXIT_INTERRUPTED, Budget, Reporter, supervise
 from .replay import replay as replay_schedule
 from .schedule import read_schedule
 from .taskset import STAGE_NAMES, TaskSet, build_taskset
@@ -48,6 +50,11 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 HorizonOpt = Annotated[Optional[str], typer.Option(
     "--horizon", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
     "(default: the scenario's `horizon`).")]
+ScenarioArg = Annotated[str, typer.Argument(
+    metavar="SCENARIO", help="A built-in name (scenario_c) or the path of a YAML file.")]
+TimeLimitOpt = Annotated[str, typer.Option(
+    "--time-limit", metavar="DURATION", help="Wall-clock limit of the whole command, e.g. "
+    "60s: the answer comes within it, split a priori between the phases.")]
 WorkersOpt = Annotated[int, typer.Option(
     help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for bit "
     "(the search stops on deterministic time).")]
@@ -74,6 +81,14 @@ def _horizon(text: str | None) -> Fraction | None:
     if horizon <= 0:
         raise InputError("--horizon", "", "a positive duration", text)
     return horizon
+
+
+def _run_length(ts: TaskSet) -> str:
+    """"60 s + 7.3 s drain": the horizon, and the drain after it when the task set has one
+    (frames keep coming until the drain ends)."""
+    horizon = f"{ts.horizon_us / 1e6:g} s"
+    drain = getattr(ts, "drain_us", 0) or 0
+    return f"{horizon} + {drain / 1e6:.3g} s drain" if drain else horizon
 
 
 def _scenario(ref: str, overrides: list[str] | None) -> Scenario:
@@ -483,31 +498,34 @@ def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:
 
 @app.command()
 def check(
-    scenario: str,
+    scenario: ScenarioArg,
     policy: Annotated[Optional[str], typer.Option(
-        help="Check this policy (simulated) instead of asking whether any schedule "
-        "works.")] = None,
+        metavar="POLICY", help="Check this policy (simulated) instead of asking the solver "
+        "whether any schedule works.")] = None,
     optimal: Annotated[bool, typer.Option(
-        "--optimal", help="Ask the solver whether any schedule meets every deadline "
-        "(the default).")] = False,
+        "--optimal", help="Ask the solver whether any schedule works: the default, so this "
+        "flag only documents it in scripts.")] = False,
     horizon: HorizonOpt = None,
     slo: Annotated[bool, typer.Option(
-        "--slo", help="With --policy: also require every request's TTFT and TPT within "
-        "its SLOs.")] = False,
+        "--slo", help="Also require every request's TTFT and TPT within its SLOs (with the "
+        "solver: TTFT SLOs become constraints; TPT is checked on the schedule found).")]
+    = False,
     max_fps: Annotated[Optional[str], typer.Option(
-        "--max-fps", help="Find, by bisection, the highest frame rate of this task that "
-        "stays schedulable (deadline = period).")] = None,
-    time_limit: Annotated[str, typer.Option(
-        "--time-limit", help="Solver limit per check, e.g. 60s.")] = "60s",
+        "--max-fps", metavar="TASK", help="Bracket the highest frame rate of this periodic "
+        "task that stays schedulable (deadline = period): highest rate proven, lowest "
+        "refuted, the unknown band between; the whole search within --time-limit.")] = None,
+    time_limit: TimeLimitOpt = "60s",
     workers: WorkersOpt = 0,
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
-    """The deployment gate: exit 0 when the scenario is schedulable, 1 when it is not (or
-    when the solver cannot tell within the time limit), 2 on bad input.
+    """The deployment gate: exit 0 when the scenario is proven schedulable, 1 when it is
+    proven not, 3 when it was not decided within the time limit, 2 on bad input, 130 when
+    interrupted.
 
     Schedulable: no frame misses its deadline and no request starves. Cheap analytical
-    necessary conditions run first; then the policy, or the solver.
+    necessary conditions run first; then the policy, or the solver: a schedule without
+    violation proves yes, a lower bound of one violation or more proves no.
 
     Example: rtgen-opt check scenario_a --horizon 2s --policy edf-dyn
     """
@@ -519,29 +537,70 @@ def check(
     if policy is not None and optimal:
         raise InputError("--optimal", "", "either --policy P or --optimal, not both")
     limit = float(_duration_option("--time-limit", time_limit))
-    s = _scenario(scenario, set_)
-    ts = build_taskset(s, _horizon(horizon))
-    if max_fps is not None:
-        if max_fps not in [t.name for t in s.tasks if t.kind == "periodic"]:
-            raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
-                             f"({', '.join(t.name for t in s.tasks if t.kind == 'periodic')})",
-                             max_fps)
-        fps, tried = checks.max_fps(s, max_fps, Fraction(ts.horizon_us, 1_000_000), policy,
-                                    limit, workers)
-        method = f"policy:{policy}" if policy else "optimal"
-        data = {"scenario": ts.scenario, "task": max_fps, "max_fps": fps, "method": method,
-                "tried": [{"fps": f, "schedulable": ok} for f, ok in tried]}
-        emit(format, data, ["fps", "schedulable"], [[f, ok] for f, ok in tried],
-             f"{ts.scenario}: highest schedulable rate of {max_fps} ({method}): "
-             f"{'none' if fps is None else f'{fps:g} FPS'}", numeric_from=0)
-        raise typer.Exit(0 if fps is not None else 1)
-    verdict = checks.check(ts, policy, limit, workers, slo)
+    with _supervised("check", limit) as (budget, say):
+        s = _scenario(scenario, set_)
+        ts = build_taskset(s, _horizon(horizon))
+        if max_fps is not None:
+            _check_max_fps(checks, s, ts, max_fps, policy, slo, budget, say, workers, format)
+        say.phase("analytical tests, then " + (f"simulating {policy}" if policy else
+                                               "the solver"))
+        verdict = checks.check(ts, policy, budget.share(1.0), workers, slo, progress=say)
+        verdict.interrupted = budget.interrupted.is_set()
     data = verdict.as_dict(ts.scenario)
-    emit(format, data, ["schedulable", "method", "reason"],
-         [["yes" if verdict.schedulable else ("unknown" if not verdict.proven else "no"),
-           verdict.method, verdict.reason]],
-         f"{ts.scenario}: {ts.horizon_us / 1e6:g} s", numeric_from=9)
-    raise typer.Exit(0 if verdict.schedulable else 1)
+    emit(format, data, ["verdict", "proven", "method", "reason"],
+         [[verdict.verdict, _yes_no(verdict.proven), verdict.method, verdict.reason]],
+         f"{ts.scenario}: {_run_length(ts)}, schedulable?" + _interrupted_mark(budget),
+         numeric_from=9)
+    raise typer.Exit(EXIT_INTERRUPTED if verdict.interrupted else verdict.exit_code)
+
+
+def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, format) -> None:
+    periodic = [t.name for t in s.tasks if t.kind == "periodic"]
+    if task not in periodic:
+        raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
+                         f"({', '.join(periodic)})", task)
+    say.phase(f"bracketing the rate of {task}")
+    bracket = checks.max_fps(s, task, Fraction(ts.horizon_us, 1_000_000), policy,
+                             budget.share(1.0), workers, slo=slo, budget=budget, progress=say)
+    method = f"policy:{policy}" if policy else "optimal"
+    data = bracket.as_dict(ts.scenario, method)
+    rows = [[f"{fps:g}", v.verdict, v.method, v.reason]
+            for fps, v in sorted(bracket.tried, key=lambda x: x[0])]
+    band = bracket.unknown_between
+    title = (f"{ts.scenario}: rate of {task} ({method}): proven schedulable up to "
+             f"{_fps(bracket.max_fps_proven)}, refuted from {_fps(bracket.min_fps_refuted)}"
+             + (f", unknown between {band[0]:g} and {band[1]:g} FPS" if band else "")
+             + _interrupted_mark(budget))
+    emit(format, data, ["fps", "verdict", "method", "reason"], rows, title,
+         "rates tried, in order of rate; the bracket assumes a higher rate is never easier",
+         numeric_from=1)
+    raise typer.Exit(EXIT_INTERRUPTED if bracket.interrupted else bracket.exit_code)
+
+
+def _fps(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} FPS"
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _interrupted_mark(budget: Budget) -> str:
+    return " [INTERRUPTED: best answer so far]" if budget.interrupted.is_set() else ""
+
+
+@contextlib.contextmanager
+def _supervised(command: str, limit_s: float | None):
+    """Run a command's work under its wall clock, with progress and Ctrl-C (progress.py).
+    A second Ctrl-C aborts without an answer: exit 130."""
+    budget = Budget(limit_s)
+    reporter = Reporter(command, budget)
+    try:
+        with supervise(budget, reporter):
+            yield budget, reporter
+    except KeyboardInterrupt:
+        print(f"rtgen-opt: {command}: interrupted before an answer", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 # ----------------------------------------------------------------------------- replay

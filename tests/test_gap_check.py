@@ -94,12 +94,15 @@ def test_check_exit_codes(tmp_path, capsys):
     scenario = small_scenario(tmp_path)
     code, out, _ = run_cli(["check", scenario, "--policy", "edf-dyn", "--format", "json"],
                            capsys)
-    assert code in (0, 1) and set(json.loads(out)) == {"scenario", "schedulable", "method",
-                                                       "reason"}
+    verdict = json.loads(out)
+    assert {"scenario", "verdict", "schedulable", "proven", "method", "reason"} <= set(verdict)
+    assert (code, verdict["verdict"], verdict["schedulable"]) in ((0, "yes", True),
+                                                                   (1, "no", False))
     easy = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "10ms"}])
     code, out, _ = run_cli(["check", easy, "--optimal", "--workers", "1", "--format", "json"],
                            capsys)
     assert code == 0 and json.loads(out)["schedulable"] is True
+    assert json.loads(out)["verdict"] == "yes" and json.loads(out)["proven"] is True
     hard = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "2ms"}])
     code, out, _ = run_cli(["check", hard, "--format", "json"], capsys)
     verdict = json.loads(out)
@@ -116,7 +119,9 @@ def test_max_fps_bisects_to_the_highest_schedulable_rate(tmp_path, capsys):
                             "--format", "json"], capsys)
     data = json.loads(out)
     # v takes 3 ms on its only backend: schedulable up to 333 FPS, not beyond
-    assert code == 0 and 330 <= data["max_fps"] <= 333.4
+    assert code == 0 and 333.3 - 0.5 <= data["max_fps_proven"] <= 333.4
+    assert 333.3 < data["min_fps_refuted"] <= data["max_fps_proven"] + 0.5
+    assert data["unknown_between"] is None  # a policy always decides
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
