@@ -50,6 +50,13 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 HorizonOpt = Annotated[Optional[str], typer.Option(
     "--horizon", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
     "(default: the scenario's `horizon`).")]
+ScheduleOutOpt = Annotated[Optional[str], typer.Option(
+    "--schedule-out", metavar="FILE", help="Write the schedule table (one row per executed "
+    "segment): CSV, or JSON if FILE ends in .json.")]
+ReportOpt = Annotated[Optional[str], typer.Option(
+    "--report", metavar="FILE", help="Also write a report: FILE.html (one self-contained "
+    "interactive page, needs the 'report' extra: pip install 'rtgen-opt[report]') or FILE.md "
+    "(Markdown).")]
 ScenarioArg = Annotated[str, typer.Argument(
     metavar="SCENARIO", help="A built-in name (scenario_c) or the path of a YAML file.")]
 TimeLimitOpt = Annotated[str, typer.Option(
@@ -246,48 +253,63 @@ def taskset(
 
 @app.command()
 def simulate(
-    scenario: str,
+    scenario: ScenarioArg,
     policy: Annotated[str, typer.Option(
-        help="all, or one of " + ", ".join(POLICIES) + ".")] = "all",
+        metavar="POLICY", help="all, or one of " + ", ".join(POLICIES) + ".")] = "all",
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
-    trace: Annotated[Optional[str], typer.Option(
-        help="Write the schedule table (one row per executed segment) to this file: CSV, "
-        "or JSON if it ends in .json. With --policy all, one file per policy "
-        "(trace.csv -> trace.ftf.csv ...).")] = None,
+    schedule_out: Annotated[Optional[str], typer.Option(
+        "--schedule-out", "--trace", metavar="FILE", help="Write the schedule table (one "
+        "row per executed segment): CSV, or JSON if FILE ends in .json. With --policy all, "
+        "one file per policy (out.csv -> out.ftf.csv ...). (--trace: the old name, kept for "
+        "one release.)")] = None,
     trace_format: Annotated[str, typer.Option(
-        "--trace-format", help="table (the schedule table, CSV or JSON) or chrome (trace "
-        "events for chrome://tracing or Perfetto).")] = "table",
+        "--trace-format", metavar="table|chrome", help="table (the schedule table, CSV or "
+        "JSON) or chrome (trace events for chrome://tracing or Perfetto).")] = "table",
+    report: ReportOpt = None,
     format: FormatOpt = "table",
 ) -> None:
     """Run the heuristic policies of the paper in the event-driven executor.
 
-    Example: rtgen-opt simulate scenario_c --policy all --horizon 60s
+    Example: rtgen-opt simulate scenario_c --policy all --horizon 60s --report sim.html
     """
     _check_format(format)
     if policy != "all" and policy not in POLICIES:
         raise InputError("--policy", "", f"all or one of {', '.join(POLICIES)}", policy)
     _check_trace_format(trace_format)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
-    names = list(POLICIES) if policy == "all" else [policy]
-    runs, outputs = [], {}
-    for name in _progress(names, f"simulating {ts.scenario}"):
-        result = run_policy(ts, name)
-        runs.append({"policy": name, **evaluate(ts, result.schedule), "events": result.events,
-                     "wall_s": round(result.wall_s, 4)})
-        if trace:
-            target = trace if len(names) == 1 else _suffixed(trace, name)
-            outputs[target] = result.schedule.to_text(ts, target, trace_format)
+    _check_report_name(report)
+    runs, outputs, traces = [], {}, {}
+    with _supervised("simulate", None) as (budget, say):
+        ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+        names = list(POLICIES) if policy == "all" else [policy]
+        for name in names:
+            if budget.interrupted.is_set():
+                break
+            say.phase(f"simulating {name}")
+            result = run_policy(ts, name)
+            runs.append({"policy": name, **evaluate(ts, result.schedule),
+                         "events": result.events, "wall_s": round(result.wall_s, 4)})
+            traces[name] = result.schedule
+            if schedule_out:
+                target = schedule_out if len(names) == 1 else _suffixed(schedule_out, name)
+                outputs[target] = result.schedule.to_text(ts, target, trace_format)
+    interrupted = budget.interrupted.is_set()
     for target, text in outputs.items():  # all runs succeeded: now write
         _write_text(target, text)
-    data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "runs": runs}
+    data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
+            "drain_s": getattr(ts, "drain_us", 0) / 1e6, "runs": runs,
+            "interrupted": interrupted}
+    if report:
+        _write_report(report, "simulate", ts, data, traces)
     columns, rows = _policy_rows(ts, runs)
-    emit(format, data, columns, rows, f"{ts.scenario}: {ts.horizon_us / 1e6:g} s, "
+    emit(format, data, columns, rows, f"{ts.scenario}: {_run_length(ts)}, "
          f"{ts.num_jobs} jobs, granularity {ts.granularity}, on_miss {ts.on_miss}, "
-         f"preemption {ts.preemption}",
+         f"preemption {ts.preemption}" + _interrupted_mark(budget),
          "violations: frames dropped or late / released; TTFT, TPT: means over served "
          "requests; starved: no first token within the request's drain limit",
          numeric_from=1)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
@@ -298,14 +320,24 @@ def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
         columns += [f"{t} TTFT ms", f"{t} TPT ms", f"{t} starved"]
     rows = []
     for run in runs:
-        row = [run["policy"], 100 * run["violation_rate"]]
-        row += [100 * run["tasks"][t]["violation_rate"] for t in frame_tasks]
+        row = [run["policy"], _pct(run["violation_rate"])]
+        row += [_pct(run["tasks"][t]["violation_rate"]) for t in frame_tasks]
         for t in llm_tasks:
             llm = run["llm"][t]
-            row += [llm["ttft_ms"]["mean"], llm["tpt_ms"]["mean"],
+            row += [_num(llm["ttft_ms"]["mean"]), _num(llm["tpt_ms"]["mean"]),
                     f"{llm['starved']}/{llm['requests']}"]
         rows.append(row)
     return columns, rows
+
+
+def _pct(rate: float | None) -> str | None:
+    """A rate as a percentage with one decimal (the one format of every percentage)."""
+    return None if rate is None else f"{100 * rate:.1f}"
+
+
+def _num(value: float | None) -> str | None:
+    """Milliseconds with one decimal (the one format of every time in ms)."""
+    return None if value is None else f"{value:.1f}"
 
 
 def _suffixed(path: str, name: str) -> str:
@@ -313,47 +345,33 @@ def _suffixed(path: str, name: str) -> str:
     return f"{stem}.{name}.{ext}" if dot and "/" not in ext else f"{path}.{name}"
 
 
-def _progress(items: list, label: str):
-    """Iterate with a progress bar on stderr when it is a terminal."""
-    if not sys.stderr.isatty() or len(items) < 2:
-        yield from items
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as progress:
-        bar = progress.add_task(label, total=len(items))
-        for item in items:
-            progress.update(bar, description=f"{label}: {item}")
-            yield item
-            progress.advance(bar)
-
-
 # ----------------------------------------------------------------------------- solve
 
 
 @app.command()
 def solve(
-    scenario: str,
+    scenario: ScenarioArg,
     horizon: HorizonOpt = None,
-    solver: Annotated[str, typer.Option(help="cpsat (OR-Tools CP-SAT) or milp (PuLP).")]
+    solver: Annotated[str, typer.Option(metavar="ENGINE",
+                                        help="cpsat (OR-Tools CP-SAT) or milp (PuLP).")]
     = "cpsat",
     mip_solver: Annotated[str, typer.Option(
-        "--mip-solver", help="MILP engine: cbc (ships with PuLP) or highs (pip install "
-        "'rtgen-opt[highs]').")] = "cbc",
-    time_limit: Annotated[str, typer.Option(
-        "--time-limit", help="Wall-clock limit for the whole command, e.g. 60s.")] = "60s",
+        "--mip-solver", metavar="ENGINE", help="MILP engine: cbc (ships with PuLP) or highs "
+        "(pip install 'rtgen-opt[highs]').")] = "cbc",
+    time_limit: TimeLimitOpt = "60s",
     workers: WorkersOpt = 0,
-    seed: Annotated[int, typer.Option(help="Random seed of the solver.")] = 0,
-    ttft: Annotated[str, typer.Option(help="Second objective: sum or max of the LLM "
-                                      "TTFTs.")] = "sum",
-    schedule_out: Annotated[Optional[str], typer.Option(
-        "--schedule-out", help="Write the schedule (CSV, or JSON if it ends in .json).")] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed of the solver.")] = 0,
+    ttft: Annotated[str, typer.Option(metavar="sum|max", help="Second objective: sum or "
+                                      "max of the LLM TTFTs.")] = "sum",
+    schedule_out: ScheduleOutOpt = None,
+    report: ReportOpt = None,
     export_model: Annotated[Optional[str], typer.Option(
-        "--export-model", help="Write the model for debugging: the CP-SAT proto (of the "
-        "first window for long horizons), or the MILP as an LP file.")] = None,
+        "--model-out", "--export-model", metavar="FILE", help="Write the model for "
+        "debugging: the CP-SAT proto (of the first window for long horizons), or the MILP as "
+        "an LP file. (--export-model: the old name, kept for one release.)")] = None,
     trace_format: Annotated[str, typer.Option(
-        "--trace-format", help="Format of --schedule-out: table (CSV or JSON) or chrome.")]
-    = "table",
+        "--trace-format", metavar="table|chrome", help="Format of --schedule-out: table (CSV "
+        "or JSON) or chrome.")] = "table",
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
@@ -361,8 +379,10 @@ def solve(
     lower bound and the gap between them.
 
     Frames are firm (on time or dropped); every LLM request is served. Objectives, in
-    order: weighted frame violations, LLM TTFT, TPT. The schedule is replayed by the
-    executor's checker: exit 1 if it breaks a constraint or its metrics disagree.
+    order: weighted frame violations, LLM TTFT, TPT. The output says what was proven
+    (status, lower bound and the method behind it) and puts the best policy beside it.
+    The schedule is replayed by the executor's checker: exit 1 if it breaks a constraint
+    or its metrics disagree; 130 when interrupted (the best schedule so far is printed).
 
     Example: rtgen-opt solve scenario_c --horizon 1s --time-limit 30s
     """
@@ -380,44 +400,147 @@ def solve(
     if ttft not in ("sum", "max"):
         raise InputError("--ttft", "", "sum or max", ttft)
     _check_trace_format(trace_format)
+    _check_report_name(report)
     if workers < 0:
         raise InputError("--workers", "", "an integer >= 0", workers)
     limit = _duration_option("--time-limit", time_limit)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
-    say = (lambda m: print(f"[solve] {m}", file=sys.stderr)) if format == "table" else None
-    out = run_solver(ts, float(limit), workers, seed, ttft, progress=say,
-                     export_model=export_model, solver=solver, mip_solver=mip_solver)
+    with _supervised("solve", float(limit)) as (budget, say):
+        say.phase("building the task set")
+        ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+        say.phase("solving")
+        out = run_solver(ts, budget.share(1.0), workers, seed, ttft, progress=say,
+                         export_model=export_model, solver=solver, mip_solver=mip_solver)
+        say.phase("measuring the best policy beside it")
+        baseline = _baseline(ts, out.warm_start)
     if schedule_out and out.schedule is not None:
         _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format))
+    data = solve_data(ts, out, solver, mip_solver, baseline, budget)
+    if report:
+        _write_report(report, "solve", ts, data, {"best found": out.schedule,
+                                                  **({baseline["policy"]: baseline["trace"]}
+                                                     if baseline else {})})
+    data["best_policy"] = data["best_policy"] and {k: v for k, v in data["best_policy"].items()
+                                                   if k != "trace"}
+    engine = "CP-SAT" if solver == "cpsat" else f"MILP/{mip_solver}"
+    title = (f"{ts.scenario}: {_run_length(ts)}, {ts.num_jobs} jobs, {engine} "
+             f"({out.method}), {out.wall_s:.1f} s of {float(limit):g} s"
+             + _interrupted_mark(budget))
+    columns, rows = solve_summary_rows(data)
+    emit(format, data, columns, rows, title, solve_hint(data), numeric_from=9)
+    if format == "table" and out.metrics:
+        label = "optimum (proven)" if out.status.value == "OPTIMAL" else "best found"
+        runs = [{"policy": label, **out.metrics}]
+        if baseline:
+            runs.append({"policy": f"{baseline['policy']} (best policy)", **baseline["metrics"]})
+        columns, rows = _policy_rows(ts, runs)
+        emit(format, data, columns, rows, "Per task: the schedule found beside the best policy")
+    if not out.replay_ok and out.schedule is not None:
+        for problem in out.replay_violations[:10]:
+            print(f"rtgen-opt: replay: {problem}", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED if data["interrupted"] else 1)
+    if data["interrupted"]:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _baseline(ts: TaskSet, name: str | None) -> dict | None:
+    """The best serving policy (the solver's warm start), measured for comparison."""
+    if name is None:
+        return None
+    trace = run_policy(ts, name).schedule
+    return {"policy": name, "metrics": evaluate(ts, trace), "trace": trace}
+
+
+def solve_data(ts: TaskSet, out, solver: str, mip_solver: str, baseline: dict | None,
+               budget: Budget) -> dict:
+    """The `solve` JSON (DESIGN.md §4) with what was proven and how."""
     metrics = out.metrics or {}
-    data = {
-        "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,
+    released = (sum(t["released"] for t in metrics["tasks"].values()) if metrics.get("tasks")
+                else int(sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None)))
+    gap = (None if out.violations is None
+           else max(0.0, out.violations - out.violations_lower_bound))
+    best = None
+    if baseline:
+        m = baseline["metrics"]
+        best = {"policy": baseline["policy"], "violations": m["weighted_violations"],
+                "violation_rate": m["violation_rate"], "tasks": m["tasks"],
+                "llm": {n: {k: x[k] for k in ("requests", "ttft_ms", "tpt_ms", "starved")}
+                        for n, x in m["llm"].items()},
+                "trace": baseline["trace"]}
+    return {
+        "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
+        "drain_s": getattr(ts, "drain_us", 0) / 1e6, "solver": solver,
         "mip_solver": mip_solver if solver == "milp" else None,
-        "status": out.status.value, "violations": out.violations,
-        "violations_lower_bound": out.violations_lower_bound, "gap": out.gap,
+        "status": out.status.value, "proven": out.status.value == "OPTIMAL",
+        "violations": out.violations, "violations_lower_bound": out.violations_lower_bound,
+        "gap": out.gap, "gap_violations": gap,
+        "gap_pp": None if gap is None else 100 * gap / max(1, released),
+        "released": released,
+        "lower_bound_method": getattr(out, "lower_bound_method", None),
+        "upper_bound_method": getattr(out, "upper_bound_method", None),
+        "time_to_first_solution_s": getattr(out, "time_to_first_solution_s", None),
         "tasks": metrics.get("tasks"), "llm": metrics.get("llm"),
         "violation_rate": metrics.get("violation_rate"),
         "utilization": metrics.get("utilization"), "placement": metrics.get("placement"),
+        "best_policy": best,
         "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
         "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
         "stages": out.stages, "windows": out.windows, "notes": out.notes,
+        "time_limit_s": budget.total_s, "interrupted": budget.interrupted.is_set(),
         "wall_s": round(out.wall_s, 3),
     }
-    columns, rows = ["status", "violations", "lower bound", "gap", "replay"], [[
-        out.status.value, out.violations, out.violations_lower_bound,
-        None if out.gap is None else f"{100 * out.gap:.1f} %",
-        "ok" if out.replay_ok else "FAILED"]]
-    engine = "CP-SAT" if solver == "cpsat" else f"MILP/{mip_solver}"
-    emit(format, data, columns, rows, f"{ts.scenario}: {ts.horizon_us / 1e6:g} s, "
-         f"{ts.num_jobs} jobs, {engine} ({out.method}), {out.wall_s:.1f} s",
-         "; ".join(out.notes) or None)
-    if format == "table" and metrics:
-        columns, rows = _policy_rows(ts, [{"policy": "optimum", **metrics}])
-        emit(format, data, columns, rows, "Schedule found")
-    if not out.replay_ok:
-        for problem in out.replay_violations[:10]:
-            print(f"rtgen-opt: replay: {problem}", file=sys.stderr)
-        raise typer.Exit(1)
+
+
+STATUS_TEXT = {"OPTIMAL": "OPTIMAL: proven optimal",
+               "FEASIBLE": "FEASIBLE: best found, not proven optimal",
+               "INFEASIBLE": "INFEASIBLE: no schedule serves every request",
+               "UNKNOWN": "UNKNOWN: no schedule found within the limit"}
+
+
+def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
+    """The solve result as quantity/value rows: what was found, what was proven, how."""
+    released = data["released"]
+
+    def share(x: float | None) -> str:
+        return "-" if x is None else f"{x:g} ({100 * x / max(1, released):.1f} % of frames)"
+
+    rows = [["status", STATUS_TEXT.get(data["status"], data["status"])]]
+    up = data["upper_bound_method"]
+    rows.append(["violations" if data["proven"] else "violations (best found)",
+                 share(data["violations"]) + (f"; by {up}" if up else "")])
+    low = data["lower_bound_method"]
+    rows.append(["lower bound (proven)", f"{data['violations_lower_bound']:g}"
+                 + (f"; by {low}" if low else "")])
+    if data["gap_violations"] is not None:
+        rows.append(["gap", "0 (proven optimal)" if data["proven"] else
+                     f"at most {data['gap_violations']:g} violations, "
+                     f"{data['gap_pp']:.1f} pp of frames"])
+    best = data["best_policy"]
+    if best:
+        llm = "; ".join(f"{n} TTFT {_ms(x['ttft_ms']['mean'])}"
+                        for n, x in best["llm"].items())
+        rows.append(["best policy", f"{best['policy']}: {best['violations']:g} violations "
+                     f"({100 * best['violation_rate']:.1f} %)" + (f", {llm}" if llm else "")])
+    if data["time_to_first_solution_s"] is not None:
+        rows.append(["first solution", f"{data['time_to_first_solution_s']:.1f} s"])
+    rows.append(["replay", "ok" if data["replay_ok"] else "FAILED"])
+    if data["interrupted"]:
+        rows.append(["interrupted", "yes: the best answer so far"])
+    return ["quantity", "value"], rows
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def solve_hint(data: dict) -> str | None:
+    """What to do next, and the solver's notes."""
+    notes = list(data["notes"] or [])
+    if not data["proven"] and data["violations"] is not None:
+        notes.append(f"Not proven: the optimum lies between {data['violations_lower_bound']:g} "
+                     f"and {data['violations']:g}. A longer --time-limit, a coarser "
+                     "--set granularity=group:N, or `rtgen-opt gap` on a shorter --horizon "
+                     "may close it.")
+    return "\n".join(notes) or None
 
 
 def _duration_option(option: str, text: str) -> Fraction:
@@ -435,16 +558,14 @@ def _duration_option(option: str, text: str) -> Fraction:
 
 @app.command()
 def gap(
-    scenario: str,
+    scenario: ScenarioArg,
     horizon: HorizonOpt = None,
-    report: Annotated[Optional[str], typer.Option(
-        help="Also write a report: FILE.html (self-contained page with charts) or FILE.md "
-        "(Markdown for a PR comment).")] = None,
+    report: ReportOpt = None,
     window: Annotated[Optional[str], typer.Option(
-        help="Time window of the report's Gantt charts, e.g. 2s..3s (default: the first "
-        "200 ms).")] = None,
-    time_limit: Annotated[str, typer.Option(
-        "--time-limit", help="Solver time for the whole analysis, e.g. 120s.")] = "120s",
+        metavar="START..END", help="Time window first shown in the report's Gantt charts, "
+        "e.g. 2s..3s (default: the first 200 ms; the HTML charts zoom out to the whole "
+        "run).")] = None,
+    time_limit: TimeLimitOpt = "120s",
     workers: WorkersOpt = 0,
     set_: SetOpt = None,
     format: FormatOpt = "table",
@@ -453,31 +574,76 @@ def gap(
 
     Runs the five policies and the solver on the same task set: per policy its
     violations, its service-matched optimum (the fewest violations of any schedule that
-    serves every request at least as fast as the policy did) and the gap; the plain
-    optimum; the Pareto front of violations against the LLM's TTFT.
+    serves every request at least as fast as the policy did) and the gap — a range
+    min…max where the matched optimum is not proven; the plain optimum; the Pareto front
+    of violations against the LLM's TTFT. Exit 130 when interrupted (the policies done
+    so far are printed).
 
     Example: rtgen-opt gap scenario_c --horizon 2s --report report.html
     """
     from .gap import gap_analysis
-    from .gap_report import gap_rows, html_page, markdown
+    from .gap_report import gap_caption, gap_rows
 
     _check_format(format)
-    if report is not None and not report.endswith((".html", ".htm", ".md")):
-        raise InputError("--report", "", "a file name ending in .html or .md", report)
+    _check_report_name(report)
     limit = float(_duration_option("--time-limit", time_limit))
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
-    span = _window(window, ts)
-    say = (lambda m: print(f"[gap] {m}", file=sys.stderr)) if format == "table" else None
-    data = gap_analysis(ts, limit, workers, progress=say)
+    with _supervised("gap", limit) as (budget, say):
+        say.phase("building the task set")
+        ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+        span = _window(window, ts)
+        data = gap_analysis(ts, budget.share(1.0), workers, progress=say, budget=budget)
+    data["interrupted"] = budget.interrupted.is_set()
+    data["time_limit_s"] = limit
     if report:
-        text = markdown(data) if report.endswith(".md") else html_page(data, ts, span)
-        _write_text(report, text)
+        _write_report(report, "gap", ts, data, data["_schedules"], span)
     data.pop("_schedules")
     columns, rows = gap_rows(data)
-    emit(format, data, columns, rows, f"Optimality gap: {ts.scenario}, "
-         f"{ts.horizon_us / 1e6:g} s ({data['wall_s']:.0f} s)",
-         "matched optimum: fewest violations serving every request at least as fast as the "
-         "policy; a…b: not proven", numeric_from=1)
+    emit(format, data, columns, rows, f"Optimality gap: {ts.scenario}, {_run_length(ts)} "
+         f"({data['wall_s']:.0f} s of {limit:g} s)" + _interrupted_mark(budget),
+         gap_caption(data), numeric_from=1)
+    if data["interrupted"]:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _check_report_name(report: str | None) -> None:
+    if report is not None and not report.endswith((".html", ".htm", ".md")):
+        raise InputError("--report", "", "a file name ending in .html or .md", report)
+
+
+def _write_report(report: str, kind: str, ts: TaskSet, data: dict, schedules: dict,
+                  window_us: tuple[int, int] | None = None) -> None:
+    """Markdown (gap: its tables) or the interactive HTML page (html_report.py)."""
+    if report.endswith(".md"):
+        from .gap_report import markdown
+        from .report import markdown_table
+
+        if kind == "gap":
+            text = markdown(data)
+        elif kind == "solve":
+            text = markdown_table(f"solve: {data['scenario']}, {_run_length(ts)}",
+                                  *solve_summary_rows(data))
+        else:
+            text = markdown_table(f"simulate: {data['scenario']}, {_run_length(ts)}",
+                                  *_policy_rows(ts, data["runs"]))
+        _write_text(report, text)
+        return
+    from .html_report import render
+
+    if kind == "gap":
+        from .gap_report import gap_rows
+
+        tables = [("Each policy against its service-matched optimum (a…b: not proven)",
+                   *gap_rows(data))]
+    elif kind == "solve":
+        tables = [("What was found and what was proven", *solve_summary_rows(data))]
+        runs = [{"policy": "optimum" if data["proven"] else "best found", **data}]
+        if data["best_policy"]:
+            runs.append({**data["best_policy"], "policy": data["best_policy"]["policy"]
+                         + " (best policy)"})
+        tables.append(("Per task", *_policy_rows(ts, runs)))
+    else:
+        tables = [("Policies", *_policy_rows(ts, data["runs"]))]
+    _write_text(report, render(kind, ts, data, schedules, tables, window_us))
 
 
 def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:

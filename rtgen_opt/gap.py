@@ -30,20 +30,29 @@ SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 
 
 def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
-                 progress=None) -> dict:
-    """The `gap` JSON of DESIGN.md §4, plus the schedules the report draws."""
+                 progress=None, budget=None) -> dict:
+    """The `gap` JSON of DESIGN.md §4, plus the schedules the report draws.
+
+    ``time_limit_s`` is split a priori (``SHARES``); ``budget`` (a progress.Budget), when
+    given, is asked between phases: once it is interrupted or spent, the remaining
+    policies and the Pareto front are skipped (the JSON says ``complete: false``)."""
     if ts.num_segments > DIRECT_SEGMENTS:
         raise InputError("--horizon", "", f"a task set of at most {DIRECT_SEGMENTS} segments "
                          f"for the gap analysis (this one has {ts.num_segments}): a shorter "
                          "horizon or a coarser granularity")
     say = progress or (lambda m: None)
+    stopped = (lambda: budget is not None and (budget.interrupted.is_set() or budget.expired))
     started = time.perf_counter()
+    _phase(progress, "the plain optimum")
     optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers)
     say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
     released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
     policies, traces, seeds = [], {}, [optimum.schedule]
     each = SHARES["matched"] * time_limit_s / len(POLICIES)
     for name in POLICIES:
+        if stopped():
+            break
+        _phase(progress, f"{name} and its service-matched optimum")
         trace = simulate(ts, name).schedule
         traces[name] = trace
         metrics = evaluate(ts, trace)
@@ -52,8 +61,9 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                                 stages=("violations",))
         seeds += [firm_schedule(ts, trace), matched.schedule]
         violations = metrics["weighted_violations"]
-        gap_min = violations - matched.violations
-        gap_max = violations - matched.violations_lower_bound
+        gap_min = max(0.0, violations - matched.violations)
+        gap_max = max(gap_min, violations - matched.violations_lower_bound)
+        proven = matched.status.value == "OPTIMAL"
         policies.append({
             "policy": name, "violations": violations,
             "violation_rate": metrics["violation_rate"], "tasks": metrics["tasks"],
@@ -62,13 +72,16 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                                 "violations": matched.violations,
                                 "violations_lower_bound": matched.violations_lower_bound},
             "gap_violations": gap_min, "gap_violations_max": gap_max,
-            "gap_exact": matched.status.value == "OPTIMAL",
-            "gap_pp": 100 * gap_min / released,
+            "gap_exact": proven, "proven": proven,
+            "gap_pp_min": 100 * gap_min / released, "gap_pp_max": 100 * gap_max / released,
+            "gap_pp": 100 * gap_min / released if proven else None,
             "ttft_ms": _llm_stat(metrics, "ttft_ms"), "tpt_ms": _llm_stat(metrics, "tpt_ms"),
         })
         say(f"{name}: {violations:g} violations, matched optimum {matched.violations:g} "
             f"({matched.status.value})")
-    pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds)
+    complete = len(policies) == len(POLICIES) and not stopped()
+    _phase(progress, "the Pareto front")
+    pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds) if complete else []
     return {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
         "optimum": {"status": optimum.status.value, "violations": optimum.violations,
@@ -77,9 +90,15 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                     **({k: optimum.metrics[k] for k in ("tasks", "llm", "violation_rate")}
                        if optimum.metrics else {})},
         "policies": policies, "pareto": pareto, "released": released,
+        "complete": complete,
         "wall_s": round(time.perf_counter() - started, 3),
         "_schedules": {"optimum": optimum.schedule, **traces},  # for the report only
     }
+
+
+def _phase(progress, name: str) -> None:
+    if hasattr(progress, "phase"):
+        progress.phase(name)
 
 
 def _llm_stat(metrics: dict, key: str) -> dict | None:
