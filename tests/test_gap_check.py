@@ -61,21 +61,37 @@ def test_gap_json_is_never_negative_and_the_html_has_its_charts(tmp_path, capsys
                 "gap_violations", "ttft_ms", "tpt_ms"} <= set(p)
         assert p["gap_violations"] >= 0
         assert p["violations"] >= p["matched_optimum"]["violations_lower_bound"]
+        assert p["gap_pp_min"] <= p["gap_pp_max"] and p["proven"] == p["gap_exact"]
+        if p["proven"]:
+            assert p["gap_pp"] == p["gap_pp_min"]
+        else:  # an unproven gap is a range, never a single number
+            assert p["gap_pp"] is None
     front = [p["violations"] for p in data["pareto"]]
     assert front == sorted(front, reverse=True)  # looser caps never cost more
 
+    page = report.read_text()
+    assert_self_contained_plotly_page(page, figures=6 + 2)  # optimum + 5 policies, rates, front
+
+
+def assert_self_contained_plotly_page(page: str, figures: int) -> None:
+    """The page embeds Plotly (no script from the network) and draws ``figures`` charts."""
+
     class Collect(HTMLParser):
-        tags: list = []
+        def __init__(self):
+            super().__init__()
+            self.tags = []
 
         def handle_starttag(self, tag, attrs):
             self.tags.append((tag, dict(attrs)))
 
     parser = Collect()
-    parser.feed(report.read_text())
-    labels = [a.get("aria-label") for t, a in parser.tags if t == "svg"]
-    assert labels.count("Gantt chart") == 3
-    assert "Violation rate per task and policy" in labels and "Pareto front" in labels
-    assert not any(t == "script" for t, _ in parser.tags)  # no network, no script
+    parser.feed(page)
+    scripts = [a for t, a in parser.tags if t == "script"]
+    assert scripts and not any("src" in a for a in scripts)  # nothing fetched: works offline
+    assert "plotly.js" in page.lower() or "Plotly" in page
+    divs = [a["id"] for t, a in parser.tags if t == "div" and a.get("id", "").startswith("figure-")]
+    assert len(divs) == figures
+    assert page.count("Plotly.newPlot") == figures
 
 
 def test_chrome_trace_has_one_event_per_executed_segment(tmp_path, capsys):
