@@ -292,7 +292,8 @@ class FpsBracket:
     @property
     def unknown_between(self) -> list[float] | None:
         """[low, high]: the band where no verdict was proven, when a probe in it was
-        undecided (None when the bracket closed to the precision)."""
+        undecided (None when the bracket closed to the precision); high is None when no
+        rate was refuted."""
         if not any(v.verdict == UNKNOWN for _, v in self.tried):
             return None
         return [self.max_fps_proven or 0.0, self.min_fps_refuted]

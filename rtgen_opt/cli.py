@@ -43,12 +43,13 @@ db_app = typer.Typer(help="Inspect latency databases.", no_args_is_help=True)
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(db_app, name="db")
 
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | csv")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="table|json|csv",
+                                        help="Output: a table for people, JSON or CSV.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
-    "--set", help="Override a scenario field, KEY=VALUE; repeatable. KEY is a top-level key "
+    "--set", metavar="KEY=VALUE", help="Override a scenario field, KEY=VALUE; repeatable. KEY is a top-level key "
     "(granularity=model, platform.npu=2) or TASK.FIELD (llm.input_tokens=2048).")]
 HorizonOpt = Annotated[Optional[str], typer.Option(
-    "--horizon", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
+    "--horizon", metavar="DURATION", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
     "(default: the scenario's `horizon`).")]
 ScheduleOutOpt = Annotated[Optional[str], typer.Option(
     "--schedule-out", metavar="FILE", help="Write the schedule table (one row per executed "
@@ -63,7 +64,7 @@ TimeLimitOpt = Annotated[str, typer.Option(
     "--time-limit", metavar="DURATION", help="Wall-clock limit of the whole command, e.g. "
     "60s: the answer comes within it, split a priori between the phases.")]
 WorkersOpt = Annotated[int, typer.Option(
-    help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for bit "
+    metavar="N", help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for bit "
     "(the search stops on deterministic time).")]
 
 
@@ -121,7 +122,8 @@ def scenarios_list(format: FormatOpt = "table") -> None:
 
 
 @scenarios_app.command("show")
-def scenarios_show(scenario: str, set_: SetOpt = None, format: FormatOpt = "table") -> None:
+def scenarios_show(scenario: ScenarioArg, set_: SetOpt = None,
+                   format: FormatOpt = "table") -> None:
     """Show a scenario after validation and overrides: settings and tasks.
 
     Example: rtgen-opt scenarios show scenario_d --set llm.input_tokens=32
@@ -136,16 +138,20 @@ def scenarios_show(scenario: str, set_: SetOpt = None, format: FormatOpt = "tabl
         "granularity": s.granularity, "on_miss": s.on_miss, "preemption": s.preemption,
         "mapping": {f"{m}/{st}": b for (m, st), b in s.mapping.items()}, "tasks": tasks,
     }
-    columns = ["task", "model", "kind", "rate", "deadline", "tokens in/out", "after"]
-    rows = [[t["name"], t["model"], t["kind"], t["rate"], t["deadline"], t["tokens"],
-             t["after"]] for t in tasks]
-    caption = (f"{s.description}\nplatform {s.platform}, granularity {s.granularity}, "
-               f"on_miss {s.on_miss}, preemption {s.preemption}, db {s.db.name}")
+    columns = ["task", "model", "kind", "rate", "deadline", "weight", "tokens in/out",
+               "TTFT SLO", "TPT SLO", "after"]
+    rows = [[t["name"], t["model"], t["kind"], t["rate"], t["deadline"], f"{t['weight']:g}",
+             t["tokens"], t["ttft"], t["tpt"], t["after"]] for t in tasks]
+    platform = ", ".join(f"{b} x{n}" for b, n in s.platform.items())
+    horizon = "-" if s.horizon is None else f"{float(s.horizon):g} s"
+    caption = (f"{s.description}\nhorizon {horizon}; platform {platform}; granularity "
+               f"{s.granularity}; on_miss {s.on_miss}; preemption {s.preemption}; latency "
+               f"database {s.db.name}")
     emit(format, data, columns, rows, f"Scenario {s.name} ({s.source})", caption, 9)
 
 
 def _task_dict(t) -> dict:
-    ms = lambda x: None if x is None else f"{float(x) * 1000:.6g}ms"  # noqa: E731
+    ms = lambda x: None if x is None else f"{float(x) * 1000:.4g} ms"  # noqa: E731
     if t.kind == "periodic":
         rate = f"{float(1 / t.period):.6g} FPS"
     elif t.arrivals.kind == "every":
@@ -166,10 +172,14 @@ def _task_dict(t) -> dict:
 
 @db_app.command("show")
 def db_show(
-    db: Annotated[str, typer.Option(help="Built-in database name or path.")] = "ryzen_ai_9_365",
-    model: Annotated[Optional[str], typer.Option(help="Only this model.")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Only this backend.")] = None,
-    stage: Annotated[Optional[str], typer.Option(help="Only this stage.")] = None,
+    db: Annotated[str, typer.Option(metavar="DB", help="Built-in database name or path.")]
+    = "ryzen_ai_9_365",
+    model: Annotated[Optional[str], typer.Option(metavar="MODEL", help="Only this model.")]
+    = None,
+    backend: Annotated[Optional[str], typer.Option(metavar="BACKEND",
+                                                   help="Only this backend.")] = None,
+    stage: Annotated[Optional[str], typer.Option(metavar="STAGE", help="Only this stage: "
+                                                 "frame, prefill or decode.")] = None,
     layers: Annotated[bool, typer.Option("--layers", help="Table: one row per layer "
                                          "instead of stage totals.")] = False,
     format: FormatOpt = "table",
@@ -216,12 +226,13 @@ def db_show(
 
 @app.command()
 def taskset(
-    scenario: str,
+    scenario: ScenarioArg,
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
     export: Annotated[Optional[str], typer.Option(
-        help="Also write the complete task set (every job and segment) as JSON to this "
-        "file.")] = None,
+        "--taskset-out", "--export", metavar="FILE", help="Also write the complete task set "
+        "(every job and segment) as JSON to FILE. (--export: the old name, kept for one "
+        "release.)")] = None,
     format: FormatOpt = "table",
 ) -> None:
     """Expand a scenario into jobs and segments over a horizon.
@@ -774,9 +785,9 @@ def _supervised(command: str, limit_s: float | None):
 
 @app.command()
 def replay(
-    scenario: str,
-    schedule: Annotated[str, typer.Option(help="Schedule table (CSV or JSON) to check, as "
-                                          "written by --trace or --schedule-out.")],
+    scenario: ScenarioArg,
+    schedule: Annotated[str, typer.Option(metavar="FILE", help="Schedule table (CSV or "
+                                          "JSON) to check, as written by --schedule-out.")],
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
     format: FormatOpt = "table",

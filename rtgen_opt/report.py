@@ -50,7 +50,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence],
         table.add_column(column, justify="right" if i >= numeric_from else "left")
     for row in rows:
         table.add_row(*(fmt(v) for v in row))
-    Console(file=sys.stdout, width=max(100, Console().width)).print(table)
+    Console(file=sys.stdout, width=max(120, Console().width)).print(table)
 
 
 def fmt(value) -> str:
