@@ -7,10 +7,12 @@ while the wall clock is enforced apart: once the command's deadline passes, or C
 pressed, every running CP-SAT search is stopped and every later one is given no time, so
 the library finishes at once with the best answer it has.
 
-:func:`supervise` does the enforcing for a command. It blocks SIGINT in the process and
-waits for it on a watcher thread (``sigwait``), because CP-SAT catches SIGINT itself
-during a search (ending only that search, silently) and leaves the default handler behind
-(the next Ctrl-C would kill the process without a word). The watcher thread also
+:func:`supervise` does the enforcing for a command. It handles SIGINT itself and
+learns of it on a watcher thread through the signal wakeup fd — at once, even while the
+main thread is inside a solver — because CP-SAT, left alone, catches SIGINT itself during
+a search (ending only that search, silently) and leaves the default handler behind (the
+next Ctrl-C kills the process without a word); so supervised searches run with
+``catch_sigint_signal`` off. The watcher thread also
 
 * stops the CP-SAT searches that run past the deadline (solvers are tracked by
   :func:`track`, which wraps ``CpSolver.solve`` while a command is supervised);
@@ -28,7 +30,9 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -172,6 +176,9 @@ def _patch_cpsat() -> Callable[[], None]:
     original = cp_model.CpSolver.solve
 
     def solve(self, model, *args, **kwargs):
+        # CP-SAT would catch SIGINT itself, end only this search without a word and leave
+        # the default handler behind; the watcher handles it instead
+        self.parameters.catch_sigint_signal = False
         with track(self):
             return original(self, model, *args, **kwargs)
 
@@ -185,17 +192,25 @@ def _patch_cpsat() -> Callable[[], None]:
 @contextlib.contextmanager
 def supervise(budget: Budget, reporter: Reporter | None = None) -> Iterator[Budget]:
     """Run a command under its budget: deadline, Ctrl-C and heartbeats (see the module
-    docstring). Outside the main thread (or without ``sigwait``) only the deadline and the
-    heartbeats work."""
+    docstring). Outside the main thread only the deadline and the heartbeats work."""
     global _current
-    in_main = threading.current_thread() is threading.main_thread()
-    catch = in_main and hasattr(signal, "pthread_sigmask") and hasattr(signal, "sigtimedwait")
+    catch = threading.current_thread() is threading.main_thread()
     done = threading.Event()
+    presses = [0]
     unpatch = _patch_cpsat()
     _current = budget
     if catch:
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    watcher = threading.Thread(target=_watch, args=(budget, reporter, done, catch),
+        wake_read, wake_write = socket.socketpair()
+        wake_write.setblocking(False)
+        old_wakeup = signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
+
+        def on_sigint(signum, frame):  # main thread, once it runs Python again
+            if presses[0] >= 2:
+                raise KeyboardInterrupt
+
+        old_handler = signal.signal(signal.SIGINT, on_sigint)
+    watcher = threading.Thread(target=_watch, args=(budget, reporter, done, presses,
+                                                    wake_read if catch else None),
                                name="rtgen-opt-watch", daemon=True)
     watcher.start()
     try:
@@ -206,25 +221,31 @@ def supervise(budget: Budget, reporter: Reporter | None = None) -> Iterator[Budg
         _current = None
         unpatch()
         if catch:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            signal.signal(signal.SIGINT, old_handler)
+            signal.set_wakeup_fd(old_wakeup)
+            wake_read.close()
+            wake_write.close()
 
 
 def _watch(budget: Budget, reporter: Reporter | None, done: threading.Event,
-           catch: bool) -> None:
-    presses = 0
+           presses: list[int], wake) -> None:
+    """Ctrl-C arrives here at once, through the wakeup fd, even while the main thread is
+    inside a solver: stop the searches; at the second press, abort the main thread."""
     while not done.is_set():
-        if catch:
-            got = signal.sigtimedwait({signal.SIGINT}, TICK_S)
+        if wake is not None:
+            ready, _, _ = select.select([wake], [], [], TICK_S)
+            signals = wake.recv(64) if ready else b""
         else:
-            got = None
+            signals = b""
             done.wait(TICK_S)
-        if got is not None:
-            presses += 1
+        for _ in range(signals.count(bytes([signal.SIGINT]))):
+            presses[0] += 1
             budget.interrupt()
-            if presses == 1 and reporter is not None:
+            stop_solvers()
+            if presses[0] == 1 and reporter is not None:
                 reporter.say("interrupted: finishing with the best answer so far "
                              "(Ctrl-C again to abort)")
-            elif presses > 1:
+            elif presses[0] == 2:
                 _thread.interrupt_main()
         if budget.expired:
             stop_solvers()
