@@ -750,7 +750,7 @@ def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, forma
              + _interrupted_mark(budget))
     emit(format, data, ["fps", "verdict", "method", "reason"], rows, title,
          "rates tried, in order of rate; the bracket assumes a higher rate is never easier",
-         numeric_from=1)
+         numeric_from=9)
     raise typer.Exit(EXIT_INTERRUPTED if bracket.interrupted else bracket.exit_code)
 
 

@@ -87,6 +87,7 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
         "optimum": {"status": optimum.status.value, "violations": optimum.violations,
                     "violations_lower_bound": optimum.violations_lower_bound,
                     "gap": optimum.gap, "replay_ok": optimum.replay_ok,
+                    "lower_bound_method": getattr(optimum, "lower_bound_method", None),
                     **({k: optimum.metrics[k] for k in ("tasks", "llm", "violation_rate")}
                        if optimum.metrics else {})},
         "policies": policies, "pareto": pareto, "released": released,
