@@ -770,7 +770,7 @@ def _interrupted_mark(budget: Budget) -> str:
 def _supervised(command: str, limit_s: float | None):
     """Run a command's work under its wall clock, with progress and Ctrl-C (progress.py).
     A second Ctrl-C aborts without an answer: exit 130."""
-    budget = Budget(limit_s)
+    budget = Budget(limit_s)  # from the command's start (after Python's ~1 s of imports)
     reporter = Reporter(command, budget)
     try:
         with supervise(budget, reporter):

@@ -56,12 +56,13 @@ class Budget:
     """
 
     def __init__(self, total_s: float | None, reserve_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 started: float | None = None) -> None:
         self.total_s = total_s
         self.reserve_s = (min(2.0, 0.05 * total_s) if total_s else 0.0) if reserve_s is None \
             else reserve_s
         self._clock = clock
-        self.started = clock()
+        self.started = clock() if started is None else started  # e.g. the program's start
         self.interrupted = threading.Event()
 
     def share(self, fraction: float) -> float:
