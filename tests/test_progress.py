@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from ortools.sat.python import cp_model
 
 from rtgen_opt.progress import Budget, Reporter, supervise
@@ -85,3 +86,24 @@ def test_ctrl_c_during_solve_prints_the_best_answer_so_far_and_exits_130():
     assert data["interrupted"] is True and data["status"] in ("FEASIBLE", "OPTIMAL")
     assert data["violations"] is not None  # the warm start at least
     assert "interrupted" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_gap_keeps_what_was_done_and_exits_130():
+    code, out, err = _run_and_interrupt(["gap", "scenario_c", "--horizon", "2s",
+                                         "--time-limit", "300s", "--workers", "1",
+                                         "--format", "json"], "optimum:")
+    data = json.loads(out)
+    assert code == 130, err
+    assert data["interrupted"] is True and data["complete"] is False
+    assert data["optimum"]["status"] in ("FEASIBLE", "OPTIMAL")
+    assert len(data["policies"]) < 5 and data["pareto"] == []
+
+
+def test_ctrl_c_during_check_marks_the_verdict_interrupted():
+    code, out, err = _run_and_interrupt(["check", "scenario_c", "--horizon", "2s", "--max-fps",
+                                         "sr", "--time-limit", "300s", "--workers", "1",
+                                         "--format", "json"], "bracketing")
+    data = json.loads(out)
+    assert code == 130, err
+    assert data["interrupted"] is True and data["tried"]
