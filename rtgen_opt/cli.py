@@ -523,7 +523,8 @@ def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
                  + (f"; by {low}" if low else "")])
     if data["gap_violations"] is not None:
         rows.append(["gap", "0 (proven optimal)" if data["proven"] else
-                     f"at most {data['gap_violations']:g} violations, "
+                     f"at most {data['gap_violations']:g} violation"
+                     f"{'' if data['gap_violations'] == 1 else 's'}, "
                      f"{data['gap_pp']:.1f} pp of frames"])
     best = data["best_policy"]
     if best:
@@ -531,6 +532,10 @@ def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
                         for n, x in best["llm"].items())
         rows.append(["best policy", f"{best['policy']}: {best['violations']:g} violations "
                      f"({100 * best['violation_rate']:.1f} %)" + (f", {llm}" if llm else "")])
+    for stage in data["stages"] or []:  # each objective of the lexicographic solve
+        if "value" in stage:
+            rows.append([f"objective {stage['name']}", f"{stage['value']:g} (bound "
+                         f"{stage['bound']:g}, {stage['status']})"])
     if data["time_to_first_solution_s"] is not None:
         rows.append(["first solution", f"{data['time_to_first_solution_s']:.1f} s"])
     rows.append(["replay", "ok" if data["replay_ok"] else "FAILED"])

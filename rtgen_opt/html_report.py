@@ -80,7 +80,7 @@ def render(kind: str, ts: TaskSet, data: dict, schedules: dict[str, Schedule | N
     parts = [_head(kind, ts, data)]
     parts += [_table_html(title, columns, rows) for title, columns, rows in tables]
     for i, (title, fig) in enumerate(figures):
-        parts.append(f"<h2>{html.escape(title)}</h2>")
+        parts.append(f'<h2 id="section-{i}">{html.escape(title)}</h2>')
         parts.append(fig.to_html(full_html=False, include_plotlyjs=False, config=CONFIG,
                                  div_id=f"figure-{i}"))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
@@ -354,10 +354,12 @@ def tradeoff(go, kind: str, data: dict):
             hovertemplate="cap %{x:.0f} ms: %{y:g} violations (%{customdata[0]}, bound "
             "%{customdata[1]:g})<extra></extra>"))
     if points:
+        points = _merge_equal(points)
         best = _non_dominated([(t, v) for _, t, v in points])
         fig.add_trace(go.Scatter(
             x=[t for _, t, _ in points], y=[v for _, _, v in points], mode="markers+text",
-            text=[n for n, _, _ in points], textposition="top right",
+            text=[n for n, _, _ in points],
+            textposition=[LABEL_SPOTS[i % len(LABEL_SPOTS)] for i in range(len(points))],
             marker={"size": 11, "color": ["#E69F00" if i in best else "#999999"
                                           for i in range(len(points))],
                     "line": {"width": 1, "color": "#333"}},
@@ -372,6 +374,19 @@ def tradeoff(go, kind: str, data: dict):
                       legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
                       margin={"l": 70, "r": 20, "t": 50, "b": 50})
     return fig
+
+
+LABEL_SPOTS = ["top left", "bottom right", "top right", "bottom left"]  # near points apart
+
+
+def _merge_equal(points: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """Policies at the same point share one marker and one label ("fcfs-dyn = edf-dyn"),
+    sorted by TTFT so that neighbours get different label spots."""
+    merged: dict[tuple[float, float], list[str]] = {}
+    for name, t, v in points:
+        merged.setdefault((round(t, 6), v), []).append(name)
+    return sorted(((" = ".join(names), t, v) for (t, v), names in merged.items()),
+                  key=lambda p: (p[1], p[2]))
 
 
 def _non_dominated(points: list[tuple[float, float]]) -> set[int]:
