@@ -392,6 +392,13 @@ def solve(
         "utilization": metrics.get("utilization"), "placement": metrics.get("placement"),
         "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
         "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
+        "lower_bound_method": out.lower_bound_method,
+        "upper_bound_method": out.upper_bound_method,
+        "gap_violations": None if out.violations is None
+        else out.violations - out.violations_lower_bound,
+        "gap_pct_of_frames": None if out.violations is None or not metrics.get("tasks")
+        else 100 * (out.violations - out.violations_lower_bound)
+        / max(1, sum(t["released"] for t in metrics["tasks"].values())),
         "stages": out.stages, "windows": out.windows, "notes": out.notes,
         "wall_s": round(out.wall_s, 3),
     }
