@@ -110,6 +110,7 @@ class Prices:
 
     tick_us: int
     values: np.ndarray  # (backends, ticks), float
+    period_ticks: int | None = None  # values repeat with this period (the phase LP's)
 
     def __post_init__(self):
         if self.tick_us < 1 or (self.values < 0).any() or not np.isfinite(self.values).all():
