@@ -343,6 +343,10 @@ def solve(
     export_model: Annotated[Optional[str], typer.Option(
         "--export-model", help="Write the model for debugging: the CP-SAT proto (of the "
         "first window for long horizons), or the MILP as an LP file.")] = None,
+    export_bound: Annotated[Optional[str], typer.Option(
+        "--export-bound", metavar="FILE", help="Write the lower bound's certificate (JSON: "
+        "the prices on backend time and the value they prove), for anyone to re-check.")]
+    = None,
     trace_format: Annotated[str, typer.Option(
         "--trace-format", help="Format of --schedule-out: table (CSV or JSON) or chrome.")]
     = "table",
@@ -381,6 +385,13 @@ def solve(
                      export_model=export_model, solver=solver, mip_solver=mip_solver)
     if schedule_out and out.schedule is not None:
         _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format))
+    if export_bound and out.bound is not None and out.bound.prices is not None:
+        from .formulations.bounds.certificate import certificate_json
+        from .formulations.problem import Problem
+
+        _write_text(export_bound, certificate_json(Problem(ts, ttft=ttft), out.bound.prices,
+                                                   out.bound.exact, out.bound.value,
+                                                   out.bound.method))
     metrics = out.metrics or {}
     data = {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,
