@@ -236,3 +236,128 @@ def test_scenario_c_two_seconds_bound_is_positive():
 
     ts = build_taskset(load_scenario("scenario_c"), Fraction(2))
     assert lower_bound(Problem(ts)).value >= 30
+
+
+# ------------------------------------------------------------------ the block bound
+
+from rtgen_opt.formulations.bounds.blocks import (  # noqa: E402
+    block_bound, block_setup, block_value, _options, _touch_keys, _touches)
+
+
+@st.composite
+def slack_scenarios(draw):
+    """Frames whose slack exceeds their duration (where per-tick prices prove nothing) on
+    backend a, others on b, and an LLM whose layers outlast a frame window on a."""
+    period = draw(st.sampled_from([8, 10]))
+    rows = [f"od,frame,a,,1,{draw(st.integers(2, period // 2))}",
+            f"sr,frame,b,,1,{draw(st.integers(2, period - 1))}"]
+    if draw(st.booleans()):
+        rows.append(f"od,frame,b,,1,{period}")  # od could move to b, but does not fit there
+    stage = draw(st.integers(20, 70))
+    rows += [f"llm,prefill,a,8,2,{stage}", f"llm,prefill,a,64,2,{stage}",
+             "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    if draw(st.booleans()):
+        slow = draw(st.integers(stage, 3 * stage))
+        rows += [f"llm,prefill,b,8,2,{slow}", f"llm,prefill,b,64,2,{slow}"]
+    tasks = [{"name": "sr", "model": "sr", "period": f"{period}ms"},
+             {"name": "od", "model": "od", "period": f"{period}ms",
+              "weight": draw(st.sampled_from([1, 2]))},
+             {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 1,
+              "arrivals": {"every": "100ms", "start": f"{draw(st.integers(0, 9))}ms"}}]
+    with tempfile.TemporaryDirectory() as tmp:
+        return taskset(Path(tmp), rows, tasks, draw(st.sampled_from(["30ms", "120ms"])),
+                       platform={"a": 1, "b": 1}, drain="100ms")
+
+
+def test_block_bound_sees_long_layers_among_frames_with_slack(tmp_path):
+    # od (4 ms in 10 ms windows) can dodge any single tick, so per-tick prices prove 0; two
+    # 15 ms layers on its only backend each kill one od frame: the optimum is 2
+    rows = ["od,frame,a,,1,4", "sr,frame,b,,1,8", "llm,prefill,a,8,2,30",
+            "llm,prefill,a,64,2,30", "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    tasks = [{"name": "sr", "model": "sr", "period": "10ms"},
+             {"name": "od", "model": "od", "period": "10ms"},
+             {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 1,
+              "arrivals": {"every": "100ms"}}]
+    problem = Problem(taskset(tmp_path, rows, tasks, "50ms", platform={"a": 1, "b": 1},
+                              drain="100ms"))
+    assert lower_bound(problem).value == 2
+    assert block_bound(problem).value == pytest.approx(2)
+    result = CpSatModel(problem).solve(20, workers=1, stages=("violations",))
+    assert result.status == SolveStatus.OPTIMAL and result.violations == 2
+
+
+ANY = st.one_of(tight_scenarios(), slack_scenarios())
+
+
+@SETTINGS
+@given(ts=ANY, tick=TICKS)
+def test_block_bound_never_exceeds_the_proven_optimum(ts, tick):
+    problem = Problem(ts)
+    bound = block_bound(problem, tick)
+    assume(bound is not None)
+    assert bound.value <= proven_optimum(problem) + 1e-6
+
+
+@SETTINGS
+@given(ts=ANY, tick=TICKS, policy=st.sampled_from(["ftf", "fcfs-dyn"]))
+def test_block_bound_of_a_service_matched_problem_never_exceeds_its_optimum(ts, tick, policy):
+    problem = service_matched_problem(ts, simulate(ts, policy).schedule)
+    bound = block_bound(problem, tick)
+    assume(bound is not None)
+    assert bound.value <= proven_optimum(problem) + 1e-6
+
+
+@SETTINGS
+@given(ts=ANY, seed=st.integers(0, 2**32 - 1))
+def test_block_bound_is_valid_for_any_touch_prices(ts, seed):
+    problem = Problem(ts)
+    setup = block_setup(problem)
+    assume(setup is not None)
+    rng = np.random.default_rng(seed)
+    lam = {}
+    for bt in setup.types:
+        for b in setup.touched:
+            lam[(bt, b, "full")] = rng.normal(0, 2)
+            for level in range(1, bt.levels):
+                lam[(bt, b, "prefix", level)] = rng.normal(0, 1)
+                lam[(bt, b, "suffix", level)] = rng.normal(0, 1)
+    value = block_value(problem, setup, lam, 500).value
+    assert value <= proven_optimum(problem) + 1e-6
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=slack_scenarios(), data=st.data())
+def test_vectorised_touch_prices_equal_the_slow_enumeration(ts, data):
+    setup = block_setup(Problem(ts))
+    assume(setup is not None)
+    lam = {}
+    for bt in setup.types:
+        for b in setup.touched:
+            lam[(bt, b, "full")] = data.draw(st.floats(-3, 3))
+            for level in range(1, bt.levels):
+                lam[(bt, b, "prefix", level)] = data.draw(st.floats(-3, 3))
+                lam[(bt, b, "suffix", level)] = data.draw(st.floats(-3, 3))
+    touches = _touches(setup.blocks, lam, setup.touched)
+    kept = [(s, e, bt) for s, e, bt in setup.blocks if bt is not None]
+    last = max(e for _, e, _ in kept)
+    u = np.array(data.draw(st.lists(st.integers(0, last), min_size=1, max_size=30)))
+    length = np.array(data.draw(st.lists(st.integers(0, last), min_size=len(u),
+                                         max_size=len(u))))
+    b = setup.touched[0]
+    fast = touches.cost(b, u + length - 1, u, 1)  # s_max = u, s_min + 1 = v
+    slow = [sum(lam.get(key, 0.0) for key, _ in _touch_keys(kept, b, int(x), int(x + n)))
+            for x, n in zip(u, length)]
+    assert fast == pytest.approx(slow)
+
+
+def test_damage_columns_cover_every_prefix_and_suffix_pair():
+    # a column per (prefix level, suffix level >= it) plus "covered": nothing a schedule
+    # can leave behind is missing from the block side's minimum
+    from rtgen_opt.formulations.bounds.blocks import BlockType
+
+    bt = BlockType(100, ((0, 100, (30, 40), 1.0),))
+    options = _options(bt)
+    pairs = {(a, c) for a, c, _, _ in options}
+    assert (-1, bt.levels) in pairs
+    assert all((a, c) in pairs for a in range(bt.levels) for c in range(max(a, 1),
+                                                                        bt.levels + 1))

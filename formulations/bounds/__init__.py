@@ -12,8 +12,11 @@ __all__ = ["BoundValue", "LowerBound", "Prices", "lagrangian_value", "lower_boun
            "phase_prices"]
 
 
+import math  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
+
+from .blocks import block_bound  # noqa: E402
 
 from ..problem import Problem  # noqa: E402
 
@@ -43,5 +46,18 @@ def lower_bound(problem: Problem, tick_us: int = DEFAULT_TICK_US) -> LowerBound:
     value = lagrangian_value(problem, prices)
     method = (f"Lagrangian bound, prices from the phase LP ({facts['phases']} phases of "
               f"{facts['tick_us'] / 1000:g} ms, {facts['patterns']} frame patterns)")
-    return LowerBound(value.rounded(problem), method, prices, value.value,
-                      time.perf_counter() - started)
+    best = LowerBound(value.rounded(problem), method, prices, value.value, 0.0)
+    blocks = block_bound(problem, tick_us)
+    if blocks is not None and _rounded(problem, blocks.value) > best.value:
+        best = LowerBound(_rounded(problem, blocks.value),
+                          f"block bound (exact frame damage per block, {blocks.blocks} blocks "
+                          f"of {blocks.types} types; phase LP: {best.value:g})", None,
+                          blocks.value, 0.0)
+    return replace(best, wall_s=time.perf_counter() - started)
+
+
+def _rounded(problem: Problem, value: float) -> float:
+    """In weight units, rounded up when the weights are integers (so is OPT)."""
+    if problem.weight_scale == 1:
+        return float(max(0, math.ceil(value - 1e-6)))
+    return max(0.0, value)

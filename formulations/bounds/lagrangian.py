@@ -30,6 +30,7 @@ certificate: ``certificate.py`` writes it and the tests re-check it independentl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -146,7 +147,14 @@ def _cells(earliest: int, latest: int, d: int):
 
 def chain_value(problem: Problem, chain: Chain, prices: Prices) -> float:
     """min over the chain's placements of π·charge (order kept on the grid), or INF."""
-    ts, d = problem.ts, prices.tick_us
+    return chain_minimum(problem, chain, prices.tick_us, partial(segment_cost, prices))
+
+
+def chain_minimum(problem: Problem, chain: Chain, d: int, cost) -> float:
+    """min over the chain's placements on the grid of tick ``d`` of the sum of
+    ``cost(backend, cells, s_min, s_max, dur)`` over its segments, or INF: a backward
+    dynamic program over (segment, backend, cell) whose transition keeps the order."""
+    ts = problem.ts
     durations = ts.seg_dur_us[list(chain.segments)]
     fastest = np.where(durations == INELIGIBLE, np.iinfo(np.int64).max, durations).min(axis=1)
     after = np.concatenate([np.cumsum(fastest[::-1])[::-1][1:], [0]])  # fastest suffix
@@ -161,7 +169,7 @@ def chain_value(problem: Problem, chain: Chain, prices: Prices) -> float:
             if latest < chain.earliest[i]:
                 continue
             cells, s_min, s_max = _cells(chain.earliest[i], latest, d)
-            value = segment_cost(prices, b, cells, s_min, s_max, dur)
+            value = cost(b, cells, s_min, s_max, dur)
             if nxt is not None:
                 value = value + _best_next(nxt, s_min, dur, transfer[b],
                                            chain.job_breaks[i + 1], d)
