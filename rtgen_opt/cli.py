@@ -390,8 +390,7 @@ def solve(
         from .formulations.problem import Problem
 
         _write_text(export_bound, certificate_json(Problem(ts, ttft=ttft), out.bound.prices,
-                                                   out.bound.exact, out.bound.value,
-                                                   out.bound.method))
+                                                   out.bound.exact))
     metrics = out.metrics or {}
     data = {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,

@@ -208,7 +208,7 @@ def test_certificate_rechecked_by_independent_code(ts, tmp_path_factory):
     problem = Problem(ts)
     bound = lower_bound(problem, 1000)
     assume(bound.prices is not None)
-    text = certificate_json(problem, bound.prices, bound.exact, bound.value, bound.method)
+    text = certificate_json(problem, bound.prices, bound.exact)
     assert check_certificate(problem, text) == pytest.approx(bound.exact, abs=1e-6)
     again = independent_value(problem, bound.prices.values, bound.prices.tick_us)
     assert again == pytest.approx(bound.exact, rel=1e-9, abs=1e-6)
@@ -222,8 +222,7 @@ def test_a_certificate_claiming_more_than_its_prices_prove_is_rejected(tmp_path)
               "arrivals": {"times": ["20ms"]}}]
     problem = Problem(taskset(tmp_path, rows, tasks, "100ms", drain="200ms"))
     bound = lower_bound(problem)
-    inflated = certificate_json(problem, bound.prices, bound.exact + 1, bound.value + 1,
-                                bound.method)
+    inflated = certificate_json(problem, bound.prices, bound.exact + 1)
     with pytest.raises(ValueError, match="claims"):
         check_certificate(problem, inflated)
 

@@ -8,6 +8,7 @@ holding the task set can recompute L(π) from this file and confirm the bound
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -17,15 +18,19 @@ from .lagrangian import Prices, lagrangian_value
 FORMAT = "rtgen-opt lagrangian bound v1"
 
 
-def certificate_json(problem: Problem, prices: Prices, value: float, rounded: float,
-                     method: str) -> str:
-    """The certificate: prices per backend (one period when they repeat) and L(π)."""
+def certificate_json(problem: Problem, prices: Prices, value: float) -> str:
+    """The certificate: prices per backend (one period when they repeat) and L(π) (the
+    Lagrangian bound with prices from the phase LP; a stronger block bound, when one is
+    reported, is recomputed by `solve`, not certified by this file)."""
     ts = problem.ts
+    rounded = (float(max(0, math.ceil(value - 1e-6))) if problem.weight_scale == 1
+               else max(0.0, value))
     k = prices.period_ticks
     values = prices.values if k is None else prices.values[:, :k]
     return json.dumps({
         "format": FORMAT, "scenario": ts.scenario, "horizon_us": ts.horizon_us,
-        "after_horizon": ts.after_horizon, "method": method,
+        "after_horizon": ts.after_horizon,
+        "method": "Lagrangian bound on a time grid, prices from the phase LP",
         "value": value, "violations_lower_bound": rounded,
         "tick_us": prices.tick_us, "num_ticks": int(prices.values.shape[1]),
         "period_ticks": k, "backends": list(ts.backends),

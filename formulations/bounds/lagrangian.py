@@ -220,11 +220,35 @@ class BoundValue:
 def lagrangian_value(problem: Problem, prices: Prices) -> BoundValue:
     """L(π) of the module docstring: a lower bound on the problem's weighted violations."""
     firm, served = relaxed_chains(problem)
-    frames = sum(min(c.weight, chain_value(problem, c, prices)) for c in firm)
+    value = _memoised(problem, prices)
+    frames = sum(min(c.weight, value(c)) for c in firm)
     chains = 0.0
     for c in served:
-        value = chain_value(problem, c, prices)
-        chains += value if value < INF else 0.0  # unservable: any bound holds; stay finite
+        v = value(c)
+        chains += v if v < INF else 0.0  # unservable: any bound holds; stay finite
     cap = capacity(problem, prices.tick_us, prices.values.shape[1])
     paid = float((prices.values * cap).sum())
     return BoundValue(frames + chains - paid, frames, chains, paid)
+
+
+def _memoised(problem: Problem, prices: Prices):
+    """chain_value, computed once per chain shape and phase where the prices repeat: a
+    chain shifted by a whole price period, inside the priced range, costs the same."""
+    if prices.period_ticks is None:
+        return lambda chain: chain_value(problem, chain, prices)
+    period = prices.period_ticks * prices.tick_us
+    limit = prices.values.shape[1] * prices.tick_us
+    ts, memo = problem.ts, {}
+
+    def value(chain: Chain) -> float:
+        start = chain.earliest[0]
+        if chain.due >= limit:
+            return chain_value(problem, chain, prices)
+        key = (start % period, chain.due - start, chain.task, chain.job_breaks,
+               tuple(e - start for e in chain.earliest),
+               ts.seg_dur_us[list(chain.segments)].tobytes())
+        if key not in memo:
+            memo[key] = chain_value(problem, chain, prices)
+        return memo[key]
+
+    return value
