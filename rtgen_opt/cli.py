@@ -223,7 +223,7 @@ def db_profile(
         "--seq-lens", help="Input lengths, comma-separated: the sweep of encoders' "
         "sequence axes, and LLM prefill lengths (default for LLMs 128,512,1024).")] = None,
     context_lens: Annotated[Optional[str], typer.Option(
-        "--context-lens", help="LLM decode context lengths (default 256,1024,2048).")] = None,
+        "--context-lens", help="LLM decode context lengths (default 128,1024,2048).")] = None,
     shape: Annotated[Optional[list[str]], typer.Option(
         "--shape", help="INPUT=1x3x224x224: the shape of a model input; repeatable.")] = None,
     dim: Annotated[Optional[list[str]], typer.Option(
@@ -255,12 +255,12 @@ def db_profile(
         print(f"rtgen-opt: interrupted; the points measured so far are kept in {out}: rerun "
               "the same command to finish", file=sys.stderr)
         raise typer.Exit(130) from None
-    columns = ["model", "stage", "backend", "seq_len", "median_ms", "p99_ms", "samples",
-               "unit"]
+    columns = ["model", "stage", "backend", "unit", "seq_len", "median_ms", "p99_ms",
+               "samples"]
     emit(format, data, columns, [[p[c] for c in columns] for p in data["points"]],
          f"Profiled into {data['db']}: {data['rows_written']} rows ({data['rows_kept']} "
          "kept from before)", data["points"][0]["source"] if data["points"] else None,
-         numeric_from=3)
+         numeric_from=4)
 
 
 # ----------------------------------------------------------------------------- taskset

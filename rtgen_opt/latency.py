@@ -235,6 +235,9 @@ def select_latency(path: Path, rows: list[tuple[dict, int]], statistic: str
         raise InputError("--latency", "", "median or p99", statistic)
     if statistic == "median":
         return rows
+    if all(row["latency_p99_ms"] is None for row, _ in rows):
+        raise InputError(str(path), "latency_p99_ms", "this column for --latency p99 (the "
+                         "99th percentile, as measured by `rtgen-opt db profile`)", "no p99")
     chosen = []
     for row, line in rows:
         p99 = row["latency_p99_ms"]

@@ -67,7 +67,7 @@ def profile(models: list[str], llms: list[str], out: str, *, providers: list[str
     sweep = _lengths("--seq-lens", seq_lens) if seq_lens else None
     request.models = [_model_job(item, sweep, request) for item in models]
     request.llms = [_llm_job(item, sweep or (128, 512, 1024),
-                             _lengths("--context-lens", context_lens or "256,1024,2048"))
+                             _lengths("--context-lens", context_lens or "128,1024,2048"))
                     for item in llms]
     _unique_names(request)
     points = profiler.run(request, show_progress)
