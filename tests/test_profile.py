@@ -218,6 +218,28 @@ def test_llm_prefill_rises_with_input_and_decode_with_context(tmp_path, capsys):
     assert database.is_llm("tiny") and database.backends_for("tiny", "decode") == ("cpu",)
 
 
+@needs_ort
+def test_own_exported_decoder_layer_is_timed_per_stage(tmp_path, capsys):
+    """A user's layer with the GenAI axis names (here: a synthesised one saved to a file)."""
+    from onnx import save
+
+    from rtgen_opt.profile.architecture import architecture_from_dict
+    from rtgen_opt.profile.decoder import decoder_layer
+
+    layer = tmp_path / "layer.onnx"
+    save(decoder_layer(architecture_from_dict({**TINY_ARCH, "hidden_size": 64, "head_dim": 16},
+                                              "t")), str(layer))
+    db = tmp_path / "db"
+    code, data, _ = profile(["--llm", f"own={layer}@5", "--seq-lens", "4,8", "--context-lens",
+                             "8,32", "--out", str(db), "--runs", "2"], capsys)
+    assert code == 0
+    assert [(p["stage"], p["seq_len"]) for p in data["points"]] == [
+        ("prefill", 4), ("prefill", 8), ("decode", 8), ("decode", 32)]  # no LM head
+    assert all("from layer.onnx" in p["source"] for p in data["points"])
+    rows = rows_of(db)
+    assert len(rows) == 4 * 5 and {r["layers"] for r in rows} == {"5"}
+
+
 # ------------------------------------------------------------------ interrupt and resume
 
 
