@@ -112,7 +112,12 @@ def _show(dims) -> str:
 
 
 def _example(dims) -> str:
-    return "x".join(str(d) if isinstance(d, int) and d > 0 else "N" for d in dims)
+    def one(d) -> str:
+        if isinstance(d, int) and d > 0:
+            return str(d)
+        return "1" if isinstance(d, str) and d.lower() in BATCH_AXES else "N"
+
+    return "x".join(one(d) for d in dims)
 
 
 def parse_shape(item: str) -> tuple[str, tuple[int, ...]]:
