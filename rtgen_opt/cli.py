@@ -198,12 +198,12 @@ def db_show(
 
 @db_app.command("profile")
 def db_profile(
+    out: Annotated[str, typer.Option(help="Database folder to write or merge into (rows "
+                                     "of the profiled models and backends are replaced).",
+                                     show_default=False)],
     models: Annotated[Optional[list[str]], typer.Argument(
         help="ONNX models to time, FILE.onnx (named after the file) or NAME=FILE.onnx.",
         show_default=False)] = None,
-    out: Annotated[str, typer.Option(help="Database folder to write or merge into (rows "
-                                     "of the profiled models and backends are replaced).")]
-    = "profiled_db",
     model: Annotated[Optional[list[str]], typer.Option(
         "--model", help="NAME=FILE.onnx: a vision model or encoder; repeatable.")] = None,
     llm: Annotated[Optional[list[str]], typer.Option(

@@ -127,8 +127,13 @@ def test_merging_replaces_the_profiled_model_and_backend_and_keeps_the_rest(tmp_
 def test_a_model_with_four_times_the_work_measures_clearly_slower(tmp_path):
     """MatMul work grows with width^2: width 1024 is 4x the MACs of 512. A loose ratio of
     the two medians on the same machine, not a timing threshold."""
-    from rtgen_opt.profile.timing import (describe_inputs, make_feeds, make_session,
-                                          resolve_shapes, time_runs)
+    from rtgen_opt.profile.timing import (
+        describe_inputs,
+        make_feeds,
+        make_session,
+        resolve_shapes,
+        time_runs,
+    )
 
     medians = []
     for width in (512, 1024):
@@ -335,7 +340,7 @@ def test_p99_schedules_with_the_p99_column(tmp_path):
     ("det,frame,cpu,,1,4.0,3.0,3,x\n", None, "line 2, latency_p99_ms: expected a 99th"),
 ])
 def test_p99_without_a_usable_column_is_exit_2(tmp_path, capsys, rows, header, where):
-    db = write_db(tmp_path / "db.csv", rows, *(header,) if header else ())
+    write_db(tmp_path / "db.csv", rows, *(header,) if header else ())
     scenario = tmp_path / "s.yaml"
     scenario.write_text(yaml.safe_dump({"latency_db": "db.csv", "tasks": [
         {"name": "det", "model": "det", "fps": 30}]}))

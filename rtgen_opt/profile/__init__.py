@@ -43,8 +43,8 @@ def profile(models: list[str], llms: list[str], out: str, *, providers: list[str
     database. Returns ``{"db", "rows_written", "rows_kept", "points": [...]}``."""
     require_extra()
     from . import database, profiler
-    from .providers import backend_map, logical_cpus, provider_options as options_for
-    from .providers import resolve_providers
+    from .providers import backend_map, logical_cpus, resolve_providers
+    from .providers import provider_options as options_for
 
     if not models and not llms:
         raise InputError("db profile", "", "at least one model (MODEL.onnx, --model "
@@ -54,6 +54,8 @@ def profile(models: list[str], llms: list[str], out: str, *, providers: list[str
                          "--warmup >= 0", runs if runs < 1 else warmup)
     if threads is not None and threads < 1:
         raise InputError("--threads", "", "an integer >= 1", threads)
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError("--out", "", "a database folder (new or existing)", out)
     chosen = resolve_providers(providers)
     if not chosen:
         raise InputError("--providers", "", "an available execution provider", "none")

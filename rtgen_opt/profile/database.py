@@ -104,17 +104,17 @@ def append_readme(out: Path, request, summary: list[dict]) -> None:
 
     path = out / "README.md"
     text = path.read_text(encoding="utf-8") if path.is_file() else _readme_header(out.name)
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     providers = "; ".join(
         f"{p} -> {request.backends[p]}" + (f" ({', '.join(f'{k}={v}' for k, v in o.items())})"
                                            if o else "")
         for p, o in request.options.items())
     lines = [f"\n## Profile run {now}\n", f"    {request.command}\n",
              f"- machine: {cpu_name()}, {logical_cpus()} logical CPUs, {platform.platform()}",
-             f"- ONNX Runtime {onnxruntime.__version__}, Python {sys.version.split()[0]}; "
-             f"providers: {providers}",
-             f"- {request.threads} intra-op threads; {request.warmup} warm-up then "
-             f"{request.runs} timed runs per point; inputs random", ""]
+             (f"- ONNX Runtime {onnxruntime.__version__}, Python {sys.version.split()[0]}; "
+              f"providers: {providers}"),
+             (f"- {request.threads} intra-op threads; {request.warmup} warm-up then "
+              f"{request.runs} timed runs per point; inputs random"), ""]
     lines += ["| model | stage | backend | seq_len | median ms | p99 ms | samples | unit |",
               "|---|---|---|---|---|---|---|---|"]
     for s in summary:

@@ -18,12 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
 from .architecture import Architecture
 from .progress import ProfileProgress
 from .providers import ProviderInfo, device_name
-from .timing import (InputSpec, Timing, describe_inputs, graph_inputs, is_sequence_axis,
-                     make_feeds, make_session, resolve_shapes, time_runs)
+from .timing import (
+    InputSpec,
+    Timing,
+    describe_inputs,
+    graph_inputs,
+    is_sequence_axis,
+    make_feeds,
+    make_session,
+    resolve_shapes,
+    time_runs,
+)
 
 PARTIAL_NAME = ".profile-partial.jsonl"
 
@@ -165,7 +173,8 @@ def _groups(points: list[Point]) -> list[list[Point]]:
 
 def _label(point: Point) -> str:
     length = "" if point.seq_len is None else f" @{point.seq_len}"
-    return f"{point.model} {point.stage}{length} on {point.provider.replace('ExecutionProvider', '')}"
+    provider = point.provider.replace("ExecutionProvider", "")
+    return f"{point.model} {point.stage}{length} on {provider}"
 
 
 def _session_for(request: ProfileRequest, point: Point):
@@ -236,7 +245,7 @@ def _source(request: ProfileRequest, point: Point, timing: Timing) -> str:
                  "random weights)")
     elif llm is not None:
         what += f"; from {llm.layer_path.name}"
-    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     return (f"measured: ONNX Runtime {onnxruntime.__version__} {point.provider}"
             f"{f' ({settings})' if settings else ''} on {device_name(point.provider, options)}"
             f", {request.threads} intra-op threads, median of {timing.samples} runs after "

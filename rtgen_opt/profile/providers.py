@@ -151,7 +151,8 @@ def device_name(provider: str, options: dict[str, str]) -> str:
 
 def _query(command: list[str]) -> str:
     try:
-        out = subprocess.run(command, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(command, capture_output=True, text=True, timeout=10,
+                             check=False)
     except (OSError, subprocess.SubprocessError):
         return ""
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() \

@@ -45,7 +45,7 @@ def describe_inputs(path: Path) -> list[InputSpec]:
         raise InputError(str(path), "", "an ONNX model file", "no such file")
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError, ValueError ... for non-ONNX bytes
+    except Exception as exc:  # noqa: BLE001 -- DecodeError, ValueError ... for non-ONNX bytes
         raise InputError(str(path), "", "an ONNX model file",
                          f"unreadable ({type(exc).__name__})") from None
     if not model.graph.node:
@@ -162,7 +162,7 @@ def make_session(model, provider: str, options: dict[str, str], threads: int):
     try:
         session = ort.InferenceSession(model, settings, providers=[provider],
                                        provider_options=[options])
-    except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
+    except Exception as exc:  # noqa: BLE001 -- ORT's Fail, InvalidGraph, NotImplemented ...
         raise InputError(where, "", f"a model {provider} can load",
                          str(exc).strip().splitlines()[0][:300]) from None
     if session.get_providers()[0] != provider:
