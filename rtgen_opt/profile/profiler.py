@@ -223,10 +223,6 @@ def _session_for(request: ProfileRequest, point: Point):
     return session, layer_feeds
 
 
-def llm_layer_dims() -> str:
-    return "batch_size, sequence_length, past_sequence_length, total_sequence_length"
-
-
 def _source(request: ProfileRequest, point: Point, timing: Timing) -> str:
     """Exactly what was measured, for the database's source column."""
     import onnxruntime
