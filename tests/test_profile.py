@@ -245,6 +245,22 @@ def test_own_exported_decoder_layer_is_timed_per_stage(tmp_path, capsys):
     assert len(rows) == 4 * 5 and {r["layers"] for r in rows} == {"5"}
 
 
+def test_eta_scales_prefill_by_length_and_falls_back_to_the_mean():
+    from rtgen_opt.profile.profiler import Point, estimate_seconds_left
+
+    def point(stage, n):
+        return Point("m", "CPUExecutionProvider", stage, n)
+
+    points = [point("prefill", 128), point("prefill", 512), point("decode", 128),
+              point("decode", 1024)]
+    assert estimate_seconds_left(points, {}, 10) is None
+    measured = {points[0].key: {"median_ms": 100.0}}
+    # prefill 512: 4 x 100 ms; decodes: nothing alike measured yet, the mean (100 ms)
+    assert estimate_seconds_left(points, measured, 10) == pytest.approx((400 + 200) * 10 / 1000)
+    measured[points[2].key] = {"median_ms": 5.0}  # decode does not scale with context
+    assert estimate_seconds_left(points, measured, 10) == pytest.approx((400 + 5) * 10 / 1000)
+
+
 # ------------------------------------------------------------------ interrupt and resume
 
 

@@ -149,12 +149,37 @@ def run(request: ProfileRequest, show_progress: bool = True) -> list[Point]:
                           "source": _source(request, point, timing)}
                 _append(partial, record)
                 request.measured[point.key] = record
+                progress.set_eta(estimate_seconds_left(todo, request.measured,
+                                                       request.warmup + request.runs))
                 progress.point_done(f"{_label(point)}: median {timing.median_ms:.3f} ms, "
                                     f"p99 {timing.p99_ms:.3f} ms")
             del session
     finally:
         progress.close()
     return points
+
+
+def estimate_seconds_left(points: list[Point], measured: dict[str, dict],
+                          runs_per_point: int) -> float | None:
+    """Time the unmeasured points will take, from the measured ones (see progress.py)."""
+    done = [(p, measured[p.key]["median_ms"]) for p in points if p.key in measured]
+    if not done:
+        return None
+    mean_ms = sum(ms for _, ms in done) / len(done)
+    total_ms = 0.0
+    for point in points:
+        if point.key in measured:
+            continue
+        alike = [(p, ms) for p, ms in done if (p.model, p.provider, p.stage) ==
+                 (point.model, point.provider, point.stage)]
+        if not alike:
+            total_ms += mean_ms
+            continue
+        nearest, ms = min(alike, key=lambda item: abs((item[0].seq_len or 0) -
+                                                      (point.seq_len or 0)))
+        grows = point.stage in ("prefill", "frame") and point.seq_len and nearest.seq_len
+        total_ms += ms * (point.seq_len / nearest.seq_len if grows else 1.0)
+    return total_ms * runs_per_point / 1000
 
 
 def _groups(points: list[Point]) -> list[list[Point]]:
