@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rtgen_opt.errors import InputError
 from rtgen_opt.latency import load_db
 from tests.conftest import run_cli
 
@@ -320,14 +321,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     assert "Traceback" not in err
 
 
-def test_missing_extra_names_it(monkeypatch):
+def test_missing_extra_is_exit_2_naming_it(tmp_path, capsys, monkeypatch):
     import sys
 
-    from rtgen_opt.profile import require_extra
-
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
-    with pytest.raises(InputError, match=r"rtgen-opt\[profile\]"):
-        require_extra()
+    code, out, err = run_cli(["db", "profile", "m.onnx", "--out", str(tmp_path)], capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "pip install 'rtgen-opt[profile]'" in err and "onnxruntime not installed" in err
 
 
 # ------------------------------------------------------------------ --latency p99
@@ -346,6 +346,18 @@ def test_p99_schedules_with_the_p99_column(tmp_path):
     assert load_db(db, latency="p99").layer_ms("det", "frame", "cpu", [0]).tolist() == [
         [3.0, 3.0]]
     assert load_db(db, latency="p99").rows[0]["latency_ms"] == 4.0  # rows stay as stored
+
+
+@given(st.lists(st.tuples(st.floats(0.01, 100), st.floats(0, 100)), min_size=2, max_size=5))
+def test_p99_latencies_dominate_the_medians_everywhere(tmp_path_factory, points):
+    """Rows with p99 = median + spread: every interpolated p99 latency >= the median one."""
+    lines = "".join(f"enc,frame,cpu,{16 * (i + 1)},2,{m:.4f},{m + d:.4f},10,x\n"
+                    for i, (m, d) in enumerate(points))
+    db = write_db(tmp_path_factory.mktemp("p") / "db.csv", lines)
+    lengths = np.linspace(16, 16 * len(points), 37)
+    median = load_db(db).layer_ms("enc", "frame", "cpu", lengths)
+    p99 = load_db(db, latency="p99").layer_ms("enc", "frame", "cpu", lengths)
+    assert (p99 >= median - 1e-12).all()
 
 
 @pytest.mark.parametrize("rows,header,where", [
