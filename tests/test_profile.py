@@ -54,6 +54,21 @@ def mlp_model(path: Path, width: int, depth: int = 2, seq: int | str = 64) -> Pa
     return path
 
 
+def pairs_model(path: Path) -> Path:
+    """Reshapes its [n] input into pairs: loads for any n, runs only for even n."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    shape = numpy_helper.from_array(np.array([-1, 2], np.int64), "pairs")
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "pairs"], ["y"])], "pairs",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save(model, str(path))
+    return path
+
+
 def rows_of(db: Path) -> list[dict]:
     with (db / "latency.csv").open(newline="") as f:
         return list(csv.DictReader(f))
@@ -300,7 +315,7 @@ def test_an_interrupted_profile_resumes_where_it_stopped(tmp_path, capsys, monke
 
 @needs_ort
 @pytest.mark.parametrize("case", ["missing", "not_onnx", "provider", "dynamic", "arch",
-                                  "lengths", "llm_layers"])
+                                  "lengths", "llm_layers", "fixed_axis", "run_fails"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     good = mlp_model(tmp_path / "m.onnx", 8)
     dynamic = mlp_model(tmp_path / "d.onnx", 8, seq="frames")
@@ -314,6 +329,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
         "arch": (["--llm", f"x={tmp_path / 'bad.yaml'}"], "num_key_value_heads"),
         "lengths": (["--llm", "x=llama3.2-1b", "--seq-lens", "512,128"], "--seq-lens"),
         "llm_layers": (["--llm", f"x={good}"], "NAME=LAYER.onnx@16"),
+        "fixed_axis": ([str(good), "--shape", "x=1x63x8"], "axis 1 = 64"),
+        "run_fails": ([str(pairs_model(tmp_path / "p.onnx")), "--dim", "n=3"],
+                      "inputs the model accepts"),
     }[case]
     code, out, err = run_cli(["db", "profile", *args, "--out", str(tmp_path / "db")], capsys)
     assert code == 2 and out == ""

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .architecture import Architecture
 from .progress import ProfileProgress
 from .providers import ProviderInfo, device_name
 from .timing import (
     InputSpec,
+    RunFailed,
     Timing,
     describe_inputs,
     graph_inputs,
@@ -142,8 +144,12 @@ def run(request: ProfileRequest, show_progress: bool = True) -> list[Point]:
             session, feeds_for = _session_for(request, group[0])
             for point in group:
                 progress.describe(_label(point))
-                timing = time_runs(session, feeds_for(point), request.warmup, request.runs,
-                                   progress.advance)
+                try:
+                    timing = time_runs(session, feeds_for(point), request.warmup,
+                                       request.runs, progress.advance)
+                except RunFailed as exc:
+                    raise InputError(_label(point), "", "inputs the model accepts (check "
+                                     "--shape and --dim)", str(exc)) from None
                 record = {"key": point.key, "median_ms": timing.median_ms,
                           "p99_ms": timing.p99_ms, "samples": timing.samples,
                           "source": _source(request, point, timing)}

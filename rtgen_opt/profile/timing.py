@@ -86,6 +86,12 @@ def resolve_shapes(source: str, inputs: list[InputSpec], shapes: dict[str, tuple
                 raise InputError("--shape", spec.name, f"{len(spec.dims)} dimensions "
                                  f"(the model's input is {_show(spec.dims)})", "x".join(
                                      map(str, given)))
+            fixed = [i for i, d in enumerate(spec.dims) if isinstance(d, int) and d > 0
+                     and d != given[i]]
+            if fixed:
+                raise InputError("--shape", spec.name, f"axis {fixed[0]} = "
+                                 f"{spec.dims[fixed[0]]} (fixed in the model: "
+                                 f"{_show(spec.dims)})", "x".join(map(str, given)))
             resolved[spec.name] = given
             continue
         resolved[spec.name] = tuple(_axis_value(source, spec, i, dim, dims)
@@ -157,7 +163,7 @@ def make_session(model, provider: str, options: dict[str, str], threads: int):
     settings = ort.SessionOptions()
     settings.intra_op_num_threads = threads
     settings.inter_op_num_threads = 1
-    settings.log_severity_level = 3  # warnings about unused initializers etc. are noise here
+    settings.log_severity_level = 4  # fatal only: failures are reported as one line by us
     where = model if isinstance(model, str) else "synthesised model"
     try:
         session = ort.InferenceSession(model, settings, providers=[provider],
@@ -173,7 +179,21 @@ def make_session(model, provider: str, options: dict[str, str], threads: int):
 
 def time_runs(session, feeds: dict[str, np.ndarray], warmup: int, runs: int,
               on_run=None) -> Timing:
-    """Warm up, then time ``runs`` calls; median and 99th percentile (linear interpolation)."""
+    """Warm up, then time ``runs`` calls; median and 99th percentile (linear interpolation).
+
+    A run the provider rejects (shapes, unsupported op at run time) raises ``RunFailed``.
+    """
+    try:
+        return _time_runs(session, feeds, warmup, runs, on_run)
+    except Exception as exc:  # noqa: BLE001 -- ORT's InvalidArgument, Fail, RuntimeException
+        raise RunFailed(str(exc).strip().splitlines()[0][:300]) from None
+
+
+class RunFailed(RuntimeError):
+    """ONNX Runtime refused to run the model with the given inputs."""
+
+
+def _time_runs(session, feeds, warmup, runs, on_run) -> Timing:
     for _ in range(warmup):
         session.run(None, feeds)
         if on_run:
