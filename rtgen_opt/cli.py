@@ -37,8 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 scenarios_app = typer.Typer(help="List and inspect scenarios.", no_args_is_help=True)
-db_app = typer.Typer(help="Inspect latency databases, or profile one.",
-                    no_args_is_help=True)
+db_app = typer.Typer(help="Inspect latency databases.", no_args_is_help=True)
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(db_app, name="db")
 
