@@ -217,6 +217,69 @@ def test_synthesised_layer_has_the_shapes_of_the_description(precision):
     assert out.shape == (1, s, 256) and key.shape == value.shape == (1, 2, past + s, d)
 
 
+def reference_layer(w: dict, arch, x, past_k, past_v, bias, cos, sin):
+    """A Llama decoder layer in numpy, written from the model's definition (oracle)."""
+    def rms(v, weight):
+        return v / np.sqrt((v * v).mean(-1, keepdims=True) + arch.rms_norm_eps) * weight
+
+    def heads(v, n):  # [b, s, n*d] -> [b, n, s, d]
+        return v.reshape(v.shape[0], v.shape[1], n, arch.head_dim).transpose(0, 2, 1, 3)
+
+    def rope(v):
+        half = arch.head_dim // 2
+        return v * cos + np.concatenate([-v[..., half:], v[..., :half]], -1) * sin
+
+    h = rms(x, w["input_layernorm.weight"])
+    q = rope(heads(h @ w["attn.q_proj.weight"], arch.num_attention_heads))
+    k = np.concatenate([past_k, rope(heads(h @ w["attn.k_proj.weight"],
+                                           arch.num_key_value_heads))], 2)
+    v = np.concatenate([past_v, heads(h @ w["attn.v_proj.weight"], arch.num_key_value_heads)], 2)
+    group = arch.num_attention_heads // arch.num_key_value_heads
+    k_full, v_full = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # head i -> i // g
+    scores = q @ k_full.transpose(0, 1, 3, 2) / np.sqrt(arch.head_dim) + bias
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    context = (probs @ v_full).transpose(0, 2, 1, 3).reshape(x.shape[0], x.shape[1], -1)
+    hidden = x + context @ w["attn.o_proj.weight"]
+    m = rms(hidden, w["post_attention_layernorm.weight"])
+    gate = m @ w["mlp.gate_proj.weight"]
+    act = gate / (1 + np.exp(-gate)) * (m @ w["mlp.up_proj.weight"])
+    return hidden + act @ w["mlp.down_proj.weight"], k, v
+
+
+@needs_ort
+@pytest.mark.parametrize("past", [0, 6])
+def test_synthesised_layer_computes_a_llama_layer(past):
+    """The fp32 graph against the numpy reference: grouped-query attention, rotary
+    embedding, cache and SwiGLU are wired as in the model, not just shaped like it."""
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from rtgen_opt.profile.architecture import architecture_from_dict
+    from rtgen_opt.profile.decoder import decoder_layer
+
+    arch = architecture_from_dict({**TINY_ARCH, "hidden_size": 64, "head_dim": 16,
+                                   "num_key_value_heads": 2, "intermediate_size": 96}, "t")
+    model = decoder_layer(arch, seed=3)
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    rng = np.random.default_rng(5)
+    s, d, kv = 4, arch.head_dim, arch.num_key_value_heads
+    angles = rng.random((1, 1, s, d // 2)) * 3
+    feeds = {"hidden_states": rng.standard_normal((1, s, 64)),
+             "past_key": rng.standard_normal((1, kv, past, d)),
+             "past_value": rng.standard_normal((1, kv, past, d)),
+             "attention_bias": np.triu(np.full((s, past + s), -1e4), past + 1)[None, None],
+             "cos": np.cos(np.concatenate([angles, angles], -1)),
+             "sin": np.sin(np.concatenate([angles, angles], -1))}
+    feeds = {k: v.astype(np.float32) for k, v in feeds.items()}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, feeds)
+    expected = reference_layer(weights, arch, *(feeds[k].astype(np.float64) for k in (
+        "hidden_states", "past_key", "past_value", "attention_bias", "cos", "sin")))
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
+
+
 @needs_ort
 def test_llm_prefill_rises_with_input_and_decode_with_context(tmp_path, capsys):
     arch = tmp_path / "tiny.yaml"
