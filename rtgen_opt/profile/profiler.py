@@ -141,6 +141,7 @@ def run(request: ProfileRequest, show_progress: bool = True) -> list[Point]:
     progress = ProfileProgress(len(todo) * (request.warmup + request.runs), show_progress)
     try:
         for group in _groups(todo):
+            progress.describe(f"loading {_label(group[0])}")  # synthesis takes seconds
             session, feeds_for = _session_for(request, group[0])
             for point in group:
                 progress.describe(_label(point))
