@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import time
 
-from .errors import InputError
 from .executor import simulate
 from .firm import firm_schedule, serves_every_request
 from .formulations.problem import Problem
 from .metrics import evaluate
 from .policies import POLICIES
-from .solve import DIRECT_SEGMENTS, solve, solve_problem, service_matched_problem
+from .solve import solve, solve_problem, service_matched_problem
 from .taskset import TaskSet
 
 CAP_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # x the LLM's standalone TTFT
@@ -36,10 +35,6 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
     ``time_limit_s`` is split a priori (``SHARES``); ``budget`` (a progress.Budget), when
     given, is asked between phases: once it is interrupted or spent, the remaining
     policies and the Pareto front are skipped (the JSON says ``complete: false``)."""
-    if ts.num_segments > DIRECT_SEGMENTS:
-        raise InputError("--horizon", "", f"a task set of at most {DIRECT_SEGMENTS} segments "
-                         f"for the gap analysis (this one has {ts.num_segments}): a shorter "
-                         "horizon or a coarser granularity")
     say = progress or (lambda m: None)
     stopped = (lambda: budget is not None and (budget.interrupted.is_set() or budget.expired))
     started = time.perf_counter()
