@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -273,6 +274,22 @@ def check(ts: TaskSet, policy: str | None = None, time_limit_s: float = 60.0,
     return check_optimal(ts, time_limit_s, workers, slo, progress)
 
 
+def guarded_check(ts: TaskSet, policy: str | None = None, time_limit_s: float = 60.0,
+                  workers: int = 0, slo: bool = False, progress=None, budget=None) -> Verdict:
+    """:func:`check`, abandoned when ``budget``'s deadline passes (or Ctrl-C): an answer
+    not found by then is "unknown" — the solver's fixed work (bounds) may otherwise run
+    well past its share."""
+    from .progress import TimeUp, cutoff
+
+    try:
+        with cutoff(budget):
+            return check(ts, policy, time_limit_s, workers, slo, progress)
+    except TimeUp:
+        method = f"policy:{policy}" if policy else "optimal"
+        why = "interrupted" if budget.interrupted.is_set() else "the time limit was reached"
+        return Verdict(UNKNOWN, method, f"not decided: {why} before an answer")
+
+
 @dataclass
 class FpsBracket:
     """What `check --max-fps` proved: rates tried with their verdicts, and the bracket.
@@ -319,8 +336,9 @@ def max_fps(scenario: Scenario, task: str, horizon: Fraction, policy: str | None
     """Bracket the highest schedulable frame rate of ``task`` (deadline = period).
 
     The whole search shares ``time_limit_s``: each probe gets an a priori share (so a run
-    with one worker is reproducible), and the search stops when ``budget`` (a
-    :class:`~rtgen_opt.progress.Budget`) runs out or is interrupted. A probe answered
+    with one worker is reproducible as long as the clock does not cut it), and the search
+    stops when ``budget`` (a :class:`~rtgen_opt.progress.Budget`) runs out, is
+    interrupted, or has less time left than the longest probe so far took. A probe answered
     "unknown" does not move the bracket; the next probes narrow the band around it."""
     say = progress or (lambda m: None)
     spec = scenario.task(task)
@@ -338,19 +356,35 @@ def max_fps(scenario: Scenario, task: str, horizon: Fraction, policy: str | None
         changed = replace(spec, period=period, deadline=period)
         s = replace(scenario, tasks=tuple(changed if t.name == task else t
                                           for t in scenario.tasks))
-        verdict = check(build_taskset(s, horizon), policy, each, workers, slo)
+        verdict = guarded_check(build_taskset(s, horizon), policy, each, workers, slo,
+                                budget=budget)
         tried.append((fps, verdict))
         say(f"{task} at {fps:g} FPS: {verdict.verdict} ({verdict.method})")
         return verdict
 
+    durations: list[float] = []
+
     def stopped() -> bool:
-        return budget is not None and (budget.expired or budget.interrupted.is_set())
+        """Out of time, interrupted, or too little time left for another probe: probes
+        overrun their share by the solver's fixed work (simulation, bounds), so one is only
+        started when the time left covers the longest so far."""
+        if budget is None:
+            return False
+        if budget.expired or budget.interrupted.is_set():
+            return True
+        if durations and budget.remaining() < max(durations):
+            say(f"stopping: {budget.remaining():.0f} s left, a probe took up to "
+                f"{max(durations):.0f} s")
+            return True
+        return False
 
     start = float(1 / spec.period) if spec.period else (lo + hi) / 2
     candidates = [min(max(start, precision), hi - precision)]
     while candidates and not stopped() and len(tried) < 4 * probes:
         fps = candidates.pop()
+        began = time.monotonic()
         verdict = probe(fps)
+        durations.append(time.monotonic() - began)
         if verdict.verdict == YES:
             proven = max(proven or 0.0, round(fps, 3))
         elif verdict.verdict == NO:

@@ -813,7 +813,8 @@ def check(
             _check_max_fps(checks, s, ts, max_fps, policy, slo, budget, say, workers, format)
         say.phase("analytical tests, then " + (f"simulating {policy}" if policy else
                                                "the solver"))
-        verdict = checks.check(ts, policy, budget.share(1.0), workers, slo, progress=say)
+        verdict = checks.guarded_check(ts, policy, budget.share(1.0), workers, slo,
+                                       progress=say, budget=budget)
         verdict.interrupted = budget.interrupted.is_set()
     data = verdict.as_dict(ts.scenario)
     emit(format, data, ["verdict", "proven", "method", "reason"],
@@ -838,12 +839,19 @@ def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, forma
     band = bracket.unknown_between
     title = (f"{ts.scenario}: rate of {task} ({method}): proven schedulable up to "
              f"{_fps(bracket.max_fps_proven)}, refuted from {_fps(bracket.min_fps_refuted)}"
-             + (f", unknown between {band[0]:g} and {band[1]:g} FPS" if band else "")
+             + (_unknown_band(band) if band else "")
              + _interrupted_mark(budget))
     emit(format, data, ["fps", "verdict", "method", "reason"], rows, title,
          "rates tried, in order of rate; the bracket assumes a higher rate is never easier",
          numeric_from=9)
     raise typer.Exit(EXIT_INTERRUPTED if bracket.interrupted else bracket.exit_code)
+
+
+def _unknown_band(band: list) -> str:
+    low, high = band
+    if high is None:
+        return f", unknown from {low:g} FPS up"
+    return f", unknown between {low:g} and {high:g} FPS"
 
 
 def _fps(value: float | None) -> str:

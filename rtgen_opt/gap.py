@@ -21,6 +21,7 @@ from .firm import firm_schedule, serves_every_request
 from .formulations.problem import Problem
 from .metrics import evaluate
 from .policies import POLICIES
+from .progress import TimeUp, cutoff
 from .solve import solve, solve_problem, service_matched_problem
 from .taskset import TaskSet
 
@@ -51,9 +52,14 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
         trace = simulate(ts, name).schedule
         traces[name] = trace
         metrics = evaluate(ts, trace)
-        matched = solve_problem(service_matched_problem(ts, trace), each, workers,
-                                warm=firm_schedule(ts, trace), warm_name=name,
-                                stages=("violations",))
+        try:  # a matched optimum still unfinished at the deadline is dropped
+            with cutoff(budget):
+                matched = solve_problem(service_matched_problem(ts, trace), each, workers,
+                                        warm=firm_schedule(ts, trace), warm_name=name,
+                                        stages=("violations",))
+        except TimeUp:
+            say(f"{name}: matched optimum cut by the time limit")
+            break
         seeds += [firm_schedule(ts, trace), matched.schedule]
         violations = metrics["weighted_violations"]
         gap_min = max(0.0, violations - matched.violations)
@@ -76,7 +82,14 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
             f"({matched.status.value})")
     complete = len(policies) == len(POLICIES) and not stopped()
     _phase(progress, "the Pareto front")
-    pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds) if complete else []
+    pareto = []
+    if complete:
+        try:
+            with cutoff(budget):
+                pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds)
+        except TimeUp:
+            say("Pareto front cut by the time limit")
+            complete = False
     return {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
         "optimum": {"status": optimum.status.value, "violations": optimum.violations,

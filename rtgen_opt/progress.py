@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import ctypes
 import select
 import signal
 import socket
@@ -41,6 +42,11 @@ from collections.abc import Callable, Iterator
 QUIET_S = 2.0  # a phase silent for this long gets a progress line
 TICK_S = 0.25  # how often the watcher looks at the clock
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
+
+
+class TimeUp(Exception):
+    """Raised in the main thread when the deadline passes (or Ctrl-C is pressed) inside a
+    :func:`cutoff` block: work whose answer would come too late is abandoned."""
 
 
 class Budget:
@@ -64,6 +70,9 @@ class Budget:
         self._clock = clock
         self.started = clock() if started is None else started  # e.g. the program's start
         self.interrupted = threading.Event()
+        self._cutoff_lock = threading.Lock()
+        self._cutoff_thread: int | None = None  # armed: the thread to raise TimeUp in
+        self._cutoff_fired = False
 
     def share(self, fraction: float) -> float:
         """A phase's a priori seconds: ``fraction`` of what the solvers may use."""
@@ -134,6 +143,46 @@ class Reporter:
 
     def __call__(self, message: str) -> None:  # usable as a progress callback
         self.say(message)
+
+
+# ----------------------------------------------------------------------------- cutoff
+
+
+@contextlib.contextmanager
+def cutoff(budget: Budget | None) -> Iterator[None]:
+    """Work inside may be abandoned: once the deadline passes or Ctrl-C is pressed, the
+    watcher raises :class:`TimeUp` in this thread (at its next Python instruction: a
+    C++ search is stopped first, Python loops such as bound computations stop at once).
+    For work whose late answer is worth nothing — a `check` probe undecided by the
+    deadline is "unknown" — not for a solve whose partial schedule is the answer. Catch
+    TimeUp outside the ``with``. Only in the main thread of a supervised command."""
+    if budget is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with budget._cutoff_lock:
+        budget._cutoff_thread = threading.get_ident()
+        budget._cutoff_fired = False
+    try:
+        yield
+    finally:
+        with budget._cutoff_lock:
+            if budget._cutoff_fired and budget._cutoff_thread is not None:
+                _set_async_exc(budget._cutoff_thread, None)  # not raised yet: cancel it
+            budget._cutoff_thread = None
+
+
+def _fire_cutoff(budget: Budget) -> None:
+    with budget._cutoff_lock:
+        if budget._cutoff_thread is not None and not budget._cutoff_fired:
+            budget._cutoff_fired = True
+            _set_async_exc(budget._cutoff_thread, TimeUp)
+
+
+def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
+    """CPython's PyThreadState_SetAsyncExc; ``None`` clears a pending one."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None
+        else ctypes.py_object())
 
 
 # ----------------------------------------------------------------------------- solvers
@@ -250,5 +299,6 @@ def _watch(budget: Budget, reporter: Reporter | None, done: threading.Event,
                 _thread.interrupt_main()
         if budget.expired:
             stop_solvers()
+            _fire_cutoff(budget)
         if reporter is not None and not done.is_set():
             reporter.heartbeat()

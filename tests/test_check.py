@@ -154,3 +154,13 @@ def test_help_names_option_values_with_words(capsys):
 
 
 __all__ = ["Path"]
+
+
+def test_an_undecided_search_exits_3_and_says_where_nothing_is_known(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setattr(checks, "check", lambda *a, **k: Verdict(UNKNOWN, "fake", "no time"))
+    scenario = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "10ms"}],
+                              platform={"a": 1})
+    code, out, _ = run_cli(["check", scenario, "--max-fps", "v", "--time-limit", "5s"],
+                           capsys)
+    assert code == 3 and "unknown from 0 FPS up" in out.replace("\n", " ")

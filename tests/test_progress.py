@@ -107,3 +107,19 @@ def test_ctrl_c_during_check_marks_the_verdict_interrupted():
     data = json.loads(out)
     assert code == 130, err
     assert data["interrupted"] is True and data["tried"]
+
+
+def test_work_in_a_cutoff_block_is_abandoned_at_the_deadline_and_nothing_leaks_after():
+    from rtgen_opt.progress import TimeUp, cutoff
+
+    budget = Budget(0.5, reserve_s=0.0)
+    cut = False
+    with supervise(budget, Reporter("test", budget, enabled=False)):
+        try:
+            with cutoff(budget):
+                while True:  # a Python loop that would never end by itself
+                    pass
+        except TimeUp:
+            cut = True
+        total = sum(range(200_000))  # runs to the end: no stray TimeUp after the block
+    assert cut and total == 199_999 * 100_000
