@@ -22,7 +22,7 @@ from .scenario import Scenario, builtin_scenarios, load_scenario
 from .executor import simulate as run_policy
 from .metrics import evaluate
 from .policies import POLICIES
-from .progress import EXIT_INTERRUPTED, Budget, Reporter, supervise
+from .progress import EXIT_INTERRUPTED, Budget, Reporter, budget_kwargs, supervise
 from .replay import replay as replay_schedule
 from .schedule import read_schedule
 from .taskset import STAGE_NAMES, TaskSet, build_taskset
@@ -498,7 +498,8 @@ def solve(
         ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
         say.phase("solving")
         out = run_solver(ts, budget.share(1.0), workers, seed, ttft, progress=say,
-                         export_model=export_model, solver=solver, mip_solver=mip_solver)
+                         export_model=export_model, solver=solver, mip_solver=mip_solver,
+                         **budget_kwargs(run_solver, budget))
         say.phase("measuring the best policy beside it")
         baseline = _baseline(ts, out.warm_start)
     if schedule_out and out.schedule is not None:

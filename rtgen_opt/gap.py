@@ -21,7 +21,7 @@ from .firm import firm_schedule, serves_every_request
 from .formulations.problem import Problem
 from .metrics import evaluate
 from .policies import POLICIES
-from .progress import TimeUp, cutoff
+from .progress import TimeUp, budget_kwargs, cutoff
 from .solve import solve, solve_problem, service_matched_problem
 from .taskset import TaskSet
 
@@ -40,7 +40,8 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
     stopped = (lambda: budget is not None and (budget.interrupted.is_set() or budget.expired))
     started = time.perf_counter()
     _phase(progress, "the plain optimum")
-    optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers)
+    optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers,
+                    **budget_kwargs(solve, budget))
     say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
     released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
     policies, traces, seeds = [], {}, [optimum.schedule]

@@ -145,6 +145,19 @@ class Reporter:
         self.say(message)
 
 
+def budget_kwargs(fn: Callable, budget: Budget | None) -> dict:
+    """``{"budget": budget}`` when ``fn`` takes one (solve.py's phases may ask it whether
+    to start more work), else nothing: the library adopts it function by function."""
+    import inspect
+
+    if budget is None:
+        return {}
+    try:
+        return {"budget": budget} if "budget" in inspect.signature(fn).parameters else {}
+    except (TypeError, ValueError):
+        return {}
+
+
 # ----------------------------------------------------------------------------- cutoff
 
 
