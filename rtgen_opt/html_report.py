@@ -34,12 +34,11 @@ from .errors import InputError
 from .schedule import Schedule
 from .taskset import NO_DEADLINE, STAGE_NAMES, TaskSet
 
-# Okabe-Ito colours, without the vermillion: red is kept for nothing, dark grey for
-# aborted work and black for misses, so no task can be mistaken for either.
+# Okabe-Ito colours, without the vermillion (no red anywhere), dark grey kept for aborted
+# work; a missed deadline is a cross in its task's colour on the "misses" row.
 TASK_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442",
                 "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F"]
 ABORTED_COLOUR = "#3b3b3b"
-MISS_COLOUR = "#000000"
 LANE_HALF = 0.38  # half the height of a bar, in lanes
 UTIL_BINS = 3000  # at most; bins are at least 1 ms
 DEFAULT_WINDOW_US = 1_000_000  # the Gantt charts open on the first second; zoom out for all
@@ -173,15 +172,19 @@ def gantt(go, make_subplots, ts: TaskSet, schedule: Schedule, name: str,
         fig.add_trace(_hover_points(go, ts, schedule, aborted, y, ABORTED_COLOUR, "aborted"),
                       row=1, col=1)
     missed = missed_jobs(ts, schedule)
-    if len(missed):
+    missed_tasks = sorted(set(ts.job_task[missed].tolist()))
+    for k, t in enumerate(missed_tasks):  # one row offset per task: equal deadlines stay apart
+        jobs = missed[ts.job_task[missed] == t]
+        offset = (k - (len(missed_tasks) - 1) / 2) * min(0.25, 0.7 / len(missed_tasks))
+        name = ts.tasks[t].name
         fig.add_trace(go.Scatter(
-            x=ts.job_deadline_us[missed] / 1000, y=np.full(len(missed), miss_row),
-            mode="markers", marker={"symbol": "x-thin", "size": 9, "color": MISS_COLOUR,
-                                    "line": {"width": 2, "color": MISS_COLOUR}},
-            name=f"deadline missed ({len(missed)})", legendgroup="miss",
-            customdata=np.stack([missed, ts.job_release_us[missed] / 1000], axis=1),
-            text=[ts.tasks[ts.job_task[j]].name for j in missed],
-            hovertemplate="missed: %{text} job %{customdata[0]}<br>released "
+            x=ts.job_deadline_us[jobs] / 1000, y=np.full(len(jobs), miss_row + offset),
+            mode="markers", marker={"symbol": "x-thin", "size": 9,
+                                    "line": {"width": 2.5,
+                                             "color": TASK_COLOURS[t % len(TASK_COLOURS)]}},
+            name=f"{name}: deadline missed ({len(jobs)})", legendgroup=f"miss-{t}",
+            customdata=np.stack([jobs, ts.job_release_us[jobs] / 1000], axis=1),
+            hovertemplate=f"missed: {name} " + "job %{customdata[0]}<br>released "
             "%{customdata[1]:.3f} ms<br>deadline %{x:.3f} ms<extra></extra>"), row=1, col=1)
     for trace in utilization_traces(go, ts, schedule, end_us):
         fig.add_trace(trace, row=2, col=1)
@@ -199,8 +202,8 @@ def gantt(go, make_subplots, ts: TaskSet, schedule: Schedule, name: str,
                           row=row, col=1)
         fig.add_annotation(x=ts.horizon_us / 1000, y=1.0, yref="paper", text="horizon",
                            showarrow=False, xanchor="left", font={"size": 10})
-    fig.update_layout(height=170 + 46 * len(labels) + 150, margin={"l": 70, "r": 20,
-                                                                   "t": 40, "b": 40},
+    fig.update_layout(height=200 + 46 * len(labels) + 150, margin={"l": 70, "r": 20,
+                                                                   "t": 80, "b": 40},
                       hovermode="closest", hoverdistance=-1, dragmode="zoom",
                       legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0,
                               "bgcolor": "rgba(255,255,255,0.8)"},
