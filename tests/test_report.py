@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import builtins
 import json
+import shutil
+import subprocess
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -115,3 +118,26 @@ def test_an_unproven_gap_is_shown_as_a_range_in_every_column():
     assert unproven["matched optimum"] == "0…148" and unproven["proven"] == "no"
     assert proven["gap"] == "5" and proven["proven"] == "yes"
     assert dict(zip(columns, rows[2]))["violations"] == "0…10"
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (apt-get install chromium)")
+def test_the_page_renders_its_charts_in_a_real_browser_offline(tmp_path, capsys):
+    """Headless Chromium without network: Plotly draws every chart (each leaves its
+    'main-svg' layers in the DOM) and the console reports no error."""
+    page = tmp_path / "sim.html"
+    code, _, _ = run_cli(["simulate", small_scenario(tmp_path), "--policy", "ftf",
+                          "--report", str(page)], capsys)
+    assert code == 0
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", "--virtual-time-budget=10000", "--enable-logging=stderr", "--v=0",
+         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom, log = done.stdout, done.stderr
+    figures = dom.count('id="figure-')
+    assert figures == 3  # the Gantt, the rates, the trade-off
+    assert dom.count('class="main-svg"') >= figures
+    assert "Uncaught" not in log and "ERR_NAME_NOT_RESOLVED" not in log
