@@ -454,8 +454,9 @@ def solve(
         "debugging: the CP-SAT proto (of the first window for long horizons), or the MILP as "
         "an LP file. (--export-model: the old name, kept for one release.)")] = None,
     export_bound: Annotated[Optional[str], typer.Option(
-        "--export-bound", metavar="FILE", help="Write the lower bound's certificate (JSON: "
-        "the prices on backend time and the value they prove), for anyone to re-check.")]
+        "--bound-out", "--export-bound", metavar="FILE", help="Write the lower bound's "
+        "certificate (JSON: the prices on backend time and the value they prove), for anyone "
+        "to re-check. (--export-bound: the first name, kept for one release.)")]
     = None,
     trace_format: Annotated[str, typer.Option(
         "--trace-format", metavar="table|chrome", help="Format of --schedule-out: table (CSV "
