@@ -16,6 +16,9 @@ next Ctrl-C kills the process without a word); so supervised searches run with
 
 * stops the CP-SAT searches that run past the deadline (solvers are tracked by
   :func:`track`, which wraps ``CpSolver.solve`` while a command is supervised);
+* raises :class:`TimeUp` in the main thread at the deadline inside a :func:`cutoff`
+  block: work whose late answer is worth nothing (a `check` probe, a matched optimum) is
+  abandoned there, even in a long Python computation such as a bound;
 * prints a line of progress on stderr when a phase has been silent for ``QUIET_S``.
 
 First Ctrl-C: ``budget.interrupted`` is set and the searches stop; the command prints the
