@@ -46,8 +46,9 @@ app.add_typer(db_app, name="db")
 FormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="table|json|csv",
                                         help="Output: a table for people, JSON or CSV.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
-    "--set", metavar="KEY=VALUE", help="Override a scenario field, KEY=VALUE; repeatable. KEY is a top-level key "
-    "(granularity=model, platform.npu=2) or TASK.FIELD (llm.input_tokens=2048).")]
+    "--set", metavar="KEY=VALUE", help="Override a scenario field, KEY=VALUE; repeatable. "
+    "KEY is a top-level key (granularity=model, platform.npu=2) or TASK.FIELD "
+    "(llm.input_tokens=2048).")]
 HorizonOpt = Annotated[Optional[str], typer.Option(
     "--horizon", metavar="DURATION", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
     "(default: the scenario's `horizon`).")]
@@ -68,8 +69,8 @@ TimeLimitOpt = Annotated[str, typer.Option(
     "--time-limit", metavar="DURATION", help="Wall-clock limit of the whole command, e.g. "
     "60s: the answer comes within it, split a priori between the phases.")]
 WorkersOpt = Annotated[int, typer.Option(
-    metavar="N", help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for bit "
-    "(the search stops on deterministic time).")]
+    metavar="N", help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible "
+    "bit for bit (the search stops on deterministic time).")]
 
 
 def _check_format(value: str) -> str:

@@ -37,7 +37,10 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
     given, is asked between phases: once it is interrupted or spent, the remaining
     policies and the Pareto front are skipped (the JSON says ``complete: false``)."""
     say = progress or (lambda m: None)
-    stopped = (lambda: budget is not None and (budget.interrupted.is_set() or budget.expired))
+
+    def stopped() -> bool:
+        return budget is not None and (budget.interrupted.is_set() or budget.expired)
+
     started = time.perf_counter()
     _phase(progress, "the plain optimum")
     optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers,

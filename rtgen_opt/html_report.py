@@ -190,8 +190,8 @@ def gantt(go, make_subplots, ts: TaskSet, schedule: Schedule, name: str,
         fig.add_trace(trace, row=2, col=1)
     labels = [label for _, _, label in lanes] + ["misses"]
     fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels,
-                     range=[len(labels) - 0.5, -0.5], autorange=False, fixedrange=True, row=1, col=1,
-                     showgrid=False, zeroline=False)
+                     range=[len(labels) - 0.5, -0.5], autorange=False, fixedrange=True,
+                     showgrid=False, zeroline=False, row=1, col=1)
     fig.update_yaxes(title_text="busy %", range=[0, 105], fixedrange=True, row=2, col=1)
     fig.update_xaxes(range=[window[0] / 1000, window[1] / 1000], showticklabels=True,
                      nticks=14, showgrid=True, gridcolor="#eeeeee")
