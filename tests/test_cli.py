@@ -127,6 +127,7 @@ def test_simulate_json_keys(capsys):
                            capsys)
     data = json.loads(out)
     assert code == 0 and data["scenario"] == "scenario_c" and data["horizon_s"] == 1
+    assert data["after_horizon"] == "continue" and data["drain_s"] == pytest.approx(11.3009)
     assert [r["policy"] for r in data["runs"]] == ["fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn",
                                                    "ftf"]
     for run in data["runs"]:
@@ -139,6 +140,24 @@ def test_simulate_json_keys(capsys):
         assert {"requests", "completed", "starved", "ttft_ms", "tpt_ms"} <= set(llm)
         assert set(llm["ttft_ms"]) == {"mean", "p50", "p99", "max"}
         assert set(run["utilization"]) == {"cpu", "gpu", "npu"}
+
+
+def test_simulate_table_shows_the_run_length_and_the_drain_violations(capsys):
+    code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy", "ftf",
+                            "--format", "csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    code_json, out_json, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy",
+                                      "ftf", "--format", "json"], capsys)
+    tasks = json.loads(out_json)["runs"][0]["tasks"]
+    expected = (f"{sum(t['drain_violations'] for t in tasks.values())}/"
+                f"{sum(t['drain_released'] for t in tasks.values())}")
+    assert code == code_json == 0 and rows[0]["drain violations"] == expected
+    code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy", "ftf"],
+                           capsys)
+    assert code == 0 and "1 s + 11.3 s drain" in out
+    code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy", "ftf",
+                            "--set", "after_horizon=stop", "--format", "csv"], capsys)
+    assert code == 0 and "drain violations" not in out
 
 
 def test_simulate_is_deterministic_except_wall_time(capsys):
