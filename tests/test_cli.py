@@ -1,4 +1,4 @@
-"""The command line: JSON keys of DESIGN.md §4, formats, exit codes."""
+"""The command line: JSON keys of docs/files-and-output.md, formats, exit codes."""
 
 from __future__ import annotations
 
