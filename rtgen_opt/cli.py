@@ -209,18 +209,17 @@ def taskset(
     _check_format(format)
     ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
     data = ts.summary()
-    columns = ["task", "model", "kind", "jobs", "segments/job", "deadline_ms",
+    columns = ["task", "model", "kind", "jobs", "in drain", "segments/job", "deadline_ms",
                "standalone_ms", "best-backend util"]
     rows = []
     for t in ts.tasks:
         util = (t.standalone_us / t.period_us) if t.period_us else None
-        rows.append([t.name, t.model, t.kind, t.num_jobs, t.segs_per_job,
-                     None if t.deadline_us is None else t.deadline_us / 1000,
+        rows.append([t.name, t.model, t.kind, t.num_jobs, data["tasks"][t.name]["drain_jobs"],
+                     t.segs_per_job, None if t.deadline_us is None else t.deadline_us / 1000,
                      t.standalone_us / 1000, util])
     hp = "-" if ts.hyperperiod_s is None else f"{float(ts.hyperperiod_s) * 1000:.6g} ms"
-    caption = (f"{ts.num_jobs} jobs, {ts.num_segments} segments over "
-               f"{ts.horizon_us / 1e6:g} s; hyperperiod {hp}; granularity {ts.granularity}; "
-               f"drain {ts.drain_us / 1e6:g} s")
+    caption = (f"{ts.num_jobs} jobs, {ts.num_segments} segments over {_run_length(ts)}; "
+               f"hyperperiod {hp}; granularity {ts.granularity}")
     if export:
         _write_text(export, ts.to_json())
     emit(format, data, columns, rows, f"Task set of {ts.scenario}", caption, numeric_from=3)
