@@ -564,7 +564,7 @@ def check(
     emit(format, data, ["schedulable", "method", "reason"],
          [["yes" if verdict.schedulable else ("unknown" if not verdict.proven else "no"),
            verdict.method, verdict.reason]],
-         f"{ts.scenario}: {ts.horizon_us / 1e6:g} s", numeric_from=9)
+         f"{ts.scenario}: {_run_length(ts)}", numeric_from=9)
     raise typer.Exit(0 if verdict.schedulable else 1)
 
 
