@@ -43,6 +43,8 @@ MILP_MAX_SEGMENTS = 4000  # the MILP solves one model; above this it is not atte
 # worker is reproducible: the rest covers simulating the policies, greedy and replay.
 SOLVE_SHARE = 0.85
 BLOCK_SHARE = 0.2  # of a problem's budget, kept for the block bound when a gap remains
+CONSTRUCT_BEFORE_MODEL = 500  # segments: above this a model is hinted by the construction
+CONSTRUCT_SHARE = 0.3  # of the model's budget, for that construction
 
 
 @dataclass
@@ -180,8 +182,16 @@ def _with_bound(outcome: SolveOutcome, bound: LowerBound) -> SolveOutcome:
 
 def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_solver,
                  export_model, started, stages) -> SolveOutcome:
-    """One CP-SAT or MILP model of the whole problem."""
+    """One CP-SAT or MILP model of the whole problem, hinted with the best schedule known
+    (the policy's, or the construction's when it is better)."""
     ts = problem.ts
+    construct = _construction()
+    if construct is not None and _num_segments(problem) > CONSTRUCT_BEFORE_MODEL:
+        built = construct(problem, CONSTRUCT_SHARE * budget_s, max(1, workers), seed)
+        value = evaluate(ts, built)["weighted_violations"]
+        if warm is None or value < evaluate(ts, warm)["weighted_violations"]:
+            warm, warm_name = built, "the kill-aware construction"
+        budget_s *= 1 - CONSTRUCT_SHARE
     if solver == "milp":
         model = MilpModel(problem)
         if export_model:

@@ -49,7 +49,7 @@ def test_window_bounds_sandwich_the_direct_optimum(ts):
         out = solve_module.solve(ts, time_limit_s=20, workers=1)
     finally:
         solve_module.DIRECT_SEGMENTS = original
-    assert out.method == "windows" and out.replay_ok, out.replay_violations[:3]
+    assert out.method == "construction" and out.replay_ok, out.replay_violations[:3]
     assert out.violations_lower_bound <= direct.violations <= out.violations
     for name in POLICIES:
         metrics = evaluate(ts, simulate(ts, name).schedule)
