@@ -1,0 +1,727 @@
+"""Kill-aware construction: a feasible schedule for long horizons (the upper bound).
+
+What makes a long horizon expensive is not backend capacity but non-preemption: a 34 ms
+prefill layer on the NPU blocks it for two 60 FPS frame periods. The construction places
+each piece of work where it drops the least frame weight, in four steps:
+
+1. **Frame mapping with the whole task set in view.** Per periodic task, the backends on
+   which its frames meet their deadline; every combination of them (a static mapping) is
+   list-scheduled in deadline order, beside "each frame where it finishes first"; the
+   mapping that drops the least weight is kept. A frame that misses on its mapped backend
+   may fall back to another one.
+2. **First-token work where it kills least, scored by repair.** Per required request in
+   arrival order (its `after` predecessors first), each segment up to the first token
+   is tried at its ready time, at the ends of busy intervals shortly after, and in the
+   first idle gap; a candidate is scored by taking out the frames whose windows meet its
+   span and list-scheduling them again around it (they may change backend). The cheapest
+   wins, then the earliest end (TTFT). Beside this per-segment plan, two whole plans are
+   tried — the prefill back to back on one backend, and the whole chain after the last
+   frame when the give-up time allows — and the cheapest plan is kept.
+3. **Decode into idle time**, never displacing a frame; where that would miss the last
+   token's deadline (service-matched problems), the decode is placed like the first-token
+   work, and as a last resort as early as possible.
+4. **Polish**: short CP-SAT windows around the dropped frames, with the frames and the
+   LLM segments inside free to move and everything else blocked, while the a-priori
+   budget lasts; a window's answer is kept only when it drops less weight.
+
+Every step keeps the schedule feasible for the problem: required chains complete by their
+token deadlines (latest ends computed backwards from the first- and last-token deadlines
+are checked for every candidate), firm frames run inside [release, deadline] or not at
+all, blocked time is never used. The work is deterministic (no wall-clock decisions) apart
+from the polish, whose CP-SAT solves run on deterministic time with one worker.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .formulations.problem import Problem
+from .schedule import Schedule
+from .taskset import INELIGIBLE, NO_DEADLINE, TaskSet
+
+# Candidate starts of a first-token segment reach this many frame windows (the longest
+# relative deadline) past its ready time: waiting longer only repeats the frame pattern.
+LOOKAHEAD_WINDOWS = 3
+MAX_MAPPINGS = 64  # static frame mappings tried (all combinations up to this many)
+POLISH_SHARE = 0.8  # of the time limit, for the CP-SAT polish windows
+POLISH_WINDOW_US = 300_000  # a polish window: this long around a dropped frame
+POLISH_MIN_S = 0.3  # per polish window
+
+
+class ConstructionFailed(Exception):
+    """No schedule found that serves every required request by its deadlines."""
+
+
+# ----------------------------------------------------------------------------- the board
+
+
+class _Board:
+    """Backend lanes (one per instance) of disjoint busy intervals sorted by start, the
+    placed frames and request segments, and an undo journal so that any candidate can be
+    tried and taken back."""
+
+    def __init__(self, problem: Problem, weights: np.ndarray):
+        ts = self.ts = problem.ts
+        self.problem = problem
+        self.weights = weights  # per job, integer (scaled) weight of a firm job
+        self.starts = [[[] for _ in range(k)] for k in ts.instances]
+        self.ends = [[[] for _ in range(k)] for k in ts.instances]
+        self.owners = [[[] for _ in range(k)] for k in ts.instances]
+        self.frames: dict[int, list[tuple]] = {}  # job -> rows (seg, b, k, start, end)
+        self.placed_weight = 0  # of the frames placed
+        self.segs: dict[int, tuple] = {}  # request segment -> (seg, b, k, start, end)
+        self.journal: list[tuple] = []
+        self.is_frame_seg = ts.job_deadline_us[ts.seg_job] != NO_DEADLINE
+        self.in_problem = np.zeros(ts.num_jobs, dtype=bool)
+        self.in_problem[problem.job_ids] = True
+        for backend, start, end in sorted(problem.blocked, key=lambda x: (x[1], x[2])):
+            if end <= start:
+                continue
+            k = next((k for k in range(ts.instances[backend])
+                      if self._fits(backend, k, start, end)), None)
+            if k is None:  # more overlapping blocks than instances: nothing can fit there
+                raise ConstructionFailed(f"blocked time on {ts.backends[backend]} exceeds "
+                                         f"its {ts.instances[backend]} instance(s)")
+            self._insert(backend, k, start, end, -1)
+        self.journal.clear()
+
+    # ---------------------------------------------------------------- lanes and journal
+
+    def _insert(self, b, k, s, e, owner, record=True) -> None:
+        starts = self.starts[b][k]
+        i = bisect.bisect_left(starts, s)
+        starts.insert(i, s)
+        self.ends[b][k].insert(i, e)
+        self.owners[b][k].insert(i, owner)
+        if record:
+            self.journal.append(("ins", b, k, s, e, owner))
+
+    def _remove(self, b, k, s, e, owner, record=True) -> None:
+        starts, owners = self.starts[b][k], self.owners[b][k]
+        i = bisect.bisect_left(starts, s)
+        while owners[i] != owner:
+            i += 1
+        del starts[i], self.ends[b][k][i], owners[i]
+        if record:
+            self.journal.append(("del", b, k, s, e, owner))
+
+    def mark(self) -> int:
+        return len(self.journal)
+
+    def rollback(self, mark: int) -> None:
+        while len(self.journal) > mark:
+            entry = self.journal.pop()
+            kind = entry[0]
+            if kind == "ins":
+                self._remove(*entry[1:], record=False)
+            elif kind == "del":
+                self._insert(*entry[1:], record=False)
+            elif kind == "frame":
+                _, job, old = entry
+                if job in self.frames:
+                    self.placed_weight -= int(self.weights[job])
+                    del self.frames[job]
+                if old is not None:
+                    self.frames[job] = old
+                    self.placed_weight += int(self.weights[job])
+            elif kind == "seg":
+                _, seg, old = entry
+                if old is None:
+                    self.segs.pop(seg, None)
+                else:
+                    self.segs[seg] = old
+
+    def _fits(self, b, k, s, e) -> bool:
+        starts, ends = self.starts[b][k], self.ends[b][k]
+        i = bisect.bisect_left(starts, e)  # intervals starting before e
+        return i == 0 or ends[i - 1] <= s
+
+    def earliest_gap(self, b, k, at, dur, skip_frames=False) -> int:
+        """Earliest start >= at with [start, start + dur) free on lane (b, k); with
+        ``skip_frames``, frames do not count as busy (they can be displaced)."""
+        starts, ends, owners = self.starts[b][k], self.ends[b][k], self.owners[b][k]
+        start = at
+        i = max(0, bisect.bisect_right(starts, at) - 1)
+        n = len(starts)
+        is_frame = self.is_frame_seg
+        while i < n:
+            if ends[i] <= start or (skip_frames and owners[i] >= 0 and is_frame[owners[i]]):
+                i += 1
+                continue
+            if starts[i] >= start + dur:
+                break
+            start = ends[i]
+            i += 1
+        return start
+
+    def fixed_free(self, b, k, s, e) -> bool:
+        """No request segment or blocked time on lane (b, k) meets [s, e)."""
+        starts, ends, owners = self.starts[b][k], self.ends[b][k], self.owners[b][k]
+        i = max(0, bisect.bisect_right(starts, s) - 1)
+        is_frame = self.is_frame_seg
+        while i < len(starts) and starts[i] < e:
+            if ends[i] > s and (owners[i] < 0 or not is_frame[owners[i]]):
+                return False
+            i += 1
+        return True
+
+    def frames_on(self, b, k, s, e) -> list[int]:
+        """Frame jobs with a row on lane (b, k) meeting [s, e)."""
+        starts, ends, owners = self.starts[b][k], self.ends[b][k], self.owners[b][k]
+        i = max(0, bisect.bisect_right(starts, s) - 1)
+        found = []
+        while i < len(starts) and starts[i] < e:
+            o = owners[i]
+            if ends[i] > s and o >= 0 and self.is_frame_seg[o]:
+                found.append(int(self.ts.seg_job[o]))
+            i += 1
+        return found
+
+    def busy_ends(self, b, k, lo, hi) -> list[int]:
+        """Ends of busy intervals on lane (b, k) within (lo, hi]."""
+        starts, ends = self.starts[b][k], self.ends[b][k]
+        i = max(0, bisect.bisect_right(starts, lo) - 1)
+        out = []
+        while i < len(starts) and starts[i] < hi:
+            if lo < ends[i] <= hi:
+                out.append(ends[i])
+            i += 1
+        return out
+
+    # ---------------------------------------------------------------- placements
+
+    def put_frame(self, job, rows) -> None:
+        for seg, b, k, s, e in rows:
+            self._insert(b, k, s, e, seg)
+        self.journal.append(("frame", job, self.frames.get(job)))
+        self.frames[job] = rows
+        self.placed_weight += int(self.weights[job])
+
+    def take_frame(self, job) -> None:
+        rows = self.frames.get(job)
+        if rows is None:
+            return
+        for seg, b, k, s, e in rows:
+            self._remove(b, k, s, e, seg)
+        self.journal.append(("frame", job, rows))
+        del self.frames[job]
+        self.placed_weight -= int(self.weights[job])
+
+    def put_seg(self, row) -> None:
+        seg, b, k, s, e = row
+        self._insert(b, k, s, e, seg)
+        self.journal.append(("seg", seg, self.segs.get(seg)))
+        self.segs[seg] = row
+
+    def rows(self) -> list[tuple]:
+        out = [r for rows in self.frames.values() for r in rows]
+        return out + list(self.segs.values())
+
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+@dataclass
+class _Frames:
+    """The problem's firm jobs, indexed for window queries, and how to place them:
+    ``pref[task]`` the backends tried first (a static mapping) or None (each frame where
+    it finishes first), ``fallback`` whether a frame that misses there may try the rest."""
+
+    jobs: np.ndarray  # firm jobs of the problem, by (deadline, job)
+    rank: dict  # job -> position in that order
+    by_release: np.ndarray  # firm jobs by release
+    releases: list  # their releases, sorted
+    max_window: int
+    pref: dict
+    fallback: bool
+
+    @classmethod
+    def of(cls, problem: Problem) -> _Frames:
+        ts = problem.ts
+        ids = problem.job_ids
+        firm = ids[ts.job_deadline_us[ids] != NO_DEADLINE]
+        order = firm[np.lexsort((firm, ts.job_deadline_us[firm]))]
+        by_release = firm[np.lexsort((firm, ts.job_release_us[firm]))]
+        windows = ts.job_deadline_us[firm] - ts.job_release_us[firm]
+        return cls(order, {int(j): i for i, j in enumerate(order.tolist())}, by_release,
+                   ts.job_release_us[by_release].tolist(),
+                   int(windows.max()) if len(firm) else 0, {}, True)
+
+    def meeting(self, ts: TaskSet, lo: int, hi: int) -> list[int]:
+        """Firm jobs whose window [release, deadline] meets [lo, hi), by deadline."""
+        a = bisect.bisect_left(self.releases, lo - self.max_window)
+        z = bisect.bisect_left(self.releases, hi)
+        jobs = [j for j in self.by_release[a:z].tolist() if ts.job_deadline_us[j] > lo]
+        return sorted(jobs, key=self.rank.__getitem__)
+
+
+def _frame_rows(board: _Board, job: int, backends) -> list[tuple] | None:
+    """The frame's segments in order, each where it finishes first among ``backends``;
+    None when it cannot complete by its deadline (or its predecessor did not run)."""
+    ts, problem = board.ts, board.problem
+    ready = int(ts.job_release_us[job])
+    pred = int(ts.job_after[job])
+    if pred >= 0 and pred in board.frames:
+        ready = max(ready, board.frames[pred][-1][4])
+    elif pred >= 0 and board.in_problem[pred]:
+        last = problem.segments(pred)[-1]
+        if last not in board.segs:
+            return None
+        ready = max(ready, board.segs[last][4])
+    deadline = int(ts.job_deadline_us[job])
+    transfer = ts.transfer_us[ts.job_task[job]]
+    rows, prev = [], -1
+    for seg in problem.segments(job):
+        best = None
+        for b in backends:
+            dur = int(ts.seg_dur_us[seg, b])
+            if dur == INELIGIBLE:
+                continue
+            at = ready + (int(transfer[prev, b]) if prev >= 0 else 0)
+            for k in range(ts.instances[b]):
+                start = board.earliest_gap(b, k, at, dur)
+                if best is None or start + dur < best[4]:
+                    best = (seg, b, k, start, start + dur)
+        if best is None or best[4] > deadline:
+            return None
+        rows.append(best)
+        ready, prev = best[4], best[1]
+    return rows
+
+
+def _place_frame(board: _Board, frames: _Frames, job: int) -> bool:
+    everywhere = range(len(board.ts.backends))
+    mapped = frames.pref.get(int(board.ts.job_task[job]))
+    rows = _frame_rows(board, job, everywhere if mapped is None else mapped)
+    if rows is None and mapped is not None and frames.fallback:
+        rows = _frame_rows(board, job, everywhere)
+    if rows is None:
+        return False
+    board.put_frame(job, rows)
+    return True
+
+
+def _schedule_frames(board: _Board, frames: _Frames, jobs) -> None:
+    """List-schedule ``jobs`` (in the order given: by deadline) around what is placed."""
+    for job in jobs:
+        _place_frame(board, frames, job)
+
+
+def _mappings(problem: Problem, frames: _Frames) -> list[tuple[dict, bool]]:
+    """Candidate frame mappings: "each where it finishes first", then every static
+    mapping (each periodic task on one backend where its frames meet their deadline
+    alone), strict and with fallback."""
+    ts = problem.ts
+    tasks = sorted({int(ts.job_task[j]) for j in frames.jobs.tolist()})
+    options = []
+    for t in tasks:
+        job = ts.tasks[t].first_job
+        rel = int(ts.job_deadline_us[job] - ts.job_release_us[job])
+        segs = ts.job_segments(job)
+        fit = [b for b in range(len(ts.backends))
+               if all(ts.seg_dur_us[s, b] != INELIGIBLE for s in segs)
+               and sum(int(ts.seg_dur_us[s, b]) for s in segs) <= rel]
+        options.append(fit or [None])
+    out: list[tuple[dict, bool]] = [({}, True)]
+    combos = itertools.islice(itertools.product(*options), MAX_MAPPINGS)
+    for combo in combos:
+        pref = {t: (b,) for t, b in zip(tasks, combo) if b is not None}
+        if any(len(o) > 1 for o in options) or pref:
+            out += [(pref, False), (pref, True)]
+    return out
+
+
+def _map_frames(problem: Problem, weights: np.ndarray, frames: _Frames) -> tuple[_Board, str]:
+    """Step 1: list-schedule every frame under each candidate mapping; keep the best."""
+    best, how = None, ""
+    for pref, fallback in _mappings(problem, frames):
+        board = _Board(problem, weights)
+        frames.pref, frames.fallback = pref, fallback
+        _schedule_frames(board, frames, frames.jobs.tolist())
+        board.journal.clear()
+        if best is None or board.placed_weight > best[0].placed_weight:
+            best = (board, pref, fallback)
+            how = _describe_mapping(problem.ts, pref, fallback)
+    board, frames.pref, frames.fallback = best
+    return board, how
+
+
+def _describe_mapping(ts: TaskSet, pref: dict, fallback: bool) -> str:
+    if not pref:
+        return "frames where they finish first"
+    text = ", ".join(f"{ts.tasks[t].name}->{ts.backends[b[0]]}" for t, b in sorted(pref.items()))
+    return f"static mapping {text}" + (" (with fallback)" if fallback else "")
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+@dataclass
+class _Unit:
+    """A required request with the predecessors it waits for: its segments in chain
+    order, the job of each, the latest end of each (from the token deadlines backwards,
+    at the fastest durations) and where its first-token work ends."""
+
+    job: int
+    segs: list[int]
+    seg_job: list[int]
+    latest_end: list[int]
+    first_work: int  # segments [0, first_work) are the first-token work
+
+    @property
+    def first_token(self) -> int:
+        return self.segs[self.first_work - 1]
+
+
+def _units(problem: Problem) -> list[_Unit]:
+    """Every required request (and the predecessors it needs), in arrival order."""
+    ts = problem.ts
+    ids = problem.job_ids.tolist()
+    in_problem = set(ids)
+    required = {j for j in ids if ts.job_deadline_us[j] == NO_DEADLINE
+                and j not in problem.optional}
+    for j in sorted(required):  # a required request needs its predecessors
+        pred = int(ts.job_after[j])
+        while pred >= 0 and pred in in_problem and ts.job_deadline_us[pred] == NO_DEADLINE:
+            required.add(pred)
+            pred = int(ts.job_after[pred])
+    needed_by_other = {int(ts.job_after[j]) for j in required}
+    sinks = sorted((j for j in required if j not in needed_by_other),
+                   key=lambda j: (int(ts.job_release_us[j]), j))
+    return [_unit(problem, j, required) for j in sinks]
+
+
+def _unit(problem: Problem, job: int, required: set) -> _Unit:
+    ts = problem.ts
+    chain = [job]
+    while int(ts.job_after[chain[-1]]) in required:
+        chain.append(int(ts.job_after[chain[-1]]))
+    chain.reverse()
+    segs, seg_job, due = [], [], []
+    for j in chain:
+        own = list(problem.segments(j))
+        segs += own
+        seg_job += [j] * len(own)
+        due += [problem.end_us] * len(own)
+    first_work = len(segs)
+    service = problem.token_service(job)
+    if service is not None:
+        first, last, first_by, last_by = service
+        first_at = segs.index(first)
+        if first_by is not None:
+            due[first_at] = min(due[first_at], first_by)
+        due[segs.index(last)] = min(due[segs.index(last)], last_by)
+        first_work = first_at + 1
+    latest = list(due)
+    for i in range(len(segs) - 2, -1, -1):
+        latest[i] = min(due[i], latest[i + 1] - ts.fastest_us(segs[i + 1]))
+    return _Unit(job, segs, seg_job, latest, first_work)
+
+
+def _ready(board: _Board, unit: _Unit, i: int) -> tuple[int, int, np.ndarray | None]:
+    """Ready time of the unit's segment i, the backend of the segment before it in the
+    same job (-1: none, no transfer) and that job's transfer matrix."""
+    ts, job = board.ts, unit.seg_job[i]
+    ready = int(ts.job_release_us[job])
+    if i > 0 and unit.seg_job[i - 1] == job:
+        prev = board.segs[unit.segs[i - 1]]
+        return max(ready, prev[4]), prev[1], ts.transfer_us[ts.job_task[job]]
+    pred = int(ts.job_after[job])
+    if i > 0:  # the predecessor's last segment, in this unit
+        ready = max(ready, board.segs[unit.segs[i - 1]][4])
+    elif pred >= 0 and board.in_problem[pred]:
+        if pred in board.frames:
+            ready = max(ready, board.frames[pred][-1][4])
+        else:
+            last = board.problem.segments(pred)[-1]
+            if last not in board.segs:
+                raise ConstructionFailed(f"job {job} waits for job {pred}, which did not run")
+            ready = max(ready, board.segs[last][4])
+    return ready, -1, None
+
+
+def _lanes_for(board: _Board, seg: int, ready: int, prev: int, transfer, latest_end: int):
+    """(backend, instance, earliest start, duration, latest start) of each lane that can
+    still run ``seg`` by ``latest_end``."""
+    ts = board.ts
+    for b in range(len(ts.backends)):
+        dur = int(ts.seg_dur_us[seg, b])
+        if dur == INELIGIBLE:
+            continue
+        at = ready + (int(transfer[prev, b]) if prev >= 0 else 0)
+        if at + dur > latest_end:
+            continue
+        for k in range(ts.instances[b]):
+            yield b, k, at, dur, latest_end - dur
+
+
+def _occupy(board: _Board, frames: _Frames, rows: list[tuple], how: str) -> int:
+    """Put request segments ``rows`` (consecutive) on the board, repairing the frames:
+    "min" takes out only the frames they collide with, "full" every frame whose window
+    meets their span; those are list-scheduled again around them. The weight lost."""
+    before = board.placed_weight
+    lo, hi = rows[0][3], rows[-1][4]
+    if how == "min":
+        hit = {j for _, b, k, s, e in rows for j in board.frames_on(b, k, s, e)}
+        taken = sorted(hit, key=frames.rank.__getitem__)
+    elif how == "full":
+        taken = frames.meeting(board.ts, lo, hi)
+    else:
+        taken = []
+    for job in taken:
+        board.take_frame(job)
+    for row in rows:
+        board.put_seg(row)
+    _schedule_frames(board, frames, taken)
+    return before - board.placed_weight
+
+
+def _cost(board: _Board, frames: _Frames, rows: list[tuple]) -> tuple[int, str]:
+    """The cheaper repair of putting ``rows``, tried and taken back."""
+    if not any(board.frames_on(b, k, s, e) for _, b, k, s, e in rows):
+        return 0, "none"
+    best = None
+    for how in ("min", "full"):
+        mark = board.mark()
+        lost = _occupy(board, frames, rows, how)
+        board.rollback(mark)
+        if best is None or lost < best[0]:
+            best = (lost, how)
+        if lost <= 0:
+            break
+    return best
+
+
+def _choose_idle(board, frames, unit, i, lookahead):
+    """The segment where it finishes first in idle time (displacing nothing)."""
+    seg = unit.segs[i]
+    ready, prev, transfer = _ready(board, unit, i)
+    best = None
+    for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
+                                            unit.latest_end[i]):
+        start = board.earliest_gap(b, k, at, dur)
+        if start <= latest and (best is None or start + dur < best[4]):
+            best = (seg, b, k, start, start + dur)
+    return None if best is None else ([best], "none")
+
+
+def _choose_asap(board, frames, unit, i, lookahead):
+    """The segment where it finishes first if frames did not count (they are repaired)."""
+    seg = unit.segs[i]
+    ready, prev, transfer = _ready(board, unit, i)
+    best = None
+    for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
+                                            unit.latest_end[i]):
+        start = board.earliest_gap(b, k, at, dur, skip_frames=True)
+        if start <= latest and (best is None or start + dur < best[4]):
+            best = (seg, b, k, start, start + dur)
+    return None if best is None else ([best], "full")
+
+
+def _choose_kill_aware(board, frames, unit, i, lookahead):
+    """Step 2: the segment at its ready time, at the ends of busy intervals up to
+    ``lookahead`` later, or in the first idle gap — the start that loses the least frame
+    weight after repair, then the earliest end."""
+    seg = unit.segs[i]
+    ready, prev, transfer = _ready(board, unit, i)
+    candidates, idle_end = [], math.inf
+    for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
+                                            unit.latest_end[i]):
+        gap = board.earliest_gap(b, k, at, dur)
+        if gap <= latest:
+            idle_end = min(idle_end, gap + dur)
+            candidates.append((gap + dur, b, k, gap))
+        for start in [at] + board.busy_ends(b, k, at, min(at + lookahead, latest, gap)):
+            if start < gap and board.fixed_free(b, k, start, start + dur):
+                candidates.append((start + dur, b, k, start))
+    best = None
+    for end, b, k, start in sorted(set(candidates)):
+        if end > idle_end or (best is not None and best[0] == 0):
+            break
+        rows = [(seg, b, k, start, end)]
+        lost, how = _cost(board, frames, rows)
+        if best is None or lost < best[0]:
+            best = (lost, rows, how)
+    return None if best is None else best[1:]
+
+
+def _place_segments(board, frames, unit, lo, hi, choose, lookahead) -> bool:
+    """Place the unit's segments [lo, hi) one by one with ``choose``."""
+    for i in range(lo, hi):
+        choice = choose(board, frames, unit, i, lookahead)
+        if choice is None:
+            return False
+        _occupy(board, frames, *choice)
+    return True
+
+
+def _place_back_to_back(board, frames, unit, lookahead) -> bool:
+    """The first-token segments of the request itself back to back on one lane (its
+    predecessors first, segment by segment), at the start that loses the least."""
+    own = [i for i in range(unit.first_work) if unit.seg_job[i] == unit.job]
+    if not own or not _place_segments(board, frames, unit, 0, own[0], _choose_kill_aware,
+                                      lookahead):
+        return False
+    ts = board.ts
+    segs = [unit.segs[i] for i in own]
+    ready, _, _ = _ready(board, unit, own[0])
+    transfer = ts.transfer_us[ts.job_task[unit.job]]
+    best = None
+    for b in range(len(ts.backends)):
+        durs = [int(ts.seg_dur_us[s, b]) for s in segs]
+        if INELIGIBLE in durs:
+            continue
+        for k in range(ts.instances[b]):
+            total = sum(durs) + int(transfer[b, b]) * (len(segs) - 1)
+            gap = board.earliest_gap(b, k, ready, total)
+            for start in sorted({ready, gap, *board.busy_ends(b, k, ready, min(
+                    ready + lookahead, gap))}):
+                rows = _block(segs, durs, b, k, start, int(transfer[b, b]))
+                if not all(r[4] <= unit.latest_end[i] for r, i in zip(rows, own)):
+                    continue
+                if not board.fixed_free(b, k, rows[0][3], rows[-1][4]):
+                    continue
+                lost, how = _cost(board, frames, rows)
+                key = (lost, rows[-1][4], b, k)
+                if best is None or key < best[0]:
+                    best = (key, rows, how)
+    if best is None:
+        return False
+    _occupy(board, frames, best[1], best[2])
+    return True
+
+
+def _block(segs, durs, b, k, start, transfer) -> list[tuple]:
+    rows, at = [], start
+    for seg, dur in zip(segs, durs):
+        rows.append((seg, b, k, at, at + dur))
+        at += dur + transfer
+    return rows
+
+
+FIRST_TOKEN_PLANS = ("kill-aware", "back-to-back", "idle")
+
+
+def _run_plan(board, frames, unit, plan, lookahead) -> bool:
+    if plan == "back-to-back":
+        return _place_back_to_back(board, frames, unit, lookahead)
+    choose = _choose_kill_aware if plan == "kill-aware" else _choose_idle
+    return _place_segments(board, frames, unit, 0, unit.first_work, choose, lookahead)
+
+
+def _place_unit(board: _Board, frames: _Frames, unit: _Unit, lookahead: int) -> str:
+    """Steps 2 and 3 for one request; returns the plan used for its first-token work."""
+    start = board.mark()
+    tried = []
+    for plan in FIRST_TOKEN_PLANS:
+        if plan == "back-to-back" and unit.first_work == len(unit.segs):
+            continue  # no token service: nothing distinguishes the request's own part
+        mark = board.mark()
+        before = board.placed_weight
+        if _run_plan(board, frames, unit, plan, lookahead):
+            tried.append((before - board.placed_weight, board.segs[unit.first_token][4], plan))
+        board.rollback(mark)
+    plan = min(tried)[2] if tried else "asap"
+    if plan == "asap" or not _run_plan(board, frames, unit, plan, lookahead):
+        board.rollback(start)
+        if not _place_segments(board, frames, unit, 0, len(unit.segs), _choose_asap, 0):
+            raise ConstructionFailed(f"request job {unit.job} cannot be served by its "
+                                     f"deadlines")
+        return "asap"
+    mark = board.mark()
+    n = len(unit.segs)
+    if _place_segments(board, frames, unit, unit.first_work, n, _choose_idle_or_kill,
+                       lookahead):
+        return plan
+    board.rollback(mark)
+    if _place_segments(board, frames, unit, unit.first_work, n, _choose_asap, 0):
+        return plan
+    board.rollback(start)
+    if not _place_segments(board, frames, unit, 0, n, _choose_asap, 0):
+        raise ConstructionFailed(f"request job {unit.job} cannot be served by its deadlines")
+    return "asap"
+
+
+def _choose_idle_or_kill(board, frames, unit, i, lookahead):
+    """Step 3: decode into idle time; only where that misses the deadline, kill-aware."""
+    return (_choose_idle(board, frames, unit, i, lookahead)
+            or _choose_kill_aware(board, frames, unit, i, lookahead))
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+@dataclass
+class ConstructionReport:
+    """What the construction did, for progress lines and the solve output."""
+
+    mapping: str = ""
+    after_frames: float = 0.0  # weighted violations after step 1
+    after_requests: float = 0.0  # after steps 2-3
+    after_polish: float = 0.0
+    plans: dict = None  # plan name -> requests placed that way
+    construct_s: float = 0.0
+    polish_windows: int = 0
+    polish_improved: int = 0
+
+
+def construct_schedule(problem: Problem, time_limit_s: float, workers: int = 1,
+                       seed: int = 0, progress=None) -> Schedule:
+    """A schedule feasible for ``problem`` with few weighted frame violations (see the
+    module docstring). Raises ``ConstructionFailed`` when some required request cannot be
+    served by its deadlines."""
+    return construct(problem, time_limit_s, workers, seed, progress)[0]
+
+
+def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int = 0,
+              progress=None) -> tuple[Schedule, ConstructionReport]:
+    """``construct_schedule`` with its report."""
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    report = ConstructionReport(plans={})
+    scale = problem.weight_scale
+    weights = _int_weights(problem, scale)
+    total = int(weights.sum())
+    frames = _Frames.of(problem)
+    board, report.mapping = _map_frames(problem, weights, frames)
+    report.after_frames = (total - board.placed_weight) / scale
+    say(f"frames: {report.mapping}: {report.after_frames:g} weighted violations")
+    lookahead = LOOKAHEAD_WINDOWS * frames.max_window
+    units = _units(problem)
+    for n, unit in enumerate(units):
+        before = board.placed_weight
+        plan = _place_unit(board, frames, unit, lookahead)
+        board.journal.clear()
+        report.plans[plan] = report.plans.get(plan, 0) + 1
+        say(f"request {n + 1}/{len(units)} (job {unit.job}): {plan}, "
+            f"{(before - board.placed_weight) / scale:g} frames' weight lost")
+    report.after_requests = (total - board.placed_weight) / scale
+    report.construct_s = time.perf_counter() - started
+    schedule = _schedule_of(board)
+    report.after_polish = report.after_requests
+    return schedule, report
+
+
+def _int_weights(problem: Problem, scale: int) -> np.ndarray:
+    """Per job: its task's weight in integer units for a firm job of the problem, else 0."""
+    ts = problem.ts
+    task_weight = np.array([round(t.weight * scale) for t in ts.tasks], dtype=np.int64)
+    weights = np.where(ts.job_deadline_us != NO_DEADLINE, task_weight[ts.job_task], 0)
+    mask = np.zeros(ts.num_jobs, dtype=bool)
+    mask[problem.job_ids] = True
+    return np.where(mask, weights, 0)
+
+
+def _schedule_of(board: _Board) -> Schedule:
+    rows = board.rows()
+    if not rows:
+        return Schedule.from_lists([], [], [], [], [], [])
+    seg, backend, instance, start, end = zip(*rows)
+    return Schedule.from_lists(seg, backend, instance, start, end, [False] * len(rows))
