@@ -142,9 +142,10 @@ class _Board:
         i = bisect.bisect_left(starts, e)  # intervals starting before e
         return i == 0 or ends[i - 1] <= s
 
-    def earliest_gap(self, b, k, at, dur, skip_frames=False) -> int:
+    def earliest_gap(self, b, k, at, dur, skip_frames=False, limit=math.inf) -> int:
         """Earliest start >= at with [start, start + dur) free on lane (b, k); with
-        ``skip_frames``, frames do not count as busy (they can be displaced)."""
+        ``skip_frames``, frames do not count as busy (they can be displaced). The search
+        gives up past ``limit`` (the start returned is then beyond it)."""
         starts, ends, owners = self.starts[b][k], self.ends[b][k], self.owners[b][k]
         start = at
         i = max(0, bisect.bisect_right(starts, at) - 1)
@@ -157,6 +158,8 @@ class _Board:
             if starts[i] >= start + dur:
                 break
             start = ends[i]
+            if start > limit:
+                break
             i += 1
         return start
 
@@ -286,7 +289,7 @@ def _frame_rows(board: _Board, job: int, backends) -> list[tuple] | None:
                 continue
             at = ready + (int(transfer[prev, b]) if prev >= 0 else 0)
             for k in range(ts.instances[b]):
-                start = board.earliest_gap(b, k, at, dur)
+                start = board.earliest_gap(b, k, at, dur, limit=deadline - dur)
                 if best is None or start + dur < best[4]:
                     best = (seg, b, k, start, start + dur)
         if best is None or best[4] > deadline:
@@ -506,7 +509,7 @@ def _choose_idle(board, frames, unit, i, lookahead):
     best = None
     for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
                                             unit.latest_end[i]):
-        start = board.earliest_gap(b, k, at, dur)
+        start = board.earliest_gap(b, k, at, dur, limit=latest)
         if start <= latest and (best is None or start + dur < best[4]):
             best = (seg, b, k, start, start + dur)
     return None if best is None else ([best], "none")
@@ -519,7 +522,7 @@ def _choose_asap(board, frames, unit, i, lookahead):
     best = None
     for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
                                             unit.latest_end[i]):
-        start = board.earliest_gap(b, k, at, dur, skip_frames=True)
+        start = board.earliest_gap(b, k, at, dur, skip_frames=True, limit=latest)
         if start <= latest and (best is None or start + dur < best[4]):
             best = (seg, b, k, start, start + dur)
     return None if best is None else ([best], "full")
@@ -534,7 +537,7 @@ def _choose_kill_aware(board, frames, unit, i, lookahead):
     candidates, idle_end = [], math.inf
     for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
                                             unit.latest_end[i]):
-        gap = board.earliest_gap(b, k, at, dur)
+        gap = board.earliest_gap(b, k, at, dur, limit=latest)
         if gap <= latest:
             idle_end = min(idle_end, gap + dur)
             candidates.append((gap + dur, b, k, gap))
@@ -580,9 +583,12 @@ def _place_back_to_back(board, frames, unit, lookahead) -> bool:
             continue
         for k in range(ts.instances[b]):
             total = sum(durs) + int(transfer[b, b]) * (len(segs) - 1)
-            gap = board.earliest_gap(b, k, ready, total)
-            for start in sorted({ready, gap, *board.busy_ends(b, k, ready, min(
-                    ready + lookahead, gap))}):
+            horizon = ready + lookahead
+            gap = board.earliest_gap(b, k, ready, total, limit=horizon)
+            starts = {ready, *board.busy_ends(b, k, ready, min(horizon, gap))}
+            if gap <= horizon:
+                starts.add(gap)
+            for start in sorted(starts):
                 rows = _block(segs, durs, b, k, start, int(transfer[b, b]))
                 if not all(r[4] <= unit.latest_end[i] for r, i in zip(rows, own)):
                     continue
