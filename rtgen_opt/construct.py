@@ -78,6 +78,7 @@ class _Board:
         self.segs: dict[int, tuple] = {}  # request segment -> (seg, b, k, start, end)
         self.journal: list[tuple] = []
         self.is_frame_seg = ts.job_deadline_us[ts.seg_job] != NO_DEADLINE
+        self.fastest_first = _Fastest(ts)
         self.in_problem = np.zeros(ts.num_jobs, dtype=bool)
         self.in_problem[problem.job_ids] = True
         for backend, start, end in sorted(problem.blocked, key=lambda x: (x[1], x[2])):
@@ -226,6 +227,22 @@ class _Board:
         out = [r for rows in self.frames.values() for r in rows]
         return out + list(self.segs.values())
 
+
+
+class _Fastest:
+    """Per segment, its backends by duration (ties by index), computed on demand."""
+
+    def __init__(self, ts: TaskSet):
+        self.dur = ts.seg_dur_us
+        self.cache: dict[bytes, list[int]] = {}
+
+    def __getitem__(self, seg: int) -> list[int]:
+        row = self.dur[seg]
+        key = row.tobytes()
+        if key not in self.cache:
+            self.cache[key] = sorted((b for b in range(len(row)) if row[b] != INELIGIBLE),
+                                     key=lambda b: (row[b], b))
+        return self.cache[key]
 
 
 # ----------------------------------------------------------------------------- frames
@@ -452,9 +469,10 @@ def _ready(board: _Board, unit: _Unit, i: int) -> tuple[int, int, np.ndarray | N
 
 def _lanes_for(board: _Board, seg: int, ready: int, prev: int, transfer, latest_end: int):
     """(backend, instance, earliest start, duration, latest start) of each lane that can
-    still run ``seg`` by ``latest_end``."""
+    still run ``seg`` by ``latest_end``, fastest backend first (so that searches bounded
+    by the best end so far stop early)."""
     ts = board.ts
-    for b in range(len(ts.backends)):
+    for b in board.fastest_first[seg]:
         dur = int(ts.seg_dur_us[seg, b])
         if dur == INELIGIBLE:
             continue
@@ -509,8 +527,9 @@ def _choose_idle(board, frames, unit, i, lookahead):
     best = None
     for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
                                             unit.latest_end[i]):
-        start = board.earliest_gap(b, k, at, dur, limit=latest)
-        if start <= latest and (best is None or start + dur < best[4]):
+        limit = latest if best is None else min(latest, best[4] - dur)
+        start = board.earliest_gap(b, k, at, dur, limit=limit)
+        if start <= limit and (best is None or start + dur < best[4]):
             best = (seg, b, k, start, start + dur)
     return None if best is None else ([best], "none")
 
@@ -537,8 +556,9 @@ def _choose_kill_aware(board, frames, unit, i, lookahead):
     candidates, idle_end = [], math.inf
     for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
                                             unit.latest_end[i]):
-        gap = board.earliest_gap(b, k, at, dur, limit=latest)
-        if gap <= latest:
+        limit = min(latest, at + lookahead, idle_end - dur)
+        gap = board.earliest_gap(b, k, at, dur, limit=limit)
+        if gap <= limit:
             idle_end = min(idle_end, gap + dur)
             candidates.append((gap + dur, b, k, gap))
         for start in [at] + board.busy_ends(b, k, at, min(at + lookahead, latest, gap)):
