@@ -52,6 +52,9 @@ MAX_MAPPINGS = 64  # static frame mappings tried (all combinations up to this ma
 POLISH_SHARE = 0.8  # of the time limit, for the CP-SAT polish windows
 POLISH_WINDOW_US = 300_000  # a polish window: this long around a dropped frame
 POLISH_MIN_S = 0.3  # per polish window
+# below this many segments, the plain greedy schedule is computed as a floor (its gap
+# searches are unbounded: quadratic on long horizons)
+GREEDY_FLOOR_SEGMENTS = 4000
 
 
 class ConstructionFailed(Exception):
@@ -732,7 +735,52 @@ def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int
     report.construct_s = time.perf_counter() - started
     schedule = _schedule_of(board)
     report.after_polish = report.after_requests
+    if sum(len(problem.segments(j)) for j in problem.job_ids.tolist()) <= GREEDY_FLOOR_SEGMENTS:
+        schedule = _never_worse_than_greedy(problem, schedule, report, weights, say)
     return schedule, report
+
+
+def _never_worse_than_greedy(problem, schedule, report, weights, say) -> Schedule:
+    """The plain greedy schedule (requests first, then frames), when it serves every
+    required request in time and drops less: a floor under the construction."""
+    from .solve import greedy_schedule  # solve orchestrates construct: import late
+
+    greedy = greedy_schedule(problem)
+    lost = _dropped(problem, greedy, weights) / problem.weight_scale
+    if lost < report.after_polish and not unserved(problem, greedy):
+        say(f"the plain greedy schedule drops less ({lost:g}): kept instead")
+        report.after_polish = lost
+        return greedy
+    return schedule
+
+
+def _dropped(problem: Problem, schedule: Schedule, weights: np.ndarray) -> int:
+    ts = problem.ts
+    done = schedule.done
+    count = np.bincount(ts.seg_job[schedule.seg[done]], minlength=ts.num_jobs)
+    needed = np.array([len(problem.segments(j)) for j in range(ts.num_jobs)]) \
+        if problem.prefix else np.diff(ts.job_seg_start)
+    return int(weights[count < needed].sum())
+
+
+def unserved(problem: Problem, schedule: Schedule) -> list[int]:
+    """Required requests of ``problem`` that ``schedule`` does not complete by their
+    deadlines (first token by ``token_service``'s due time, last segment by its own)."""
+    ts = problem.ts
+    done = schedule.done
+    end = dict(zip(schedule.seg[done].tolist(), schedule.end_us[done].tolist()))
+    missing = []
+    for unit in _units(problem):
+        for j in {*unit.seg_job}:
+            service = problem.token_service(j)
+            segs = problem.segments(j)
+            ok = all(s in end for s in segs) and end[segs[-1]] <= problem.end_us
+            if ok and service is not None:
+                first, last, first_by, last_by = service
+                ok = (first_by is None or end[first] <= first_by) and end[last] <= last_by
+            if not ok:
+                missing.append(j)
+    return sorted(missing)
 
 
 def _int_weights(problem: Problem, scale: int) -> np.ndarray:
