@@ -699,18 +699,23 @@ class ConstructionReport:
     construct_s: float = 0.0
     polish_windows: int = 0
     polish_improved: int = 0
+    source: str = "construction"  # or "greedy", "floor": which schedule was returned
+    constructed: Schedule | None = None  # the construction's own schedule (None: failed)
 
 
 def construct_schedule(problem: Problem, time_limit_s: float, workers: int = 1,
-                       seed: int = 0, progress=None) -> Schedule:
+                       seed: int = 0, progress=None, floor: Schedule | None = None
+                       ) -> Schedule:
     """A schedule feasible for ``problem`` with few weighted frame violations (see the
-    module docstring). Raises ``ConstructionFailed`` when some required request cannot be
-    served by its deadlines."""
-    return construct(problem, time_limit_s, workers, seed, progress)[0]
+    module docstring); never worse than ``floor``, a schedule known to be feasible for
+    the problem (a policy's firm schedule, say). Raises ``ConstructionFailed`` when no
+    schedule is found that serves every required request by its deadlines."""
+    return construct(problem, time_limit_s, workers, seed, progress, floor)[0]
 
 
 def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int = 0,
-              progress=None) -> tuple[Schedule, ConstructionReport]:
+              progress=None, floor: Schedule | None = None
+              ) -> tuple[Schedule, ConstructionReport]:
     """``construct_schedule`` with its report."""
     started = time.perf_counter()
     say = progress or (lambda message: None)
@@ -722,22 +727,50 @@ def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int
     board, report.mapping = _map_frames(problem, weights, frames)
     report.after_frames = (total - board.placed_weight) / scale
     say(f"frames: {report.mapping}: {report.after_frames:g} weighted violations")
-    lookahead = LOOKAHEAD_WINDOWS * frames.max_window
-    units = _units(problem)
-    for n, unit in enumerate(units):
-        before = board.placed_weight
-        plan = _place_unit(board, frames, unit, lookahead)
-        board.journal.clear()
-        report.plans[plan] = report.plans.get(plan, 0) + 1
-        say(f"request {n + 1}/{len(units)} (job {unit.job}): {plan}, "
-            f"{(before - board.placed_weight) / scale:g} frames' weight lost")
+    placed = _place_requests(board, frames, _units(problem), report, say)
     report.after_requests = (total - board.placed_weight) / scale
     report.construct_s = time.perf_counter() - started
-    schedule = _schedule_of(board)
-    report.after_polish = report.after_requests
+    schedule = report.constructed = _schedule_of(board) if placed else None
+    report.after_polish = report.after_requests if placed else math.inf
+    if floor is not None and (schedule is None or _dropped(problem, floor, weights) / scale
+                              < report.after_polish):
+        say("the schedule given as a floor drops less: kept instead")
+        report.source = "floor"
+        schedule, report.after_polish = floor, _dropped(problem, floor, weights) / scale
     if sum(len(problem.segments(j)) for j in problem.job_ids.tolist()) <= GREEDY_FLOOR_SEGMENTS:
         schedule = _never_worse_than_greedy(problem, schedule, report, weights, say)
+    if schedule is None:
+        raise ConstructionFailed("no schedule serves every required request by its "
+                                 "deadlines (the construction, greedy and any floor failed)")
     return schedule, report
+
+
+def _place_requests(board, frames, units, report, say) -> bool:
+    """Steps 2-3 for every request in arrival order. When one cannot be served in time,
+    start again with it first (each request moved to the front at most once)."""
+    lookahead = LOOKAHEAD_WINDOWS * frames.max_window
+    base, scale = board.mark(), board.problem.weight_scale
+    order, moved = list(units), set()
+    while True:
+        plans = {}
+        try:
+            for n, unit in enumerate(order):
+                before = board.placed_weight
+                plan = _place_unit(board, frames, unit, lookahead)
+                plans[plan] = plans.get(plan, 0) + 1
+                say(f"request {n + 1}/{len(order)} (job {unit.job}): {plan}, "
+                    f"{(before - board.placed_weight) / scale:g} frames' weight lost")
+            report.plans = plans
+            return True
+        except ConstructionFailed as failure:
+            board.rollback(base)
+            unit = order[n]
+            if unit.job in moved:
+                say(f"construction failed: {failure}")
+                return False
+            say(f"{failure}: again with it first")
+            moved.add(unit.job)
+            order = [unit] + [u for u in order if u is not unit]
 
 
 def _never_worse_than_greedy(problem, schedule, report, weights, say) -> Schedule:
@@ -747,9 +780,9 @@ def _never_worse_than_greedy(problem, schedule, report, weights, say) -> Schedul
 
     greedy = greedy_schedule(problem)
     lost = _dropped(problem, greedy, weights) / problem.weight_scale
-    if lost < report.after_polish and not unserved(problem, greedy):
+    if (schedule is None or lost < report.after_polish) and not unserved(problem, greedy):
         say(f"the plain greedy schedule drops less ({lost:g}): kept instead")
-        report.after_polish = lost
+        report.after_polish, report.source = lost, "greedy"
         return greedy
     return schedule
 
