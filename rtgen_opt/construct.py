@@ -84,6 +84,8 @@ class _Board:
         self.fastest_first = _Fastest(ts)
         self.in_problem = np.zeros(ts.num_jobs, dtype=bool)
         self.in_problem[problem.job_ids] = True
+        self.successor = {int(ts.job_after[j]): int(j) for j in problem.job_ids.tolist()
+                          if ts.job_after[j] >= 0}
         for backend, start, end in sorted(problem.blocked, key=lambda x: (x[1], x[2])):
             if end <= start:
                 continue
@@ -730,8 +732,11 @@ def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int
     placed = _place_requests(board, frames, _units(problem), report, say)
     report.after_requests = (total - board.placed_weight) / scale
     report.construct_s = time.perf_counter() - started
+    if placed:
+        board.journal.clear()
+        _polish(board, frames, POLISH_SHARE * time_limit_s, workers, seed, report, say)
     schedule = report.constructed = _schedule_of(board) if placed else None
-    report.after_polish = report.after_requests if placed else math.inf
+    report.after_polish = (total - board.placed_weight) / scale if placed else math.inf
     if floor is not None and (schedule is None or _dropped(problem, floor, weights) / scale
                               < report.after_polish):
         say("the schedule given as a floor drops less: kept instead")
@@ -832,3 +837,225 @@ def _schedule_of(board: _Board) -> Schedule:
         return Schedule.from_lists([], [], [], [], [], [])
     seg, backend, instance, start, end = zip(*rows)
     return Schedule.from_lists(seg, backend, instance, start, end, [False] * len(rows))
+
+
+# ----------------------------------------------------------------------------- polish
+
+
+def _polish(board: _Board, frames: _Frames, budget_s: float, workers: int, seed: int,
+            report: ConstructionReport, say) -> None:
+    """Step 4: CP-SAT on windows around the dropped frames (frames whose window lies
+    inside and request segments inside are free, everything else stays); a window's
+    answer replaces the board's when it places more frame weight. The windows and their
+    limits are fixed before the first solve (reproducible with one worker)."""
+    windows = _polish_windows(board, frames)
+    count = min(len(windows), int(budget_s / POLISH_MIN_S))
+    if count == 0:
+        return
+    each = budget_s / count
+    for lo, hi in windows[:count]:
+        report.polish_windows += 1
+        if _polish_window(board, frames, lo, hi, each, workers, seed):
+            report.polish_improved += 1
+    say(f"polish: {report.polish_improved} of {report.polish_windows} windows improved")
+
+
+def _polish_windows(board: _Board, frames: _Frames) -> list[tuple[int, int]]:
+    """Windows of ``POLISH_WINDOW_US`` centred on dropped frames, in time order, each
+    dropped frame covered once, then the same again shifted by half a window."""
+    ts = board.ts
+    dropped = [j for j in frames.by_release.tolist() if j not in board.frames]
+    half = POLISH_WINDOW_US // 2
+    windows = []
+    for shift in (0, half):
+        covered = -math.inf
+        for job in dropped:
+            at = int(ts.job_release_us[job]) + shift
+            if at - shift < covered:
+                continue
+            windows.append((max(0, at - half), at + half))
+            covered = at + half - shift
+    return windows
+
+
+def _polish_window(board, frames, lo, hi, limit_s, workers, seed) -> bool:
+    from ortools.sat.python import cp_model
+
+    ts, problem = board.ts, board.problem
+    # frames inside the window; frames in `after` chains stay as they are
+    free_frames = [j for j in frames.meeting(ts, lo, hi)
+                   if ts.job_release_us[j] >= lo and ts.job_deadline_us[j] <= hi
+                   and ts.job_after[j] < 0 and j not in board.successor]
+    free_segs = sorted(s for s, r in board.segs.items() if r[3] >= lo and r[4] <= hi)
+    if not free_frames:
+        return False
+    before = sum(int(board.weights[j]) for j in free_frames if j in board.frames)
+    model = cp_model.CpModel()
+    lanes = [(b, k) for b in range(len(ts.backends)) for k in range(ts.instances[b])]
+    intervals = {lane: [] for lane in lanes}
+    start, end, on = {}, {}, {}
+
+    def add_segment(seg, earliest, latest_end, present, current):
+        choices = {}
+        for b, k in lanes:
+            dur = int(ts.seg_dur_us[seg, b])
+            if dur == INELIGIBLE or earliest + dur > latest_end:
+                continue
+            choices[b, k] = model.new_bool_var(f"on_{seg}_{b}_{k}")
+            model.add_hint(choices[b, k], current is not None and current[1:3] == (b, k))
+        start[seg] = model.new_int_var(earliest, max(earliest, latest_end), f"s_{seg}")
+        end[seg] = model.new_int_var(earliest, max(earliest, latest_end), f"e_{seg}")
+        if current is not None:
+            model.add_hint(start[seg], current[3])
+            model.add_hint(end[seg], current[4])
+        model.add(sum(choices.values()) == present)
+        for (b, k), lit in choices.items():
+            dur = int(ts.seg_dur_us[seg, b])
+            model.add(end[seg] == start[seg] + dur).only_enforce_if(lit)
+            intervals[b, k].append(model.new_optional_fixed_size_interval_var(
+                start[seg], dur, lit, f"iv_{seg}_{b}_{k}"))
+        on[seg] = choices
+        return choices
+
+    runs = {}
+    for job in free_frames:
+        runs[job] = model.new_bool_var(f"run_{job}")
+        model.add_hint(runs[job], job in board.frames)
+        placed = {r[0]: r for r in board.frames.get(job, [])}
+        release, deadline = int(ts.job_release_us[job]), int(ts.job_deadline_us[job])
+        segs = list(problem.segments(job))
+        for seg in segs:
+            add_segment(seg, release, deadline, runs[job], placed.get(seg))
+        _chain_links(model, ts, job, segs, start, end, on, runs[job])
+    free = set(free_segs)
+    for seg in free_segs:
+        job = int(ts.seg_job[seg])
+        earliest, latest = _seg_limits(board, seg, free)
+        # inside the window: outside it, only the rows meeting the window are modelled
+        add_segment(seg, max(lo, earliest), min(hi, latest), 1, board.segs[seg])
+    for seg in free_segs:
+        job = int(ts.seg_job[seg])
+        segs = problem.segments(job)
+        if seg + 1 in free and seg + 1 < segs.stop:
+            _chain_links(model, ts, job, [seg, seg + 1], start, end, on, None)
+        succ = board.successor.get(job)
+        if seg == segs.stop - 1 and succ is not None:
+            first = problem.segments(succ)[0]
+            if first in free:  # `after`: no transfer, as in the models
+                model.add(start[first] >= end[seg])
+        _fixed_neighbours(model, board, seg, free, start, end, on)
+    free_jobs = set(free_frames)
+    for b, k in lanes:
+        starts, ends, owners = board.starts[b][k], board.ends[b][k], board.owners[b][k]
+        first = max(0, bisect.bisect_right(starts, lo) - 1)
+        last = bisect.bisect_left(starts, hi)
+        fixed = [(starts[i], ends[i]) for i in range(first, last)
+                 if ends[i] > lo and not _is_free(board, owners[i], free_jobs, free)]
+        for n, (s, e) in enumerate(fixed):
+            intervals[b, k].append(model.new_fixed_size_interval_var(s, e - s, f"f{b}{k}{n}"))
+        model.add_no_overlap(intervals[b, k])
+    model.maximize(sum(int(board.weights[j]) * runs[j] for j in free_frames))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = limit_s
+    if workers == 1:
+        solver.parameters.max_deterministic_time = 0.5 * limit_s
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = seed
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return False
+    if int(round(solver.objective_value)) <= before:
+        return False
+    for job in free_frames:
+        board.take_frame(job)
+    for seg in free_segs:
+        seg_, b, k, s, e = board.segs[seg]
+        board._remove(b, k, s, e, seg)
+    for seg in free_segs:
+        (b, k), = [lane for lane, lit in on[seg].items() if solver.boolean_value(lit)]
+        row = (seg, b, k, solver.value(start[seg]), solver.value(end[seg]))
+        board.put_seg(row)
+    for job in free_frames:
+        if solver.boolean_value(runs[job]):
+            rows = []
+            for seg in problem.segments(job):
+                (b, k), = [lane for lane, lit in on[seg].items() if solver.boolean_value(lit)]
+                rows.append((seg, b, k, solver.value(start[seg]), solver.value(end[seg])))
+            board.put_frame(job, rows)
+    board.journal.clear()
+    return True
+
+
+def _is_free(board, owner, free_frames, free_segs) -> bool:
+    if owner < 0:
+        return False
+    if board.is_frame_seg[owner]:
+        return int(board.ts.seg_job[owner]) in free_frames
+    return owner in free_segs
+
+
+def _chain_links(model, ts, job, segs, start, end, on, present) -> None:
+    """Consecutive segments of one job: in order, with the transfer between backends
+    (``present``: the job's run literal, or None when it always runs)."""
+    transfer = ts.transfer_us[ts.job_task[job]]
+    for a, c in zip(segs[:-1], segs[1:]):
+        order = model.add(start[c] >= end[a])
+        if present is not None:
+            order.only_enforce_if(present)
+        for (ba, _), la in on[a].items():
+            for (bc, _), lc in on[c].items():
+                if transfer[ba, bc] > 0:
+                    model.add(start[c] >= end[a] + int(transfer[ba, bc])).only_enforce_if(
+                        [la, lc])
+
+
+def _seg_limits(board, seg, free) -> tuple[int, int]:
+    """Earliest start and latest end of a free request segment from what stays fixed
+    around it: its job's release, the fixed segments before and after it (transfers are
+    added per backend in ``_fixed_neighbours``), its token deadlines and the run's end."""
+    ts, problem = board.ts, board.problem
+    job = int(ts.seg_job[seg])
+    segs = problem.segments(job)
+    earliest = int(ts.job_release_us[job])
+    latest = problem.end_us
+    if seg > segs.start and seg - 1 not in free:
+        earliest = max(earliest, board.segs[seg - 1][4])
+    pred = int(ts.job_after[job])
+    if seg == segs.start and pred >= 0 and board.in_problem[pred]:
+        last = problem.segments(pred)[-1]
+        if last not in free:
+            earliest = max(earliest, board.segs[last][4] if last in board.segs
+                           else board.frames[pred][-1][4])
+    if seg < segs.stop - 1 and seg + 1 not in free:
+        latest = min(latest, board.segs[seg + 1][3])
+    succ = board.successor.get(job)
+    if seg == segs.stop - 1 and succ is not None:
+        first = problem.segments(succ)[0]
+        if first not in free and first in board.segs:
+            latest = min(latest, board.segs[first][3])
+    service = problem.token_service(job)
+    if service is not None:
+        first, last, first_by, last_by = service
+        if seg == first and first_by is not None:
+            latest = min(latest, first_by)
+        if seg == last:
+            latest = min(latest, last_by)
+    return earliest, latest
+
+
+def _fixed_neighbours(model, board, seg, free, start, end, on) -> None:
+    """Transfers to and from the fixed segments next to a free one, per backend chosen."""
+    ts = board.ts
+    job = int(ts.seg_job[seg])
+    segs = board.problem.segments(job)
+    transfer = ts.transfer_us[ts.job_task[job]]
+    if seg > segs.start and seg - 1 not in free:
+        _, pb, _, _, pe = board.segs[seg - 1]
+        for (b, _), lit in on[seg].items():
+            if transfer[pb, b] > 0:
+                model.add(start[seg] >= pe + int(transfer[pb, b])).only_enforce_if(lit)
+    if seg < segs.stop - 1 and seg + 1 not in free:
+        _, nb, _, ns, _ = board.segs[seg + 1]
+        for (b, _), lit in on[seg].items():
+            if transfer[b, nb] > 0:
+                model.add(end[seg] + int(transfer[b, nb]) <= ns).only_enforce_if(lit)
