@@ -16,8 +16,9 @@ import argparse
 import time
 from fractions import Fraction
 
-from rtgen_opt.construct import construct
 from rtgen_opt.formulations.problem import Problem
+
+from rtgen_opt.construct import construct
 from rtgen_opt.metrics import evaluate
 from rtgen_opt.replay import replay
 from rtgen_opt.scenario import load_scenario
@@ -29,6 +30,7 @@ INSTANCES = {
     "c-od30": ("scenario_c", ["od.fps=30"]),
     "c-npu2": ("scenario_c", ["platform.npu=2"]),
     "c-2048": ("scenario_c", ["llm.input_tokens=2048"]),
+    "c-srphase": ("scenario_c", ["sr.phase=8ms"]),  # frame mapping matters
     "a": ("scenario_a", []),
     "b": ("scenario_b", []),
     "d": ("scenario_d", []),
@@ -63,7 +65,7 @@ def main() -> None:
         check = replay(ts, schedule)
         print(f"{key:8s} {ts.num_jobs:6d} {frames:6d} {old:>6s} {old_s:>6s} "
               f"{report.after_frames:6g} {report.after_requests:6g} {report.after_polish:6g} "
-              f"{report.construct_s:7.1f} {total_s:7.1f} {str(check.ok):>6s}  "
+              f"{report.construct_s:7.1f} {total_s:7.1f} {check.ok!s:>6s}  "
               f"{report.mapping}; {report.plans}", flush=True)
 
 

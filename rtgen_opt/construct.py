@@ -15,8 +15,9 @@ each piece of work where it drops the least frame weight, in four steps:
    first idle gap; a candidate is scored by taking out the frames whose windows meet its
    span and list-scheduling them again around it (they may change backend). The cheapest
    wins, then the earliest end (TTFT). Beside this per-segment plan, two whole plans are
-   tried — the prefill back to back on one backend, and the whole chain after the last
-   frame when the give-up time allows — and the cheapest plan is kept.
+   tried — the request's own first-token segments back to back on one lane, and every
+   segment in idle time (which finds "after the last frame" when the give-up time allows)
+   — and the cheapest plan is kept, then the earliest first token.
 3. **Decode into idle time**, never displacing a frame; where that would miss the last
    token's deadline (service-matched problems), the decode is placed like the first-token
    work, and as a last resort as early as possible.
@@ -52,6 +53,10 @@ MAX_MAPPINGS = 64  # static frame mappings tried (all combinations up to this ma
 POLISH_SHARE = 0.8  # of the time limit, for the CP-SAT polish windows
 POLISH_WINDOW_US = 300_000  # a polish window: this long around a dropped frame
 POLISH_MIN_S = 0.3  # per polish window
+# deterministic time per second of a window's limit, with one worker. Measured on this
+# machine (2 shared cores): a 300 ms window advances 0.003-0.015 units per wall second,
+# so this stops first and runs repeat; the wall-clock limit still caps every solve.
+POLISH_DETERMINISTIC_PER_SECOND = 0.005
 # below this many segments, the plain greedy schedule is computed as a floor (its gap
 # searches are unbounded: quadratic on long horizons)
 GREEDY_FLOOR_SEGMENTS = 4000
@@ -227,6 +232,11 @@ class _Board:
         self._insert(b, k, s, e, seg)
         self.journal.append(("seg", seg, self.segs.get(seg)))
         self.segs[seg] = row
+
+    def take_seg(self, seg) -> None:
+        _, b, k, s, e = row = self.segs.pop(seg)
+        self._remove(b, k, s, e, seg)
+        self.journal.append(("seg", seg, row))
 
     def rows(self) -> list[tuple]:
         out = [r for rows in self.frames.values() for r in rows]
@@ -804,7 +814,6 @@ def _dropped(problem: Problem, schedule: Schedule, weights: np.ndarray) -> int:
 def unserved(problem: Problem, schedule: Schedule) -> list[int]:
     """Required requests of ``problem`` that ``schedule`` does not complete by their
     deadlines (first token by ``token_service``'s due time, last segment by its own)."""
-    ts = problem.ts
     done = schedule.done
     end = dict(zip(schedule.seg[done].tolist(), schedule.end_us[done].tolist()))
     missing = []
@@ -957,20 +966,19 @@ def _polish_window(board, frames, lo, hi, limit_s, workers, seed) -> bool:
     model.maximize(sum(int(board.weights[j]) * runs[j] for j in free_frames))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = limit_s
-    if workers == 1:
-        solver.parameters.max_deterministic_time = 0.5 * limit_s
+    if workers == 1:  # stop on deterministic work first: reproducible runs
+        solver.parameters.max_deterministic_time = POLISH_DETERMINISTIC_PER_SECOND * limit_s
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return False
-    if int(round(solver.objective_value)) <= before:
+    if round(solver.objective_value) <= before:
         return False
     for job in free_frames:
         board.take_frame(job)
     for seg in free_segs:
-        seg_, b, k, s, e = board.segs[seg]
-        board._remove(b, k, s, e, seg)
+        board.take_seg(seg)
     for seg in free_segs:
         (b, k), = [lane for lane, lit in on[seg].items() if solver.boolean_value(lit)]
         row = (seg, b, k, solver.value(start[seg]), solver.value(end[seg]))
@@ -998,7 +1006,7 @@ def _chain_links(model, ts, job, segs, start, end, on, present) -> None:
     """Consecutive segments of one job: in order, with the transfer between backends
     (``present``: the job's run literal, or None when it always runs)."""
     transfer = ts.transfer_us[ts.job_task[job]]
-    for a, c in zip(segs[:-1], segs[1:]):
+    for a, c in itertools.pairwise(segs):
         order = model.add(start[c] >= end[a])
         if present is not None:
             order.only_enforce_if(present)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from rtgen_opt.formulations.cpsat import CpSatModel
+from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.formulations.result import SolveStatus
 
 from rtgen_opt.construct import ConstructionFailed, construct, construct_schedule
 from rtgen_opt.executor import simulate
 from rtgen_opt.firm import firm_schedule, serves_every_request
-from rtgen_opt.formulations.cpsat import CpSatModel
-from rtgen_opt.formulations.problem import Problem
-from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.metrics import evaluate
 from rtgen_opt.policies import POLICIES
 from rtgen_opt.replay import replay
@@ -223,7 +223,7 @@ def test_one_long_layer_among_frames_costs_exactly_two(tmp_path):
     # (< 8 ms free needs a start 8 ms into a window: then 21 - 2 = 19 ms more covers the
     # next window whole): exactly two frames, whatever its start.
     ts = _sr_and_llm(tmp_path, 1, 21)
-    schedule, report = construct(Problem(ts), 5)
+    schedule = construct_schedule(Problem(ts), 5)
     assert problem_violations(Problem(ts), schedule) == []
     assert weighted(ts, schedule) == 2
     optimum = CpSatModel(Problem(ts)).solve(20, workers=1, stages=("violations",))
