@@ -55,7 +55,7 @@ POLISH_WINDOW_US = 300_000  # a polish window: this long around a dropped frame
 POLISH_MIN_S = 0.3  # per polish window
 # deterministic time per second of a window's limit, with one worker. Measured on this
 # machine (2 shared cores): a 300 ms window advances 0.003-0.015 units per wall second,
-# so this stops first and runs repeat; the wall-clock limit still caps every solve.
+# so this stops first and runs repeat; twice the limit in wall-clock time caps each solve.
 POLISH_DETERMINISTIC_PER_SECOND = 0.005
 # below this many segments, the plain greedy schedule is computed as a floor (its gap
 # searches are unbounded: quadratic on long horizons)
@@ -966,8 +966,9 @@ def _polish_window(board, frames, lo, hi, limit_s, workers, seed) -> bool:
     model.maximize(sum(int(board.weights[j]) * runs[j] for j in free_frames))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = limit_s
-    if workers == 1:  # stop on deterministic work first: reproducible runs
+    if workers == 1:  # stop on deterministic work first (reproducible); wall time: a cap
         solver.parameters.max_deterministic_time = POLISH_DETERMINISTIC_PER_SECOND * limit_s
+        solver.parameters.max_time_in_seconds = 2 * limit_s
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
     status = solver.solve(model)

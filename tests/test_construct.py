@@ -42,7 +42,7 @@ def problem_violations(problem: Problem, schedule) -> list[str]:
     done = schedule.done
     end = dict(zip(schedule.seg[done].tolist(), schedule.end_us[done].tolist()))
     for job in problem.job_ids.tolist():
-        segs = ts.job_segments(job)
+        segs = problem.segments(job)
         ran = [s for s in segs if s in end]
         deadline = int(ts.job_deadline_us[job])
         if deadline != NO_DEADLINE:
@@ -59,6 +59,8 @@ def problem_violations(problem: Problem, schedule) -> list[str]:
             continue
         release = int(ts.job_release_us[job])
         tokens = ts.seg_token[segs.start:segs.stop]
+        if not (tokens == 1).any():  # a prefix before the first token
+            continue
         first = end[segs.start + int(np.flatnonzero(tokens == 1)[0])]
         last = end[segs[-1]]
         dues = [release + task.give_up_us]
@@ -71,10 +73,13 @@ def problem_violations(problem: Problem, schedule) -> list[str]:
             found.append(f"request job {job}: first token at {first}, due {min(dues)}")
         if last_due is not None and last > last_due:
             found.append(f"request job {job}: last token at {last}, due {last_due}")
-    for backend, start, stop in problem.blocked:
-        on = (schedule.backend == backend) & (schedule.start_us < stop) & (schedule.end_us > start)
-        if on.any():
-            found.append(f"a segment runs in blocked time on {ts.backends[backend]}")
+    for b, name in enumerate(ts.backends):  # blocked time takes instances too
+        spans = [(s, e) for s, e in zip(schedule.start_us[schedule.backend == b].tolist(),
+                                        schedule.end_us[schedule.backend == b].tolist())]
+        spans += [(s, e) for backend, s, e in problem.blocked if backend == b and e > s]
+        events = sorted([(e, -1) for _, e in spans] + [(s, 1) for s, _ in spans])
+        if max(np.cumsum([d for _, d in events]), default=0) > ts.instances[b]:
+            found.append(f"{name}: more segments and blocked time at once than instances")
     return found
 
 
@@ -184,6 +189,32 @@ def test_optional_requests_and_blocked_time_are_respected(ts, data):
     schedule = _constructed(problem)
     assume(schedule is not None)
     assert problem_violations(problem, schedule) == []
+
+
+@SETTINGS
+@given(ts=chains(), data=st.data())
+def test_window_problem_with_a_prefix_and_rows_of_others_blocked(ts, data):
+    # as the insertion heuristic builds them: some frames and one request's first-token
+    # work, a first-token deadline, the rest of a schedule blocked
+    llm = next(t for t in ts.tasks if t.is_llm)
+    assume(llm.num_jobs > 0)
+    job = data.draw(st.sampled_from(list(llm.job_range)))
+    firm = np.flatnonzero(ts.job_deadline_us != NO_DEADLINE)
+    split = data.draw(st.integers(0, len(firm)))
+    rest = greedy_schedule(Problem(ts, jobs=firm[split:]))
+    blocked = tuple(zip(rest.backend.tolist(), rest.start_us.tolist(), rest.end_us.tolist()))
+    segs = ts.job_segments(job)
+    first = int(np.flatnonzero(ts.seg_token[segs.start:segs.stop] == 1)[0]) + 1
+    due = int(ts.job_release_us[job]) + ms(data.draw(st.integers(5, 60)))
+    problem = Problem(ts, jobs=np.concatenate([firm[:split], [ts.job_after[job], job]]),
+                      blocked=blocked, prefix={job: first}, token_deadlines={job: (due, None)})
+    schedule = _constructed(problem)
+    greedy = greedy_schedule(problem)
+    if schedule is None:
+        assert problem_violations(problem, greedy)
+        return
+    assert problem_violations(problem, schedule) == []
+    assert set(ts.seg_job[schedule.seg].tolist()) <= set(problem.job_ids.tolist())
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
