@@ -87,6 +87,7 @@ class _Board:
         self.journal: list[tuple] = []
         self.is_frame_seg = ts.job_deadline_us[ts.seg_job] != NO_DEADLINE
         self.fastest_first = _Fastest(ts)
+        self.only_job, self.only_backend = -1, None  # a plan may keep a job on one backend
         self.in_problem = np.zeros(ts.num_jobs, dtype=bool)
         self.in_problem[problem.job_ids] = True
         self.successor = {int(ts.job_after[j]): int(j) for j in problem.job_ids.tolist()
@@ -487,7 +488,10 @@ def _lanes_for(board: _Board, seg: int, ready: int, prev: int, transfer, latest_
     still run ``seg`` by ``latest_end``, fastest backend first (so that searches bounded
     by the best end so far stop early)."""
     ts = board.ts
+    only = board.only_backend if board.only_job == ts.seg_job[seg] else None
     for b in board.fastest_first[seg]:
+        if only is not None and b != only:
+            continue
         dur = int(ts.seg_dur_us[seg, b])
         if dur == INELIGIBLE:
             continue
@@ -563,21 +567,24 @@ def _choose_asap(board, frames, unit, i, lookahead):
 
 
 def _choose_kill_aware(board, frames, unit, i, lookahead):
-    """Step 2: the segment at its ready time, at the ends of busy intervals up to
-    ``lookahead`` later, or in the first idle gap — the start that loses the least frame
-    weight after repair, then the earliest end."""
+    """Step 2: the segment at its earliest start free of other requests and blocked time,
+    at the ends of busy intervals up to ``lookahead`` later, or in the first idle gap —
+    the start that loses the least frame weight after repair, then the earliest end."""
     seg = unit.segs[i]
     ready, prev, transfer = _ready(board, unit, i)
     candidates, idle_end = [], math.inf
     for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
                                             unit.latest_end[i]):
+        at = board.earliest_gap(b, k, at, dur, skip_frames=True, limit=latest)
+        if at > latest:
+            continue
         limit = min(latest, at + lookahead, idle_end - dur)
         gap = board.earliest_gap(b, k, at, dur, limit=limit)
         if gap <= limit:
             idle_end = min(idle_end, gap + dur)
             candidates.append((gap + dur, b, k, gap))
         for start in [at] + board.busy_ends(b, k, at, min(at + lookahead, latest, gap)):
-            if start < gap and board.fixed_free(b, k, start, start + dur):
+            if start < gap and start <= latest and board.fixed_free(b, k, start, start + dur):
                 candidates.append((start + dur, b, k, start))
     best = None
     for end, b, k, start in sorted(set(candidates)):
@@ -618,9 +625,13 @@ def _place_back_to_back(board, frames, unit, lookahead) -> bool:
             continue
         for k in range(ts.instances[b]):
             total = sum(durs) + int(transfer[b, b]) * (len(segs) - 1)
-            horizon = ready + lookahead
-            gap = board.earliest_gap(b, k, ready, total, limit=horizon)
-            starts = {ready, *board.busy_ends(b, k, ready, min(horizon, gap))}
+            latest = unit.latest_end[own[-1]] - total
+            at = board.earliest_gap(b, k, ready, total, skip_frames=True, limit=latest)
+            if at > latest:
+                continue
+            horizon = at + lookahead
+            gap = board.earliest_gap(b, k, at, total, limit=horizon)
+            starts = {at, *board.busy_ends(b, k, at, min(horizon, gap))}
             if gap <= horizon:
                 starts.add(gap)
             for start in sorted(starts):
@@ -647,30 +658,53 @@ def _block(segs, durs, b, k, start, transfer) -> list[tuple]:
     return rows
 
 
-FIRST_TOKEN_PLANS = ("kill-aware", "back-to-back", "idle")
+def _plans(board: _Board, unit: _Unit) -> list[tuple[str, int | None]]:
+    """Plans for a request's first-token work: kill-aware per segment (anywhere, or its
+    own segments kept on one backend — two requests then share the platform, one on the
+    GPU while the other uses the NPU), back to back on one lane, all in idle time."""
+    ts = board.ts
+    own = [s for s, j in zip(unit.segs[:unit.first_work], unit.seg_job) if j == unit.job]
+    single = [b for b in range(len(ts.backends))
+              if own and all(ts.seg_dur_us[s, b] != INELIGIBLE for s in own)]
+    plans = [("kill-aware", None)]
+    if len(single) > 1:
+        plans += [("kill-aware on " + ts.backends[b], b) for b in single]
+    if unit.first_work < len(unit.segs):  # a token service: the request's own part
+        plans.append(("back-to-back", None))
+    return plans + [("idle", None)]
 
 
 def _run_plan(board, frames, unit, plan, lookahead) -> bool:
-    if plan == "back-to-back":
+    name, backend = plan
+    if name == "back-to-back":
         return _place_back_to_back(board, frames, unit, lookahead)
-    choose = _choose_kill_aware if plan == "kill-aware" else _choose_idle
-    return _place_segments(board, frames, unit, 0, unit.first_work, choose, lookahead)
+    choose = _choose_idle if name == "idle" else _choose_kill_aware
+    board.only_job, board.only_backend = (unit.job, backend) if backend is not None else (-1, None)
+    try:
+        return _place_segments(board, frames, unit, 0, unit.first_work, choose, lookahead)
+    finally:
+        board.only_job, board.only_backend = -1, None
 
 
 def _place_unit(board: _Board, frames: _Frames, unit: _Unit, lookahead: int) -> str:
     """Steps 2 and 3 for one request; returns the plan used for its first-token work."""
     start = board.mark()
     tried = []
-    for plan in FIRST_TOKEN_PLANS:
-        if plan == "back-to-back" and unit.first_work == len(unit.segs):
-            continue  # no token service: nothing distinguishes the request's own part
+    used = None  # the backends of the request's own segments under the plain plan
+    for n, plan in enumerate(_plans(board, unit)):
+        if plan[1] is not None and used == {plan[1]}:
+            continue  # kept on that backend anyway
         mark = board.mark()
         before = board.placed_weight
         if _run_plan(board, frames, unit, plan, lookahead):
-            tried.append((before - board.placed_weight, board.segs[unit.first_token][4], plan))
+            tried.append((before - board.placed_weight, board.segs[unit.first_token][4], n,
+                          plan))
+            if n == 0:
+                used = {board.segs[s][1] for s, j in zip(unit.segs[:unit.first_work],
+                                                          unit.seg_job) if j == unit.job}
         board.rollback(mark)
-    plan = min(tried)[2] if tried else "asap"
-    if plan == "asap" or not _run_plan(board, frames, unit, plan, lookahead):
+    plan = min(tried)[3] if tried else ("asap", None)
+    if plan[0] == "asap" or not _run_plan(board, frames, unit, plan, lookahead):
         board.rollback(start)
         if not _place_segments(board, frames, unit, 0, len(unit.segs), _choose_asap, 0):
             raise ConstructionFailed(f"request job {unit.job} cannot be served by its "
@@ -680,10 +714,10 @@ def _place_unit(board: _Board, frames: _Frames, unit: _Unit, lookahead: int) -> 
     n = len(unit.segs)
     if _place_segments(board, frames, unit, unit.first_work, n, _choose_idle_or_kill,
                        lookahead):
-        return plan
+        return plan[0]
     board.rollback(mark)
     if _place_segments(board, frames, unit, unit.first_work, n, _choose_asap, 0):
-        return plan
+        return plan[0]
     board.rollback(start)
     if not _place_segments(board, frames, unit, 0, n, _choose_asap, 0):
         raise ConstructionFailed(f"request job {unit.job} cannot be served by its deadlines")
