@@ -11,13 +11,15 @@ each piece of work where it drops the least frame weight, in four steps:
    may fall back to another one.
 2. **First-token work where it kills least, scored by repair.** Per required request in
    arrival order (its `after` predecessors first), each segment up to the first token
-   is tried at its ready time, at the ends of busy intervals shortly after, and in the
-   first idle gap; a candidate is scored by taking out the frames whose windows meet its
-   span and list-scheduling them again around it (they may change backend). The cheapest
-   wins, then the earliest end (TTFT). Beside this per-segment plan, two whole plans are
-   tried — the request's own first-token segments back to back on one lane, and every
-   segment in idle time (which finds "after the last frame" when the give-up time allows)
-   — and the cheapest plan is kept, then the earliest first token.
+   is tried at its earliest start free of other requests and blocked time, at the ends
+   of busy intervals shortly after, and in the first idle gap; a candidate is scored by
+   taking out the frames whose windows meet its span and list-scheduling them again
+   around it (they may change backend). The cheapest wins, then the earliest end (TTFT).
+   Beside this per-segment plan, whole plans are tried — the same with the request's own
+   segments kept on one backend (two overlapping requests then share the platform, one
+   on the GPU while the other uses the NPU), its first-token segments back to back on
+   one lane, and every segment in idle time (which finds "after the last frame" when the
+   give-up time allows) — and the cheapest plan is kept, then the earliest first token.
 3. **Decode into idle time**, never displacing a frame; where that would miss the last
    token's deadline (service-matched problems), the decode is placed like the first-token
    work, and as a last resort as early as possible.
@@ -350,10 +352,12 @@ def _schedule_frames(board: _Board, frames: _Frames, jobs) -> None:
         _place_frame(board, frames, job)
 
 
-def _mappings(problem: Problem, frames: _Frames) -> list[tuple[dict, bool]]:
-    """Candidate frame mappings: "each where it finishes first", then every static
-    mapping (each periodic task on one backend where its frames meet their deadline
-    alone), strict and with fallback."""
+def _mappings(problem: Problem, frames: _Frames) -> list[tuple[dict, bool, frozenset]]:
+    """Candidate frame mappings (preferred backends, fallback, tasks list-scheduled
+    first): "each where it finishes first", the same with the tasks that have a single
+    feasible backend placed first (priority on it), then every static mapping (each task
+    on one backend where its frames meet their deadline alone), strict and with
+    fallback."""
     ts = problem.ts
     tasks = sorted({int(ts.job_task[j]) for j in frames.jobs.tolist()})
     options = []
@@ -365,26 +369,36 @@ def _mappings(problem: Problem, frames: _Frames) -> list[tuple[dict, bool]]:
                if all(ts.seg_dur_us[s, b] != INELIGIBLE for s in segs)
                and sum(int(ts.seg_dur_us[s, b]) for s in segs) <= rel]
         options.append(fit or [None])
-    out: list[tuple[dict, bool]] = [({}, True)]
+    out = [({}, True, frozenset())]
+    single = frozenset(t for t, o in zip(tasks, options) if len(o) == 1 and o[0] is not None)
+    if single and len(single) < len(tasks):
+        out.append(({}, True, single))
     combos = itertools.islice(itertools.product(*options), MAX_MAPPINGS)
     for combo in combos:
         pref = {t: (b,) for t, b in zip(tasks, combo) if b is not None}
         if any(len(o) > 1 for o in options) or pref:
-            out += [(pref, False), (pref, True)]
+            out += [(pref, False, frozenset()), (pref, True, frozenset())]
     return out
 
 
 def _map_frames(problem: Problem, weights: np.ndarray, frames: _Frames) -> tuple[_Board, str]:
     """Step 1: list-schedule every frame under each candidate mapping; keep the best."""
     best, how = None, ""
-    for pref, fallback in _mappings(problem, frames):
+    job_task = problem.ts.job_task
+    for pref, fallback, first in _mappings(problem, frames):
         board = _Board(problem, weights)
         frames.pref, frames.fallback = pref, fallback
-        _schedule_frames(board, frames, frames.jobs.tolist())
+        order = frames.jobs.tolist()
+        if first:
+            order = ([j for j in order if job_task[j] in first]
+                     + [j for j in order if job_task[j] not in first])
+        _schedule_frames(board, frames, order)
         board.journal.clear()
         if best is None or board.placed_weight > best[0].placed_weight:
             best = (board, pref, fallback)
             how = _describe_mapping(problem.ts, pref, fallback)
+            if first:
+                how += ", tasks with one feasible backend first"
     board, frames.pref, frames.fallback = best
     return board, how
 
