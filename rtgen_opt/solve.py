@@ -169,7 +169,7 @@ def _num_segments(problem: Problem) -> int:
 def _with_bound(outcome: SolveOutcome, bound: LowerBound) -> SolveOutcome:
     """Take the Lagrangian bound where it beats the solver's own; OPTIMAL once they meet."""
     outcome.bound = bound
-    if bound.value > outcome.violations_lower_bound:
+    if bound.value > outcome.violations_lower_bound or not outcome.lower_bound_method:
         outcome.violations_lower_bound = bound.value
         outcome.lower_bound_method = bound.method
     if outcome.violations is not None and outcome.status == SolveStatus.FEASIBLE \
