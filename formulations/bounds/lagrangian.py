@@ -30,6 +30,7 @@ certificate: ``certificate.py`` writes it and the tests re-check it independentl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -110,6 +111,7 @@ class Prices:
 
     tick_us: int
     values: np.ndarray  # (backends, ticks), float
+    period_ticks: int | None = None  # values repeat with this period (the phase LP's)
 
     def __post_init__(self):
         if self.tick_us < 1 or (self.values < 0).any() or not np.isfinite(self.values).all():
@@ -145,7 +147,14 @@ def _cells(earliest: int, latest: int, d: int):
 
 def chain_value(problem: Problem, chain: Chain, prices: Prices) -> float:
     """min over the chain's placements of π·charge (order kept on the grid), or INF."""
-    ts, d = problem.ts, prices.tick_us
+    return chain_minimum(problem, chain, prices.tick_us, partial(segment_cost, prices))
+
+
+def chain_minimum(problem: Problem, chain: Chain, d: int, cost) -> float:
+    """min over the chain's placements on the grid of tick ``d`` of the sum of
+    ``cost(backend, cells, s_min, s_max, dur)`` over its segments, or INF: a backward
+    dynamic program over (segment, backend, cell) whose transition keeps the order."""
+    ts = problem.ts
     durations = ts.seg_dur_us[list(chain.segments)]
     fastest = np.where(durations == INELIGIBLE, np.iinfo(np.int64).max, durations).min(axis=1)
     after = np.concatenate([np.cumsum(fastest[::-1])[::-1][1:], [0]])  # fastest suffix
@@ -160,7 +169,7 @@ def chain_value(problem: Problem, chain: Chain, prices: Prices) -> float:
             if latest < chain.earliest[i]:
                 continue
             cells, s_min, s_max = _cells(chain.earliest[i], latest, d)
-            value = segment_cost(prices, b, cells, s_min, s_max, dur)
+            value = cost(b, cells, s_min, s_max, dur)
             if nxt is not None:
                 value = value + _best_next(nxt, s_min, dur, transfer[b],
                                            chain.job_breaks[i + 1], d)
@@ -211,11 +220,35 @@ class BoundValue:
 def lagrangian_value(problem: Problem, prices: Prices) -> BoundValue:
     """L(π) of the module docstring: a lower bound on the problem's weighted violations."""
     firm, served = relaxed_chains(problem)
-    frames = sum(min(c.weight, chain_value(problem, c, prices)) for c in firm)
+    value = _memoised(problem, prices)
+    frames = sum(min(c.weight, value(c)) for c in firm)
     chains = 0.0
     for c in served:
-        value = chain_value(problem, c, prices)
-        chains += value if value < INF else 0.0  # unservable: any bound holds; stay finite
+        v = value(c)
+        chains += v if v < INF else 0.0  # unservable: any bound holds; stay finite
     cap = capacity(problem, prices.tick_us, prices.values.shape[1])
     paid = float((prices.values * cap).sum())
     return BoundValue(frames + chains - paid, frames, chains, paid)
+
+
+def _memoised(problem: Problem, prices: Prices):
+    """chain_value, computed once per chain shape and phase where the prices repeat: a
+    chain shifted by a whole price period, inside the priced range, costs the same."""
+    if prices.period_ticks is None:
+        return lambda chain: chain_value(problem, chain, prices)
+    period = prices.period_ticks * prices.tick_us
+    limit = prices.values.shape[1] * prices.tick_us
+    ts, memo = problem.ts, {}
+
+    def value(chain: Chain) -> float:
+        start = chain.earliest[0]
+        if chain.due >= limit:
+            return chain_value(problem, chain, prices)
+        key = (start % period, chain.due - start, chain.task, chain.job_breaks,
+               tuple(e - start for e in chain.earliest),
+               ts.seg_dur_us[list(chain.segments)].tobytes())
+        if key not in memo:
+            memo[key] = chain_value(problem, chain, prices)
+        return memo[key]
+
+    return value

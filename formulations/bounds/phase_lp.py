@@ -120,7 +120,7 @@ def phase_prices(problem: Problem, tick_us: int = 500) -> tuple[Prices, dict] | 
     tiled = theta_values[:, np.arange(num_ticks) % k_phases]
     facts = {"tick_us": d, "period_us": period, "phases": k_phases, "patterns": len(patterns),
              "lp_rows": solver.NumConstraints(), "lp_value": objective.Value()}
-    return Prices(d, tiled), facts
+    return Prices(d, tiled, k_phases), facts
 
 
 def _price_segments(problem: Problem, chain: Chain, parts, d: int, at_most_price) -> None:
