@@ -302,7 +302,7 @@ def taskset(
 
 
 def _run_length(ts) -> str:
-    """"60 s + 7.3 s drain": the horizon and the continuing load after it."""
+    """"60 s + 8.5 s drain": the horizon and the continuing load after it."""
     if ts.after_horizon == "stop":
         return f"{ts.horizon_us / 1e6:g} s (frames stop at the horizon)"
     return f"{ts.horizon_us / 1e6:g} s + {ts.drain_us / 1e6:.1f} s drain"

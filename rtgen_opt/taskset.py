@@ -396,11 +396,13 @@ def _run_length(tasks: list[TaskInfo], requests: dict[int, np.ndarray], horizon_
     """(drain, end of the run) in µs (the *continuing load* of docs/semantics.md).
 
     ``continue``: the drain lasts until every request released in the horizon has passed
-    its give-up time (or its deadline) — and at least one frame deadline, so that every
-    frame of the horizon meets all the frames it competes with. Frames keep being released
-    through it; the run ends once the last of them reached its deadline and the last
-    request had time to finish its chain. ``stop`` (the old model): frames stop at the
-    horizon; the run drains for the longest give-up time or deadline.
+    its give-up time — at least one frame deadline, so that every frame of the horizon
+    meets all the frames it competes with — and then long enough for the last request to
+    finish its chain (its standalone latency). Frames keep being released through all of
+    it, so no request work ever runs in time the frames have left; served requests
+    complete by its end. The run ends once the last frame reached its deadline.
+    ``stop`` (the old model): frames stop at the horizon; the run drains for the longest
+    give-up time or deadline.
     """
     frame_deadlines = [t.deadline_us for t in tasks if t.kind == "periodic"
                        and t.deadline_us is not None]
@@ -409,13 +411,11 @@ def _run_length(tasks: list[TaskInfo], requests: dict[int, np.ndarray], horizon_
         deadlines = [t.deadline_us for t in tasks if t.deadline_us is not None]
         drain = max(limits + deadlines + [0])
         return drain, horizon_us + drain
-    request_ends = [int(times.max()) + (tasks[i].deadline_us if tasks[i].deadline_us
-                                        is not None else tasks[i].give_up_us or 0)
+    request_ends = [int(times.max()) + max(tasks[i].deadline_us or 0, tasks[i].give_up_us or 0)
                     for i, times in requests.items() if len(times)]
-    drain = max([end - horizon_us for end in request_ends] + frame_deadlines + [0])
-    tail = max(frame_deadlines + [t.standalone_us for t in tasks if t.kind == "request"]
-               + [0])
-    return drain, horizon_us + drain + tail
+    finish = max([t.standalone_us for t in tasks if t.kind == "request"] + [0])
+    drain = max([end - horizon_us for end in request_ends] + frame_deadlines + [0]) + finish
+    return drain, horizon_us + drain + max(frame_deadlines + [0])
 
 
 def _aot_mapping(scenario: Scenario, spec: TaskSpec, template, backends) -> tuple[int, ...]:

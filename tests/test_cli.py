@@ -59,9 +59,9 @@ def test_taskset_json_keys(capsys):
     assert set(data) == {"scenario", "horizon_s", "drain_s", "after_horizon", "hyperperiod_s",
                          "jobs", "segments", "tasks"}
     # frames continue until the request's give-up time, 12.3009 s (see test_taskset)
-    assert data["after_horizon"] == "continue" and data["drain_s"] == pytest.approx(11.3009)
-    assert data["tasks"]["od"]["jobs"] == 739 and data["tasks"]["sr"]["jobs"] == 739
-    assert data["tasks"]["od"]["drain_jobs"] == 739 - 60
+    assert data["after_horizon"] == "continue" and data["drain_s"] == pytest.approx(12.53099)
+    assert data["tasks"]["od"]["jobs"] == 812 and data["tasks"]["sr"]["jobs"] == 812
+    assert data["tasks"]["od"]["drain_jobs"] == 812 - 60
     assert data["hyperperiod_s"] == pytest.approx(1 / 60)
     assert data["jobs"] == sum(t["jobs"] for t in data["tasks"].values())
     assert data["segments"] == sum(t["segments"] for t in data["tasks"].values())
@@ -96,10 +96,10 @@ def test_taskset_table_and_export(tmp_path, capsys):
                             str(target)], capsys)
     assert code == 0 and "seg" in out and "hyperperiod" in out
     full = json.loads(target.read_text())
-    # 30 FPS frames until the request gives up (10 x 608.313 ms after 0): ceil(6.08313 x 30)
-    # = 183 per task, and the request
-    assert len(full["job_release_us"]) == 183 + 183 + 1
-    assert full["drain_us"] == 6_083_130 - 100_000 and full["after_horizon"] == "continue"
+    # 30 FPS frames until the request gave up (10 x 608.313 ms after 0) and had 608.313 ms
+    # to finish: ceil(6.691443 x 30) = 201 per task, and the request
+    assert len(full["job_release_us"]) == 201 + 201 + 1
+    assert full["drain_us"] == 6_691_443 - 100_000 and full["after_horizon"] == "continue"
 
 
 def test_help_explains_with_an_example(capsys):
@@ -127,7 +127,7 @@ def test_simulate_json_keys(capsys):
                            capsys)
     data = json.loads(out)
     assert code == 0 and data["scenario"] == "scenario_c" and data["horizon_s"] == 1
-    assert data["after_horizon"] == "continue" and data["drain_s"] == pytest.approx(11.3009)
+    assert data["after_horizon"] == "continue" and data["drain_s"] == pytest.approx(12.53099)
     assert [r["policy"] for r in data["runs"]] == ["fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn",
                                                    "ftf"]
     for run in data["runs"]:
@@ -135,7 +135,7 @@ def test_simulate_json_keys(capsys):
                 "events", "wall_s"} <= set(run)
         assert set(run["tasks"]["od"]) == {"released", "violations", "violation_rate",
                                            "drain_released", "drain_violations"}
-        assert run["tasks"]["od"]["released"] == 739 and run["tasks"]["od"]["drain_released"] == 679
+        assert run["tasks"]["od"]["released"] == 812 and run["tasks"]["od"]["drain_released"] == 752
         llm = run["llm"]["llm"]
         assert {"requests", "completed", "starved", "ttft_ms", "tpt_ms"} <= set(llm)
         assert set(llm["ttft_ms"]) == {"mean", "p50", "p99", "max"}
@@ -154,7 +154,7 @@ def test_simulate_table_shows_the_run_length_and_the_drain_violations(capsys):
     assert code == code_json == 0 and rows[0]["drain violations"] == expected
     code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy", "ftf"],
                            capsys)
-    assert code == 0 and "1 s + 11.3 s drain" in out
+    assert code == 0 and "1 s + 12.5 s drain" in out
     code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy", "ftf",
                             "--set", "after_horizon=stop", "--format", "csv"], capsys)
     assert code == 0 and "drain violations" not in out

@@ -62,8 +62,9 @@ def _us(seconds: Fraction) -> int:
     return math.floor(seconds * 10**6 + Fraction(1, 2))  # releases: nearest µs, half up
 
 
-def _expected_drain_us(scenario: Scenario, horizon: Fraction) -> int:
-    """Until the last request of the horizon gave up, and at least one frame deadline."""
+def _expected_drain_us(scenario: Scenario, horizon: Fraction, finish_us: int = 0) -> int:
+    """Until the last request of the horizon gave up (at least one frame deadline), then
+    ``finish_us`` more (the longest standalone request latency) for it to complete."""
     frame_deadlines = [math.floor(t.deadline * 10**6) for t in scenario.tasks
                        if t.kind == "periodic"]
     ends = []
@@ -71,10 +72,11 @@ def _expected_drain_us(scenario: Scenario, horizon: Fraction) -> int:
         if t.kind == "request":
             arrivals = [k * t.arrivals.every for k in range(math.ceil(horizon / t.arrivals.every))]
             ends += [_us(a) + _us(scenario.drain) for a in arrivals]
-    return max([end - _us(horizon) for end in ends] + frame_deadlines + [0])
+    return max([end - _us(horizon) for end in ends] + frame_deadlines + [0]) + finish_us
 
 
-def _drain_counts_from_rows(scenario: Scenario, horizon: Fraction, rows, segs_per_job) -> dict:
+def _drain_counts_from_rows(scenario: Scenario, horizon: Fraction, rows, segs_per_job,
+                            finish_us: int = 0) -> dict:
     """released / drain_released / drain_violations per periodic task, from the scenario's
     own definition of its frames and the schedule table alone (not from the evaluator)."""
     done_segments, finish = defaultdict(set), defaultdict(int)
@@ -84,7 +86,7 @@ def _drain_counts_from_rows(scenario: Scenario, horizon: Fraction, rows, segs_pe
             finish[job] = max(finish[job], end)
     release_end = horizon
     if scenario.after_horizon == "continue":
-        release_end += Fraction(_expected_drain_us(scenario, horizon), 10**6)
+        release_end += Fraction(_expected_drain_us(scenario, horizon, finish_us), 10**6)
     counts, first_job = {}, 0
     for spec, segments in zip(scenario.tasks, segs_per_job):
         if spec.kind == "request":
@@ -113,8 +115,9 @@ def test_drain_counts_match_the_schedule_table(case, policy):
     ts = build_taskset(scenario, horizon)
     schedule = simulate(ts, policy).schedule
     metrics = evaluate(ts, schedule)
+    finish = max([t.standalone_us for t in ts.tasks if t.kind == "request"] + [0])
     expected = _drain_counts_from_rows(scenario, horizon, schedule.to_rows(ts),
-                                       [t.segs_per_job for t in ts.tasks])
+                                       [t.segs_per_job for t in ts.tasks], finish)
     for name, counts in expected.items():
         got = metrics["tasks"][name]
         assert {k: got[k] for k in counts} == counts
@@ -134,9 +137,9 @@ def test_simulate_sixty_seconds_counts_the_whole_run(capsys):
                             "--format", "json"], capsys)
     run = json.loads(out)["runs"][0]
     assert code == 0
-    for task in ("sr", "od"):  # frames until 55 s + 12.3009 s: ceil(67.3009 x 60)
-        assert run["tasks"][task]["released"] == 4039
-        assert run["tasks"][task]["drain_released"] == 4039 - 3600
+    for task in ("sr", "od"):  # frames until 55 + 12.3009 + 1.23009 s: ceil(68.53099 x 60)
+        assert run["tasks"][task]["released"] == 4112
+        assert run["tasks"][task]["drain_released"] == 4112 - 3600
         assert 0 <= run["tasks"][task]["drain_violations"] <= run["tasks"][task]["violations"]
 
 
@@ -182,9 +185,10 @@ def test_solve_two_seconds_has_unavoidable_violations_and_shows_the_drain(capsys
     data = json.loads(out)
     assert code == 0 and data["replay_ok"]
     assert data["violations"] > 0 and data["violations_lower_bound"] >= 1
-    for task in ("sr", "od"):  # frames until the request gives up at 12.3009 s
-        assert data["tasks"][task]["released"] == 739
-        assert data["tasks"][task]["drain_released"] == 739 - 120
+    for task in ("sr", "od"):  # frames until the request gave up (12.3009 s) and then had
+        # its standalone latency (1.23009 s) to finish: ceil(13.53099 x 60)
+        assert data["tasks"][task]["released"] == 812
+        assert data["tasks"][task]["drain_released"] == 812 - 120
 
 
 @pytest.mark.parametrize("after_horizon", ["continue", "stop"])

@@ -31,9 +31,10 @@ def scenario(tmp_path, after_horizon: str = "continue") -> str:
 
 
 # Frames per task. The request (arrival 1 ms) gives up 10 x its standalone 8 ms later, at
-# 81 ms: with the continuing load, frames are released in [0, 81 ms) (v: 21, w: 17); with
-# `stop`, in [0, 20 ms) (v: 5, w: 4). Job ids are v's, then w's, then the request.
-NUM_V = {"continue": 21, "stop": 5}
+# 81 ms, and then has 8 ms to finish: with the continuing load, frames are released in
+# [0, 89 ms) (v: 23, w: 18); with `stop`, in [0, 20 ms) (v: 5, w: 4). Job ids are v's,
+# then w's, then the request.
+NUM_V = {"continue": 23, "stop": 5}
 
 
 @pytest.mark.parametrize("after_horizon", ["continue", "stop"])

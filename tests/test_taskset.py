@@ -69,7 +69,8 @@ def test_frames_continue_until_every_request_gave_up(fps, phase, horizon_ms, eve
                                                      give_up_ms, after_horizon):
     # frames released = ceil((horizon + drain - phase) * fps), where the drain lasts until
     # the last request released in the horizon reached its give-up time (here the scenario's
-    # `drain`), and at least one frame deadline; under `stop`, ceil((horizon - phase) * fps)
+    # `drain`), at least one frame deadline, and then the request's standalone latency (time
+    # to finish); under `stop`, ceil((horizon - phase) * fps)
     period = 1 / Fraction(fps)
     frames = TaskSpec(name="v", model="yolov3", kind="periodic", period=period, deadline=period,
                       phase=phase)
@@ -83,7 +84,8 @@ def test_frames_continue_until_every_request_gave_up(fps, phase, horizon_ms, eve
                 if start_ms + k * every_ms < horizon_ms]
     assert ts.tasks[1].num_jobs == len(arrivals)  # requests: only in the horizon, always
     frame_deadline = Fraction(math.floor(period * 10**6), 10**6)
-    drain = max([a + give_up - horizon for a in arrivals] + [frame_deadline])
+    finish = Fraction(ts.tasks[1].standalone_us, 10**6)
+    drain = max([a + give_up - horizon for a in arrivals] + [frame_deadline]) + finish
     if after_horizon == "continue":
         assert ts.drain_us == drain * 10**6
         expected = math.ceil((horizon + drain - phase) * Fraction(fps))
@@ -141,12 +143,13 @@ def test_scenario_c_one_second_matches_hand_count():
     ts = build_taskset(load_scenario("scenario_c"), Fraction(1))
     summary = ts.summary()
     # the request (arrival 0) gives up 10 x its standalone chain (rag + llm, 1230.09 ms)
-    # after arrival: 12.3009 s. Frames go on until then: drain 11.3009 s, 60 FPS frames in
-    # [0, 12.3009 s): ceil(738.05) = 739, of which 739 - 60 = 679 after the horizon
+    # after arrival: 12.3009 s, and may then take its standalone latency to finish. Frames go
+    # on until then: drain 12.53099 s, 60 FPS frames in [0, 13.53099 s): ceil(811.86) = 812,
+    # of which 812 - 60 = 752 after the horizon
     assert ts.tasks[ts.task_index("llm")].standalone_us == 1_230_090
-    assert ts.drain_us == 11_300_900
-    assert summary["tasks"]["od"] == {"jobs": 739, "segments": 739, "drain_jobs": 679}
-    assert summary["tasks"]["sr"] == {"jobs": 739, "segments": 739, "drain_jobs": 679}
+    assert ts.drain_us == 12_530_990
+    assert summary["tasks"]["od"] == {"jobs": 812, "segments": 812, "drain_jobs": 752}
+    assert summary["tasks"]["sr"] == {"jobs": 812, "segments": 812, "drain_jobs": 752}
     assert summary["tasks"]["rag"] == {"jobs": 1, "segments": 12, "drain_jobs": 0}
     # prefill + 63 decode steps, 16 layers each
     assert summary["tasks"]["llm"] == {"jobs": 1, "segments": 16 * 64, "drain_jobs": 0}
@@ -165,12 +168,13 @@ def test_scenario_c_one_second_frames_stop_at_the_horizon_under_stop():
     assert summary["tasks"]["llm"] == {"jobs": 1, "segments": 16 * 64, "drain_jobs": 0}
 
 
-@pytest.mark.parametrize("after_horizon, frames", [("continue", 4039), ("stop", 3600)])
+@pytest.mark.parametrize("after_horizon, frames", [("continue", 4112), ("stop", 3600)])
 def test_sixty_seconds_of_scenario_c(after_horizon, frames):
     ts = build_taskset(load_scenario("scenario_c", [f"after_horizon={after_horizon}"]),
                        Fraction(60))
-    # the last request arrives at 55 s and gives up at 55 + 12.3009 s: frames continue
-    # until 67.3009 s, ceil(67.3009 x 60) = 4039 per task (439 in the drain); `stop`: 3600
+    # the last request arrives at 55 s and gives up at 55 + 12.3009 s, then has its
+    # standalone latency (1.23009 s) to finish: frames continue until 68.53099 s,
+    # ceil(68.53099 x 60) = 4112 per task (512 in the drain); `stop`: 3600
     assert ts.summary()["tasks"]["llm"]["jobs"] == 12 and ts.tasks[0].num_jobs == frames
     # 60 FPS releases do not drift: the 3600th frame is exactly at 59.98333 s
     assert ts.job_release_us[3599] == round(Fraction(3599, 60) * 10**6)
