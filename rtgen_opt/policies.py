@@ -16,6 +16,19 @@ in ``executor.py`` does everything else, so a sixth policy is one more small cla
   prefill waits for.
 
 Ties end with the job id: jobs are numbered in scenario task order, then by index.
+
+**Placing work itself.** A policy that needs more than the two choices — leaving a backend
+idle on purpose, picking a slower backend, waiting for a better moment — returns a
+``Placement`` from ``placement(run)`` (one per run, so it may keep per-run state). The
+executor then offers it the ready segments of each dispatch round in ``priority`` order;
+``place(now, job, seg)`` names a backend with an idle instance, or ``None`` to leave the
+segment waiting. Besides the fields above, ``run`` exposes (read only): ``ts`` (the task
+set), ``state[job]`` and ``next_seg[job]``, ``idle_count[backend]``, ``dur_on[backend][seg]``
+(µs, -1 where it cannot run), ``prev_backend[job]``, ``transfer[task][from][to]``, the
+instances (``backend_insts[backend]``; per instance ``inst_seg`` (-1 idle) and
+``inst_end``), ``first_token_us[job]`` (-1 before it), ``give_up[job]``, and
+``wake_at(time_us)`` to ask for a dispatch round when no event would happen. Such a policy
+does not preempt.
 """
 
 from __future__ import annotations
@@ -29,8 +42,18 @@ class RunView(Protocol):
     first_token_work: list[bool]
 
 
+class PolicyError(Exception):
+    """A policy broke the interface (for example placed work on a busy backend)."""
+
+
+class Placement(Protocol):
+    def place(self, now: int, job: int, seg: int) -> int | None:
+        """The backend to start ``seg`` on now, or None to leave it waiting."""
+
+
 class Policy:
-    """Base: a name, an order (``priority``) and a backend choice (``dynamic``)."""
+    """Base: a name, an order (``priority``) and a backend choice (``dynamic``, or a
+    ``placement`` of its own)."""
 
     name: ClassVar[str]
     dynamic: ClassVar[bool]  # True: best available backend; False: ahead-of-time mapping
@@ -38,6 +61,10 @@ class Policy:
 
     def priority(self, run: RunView, job: int, seg: int) -> tuple:
         raise NotImplementedError
+
+    def placement(self, run) -> Placement | None:
+        """None: the executor chooses the backend (``dynamic``); else this run's placement."""
+        return None
 
 
 class FcfsAot(Policy):
