@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Protocol
 
+from .taskset import NO_DEADLINE
+
 
 class RunView(Protocol):
     release: list[int]
@@ -104,5 +106,24 @@ class Ftf(Policy):
         return (1, run.edf_deadline[job], job)
 
 
+class KillAware(Policy):
+    name, dynamic = "kill-aware", True
+    description = ("frames on home backends chosen with the whole task set in view; "
+                   "first-token work where and when it kills the fewest frames; decode "
+                   "paced, into the frames' slack while ahead of pace")
+
+    def __init__(self, pace: float = 3.0):
+        self.pace = pace  # decode aims at pace x its standalone time per token
+
+    def priority(self, run, job, seg):
+        if run.first_token_work[seg]:
+            return (1, run.release[job], job)
+        return (0, run.placement.deadline(job, seg), job)  # frames and paced decode: EDF
+
+    def placement(self, run):
+        from .kill_aware import KillAwarePlacement  # the forecast machinery, on demand
+        return KillAwarePlacement(run, self.pace)
+
+
 POLICIES: dict[str, Policy] = {p.name: p for p in (FcfsAot(), FcfsDyn(), EdfAot(), EdfDyn(),
-                                                   Ftf())}
+                                                   Ftf(), KillAware())}
