@@ -413,15 +413,14 @@ class _Run:
     def _idle_instance(self, backend: object, seg: int) -> int:
         """The first idle instance of the backend a placement chose (checked: a user's
         policy must not place work where it cannot run)."""
-        if not (isinstance(backend, int) and 0 <= backend < len(self.idle_count)
-                and self.dur_on[backend][seg] >= 0):
-            raise PolicyError(f"place() returned {backend!r}: expected None or the index of "
-                              "a backend that can run the segment")
-        for inst in self.backend_insts[backend]:
-            if self.inst_seg[inst] < 0:
-                return inst
-        raise PolicyError(f"place() returned backend {self.ts.backends[backend]!r}, which has "
-                          "no idle instance: expected None or a backend with an idle instance")
+        if isinstance(backend, int) and 0 <= backend < len(self.idle_count) \
+                and self.dur_on[backend][seg] >= 0:
+            for inst in self.backend_insts[backend]:
+                if self.inst_seg[inst] < 0:
+                    return inst
+        source = getattr(self.policy, "source", f"policy {self.policy.name}")
+        raise PolicyError(source, "place", "None or the index of a backend with an idle "
+                          "instance that can run the segment", backend)
 
     def wake_at(self, time_us: int) -> None:
         """Ask for a dispatch round at ``time_us`` (for placements that wait for a moment

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Protocol
 
+from .errors import InputError
 from .taskset import NO_DEADLINE
 
 
@@ -44,8 +45,9 @@ class RunView(Protocol):
     first_token_work: list[bool]
 
 
-class PolicyError(Exception):
-    """A policy broke the interface (for example placed work on a busy backend)."""
+class PolicyError(InputError):
+    """A policy broke the interface (placed work where it cannot run): bad input, naming
+    the policy's source."""
 
 
 class Placement(Protocol):
@@ -67,6 +69,9 @@ class Policy:
     def placement(self, run) -> Placement | None:
         """None: the executor chooses the backend (``dynamic``); else this run's placement."""
         return None
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class FcfsAot(Policy):

@@ -107,7 +107,7 @@ def test_simulate_json_keys(capsys):
     data = json.loads(out)
     assert code == 0 and data["scenario"] == "scenario_c" and data["horizon_s"] == 1
     assert [r["policy"] for r in data["runs"]] == ["fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn",
-                                                   "ftf"]
+                                                   "ftf", "kill-aware"]
     for run in data["runs"]:
         assert {"policy", "tasks", "violation_rate", "llm", "utilization", "placement",
                 "events", "wall_s"} <= set(run)
