@@ -136,7 +136,8 @@ def test_simulate_traces_replay(tmp_path, capsys):
                          capsys)
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"trace.{p}.csv" for p in ("fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn", "ftf"))
+        f"trace.{p}.csv" for p in ("fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn", "ftf",
+                                   "kill-aware"))
     code, out, _ = run_cli(["replay", "scenario_a", "--horizon", "500ms", "--schedule",
                             str(tmp_path / "trace.ftf.csv"), "--format", "json"], capsys)
     assert code == 0 and json.loads(out)["valid"] is True
