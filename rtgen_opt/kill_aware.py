@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 
 import numpy as np
 
@@ -327,16 +328,8 @@ class KillAwarePlacement:
             if backend is None:
                 run.wake_at(due - self.step_rest[seg] + 1)
             return backend
-        options = []  # behind: (finish, backend, start), now or when a backend frees
-        for b in self.backends:
-            d = run.dur_on[b][seg]
-            if d >= 0:
-                moment = now if run.idle_count[b] else min(run.inst_end[i]
-                                                           for i in run.backend_insts[b])
-                start = self._arrival(job, b, moment)
-                options.append((start + d, b, moment, start, d))
-        best = None  # the fewest kills, then the earliest finish
-        for finish, b, moment, start, d in sorted(options):
+        best = None  # behind: the fewest kills, then the earliest finish
+        for finish, moment, b, start, d in self._moments(now, job, seg):
             kills = self.forecast.kills(b, now, start, d)
             if best is None or kills < best[0]:
                 best = (kills, finish, b, moment)
@@ -345,17 +338,25 @@ class KillAwarePlacement:
         return self._take(now, best)
 
     def _into_slack(self, now: int, job: int, seg: int) -> int | None:
-        """The idle backend where the segment finishes first without killing a frame."""
+        """The backend where the segment finishes first without killing a frame — if it
+        is busy now, wait for it (a slow backend that is idle is no bargain)."""
+        for _, moment, b, start, d in self._moments(now, job, seg):
+            if not self.forecast.kills(b, now, start, d):
+                return b if moment == now else None
+        return None
+
+    def _moments(self, now: int, job: int, seg: int) -> list[tuple]:
+        """(finish, moment, backend, start, duration) per backend that can run the
+        segment, starting now or when it next frees, earliest finish first."""
         run, options = self.run, []
         for b in self.backends:
             d = run.dur_on[b][seg]
-            if d >= 0 and run.idle_count[b]:
-                start = self._arrival(job, b, now)
-                options.append((start + d, b, start, d))
-        for _, b, start, d in sorted(options):
-            if not self.forecast.kills(b, now, start, d):
-                return b
-        return None
+            if d >= 0:
+                moment = now if run.idle_count[b] else min(run.inst_end[i]
+                                                           for i in run.backend_insts[b])
+                start = self._arrival(job, b, moment)
+                options.append((start + d, moment, b, start, d))
+        return sorted(options)
 
     # -- helpers
 
@@ -410,5 +411,5 @@ def _pace_us(ts: TaskSet, task: int, fastest: np.ndarray, pace: float) -> int:
     segs = ts.job_segments(info.first_job)
     first_step = [s for s in segs if ts.seg_stage[s] == DECODE and ts.seg_step[s] == 1]
     standalone = int(fastest[first_step].sum()) if first_step else 0
-    target = int(pace * standalone)
+    target = int(pace * standalone) if math.isfinite(pace) else NO_DEADLINE  # inf: slack only
     return min(target, info.tpt_us) if info.tpt_us is not None else target
