@@ -241,18 +241,16 @@ class _Run:
         releases.append(_NEVER)
         next_release = 0
         end_time, restart, priority = self.end_time, self.restart, self.policy.priority
-        seg_job, seg_token, dur_on, seg_queue = (self.seg_job, self.seg_token, self.dur_on,
-                                                  self.seg_queue)
+        seg_job, seg_token, seg_queue = self.seg_job, self.seg_token, self.seg_queue
         job_task, job_end, next_seg = self.job_task, self.job_end, self.next_seg
         queued, prev_backend = self.queued, self.prev_backend
-        inst_seg, inst_key, inst_start, inst_end = (self.inst_seg, self.inst_key,
-                                                    self.inst_start, self.inst_end)
+        inst_seg, inst_start, inst_end = self.inst_seg, self.inst_start, self.inst_end
         inst_backend, inst_index, backend_insts = (self.inst_backend, self.inst_index,
                                                    self.backend_insts)
         idle, queues, queue_backends, queue_single = (self.idle_count, self.queues,
                                                       self.queue_backends, self.queue_single)
         queue_ids = range(len(queues))
-        transfer, tpt, edf_deadline = self.transfer, self.tpt, self.edf_deadline
+        tpt, edf_deadline = self.tpt, self.edf_deadline
         state, job_after, job_deadline, give_up = (self.state, self.job_after,
                                                    self.job_deadline, self.give_up)
         deadline_events = self.drop  # under on_miss: continue, a deadline changes nothing

@@ -134,8 +134,7 @@ def _misses_one(frames: list, free: int, block_start: int, block_end: int) -> in
         if not ready:
             if i == n:
                 return missed
-            if frames[i][0] > t:
-                t = frames[i][0]
+            t = max(t, frames[i][0])
         while i < n and frames[i][0] <= t:
             push(ready, (frames[i][1], frames[i][2]))
             i += 1
@@ -187,6 +186,7 @@ class FrameForecast:
                 self.cum[b] = np.concatenate(([0], np.cumsum(dur))).tolist()
         self.period = [max((ts.tasks[t].period_us for t in tasks), default=0.0)
                        for tasks in self.homed]
+        self.pad = [int(p) + 1 for p in self.period]  # frames a block can touch: one period on
 
     def rest_at_home(self, job: int) -> int:
         """Work left of a frame job on its home backend, from its next segment."""
@@ -229,9 +229,15 @@ class FrameForecast:
         if not self.homed[b]:
             return 0
         end = start + duration
-        frames = self._frames(b, now, end + int(self.period[b]) + 1)
+        frames = self._frames(b, now, end + self.pad[b])
         if not frames:
             return 0
+        insts = self.run.backend_insts[b]
+        if len(insts) == 1:  # the common case, without the instance bookkeeping
+            inst = insts[0]
+            free = self.run.inst_end[inst] if self.run.inst_seg[inst] >= 0 else now
+            missed = _misses_one(frames, free, start, end)
+            return missed and missed - _misses_one(frames, free, 0, 0)
         free = self._free(b, now)
         inst = min(range(len(free)), key=lambda i: (free[i] > start, i))
         missed = _misses(frames, free, inst, start, end)
@@ -242,7 +248,7 @@ class FrameForecast:
         if it only runs them (now included if it is idle)."""
         if not self.homed[b] or len(self.run.backend_insts[b]) != 1:
             return []
-        until = now + int(self.period[b]) + 1
+        until = now + self.pad[b]
         return _idle_starts(self._frames(b, now, until), self._free(b, now)[0], until)
 
 

@@ -1,4 +1,4 @@
-"""The paper's five scheduling policies (DESIGN.md §3).
+"""The paper's five scheduling policies (DESIGN.md §3), and ``kill-aware``.
 
 A policy makes two choices, and only those: the **order** of ready work (``priority``: a
 tuple, smaller runs first) and the **backend choice** (``dynamic``: the best available
@@ -23,12 +23,13 @@ idle on purpose, picking a slower backend, waiting for a better moment — retur
 executor then offers it the ready segments of each dispatch round in ``priority`` order;
 ``place(now, job, seg)`` names a backend with an idle instance, or ``None`` to leave the
 segment waiting. Besides the fields above, ``run`` exposes (read only): ``ts`` (the task
-set), ``state[job]`` and ``next_seg[job]``, ``idle_count[backend]``, ``dur_on[backend][seg]``
-(µs, -1 where it cannot run), ``prev_backend[job]``, ``transfer[task][from][to]``, the
-instances (``backend_insts[backend]``; per instance ``inst_seg`` (-1 idle) and
-``inst_end``), ``first_token_us[job]`` (-1 before it), ``give_up[job]``, and
-``wake_at(time_us)`` to ask for a dispatch round when no event would happen. Such a policy
-does not preempt.
+set), per job ``job_task``, ``job_deadline`` (absolute, ``NO_DEADLINE`` if none),
+``state`` (3 done, 4 dropped), ``queued`` (ready, not running), ``next_seg`` and
+``job_end`` (one past its last segment), ``prev_backend``, ``first_token_us`` (-1 before
+it) and ``give_up``; ``idle_count[backend]``, ``dur_on[backend][seg]`` (µs, -1 where it
+cannot run), ``transfer[task][from][to]``, the instances (``backend_insts[backend]``; per
+instance ``inst_seg``, -1 when idle, and ``inst_end``); and ``wake_at(time_us)`` to ask
+for a dispatch round when no event would happen. Such a policy does not preempt.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from .errors import InputError
-from .taskset import NO_DEADLINE
+from .kill_aware import KillAwarePlacement
 
 
 class RunView(Protocol):
@@ -126,7 +127,6 @@ class KillAware(Policy):
         return (0, run.placement.deadline(job, seg), job)  # frames and paced decode: EDF
 
     def placement(self, run):
-        from .kill_aware import KillAwarePlacement  # the forecast machinery, on demand
         return KillAwarePlacement(run, self.pace)
 
 

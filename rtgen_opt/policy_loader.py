@@ -98,7 +98,7 @@ def _guarded(cls: type, source: str) -> Policy:
         policy = cls()
     except Exception as exc:  # noqa: BLE001
         raise InputError(source, "", "a policy class that can be created without "
-                         f"arguments", f"{type(exc).__name__}: {exc}") from None
+                         "arguments", f"{type(exc).__name__}: {exc}") from None
     return GuardedPolicy(policy, source)
 
 

@@ -7,12 +7,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from rtgen_opt.formulations.cpsat import CpSatModel
+from rtgen_opt.formulations.result import SolveStatus
 
 from rtgen_opt.executor import simulate
 from rtgen_opt.firm import firm_schedule
-from rtgen_opt.formulations.cpsat import CpSatModel
-from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.kill_aware import _misses, home_backends
 from rtgen_opt.metrics import evaluate
 from rtgen_opt.policies import KillAware

@@ -54,7 +54,7 @@ def test_an_entry_point_names_a_packaged_policy(monkeypatch, capsys):
 
 
 def test_the_readme_shows_the_example_file_verbatim():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     assert EXAMPLE.read_text() in blocks
 
 
