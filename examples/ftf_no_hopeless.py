@@ -1,4 +1,4 @@
-"""An example policy: FTF's order, but a frame is never started where it cannot finish."""
+"""An example policy: FTF's order, but never start a frame where it would be dropped."""
 from rtgen_opt.policies import Ftf, Policy
 
 
@@ -18,6 +18,7 @@ class NoHopelessPlacement:
         run = self.run
         idle = [b for b, n in enumerate(run.idle_count) if n and run.dur_on[b][seg] >= 0]
         best = min(idle, key=lambda b: run.dur_on[b][seg], default=None)
-        if best is not None and now + run.dur_on[best][seg] > run.job_deadline[job]:
-            return None  # it would miss its deadline: leave the backend to other work
+        late = best is not None and now + run.dur_on[best][seg] > run.job_deadline[job]
+        if late and run.ts.on_miss == "drop":
+            return None  # it would be dropped at its deadline: leave the backend to others
         return best
