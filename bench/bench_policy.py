@@ -3,7 +3,7 @@
     python bench/bench_policy.py [--horizon 60] [--policies ftf,kill-aware] [--paces]
 
 Prints one Markdown row per scenario/variant and policy: frame violations (of the frames
-released), mean TTFT and TPT of the LLM, starved requests and the wall time of the run;
+released), mean TTFT and TPT of the LLM, starved requests, the wall and CPU time of the run;
 then kill-aware's verdict against the goals of its issue on scenario_c (violations far
 below FTF's, TTFT at most 1.5x FTF's, TPT at most half of FTF's, nothing starved, never
 more violations than FTF on any variant, a run under 0.5 s). `--paces` adds kill-aware's
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,13 +35,15 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "ftf_no_hopeless.py"
 
 
 def run(ts, policy: Policy) -> dict:
+    started = time.process_time()  # (CPU time: other processes on the machine inflate wall)
     result = simulate(ts, policy)
+    cpu_s = time.process_time() - started
     metrics = evaluate(ts, result.schedule)
     llm = next(iter(metrics["llm"].values()), None)
     return {"violations": metrics["violations"],
             "released": sum(t["released"] for t in metrics["tasks"].values()),
             "ttft": llm and llm["ttft_ms"]["mean"], "tpt": llm and llm["tpt_ms"]["mean"],
-            "starved": llm["starved"] if llm else 0, "wall": result.wall_s}
+            "starved": llm["starved"] if llm else 0, "wall": result.wall_s, "cpu": cpu_s}
 
 
 def fmt(x: float | None, digits: int = 1) -> str:
@@ -61,8 +64,8 @@ def main() -> None:
     print(f"horizon {args.horizon:g} s; `rtgen-opt simulate SCENARIO --set ... --policy P "
           f"--horizon {args.horizon:g}s` prints the same figures\n")
     print("| scenario | variant | policy | violations | of released | TTFT ms | TPT ms "
-          "| starved | wall s |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+          "| starved | wall s | CPU s |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     results = {}
     for scenario, overrides in CASES:
         ts = build_taskset(load_scenario(scenario, overrides), horizon)
@@ -70,7 +73,7 @@ def main() -> None:
             r = results[scenario, overrides, policy.name] = run(ts, policy)
             print(f"| {scenario} | {' '.join(overrides) or '-'} | {policy.name} | "
                   f"{r['violations']} | {r['released']} | {fmt(r['ttft'])} | "
-                  f"{fmt(r['tpt'], 2)} | {r['starved']} | {r['wall']:.3f} |")
+                  f"{fmt(r['tpt'], 2)} | {r['starved']} | {r['wall']:.3f} | {r['cpu']:.3f} |")
         sys.stdout.flush()
     if "ftf" in names and "kill-aware" in names:
         print_goals(results)
@@ -93,7 +96,8 @@ def print_goals(results: dict) -> None:
         ("no request starved (every case)",
          all(r["starved"] == 0 for (s, o, p), r in results.items() if p == "kill-aware"), ""),
         ("never more violations than FTF", not worse, "; ".join(worse)),
-        ("simulate of scenario_c under 0.5 s", ours["wall"] < 0.5, f"{ours['wall']:.3f} s"),
+        ("simulate of scenario_c under 0.5 s of CPU", ours["cpu"] < 0.5,
+         f"{ours['cpu']:.3f} s, FTF {ftf['cpu']:.3f} s"),
     ]
     print("\nkill-aware against its goals (scenario_c):")
     for goal, met, detail in goals:

@@ -423,7 +423,8 @@ class _Run:
     def wake_at(self, time_us: int) -> None:
         """Ask for a dispatch round at ``time_us`` (for placements that wait for a moment
         at which no event would otherwise happen)."""
-        heapq.heappush(self.heap, _event(time_us, GIVE_UP, _WAKE))
+        if time_us <= self.end_time:
+            heapq.heappush(self.heap, _event(time_us, GIVE_UP, _WAKE))
 
     # ------------------------------------------------------------------ the rarer events
 

@@ -16,9 +16,12 @@ latency database that is enough to forecast, for any block of other work on a ba
    backend and at the moment — now, or when a backend next falls idle within one period
    of its frames — that kill the fewest frames, then finish first. A request that has
    waited half its give-up time is urgent: then only the finish time counts.
-3. **Decode is paced**: while a request is ahead of its pace (``pace`` × its standalone
-   time per token, or its ``tpt`` SLO if shorter) a decode step runs only where it kills no
-   frame — in the frames' slack; once behind, it takes the backend where it finishes first.
+3. **Decode is paced, on a budget**: while a request is ahead of its pace (``pace`` × its
+   standalone time per token, or its ``tpt`` SLO if shorter) a decode step runs only where
+   it kills no frame — in the frames' slack; once behind, it takes the backend where it
+   kills fewest frames, then finishes first — as long as its decode has killed no more
+   than ``budget`` × the frames its first-token work killed (so a request costs at most
+   (1 + budget) × what its prompt cost; one whose prompt cost nothing decodes in slack).
    Late frames under ``on_miss: continue`` are treated like decode that is ahead of pace.
 
 The forecast (``FrameForecast.kills``) list-schedules the home frames of one backend —
@@ -258,9 +261,15 @@ class FrameForecast:
 class KillAwarePlacement:
     """The decisions of ``kill-aware`` for one run (see the module docstring)."""
 
-    def __init__(self, run, pace: float):
-        self.run = run
+    def __init__(self, run, pace: float, budget: float):
         ts = self.ts = run.ts
+        self.run = run
+        self.budget = budget  # decode may kill budget x what the first token killed
+        self.credit: dict[int, int] = {}  # request job -> frames its first token killed
+        self.spent: dict[int, int] = {}  # request job -> frames its decode killed
+        # the request jobs a job's first-token work is for: itself, or those waiting for it
+        self.requests_fed = [[job] if info.is_llm else run.dependents.get(job, [])
+                             for job, info in enumerate(ts.tasks[t] for t in run.job_task)]
         self.forecast = FrameForecast(run)
         self.continue_late = ts.on_miss == "continue"
         fastest = np.where(ts.seg_dur_us >= 0, ts.seg_dur_us, NO_DEADLINE).min(axis=1)
@@ -268,6 +277,7 @@ class KillAwarePlacement:
         self.pace = [_pace_us(ts, t, fastest, pace) for t in range(len(ts.tasks))]
         self.decode = (ts.seg_stage == DECODE).tolist()
         self.backends = range(len(ts.backends))
+        self.wakes: dict[int, int] = {}  # job -> the wake-up asked for its decode step
 
     def place(self, now: int, job: int, seg: int) -> int | None:
         task = self.run.job_task[job]
@@ -324,24 +334,38 @@ class KillAwarePlacement:
                 start = self._arrival(job, b, m)
                 kills = 0 if urgent else self.forecast.kills(b, now, start, d)
                 options.append((kills, start + d, b, m))
-        return self._take(now, min(options, default=None))
+        best = min(options, default=None)
+        backend = self._take(now, best)
+        if backend is not None and best[0]:  # what the request's first token cost
+            for request in self.requests_fed[job]:
+                self.credit[request] = self.credit.get(request, 0) + best[0]
+        return backend
 
     def _decode(self, now: int, job: int, seg: int) -> int | None:
         run = self.run
         due = self.deadline(job, seg)
         if now + self.step_rest[seg] <= due:  # ahead of pace: only into the frames' slack
             backend = self._into_slack(now, job, seg)
-            if backend is None:
-                run.wake_at(due - self.step_rest[seg] + 1)
+            behind_at = due - self.step_rest[seg] + 1
+            if backend is None and self.wakes.get(job) != behind_at:
+                self.wakes[job] = behind_at  # (once per step, however often it waits)
+                run.wake_at(behind_at)
             return backend
-        best = None  # behind: the fewest kills, then the earliest finish
+        allowed = (math.inf if math.isinf(self.budget) else
+                   self.budget * self.credit.get(job, 0) - self.spent.get(job, 0))
+        best = None  # behind: the fewest kills (within budget), then the earliest finish
         for finish, moment, b, start, d in self._moments(now, job, seg):
             kills = self.forecast.kills(b, now, start, d)
-            if best is None or kills < best[0]:
+            if kills <= allowed and (best is None or kills < best[0]):
                 best = (kills, finish, b, moment)
             if not kills:
                 break
-        return self._take(now, best)
+        if best is None:  # over budget: like a request ahead of its pace
+            return self._into_slack(now, job, seg)
+        backend = self._take(now, best)
+        if backend is not None and best[0]:
+            self.spent[job] = self.spent.get(job, 0) + best[0]
+        return backend
 
     def _into_slack(self, now: int, job: int, seg: int) -> int | None:
         """The backend where the segment finishes first without killing a frame — if it

@@ -116,10 +116,12 @@ class KillAware(Policy):
     name, dynamic = "kill-aware", True
     description = ("frames on home backends chosen with the whole task set in view; "
                    "first-token work where and when it kills the fewest frames; decode "
-                   "paced, into the frames' slack while ahead of pace")
+                   "paced (3x standalone), in the frames' slack while ahead of pace, "
+                   "killing at most as many frames as its first token did")
 
-    def __init__(self, pace: float = 3.0):
+    def __init__(self, pace: float = 3.0, budget: float = 1.0):
         self.pace = pace  # decode aims at pace x its standalone time per token
+        self.budget = budget  # and may kill budget x the frames its first token killed
 
     def priority(self, run, job, seg):
         if run.first_token_work[seg]:
@@ -127,7 +129,7 @@ class KillAware(Policy):
         return (0, run.placement.deadline(job, seg), job)  # frames and paced decode: EDF
 
     def placement(self, run):
-        return KillAwarePlacement(run, self.pace)
+        return KillAwarePlacement(run, self.pace, self.budget)
 
 
 POLICIES: dict[str, Policy] = {p.name: p for p in (FcfsAot(), FcfsDyn(), EdfAot(), EdfDyn(),

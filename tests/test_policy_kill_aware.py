@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -74,12 +75,23 @@ def test_decode_paces_itself_faster_with_a_smaller_pace():
     assert tpt[2.0]["mean"] < tpt[1e9]["mean"]
 
 
+def test_without_a_budget_decode_kills_nothing_as_without_a_pace():
+    # budget 0: decode may not kill a frame even when behind its pace, so it runs only in
+    # the frames' slack, exactly as with no pace at all.
+    ts = build_taskset(load_scenario("scenario_c"), Fraction(12))
+    runs = [evaluate(ts, simulate(ts, policy).schedule)
+            for policy in (KillAware(budget=0.0), KillAware(pace=math.inf), KillAware())]
+    assert runs[0]["violations"] == runs[1]["violations"] < runs[2]["violations"]
+    assert runs[0]["llm"]["llm"]["tpt_ms"] == runs[1]["llm"]["llm"]["tpt_ms"]
+
+
 # ------------------------------------------------------------------ built-in scenarios
 
 
 @pytest.mark.parametrize("scenario, overrides", [
     ("scenario_a", ()), ("scenario_b", ()), ("scenario_c", ()), ("scenario_d", ()),
-    ("scenario_c", ("llm.input_tokens=2048",)), ("scenario_c", ("platform.npu=2",)),
+    ("scenario_c", ("llm.input_tokens=32",)), ("scenario_c", ("llm.input_tokens=2048",)),
+    ("scenario_c", ("platform.npu=2",)), ("scenario_c", ("od.fps=30",)),
 ])
 def test_no_request_starves_and_no_more_violations_than_ftf(scenario, overrides):
     ts = build_taskset(load_scenario(scenario, overrides), Fraction(20))
