@@ -24,6 +24,7 @@ FULL = [
     ("CP-SAT on the built-in scenarios", ["bench_solve.py", "--horizons", "hyper", "1", "5",
                                           "--time-limit", "30", "--long"]),
     ("CP-SAT vs MILP", ["bench_engines.py", "--time-limit", "20"]),
+    ("kill-aware against FTF on the scenarios and variants", ["bench_policy.py", "--paces"]),
 ]
 QUICK = [
     ("Executor: five policies, 60 s of scenario_c", ["bench_executor.py", "--repeat", "1"]),
@@ -32,6 +33,8 @@ QUICK = [
      ["bench_simso.py", "--seconds", "5", "--sets", "1", "--repeat", "1"]),
     ("CP-SAT on the built-in scenarios", ["bench_solve.py", "--horizons", "hyper",
                                           "--time-limit", "10"]),
+    ("kill-aware against FTF on the scenarios and variants",
+     ["bench_policy.py", "--horizon", "20"]),
 ]
 
 
