@@ -190,6 +190,11 @@ class FrameForecast:
         self.period = [max((ts.tasks[t].period_us for t in tasks), default=0.0)
                        for tasks in self.homed]
         self.pad = [int(p) + 1 for p in self.period]  # frames a block can touch: one period on
+        # tasks whose frames also meet their deadline on a backend no frame calls home: a
+        # block at home does not kill them, they move there (``KillAwarePlacement._frame``)
+        self.movable = [any(0 <= w <= info.deadline_us and not self.homed[b]
+                            for b, w in enumerate(_frame_work(ts, t)))
+                        if self.home[t] >= 0 else False for t, info in enumerate(ts.tasks)]
 
     def rest_at_home(self, job: int) -> int:
         """Work left of a frame job on its home backend, from its next segment."""
@@ -202,6 +207,8 @@ class FrameForecast:
         state, queued, next_seg, job_end = run.state, run.queued, run.next_seg, run.job_end
         deadline = run.job_deadline
         for t in self.homed[b]:
+            if self.movable[t]:
+                continue
             info = self.ts.tasks[t]
             first, last = info.first_job, info.first_job + info.num_jobs
             j = self.cursor[t]
