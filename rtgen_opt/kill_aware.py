@@ -10,7 +10,8 @@ latency database that is enough to forecast, for any block of other work on a ba
    whose frames, list-scheduled over a window, miss least (then: lowest utilization of
    the busiest instance) wins. A frame runs at home; it moves only when home cannot meet
    its deadline any more, to a backend where it meets it without killing that backend's
-   frames. A frame that cannot meet its deadline anywhere is not started (it would only
+   frames (so a task that also fits on a backend no frame calls home is never counted as
+   killed). A frame that cannot meet its deadline anywhere is not started (it would only
    occupy a backend until it is dropped).
 2. **First-token work** (LLM prefill and the RAG encoder it waits for) starts on the
    backend and at the moment — now, or when a backend next falls idle within one period
