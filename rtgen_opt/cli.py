@@ -433,6 +433,9 @@ def gap(
         "--time-limit", help="Solver time for the whole analysis, e.g. 120s.")] = "120s",
     workers: WorkersOpt = 0,
     set_: SetOpt = None,
+    policy: Annotated[Optional[list[str]], typer.Option(
+        help="Also compare this policy: your own FILE.py:CLASS (or an entry point); "
+        "repeatable.")] = None,
     format: FormatOpt = "table",
 ) -> None:
     """How far is each policy from the best possible schedule?
@@ -454,7 +457,9 @@ def gap(
     ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
     span = _window(window, ts)
     say = (lambda m: print(f"[gap] {m}", file=sys.stderr)) if format == "table" else None
-    data = gap_analysis(ts, limit, workers, progress=say)
+    extra = [p for p in map(load_policy, policy or ()) if p.name not in POLICIES]
+    data = gap_analysis(ts, limit, workers, progress=say,
+                        policies=list(POLICIES.values()) + extra)
     if report:
         text = markdown(data) if report.endswith(".md") else html_page(data, ts, span)
         _write_text(report, text)

@@ -21,7 +21,7 @@ from .executor import simulate
 from .firm import firm_schedule, serves_every_request
 from .formulations.problem import Problem
 from .metrics import evaluate
-from .policies import POLICIES
+from .policies import POLICIES, Policy
 from .solve import DIRECT_SEGMENTS, solve, solve_problem, service_matched_problem
 from .taskset import TaskSet
 
@@ -30,8 +30,9 @@ SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 
 
 def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
-                 progress=None) -> dict:
-    """The `gap` JSON of DESIGN.md §4, plus the schedules the report draws."""
+                 progress=None, policies: list[Policy] | None = None) -> dict:
+    """The `gap` JSON of DESIGN.md §4, plus the schedules the report draws (``policies``:
+    those to compare, by default every built-in one)."""
     if ts.num_segments > DIRECT_SEGMENTS:
         raise InputError("--horizon", "", f"a task set of at most {DIRECT_SEGMENTS} segments "
                          f"for the gap analysis (this one has {ts.num_segments}): a shorter "
@@ -41,10 +42,12 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
     optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers)
     say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
     released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
+    chosen = list(POLICIES.values()) if policies is None else policies
     policies, traces, seeds = [], {}, [optimum.schedule]
-    each = SHARES["matched"] * time_limit_s / len(POLICIES)
-    for name in POLICIES:
-        trace = simulate(ts, name).schedule
+    each = SHARES["matched"] * time_limit_s / len(chosen)
+    for policy in chosen:
+        name = policy.name
+        trace = simulate(ts, policy).schedule
         traces[name] = trace
         metrics = evaluate(ts, trace)
         matched = solve_problem(service_matched_problem(ts, trace), each, workers,

@@ -14,6 +14,7 @@ import pytest
 from rtgen_opt import policy_loader
 from rtgen_opt.policies import Policy
 from tests.conftest import run_cli
+from tests.test_gap_check import small_scenario
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "ftf_no_hopeless.py"
 README = Path(__file__).parent.parent / "README.md"
@@ -41,6 +42,19 @@ def test_check_takes_a_policy_from_a_file(tmp_path, capsys):
                             "--policy", f"{tmp_path}/mine.py:FtfNoHopeless"], capsys)
     data = json.loads(out)
     assert code in (0, 1) and data["method"] == "policy:ftf-no-hopeless"
+
+
+def test_a_policy_from_a_file_appears_in_the_gap_analysis(tmp_path, capsys):
+    shutil.copy(EXAMPLE, tmp_path / "mine.py")
+    code, out, err = run_cli(["gap", small_scenario(tmp_path), "--workers", "1",
+                              "--time-limit", "30s", "--format", "json",
+                              "--policy", f"{tmp_path}/mine.py:FtfNoHopeless"], capsys)
+    assert code == 0, err
+    rows = {p["policy"]: p for p in json.loads(out)["policies"]}
+    assert {"ftf", "kill-aware", "ftf-no-hopeless"} <= set(rows)
+    ours = rows["ftf-no-hopeless"]
+    assert ours["matched_optimum"]["violations_lower_bound"] <= ours["violations"]
+    assert ours["gap_violations"] >= 0
 
 
 def test_an_entry_point_names_a_packaged_policy(monkeypatch, capsys):
