@@ -94,7 +94,7 @@ def test_without_a_budget_decode_kills_nothing_as_without_a_pace():
     ("scenario_c", ("platform.npu=2",)), ("scenario_c", ("od.fps=30",)),
 ])
 def test_no_request_starves_and_no_more_violations_than_ftf(scenario, overrides):
-    ts = build_taskset(load_scenario(scenario, overrides), Fraction(20))
+    ts = build_taskset(load_scenario(scenario, overrides))  # its own horizon, 60 s
     ours = evaluate(ts, simulate(ts, "kill-aware").schedule)
     ftf = evaluate(ts, simulate(ts, "ftf").schedule)
     assert all(llm["starved"] == 0 for llm in ours["llm"].values())
