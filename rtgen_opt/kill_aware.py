@@ -15,15 +15,17 @@ latency database that is enough to forecast, for any block of other work on a ba
    occupy a backend until it is dropped).
 2. **First-token work** (LLM prefill and the RAG encoder it waits for) starts on the
    backend and at the moment — now, or when a backend next falls idle within one period
-   of its frames — that kill the fewest frames, then finish first. A request that has
-   waited half its give-up time is urgent: then only the finish time counts.
+   of its frames — that kill the fewest frames, then finish first (a moment that would
+   end after the request's give-up time comes last). A request that has waited a third of
+   its give-up time is urgent: then it takes the idle backend where it finishes first,
+   as FTF would.
 3. **Decode is paced, on a budget**: while a request is ahead of its pace (``pace`` × its
    standalone time per token, or its ``tpt`` SLO if shorter) a decode step runs only where
    it kills no frame — in the frames' slack; once behind, it takes the backend where it
    kills fewest frames, then finishes first — as long as its decode has killed no more
    than ``budget`` × the frames its first-token work killed (so a request costs at most
    (1 + budget) × what its prompt cost; one whose prompt cost nothing decodes in slack).
-   Late frames under ``on_miss: continue`` are treated like decode that is ahead of pace.
+   Late frames under ``on_miss: continue`` run only in their home backend's slack.
 
 The forecast (``FrameForecast.kills``) list-schedules the home frames of one backend —
 those ready now and those the periodic tasks will release — earliest deadline first,
@@ -320,33 +322,37 @@ class KillAwarePlacement:
             start, rest_b = self._arrival(job, b, now), self._rest(job, seg, b)
             if start + rest_b <= deadline and forecast.kills(b, now, start, rest_b) == 0:
                 return b
-        if self.continue_late and now + rest > deadline:  # late anyway: only into slack
-            return self._into_slack(now, job, seg)
+        if self.continue_late and now + rest > deadline and run.idle_count[home]:
+            start = self._arrival(job, home, now)  # late anyway: only into its home's slack
+            return home if not forecast.kills(home, now, start, rest) else None
         return None
 
     def _first_token(self, now: int, job: int, seg: int) -> int | None:
         run = self.run
         give_up, release = run.give_up[job], run.release[job]
-        urgent = give_up != NO_DEADLINE and 2 * now >= release + give_up
-        options = []  # (kills, finish, backend, start)
+        urgent = give_up != NO_DEADLINE and 3 * (now - release) >= give_up - release
+        options = []  # (too late for its give-up time, kills, finish, backend, moment)
         for b in self.backends:
             d = run.dur_on[b][seg]
             if d < 0:
                 continue
-            moments = [now] if run.idle_count[b] else []
-            if not urgent:
-                moments += [m for m in self.forecast.idle_moments(b, now) if m > now]
-            if not moments and not self.forecast.homed[b]:
-                moments = [min(run.inst_end[i] for i in run.backend_insts[b])]
+            if urgent:  # like FTF: the best idle backend, now
+                moments = {now} if run.idle_count[b] else set()
+            else:  # now or when it next frees, or when it falls idle within a frame period
+                moments = {now if run.idle_count[b] else
+                           min(run.inst_end[i] for i in run.backend_insts[b])}
+                moments.update(m for m in self.forecast.idle_moments(b, now) if m > now)
             for m in moments:
                 start = self._arrival(job, b, m)
                 kills = 0 if urgent else self.forecast.kills(b, now, start, d)
-                options.append((kills, start + d, b, m))
-        best = min(options, default=None)
-        backend = self._take(now, best)
-        if backend is not None and best[0]:  # what the request's first token cost
+                options.append((start + d > give_up, kills, start + d, b, m))
+        if not options:
+            return None
+        best = min(options)
+        backend = self._take(now, best[3], best[4])
+        if backend is not None and best[1]:  # what the request's first token cost
             for request in self.requests_fed[job]:
-                self.credit[request] = self.credit.get(request, 0) + best[0]
+                self.credit[request] = self.credit.get(request, 0) + best[1]
         return backend
 
     def _decode(self, now: int, job: int, seg: int) -> int | None:
@@ -370,7 +376,7 @@ class KillAwarePlacement:
                 break
         if best is None:  # over budget: like a request ahead of its pace
             return self._into_slack(now, job, seg)
-        backend = self._take(now, best)
+        backend = self._take(now, best[2], best[3])
         if backend is not None and best[0]:
             self.spent[job] = self.spent.get(job, 0) + best[0]
         return backend
@@ -398,11 +404,8 @@ class KillAwarePlacement:
 
     # -- helpers
 
-    def _take(self, now: int, option: tuple | None) -> int | None:
-        """Start now if the best option starts now; otherwise wait for its moment."""
-        if option is None:
-            return None
-        moment, backend = option[3], option[2]
+    def _take(self, now: int, backend: int, moment: int) -> int | None:
+        """Start now on ``backend`` if that is the best option; else wait for its moment."""
         if moment <= now and self.run.idle_count[backend]:
             return backend
         if moment > now:
