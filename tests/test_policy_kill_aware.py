@@ -36,7 +36,7 @@ def test_a_request_waits_for_the_moment_that_kills_no_frame(tmp_path):
     db = ["f,frame,x,,1,6", "r,frame,x,,1,8"]
     tasks = [{"name": "f", "model": "f", "period": "10ms"},
              {"name": "r", "model": "r", "arrivals": {"times": ["7ms"]}}]
-    ts = taskset(tmp_path, db, tasks, "30ms", platform={"x": 1})
+    ts = taskset(tmp_path, db, tasks, "30ms", platform={"x": 1}, after_horizon="stop")
     result = simulate(ts, "kill-aware")
     assert rows(ts, result) == [("f", 0, "x", 0, 6, 0), ("f", 0, "x", 10, 16, 0),
                                 ("r", 0, "x", 16, 24, 0), ("f", 0, "x", 24, 30, 0)]
