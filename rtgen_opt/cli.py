@@ -21,6 +21,7 @@ from .scenario import Scenario, builtin_scenarios, load_scenario
 from .executor import simulate as run_policy
 from .metrics import evaluate
 from .policies import POLICIES
+from .policy_loader import load_policy
 from .replay import replay as replay_schedule
 from .schedule import read_schedule
 from .taskset import STAGE_NAMES, TaskSet, build_taskset
@@ -312,7 +313,8 @@ def _run_length(ts) -> str:
 def simulate(
     scenario: str,
     policy: Annotated[str, typer.Option(
-        help="all, or one of " + ", ".join(POLICIES) + ".")] = "all",
+        help="all, or one of " + ", ".join(POLICIES) + ", or your own: FILE.py:CLASS "
+        "(or a package's entry point of the group rtgen_opt.policies).")] = "all",
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
     trace: Annotated[Optional[str], typer.Option(
@@ -330,18 +332,17 @@ def simulate(
     Example: rtgen-opt simulate scenario_c --policy all --horizon 60s
     """
     _check_format(format)
-    if policy != "all" and policy not in POLICIES:
-        raise InputError("--policy", "", f"all or one of {', '.join(POLICIES)}", policy)
+    policies = list(POLICIES.values()) if policy == "all" else [load_policy(policy)]
     _check_trace_format(trace_format)
     ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
-    names = list(POLICIES) if policy == "all" else [policy]
     runs, outputs = [], {}
-    for name in _progress(names, f"simulating {ts.scenario}"):
-        result = run_policy(ts, name)
+    for chosen in _progress(policies, f"simulating {ts.scenario}"):
+        name = chosen.name
+        result = run_policy(ts, chosen)
         runs.append({"policy": name, **evaluate(ts, result.schedule), "events": result.events,
                      "wall_s": round(result.wall_s, 4)})
         if trace:
-            target = trace if len(names) == 1 else _suffixed(trace, name)
+            target = trace if len(policies) == 1 else _suffixed(trace, name)
             outputs[target] = result.schedule.to_text(ts, target, trace_format)
     for target, text in outputs.items():  # all runs succeeded: now write
         _write_text(target, text)
@@ -541,6 +542,9 @@ def gap(
         "--time-limit", help="Solver time for the whole analysis, e.g. 120s.")] = "120s",
     workers: WorkersOpt = 0,
     set_: SetOpt = None,
+    policy: Annotated[Optional[list[str]], typer.Option(
+        help="Also compare this policy: your own FILE.py:CLASS (or an entry point); "
+        "repeatable.")] = None,
     format: FormatOpt = "table",
 ) -> None:
     """How far is each policy from the best possible schedule?
@@ -562,7 +566,9 @@ def gap(
     ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
     span = _window(window, ts)
     say = (lambda m: print(f"[gap] {m}", file=sys.stderr)) if format == "table" else None
-    data = gap_analysis(ts, limit, workers, progress=say)
+    extra = [p for p in map(load_policy, policy or ()) if p.name not in POLICIES]
+    data = gap_analysis(ts, limit, workers, progress=say,
+                        policies=list(POLICIES.values()) + extra)
     if report:
         text = markdown(data) if report.endswith(".md") else html_page(data, ts, span)
         _write_text(report, text)
@@ -594,8 +600,8 @@ def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:
 def check(
     scenario: str,
     policy: Annotated[Optional[str], typer.Option(
-        help="Check this policy (simulated) instead of asking whether any schedule "
-        "works.")] = None,
+        help="Check this policy (simulated; a name, or your own FILE.py:CLASS) instead of "
+        "asking whether any schedule works.")] = None,
     optimal: Annotated[bool, typer.Option(
         "--optimal", help="Ask the solver whether any schedule meets every deadline "
         "(the default).")] = False,
@@ -624,8 +630,7 @@ def check(
     from . import check as checks
 
     _check_format(format)
-    if policy is not None and policy not in POLICIES:
-        raise InputError("--policy", "", f"one of {', '.join(POLICIES)}", policy)
+    chosen = None if policy is None else load_policy(policy)
     if policy is not None and optimal:
         raise InputError("--optimal", "", "either --policy P or --optimal, not both")
     limit = float(_duration_option("--time-limit", time_limit))
@@ -636,7 +641,7 @@ def check(
             raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
                              f"({', '.join(t.name for t in s.tasks if t.kind == 'periodic')})",
                              max_fps)
-        fps, tried = checks.max_fps(s, max_fps, Fraction(ts.horizon_us, 1_000_000), policy,
+        fps, tried = checks.max_fps(s, max_fps, Fraction(ts.horizon_us, 1_000_000), chosen,
                                     limit, workers)
         method = f"policy:{policy}" if policy else "optimal"
         data = {"scenario": ts.scenario, "task": max_fps, "max_fps": fps, "method": method,
@@ -645,7 +650,7 @@ def check(
              f"{ts.scenario}: highest schedulable rate of {max_fps} ({method}): "
              f"{'none' if fps is None else f'{fps:g} FPS'}", numeric_from=0)
         raise typer.Exit(0 if fps is not None else 1)
-    verdict = checks.check(ts, policy, limit, workers, slo)
+    verdict = checks.check(ts, chosen, limit, workers, slo)
     data = verdict.as_dict(ts.scenario)
     emit(format, data, ["schedulable", "method", "reason"],
          [["yes" if verdict.schedulable else ("unknown" if not verdict.proven else "no"),

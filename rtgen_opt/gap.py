@@ -20,7 +20,7 @@ from .executor import simulate
 from .firm import firm_schedule, serves_every_request
 from .formulations.problem import Problem
 from .metrics import evaluate
-from .policies import POLICIES
+from .policies import POLICIES, Policy
 from .solve import solve, solve_problem, service_matched_problem
 from .taskset import TaskSet
 
@@ -29,17 +29,20 @@ SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 
 
 def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
-                 progress=None) -> dict:
-    """The `gap` JSON (docs/files-and-output.md), plus the schedules the report draws."""
+                 progress=None, policies: list[Policy] | None = None) -> dict:
+    """The `gap` JSON (docs/files-and-output.md), plus the schedules the report draws
+    (``policies``: those to compare, by default every built-in one)."""
     say = progress or (lambda m: None)
     started = time.perf_counter()
     optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers)
     say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
     released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
+    chosen = list(POLICIES.values()) if policies is None else policies
     policies, traces, seeds = [], {}, [optimum.schedule]
-    each = SHARES["matched"] * time_limit_s / len(POLICIES)
-    for name in POLICIES:
-        trace = simulate(ts, name).schedule
+    each = SHARES["matched"] * time_limit_s / len(chosen)
+    for policy in chosen:
+        name = policy.name
+        trace = simulate(ts, policy).schedule
         traces[name] = trace
         metrics = evaluate(ts, trace)
         matched = solve_problem(service_matched_problem(ts, trace), each, workers,
