@@ -166,11 +166,11 @@ class _Board:
         n = len(starts)
         is_frame = self.is_frame_seg
         while i < n:
+            if starts[i] >= start + dur:  # sorted by start: nothing later can collide
+                break
             if ends[i] <= start or (skip_frames and owners[i] >= 0 and is_frame[owners[i]]):
                 i += 1
                 continue
-            if starts[i] >= start + dur:
-                break
             start = ends[i]
             if start > limit:
                 break
