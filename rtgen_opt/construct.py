@@ -839,7 +839,7 @@ def _place_requests(board, frames, units, report, say) -> bool:
 def _never_worse_than_greedy(problem, schedule, report, weights, say) -> Schedule:
     """The plain greedy schedule (requests first, then frames), when it serves every
     required request in time and drops less: a floor under the construction."""
-    from .solve import greedy_schedule  # solve orchestrates construct: import late
+    from .greedy import greedy_schedule
 
     greedy = greedy_schedule(problem)
     lost = _dropped(problem, greedy, weights) / problem.weight_scale

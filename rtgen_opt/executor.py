@@ -1,4 +1,4 @@
-"""The event-driven executor: one loop for every policy (DESIGN.md §2-3).
+"""The event-driven executor: one loop for every policy (docs/semantics.md).
 
 Events live in a heap ordered by time; at equal times they are handled in kind order,
 then one dispatch round runs:
@@ -9,7 +9,7 @@ then one dispatch round runs:
    aborted there (its running segment too) and never runs again. Completions come first,
    so a segment ending exactly at the deadline meets it.
 3. ``GIVE_UP`` — a request with no first token ``give_up`` µs after its arrival (default
-   10 x its standalone latency, DESIGN.md §2) is starved: abandoned like a dropped job.
+   10 x its standalone latency, docs/semantics.md) is starved: abandoned like a dropped job.
 4. ``RELEASE`` — a job arrives; it is ready once the job it waits for (``after``) is done.
 5. dispatch — ready segments are placed in priority order while any can be placed.
 

@@ -1,4 +1,4 @@
-"""The paper's five scheduling policies (DESIGN.md §3).
+"""The paper's five scheduling policies (docs/semantics.md, *Policies*).
 
 A policy makes two choices, and only those: the **order** of ready work (``priority``: a
 tuple, smaller runs first) and the **backend choice** (``dynamic``: the best available

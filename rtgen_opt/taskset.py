@@ -14,9 +14,9 @@ NumPy arrays (structure of arrays), not millions of Python objects:
 
 An LLM request of N output tokens is its prefill (which emits token 1) followed by N - 1
 decode steps (step k emits token k + 1 at context length input_tokens + k), so that
-TTFT = token 1 - arrival and TPT = (token N - token 1) / (N - 1) (DESIGN.md §2).
+TTFT = token 1 - arrival and TPT = (token N - token 1) / (N - 1) (docs/semantics.md).
 
-Rounding (DESIGN.md §2): releases to the nearest µs from the exact value (no drift),
+Rounding (docs/semantics.md): releases to the nearest µs from the exact value (no drift),
 durations up, relative deadlines down.
 """
 
@@ -127,7 +127,7 @@ class TaskSet:
         return next(i for i, t in enumerate(self.tasks) if t.name == name)
 
     def summary(self) -> dict:
-        """The `taskset` JSON of DESIGN.md §4."""
+        """The `taskset` JSON (docs/files-and-output.md)."""
         return {
             "scenario": self.scenario,
             "horizon_s": self.horizon_us / US_PER_S,
@@ -359,7 +359,7 @@ def _with_chain_standalone(task: TaskInfo, tasks: list[TaskInfo]) -> TaskInfo:
 
 def _with_give_up(scenario: Scenario, tasks: list[TaskInfo]) -> list[TaskInfo]:
     """How long a request may wait for its first token before it counts as starved and is
-    abandoned: the scenario's `drain`, else 10 x its standalone latency (DESIGN.md §2). A
+    abandoned: the scenario's `drain`, else 10 x its standalone latency (docs/semantics.md). A
     request that feeds another (RAG -> LLM) gives up with it."""
     limits = [None if t.kind != "request" else
               (to_us_nearest(scenario.drain) if scenario.drain is not None

@@ -21,7 +21,8 @@ from rtgen_opt.firm import firm_schedule, serves_every_request
 from rtgen_opt.metrics import evaluate
 from rtgen_opt.policies import POLICIES
 from rtgen_opt.replay import replay
-from rtgen_opt.solve import greedy_schedule, service_matched_problem
+from rtgen_opt.greedy import greedy_schedule
+from rtgen_opt.solve import service_matched_problem
 from rtgen_opt.taskset import NO_DEADLINE
 from tests.tiny import ms, taskset
 
