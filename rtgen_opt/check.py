@@ -44,7 +44,7 @@ from .taskset import INELIGIBLE, NO_DEADLINE, TaskSet, build_taskset
 
 
 YES, NO, UNKNOWN = "yes", "no", "unknown"
-EXIT_CODES = {YES: 0, NO: 1, UNKNOWN: 3}  # DESIGN.md §4: a CI gate fails on 1 and 3
+EXIT_CODES = {YES: 0, NO: 1, UNKNOWN: 3}  # a CI gate fails on 1 and 3 (docs/files-and-output.md)
 
 
 @dataclass
@@ -167,8 +167,10 @@ def analytical(ts: TaskSet) -> Verdict | None:
 # ----------------------------------------------------------------------------- methods
 
 
-def check_policy(ts: TaskSet, policy: str, slo: bool = False) -> Verdict:
+def check_policy(ts: TaskSet, policy, slo: bool = False) -> Verdict:
+    """Simulate ``policy`` (a name of POLICIES or a Policy object)."""
     metrics = evaluate(ts, simulate(ts, policy).schedule)
+    policy = _policy_name(policy)
     problems = [f"{n}: {t['violations']} of {t['released']} frames miss"
                 for n, t in metrics["tasks"].items() if t["violations"]]
     for name, llm in metrics["llm"].items():
@@ -180,6 +182,10 @@ def check_policy(ts: TaskSet, policy: str, slo: bool = False) -> Verdict:
         return Verdict(NO, f"policy:{policy}", "; ".join(problems))
     return Verdict(YES, f"policy:{policy}", f"{policy} meets every deadline and serves every "
                    "request" + (" within its SLOs" if slo else ""))
+
+
+def _policy_name(policy) -> str:
+    return getattr(policy, "name", policy)
 
 
 def slo_misses(ts: TaskSet, metrics: dict, tpt_only: bool = False) -> list[str]:
@@ -285,7 +291,7 @@ def guarded_check(ts: TaskSet, policy: str | None = None, time_limit_s: float = 
         with cutoff(budget):
             return check(ts, policy, time_limit_s, workers, slo, progress)
     except TimeUp:
-        method = f"policy:{policy}" if policy else "optimal"
+        method = f"policy:{_policy_name(policy)}" if policy else "optimal"
         why = "interrupted" if budget.interrupted.is_set() else "the time limit was reached"
         return Verdict(UNKNOWN, method, f"not decided: {why} before an answer")
 

@@ -22,6 +22,7 @@ from .scenario import Scenario, builtin_scenarios, load_scenario
 from .executor import simulate as run_policy
 from .metrics import evaluate
 from .policies import POLICIES
+from .policy_loader import load_policy
 from .progress import EXIT_INTERRUPTED, Budget, Reporter, budget_kwargs, supervise
 from .replay import replay as replay_schedule
 from .schedule import read_schedule
@@ -315,18 +316,17 @@ def taskset(
     _check_format(format)
     ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
     data = ts.summary()
-    columns = ["task", "model", "kind", "jobs", "segments/job", "deadline_ms",
+    columns = ["task", "model", "kind", "jobs", "in drain", "segments/job", "deadline_ms",
                "standalone_ms", "best-backend util"]
     rows = []
     for t in ts.tasks:
         util = (t.standalone_us / t.period_us) if t.period_us else None
-        rows.append([t.name, t.model, t.kind, t.num_jobs, t.segs_per_job,
-                     None if t.deadline_us is None else t.deadline_us / 1000,
+        rows.append([t.name, t.model, t.kind, t.num_jobs, data["tasks"][t.name]["drain_jobs"],
+                     t.segs_per_job, None if t.deadline_us is None else t.deadline_us / 1000,
                      t.standalone_us / 1000, util])
     hp = "-" if ts.hyperperiod_s is None else f"{float(ts.hyperperiod_s) * 1000:.6g} ms"
-    caption = (f"{ts.num_jobs} jobs, {ts.num_segments} segments over "
-               f"{ts.horizon_us / 1e6:g} s; hyperperiod {hp}; granularity {ts.granularity}; "
-               f"drain {ts.drain_us / 1e6:g} s")
+    caption = (f"{ts.num_jobs} jobs, {ts.num_segments} segments over {_run_length(ts)}; "
+               f"hyperperiod {hp}; granularity {ts.granularity}")
     if export:
         _write_text(export, ts.to_json())
     emit(format, data, columns, rows, f"Task set of {ts.scenario}", caption, numeric_from=3)
@@ -339,7 +339,9 @@ def taskset(
 def simulate(
     scenario: ScenarioArg,
     policy: Annotated[str, typer.Option(
-        metavar="POLICY", help="all, or one of " + ", ".join(POLICIES) + ".")] = "all",
+        metavar="POLICY", help="all, or one of " + ", ".join(POLICIES) + ", or your own: "
+        "FILE.py:CLASS (or a package's entry point of the group rtgen_opt.policies).")]
+    = "all",
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
     schedule_out: Annotated[Optional[str], typer.Option(
@@ -359,30 +361,29 @@ def simulate(
     Example: rtgen-opt simulate scenario_c --policy all --horizon 60s --report sim.html
     """
     _check_format(format)
-    if policy != "all" and policy not in POLICIES:
-        raise InputError("--policy", "", f"all or one of {', '.join(POLICIES)}", policy)
+    policies = list(POLICIES.values()) if policy == "all" else [load_policy(policy)]
     _check_trace_format(trace_format)
     _check_report_name(report)
     runs, outputs, traces = [], {}, {}
     with _supervised("simulate", None) as (budget, say):
         ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
-        names = list(POLICIES) if policy == "all" else [policy]
-        for name in names:
+        for chosen in policies:
             if budget.interrupted.is_set():
                 break
+            name = chosen.name
             say.phase(f"simulating {name}")
-            result = run_policy(ts, name)
+            result = run_policy(ts, chosen)
             runs.append({"policy": name, **evaluate(ts, result.schedule),
                          "events": result.events, "wall_s": round(result.wall_s, 4)})
             traces[name] = result.schedule
             if schedule_out:
-                target = schedule_out if len(names) == 1 else _suffixed(schedule_out, name)
+                target = schedule_out if len(policies) == 1 else _suffixed(schedule_out, name)
                 outputs[target] = result.schedule.to_text(ts, target, trace_format)
     interrupted = budget.interrupted.is_set()
     for target, text in outputs.items():  # all runs succeeded: now write
         _write_text(target, text)
     data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
-            "drain_s": getattr(ts, "drain_us", 0) / 1e6, "runs": runs,
+            "drain_s": ts.drain_us / 1e6, "after_horizon": ts.after_horizon, "runs": runs,
             "interrupted": interrupted}
     if report:
         _write_report(report, "simulate", ts, data, traces)
@@ -390,8 +391,11 @@ def simulate(
     emit(format, data, columns, rows, f"{ts.scenario}: {_run_length(ts)}, "
          f"{ts.num_jobs} jobs, granularity {ts.granularity}, on_miss {ts.on_miss}, "
          f"preemption {ts.preemption}" + _interrupted_mark(budget),
-         "violations: frames dropped or late / released; TTFT, TPT: means over served "
-         "requests; starved: no first token within the request's drain limit",
+         "violations: frames dropped or late / released, over the whole run; "
+         + ("drain violations: those of frames released after the horizon; "
+            if ts.after_horizon == "continue" else "")
+         + "TTFT, TPT: means over served requests; starved: no first token within the "
+         "request's give-up time",
          numeric_from=1)
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -400,13 +404,20 @@ def simulate(
 def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
     frame_tasks = list(runs[0]["tasks"]) if runs else []
     llm_tasks = list(runs[0]["llm"]) if runs else []
+    # the drain's share of the violations: what the frames after the horizon cost
+    drain = ts.after_horizon == "continue"
     columns = ["policy", "violations %"] + [f"{t} %" for t in frame_tasks]
+    columns += ["drain violations"] if drain else []
     for t in llm_tasks:
         columns += [f"{t} TTFT ms", f"{t} TPT ms", f"{t} starved"]
     rows = []
     for run in runs:
         row = [run["policy"], _pct(run["violation_rate"])]
         row += [_pct(run["tasks"][t]["violation_rate"]) for t in frame_tasks]
+        if drain:
+            counts = [(run["tasks"][t].get("drain_violations", 0),
+                       run["tasks"][t].get("drain_released", 0)) for t in frame_tasks]
+            row.append(f"{sum(v for v, _ in counts)}/{sum(r for _, r in counts)}")
         for t in llm_tasks:
             llm = run["llm"][t]
             row += [_num(llm["ttft_ms"]["mean"]), _num(llm["tpt_ms"]["mean"]),
@@ -542,7 +553,12 @@ def solve(
 
 
 def _baseline(ts: TaskSet, name: str | None) -> dict | None:
-    """The best serving policy (the solver's warm start), measured for comparison."""
+    """The best policy that serves every request, measured for comparison: the solver's
+    warm start when that was a policy, else found again."""
+    if name not in POLICIES:
+        from .solve import best_policy_schedule
+
+        name = best_policy_schedule(ts)[0]
     if name is None:
         return None
     trace = run_policy(ts, name).schedule
@@ -551,7 +567,7 @@ def _baseline(ts: TaskSet, name: str | None) -> dict | None:
 
 def solve_data(ts: TaskSet, out, solver: str, mip_solver: str, baseline: dict | None,
                budget: Budget) -> dict:
-    """The `solve` JSON (DESIGN.md §4) with what was proven and how."""
+    """The `solve` JSON (docs/files-and-output.md) with what was proven and how."""
     metrics = out.metrics or {}
     released = (sum(t["released"] for t in metrics["tasks"].values()) if metrics.get("tasks")
                 else int(sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None)))
@@ -673,6 +689,9 @@ def gap(
     time_limit: TimeLimitOpt = "120s",
     workers: WorkersOpt = 0,
     set_: SetOpt = None,
+    policy: Annotated[Optional[list[str]], typer.Option(
+        metavar="FILE.py:CLASS", help="Also compare this policy: your own FILE.py:CLASS (or "
+        "an entry point); repeatable.")] = None,
     format: FormatOpt = "table",
 ) -> None:
     """How far is each policy from the best possible schedule?
@@ -696,7 +715,9 @@ def gap(
         say.phase("building the task set")
         ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
         span = _window(window, ts)
-        data = gap_analysis(ts, budget.share(1.0), workers, progress=say, budget=budget)
+        extra = [p for p in map(load_policy, policy or ()) if p.name not in POLICIES]
+        data = gap_analysis(ts, budget.share(1.0), workers, progress=say, budget=budget,
+                            policies=list(POLICIES.values()) + extra)
     data["interrupted"] = budget.interrupted.is_set()
     data["time_limit_s"] = limit
     if report:
@@ -771,8 +792,8 @@ def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:
 def check(
     scenario: ScenarioArg,
     policy: Annotated[Optional[str], typer.Option(
-        metavar="POLICY", help="Check this policy (simulated) instead of asking the solver "
-        "whether any schedule works.")] = None,
+        metavar="POLICY", help="Check this policy (simulated; a name, or your own "
+        "FILE.py:CLASS) instead of asking the solver whether any schedule works.")] = None,
     optimal: Annotated[bool, typer.Option(
         "--optimal", help="Ask the solver whether any schedule works: the default, so this "
         "flag only documents it in scripts.")] = False,
@@ -804,8 +825,7 @@ def check(
     from . import check as checks
 
     _check_format(format)
-    if policy is not None and policy not in POLICIES:
-        raise InputError("--policy", "", f"one of {', '.join(POLICIES)}", policy)
+    chosen = None if policy is None else load_policy(policy)
     if policy is not None and optimal:
         raise InputError("--optimal", "", "either --policy P or --optimal, not both")
     limit = float(_duration_option("--time-limit", time_limit))
@@ -813,10 +833,10 @@ def check(
         s = _scenario(scenario, set_, latency)
         ts = build_taskset(s, _horizon(horizon))
         if max_fps is not None:
-            _check_max_fps(checks, s, ts, max_fps, policy, slo, budget, say, workers, format)
-        say.phase("analytical tests, then " + (f"simulating {policy}" if policy else
+            _check_max_fps(checks, s, ts, max_fps, chosen, slo, budget, say, workers, format)
+        say.phase("analytical tests, then " + (f"simulating {chosen.name}" if chosen else
                                                "the solver"))
-        verdict = checks.guarded_check(ts, policy, budget.share(1.0), workers, slo,
+        verdict = checks.guarded_check(ts, chosen, budget.share(1.0), workers, slo,
                                        progress=say, budget=budget)
         verdict.interrupted = budget.interrupted.is_set()
     data = verdict.as_dict(ts.scenario)
@@ -835,7 +855,7 @@ def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, forma
     say.phase(f"bracketing the rate of {task}")
     bracket = checks.max_fps(s, task, Fraction(ts.horizon_us, 1_000_000), policy,
                              budget.share(1.0), workers, slo=slo, budget=budget, progress=say)
-    method = f"policy:{policy}" if policy else "optimal"
+    method = f"policy:{policy.name}" if policy else "optimal"
     data = bracket.as_dict(ts.scenario, method)
     rows = [[f"{fps:g}", v.verdict, v.method, v.reason]
             for fps, v in sorted(bracket.tried, key=lambda x: x[0])]

@@ -1,6 +1,6 @@
 """Optimality-gap analysis: how far each policy is from the best possible (`rtgen-opt gap`).
 
-For every policy P (DESIGN.md §2): its violations, and its **service-matched optimum**
+For every policy P (docs/semantics.md): its violations, and its **service-matched optimum**
 OPT(P) — the fewest violations of any schedule that gives every request P completed its
 first and last token no later than P did (requests P did not complete are free). P's own
 firm schedule is feasible for OPT(P) and warm-starts it, so the gap violations(P) - OPT(P)
@@ -20,7 +20,7 @@ from .executor import simulate
 from .firm import firm_schedule, serves_every_request
 from .formulations.problem import Problem
 from .metrics import evaluate
-from .policies import POLICIES
+from .policies import POLICIES, Policy
 from .progress import TimeUp, budget_kwargs, cutoff
 from .solve import solve, solve_problem, service_matched_problem
 from .taskset import TaskSet
@@ -30,8 +30,9 @@ SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 
 
 def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
-                 progress=None, budget=None) -> dict:
-    """The `gap` JSON of DESIGN.md §4, plus the schedules the report draws.
+                 progress=None, budget=None, policies: list[Policy] | None = None) -> dict:
+    """The `gap` JSON (docs/files-and-output.md), plus the schedules the report draws
+    (``policies``: those to compare, by default every built-in one).
 
     ``time_limit_s`` is split a priori (``SHARES``); ``budget`` (a progress.Budget), when
     given, is asked between phases: once it is interrupted or spent, the remaining
@@ -47,13 +48,15 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                     **budget_kwargs(solve, budget))
     say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
     released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
+    chosen = list(POLICIES.values()) if policies is None else policies
     policies, traces, seeds = [], {}, [optimum.schedule]
-    each = SHARES["matched"] * time_limit_s / len(POLICIES)
-    for name in POLICIES:
+    each = SHARES["matched"] * time_limit_s / len(chosen)
+    for policy in chosen:
         if stopped():
             break
+        name = policy.name
         _phase(progress, f"{name} and its service-matched optimum")
-        trace = simulate(ts, name).schedule
+        trace = simulate(ts, policy).schedule
         traces[name] = trace
         metrics = evaluate(ts, trace)
         try:  # a matched optimum still unfinished at the deadline is dropped
@@ -84,7 +87,7 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
         })
         say(f"{name}: {violations:g} violations, matched optimum {matched.violations:g} "
             f"({matched.status.value})")
-    complete = len(policies) == len(POLICIES) and not stopped()
+    complete = len(policies) == len(chosen) and not stopped()
     _phase(progress, "the Pareto front")
     pareto = []
     if complete:

@@ -1,4 +1,4 @@
-"""A command's wall clock, its progress on stderr, and Ctrl-C (DESIGN.md §4).
+"""A command's wall clock, its progress on stderr, and Ctrl-C (docs/files-and-output.md).
 
 ``--time-limit`` bounds the whole command. A :class:`Budget` holds that limit: phases get
 *a priori* shares of it (``budget.share(0.3)``: the same seconds on every run, so a run

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from rtgen_opt.check import analytical
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.policies import POLICIES
 from tests.conftest import run_cli
 from tests.tiny import taskset, write_db
 
@@ -70,7 +71,7 @@ def test_gap_json_is_never_negative_and_the_html_has_its_charts(tmp_path, capsys
     assert front == sorted(front, reverse=True)  # looser caps never cost more
 
     page = report.read_text()
-    assert_self_contained_plotly_page(page, figures=6 + 2)  # optimum + 5 policies, rates, front
+    assert_self_contained_plotly_page(page, figures=1 + len(POLICIES) + 2)  # + rates, front
 
 
 def assert_self_contained_plotly_page(page: str, figures: int) -> None:

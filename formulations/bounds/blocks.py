@@ -264,10 +264,24 @@ def block_value(problem: Problem, setup: BlockSetup, lam: dict, tick_us: int) ->
     for bt in setup.types:
         value += setup.counts[bt] * float(
             (setup.tables[bt] - _column_prices(bt, lam, setup.touched)).min())
+    cost = lambda b, cells, s_min, s_max, dur: touches.cost(b, s_min, s_max, dur)  # noqa
+    type_ids = {bt: i for i, bt in enumerate(setup.types)}
+    kinds = np.array([type_ids[bt] for _, _, bt in setup.blocks if bt is not None])
+    memo: dict = {}
     for chain in setup.served:
-        cost = lambda b, cells, s_min, s_max, dur: touches.cost(b, s_min, s_max, dur)  # noqa
-        v = chain_minimum(problem, chain, tick_us, cost)
-        value += v if v < INF else 0.0
+        # a chain's value depends only on the blocks around it, relative to its start (and
+        # its start's place in a grid cell): equal shapes among equal blocks are solved once
+        lo = chain.earliest[0]
+        first = np.searchsorted(touches.ends, lo, "right")
+        last = np.searchsorted(touches.starts, chain.due, "left")
+        key = (lo % tick_us, chain.due - lo, chain.task, chain.job_breaks,
+               tuple(e - lo for e in chain.earliest),
+               problem.ts.seg_dur_us[list(chain.segments)].tobytes(),
+               (touches.starts[first:last] - lo).tobytes(),
+               (touches.ends[first:last] - lo).tobytes(), kinds[first:last].tobytes())
+        if key not in memo:
+            memo[key] = chain_minimum(problem, chain, tick_us, cost)
+        value += memo[key] if memo[key] < INF else 0.0
     left_out = sum(1 for _, _, bt in setup.blocks if bt is None)
     return BlockBound(value, len(setup.blocks), len(setup.types), left_out)
 
