@@ -53,7 +53,7 @@ class Problem:
     @property
     def end_us(self) -> int:
         """The end of the run: every served chain completes by then."""
-        return self.ts.horizon_us + self.ts.drain_us
+        return self.ts.end_us
 
     def window(self, job: int) -> tuple[np.ndarray, np.ndarray]:
         """Earliest start and latest end of each scheduled segment of ``job``, from its

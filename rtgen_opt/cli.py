@@ -229,6 +229,13 @@ def taskset(
 # ----------------------------------------------------------------------------- simulate
 
 
+def _run_length(ts) -> str:
+    """"60 s + 7.3 s drain": the horizon and the continuing load after it."""
+    if ts.after_horizon == "stop":
+        return f"{ts.horizon_us / 1e6:g} s (frames stop at the horizon)"
+    return f"{ts.horizon_us / 1e6:g} s + {ts.drain_us / 1e6:.1f} s drain"
+
+
 @app.command()
 def simulate(
     scenario: str,
@@ -267,7 +274,7 @@ def simulate(
         _write_text(target, text)
     data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "runs": runs}
     columns, rows = _policy_rows(ts, runs)
-    emit(format, data, columns, rows, f"{ts.scenario}: {ts.horizon_us / 1e6:g} s, "
+    emit(format, data, columns, rows, f"{ts.scenario}: {_run_length(ts)}, "
          f"{ts.num_jobs} jobs, granularity {ts.granularity}, on_miss {ts.on_miss}, "
          f"preemption {ts.preemption}",
          "violations: frames dropped or late / released; TTFT, TPT: means over served "

@@ -35,9 +35,10 @@ starves an LLM whose single layer outlasts a frame period.
 **Transfers.** When consecutive segments of a job run on different backends, the later one
 starts ``transfer`` µs after dispatch; its backend is held from dispatch on.
 
-**Run length.** Jobs are released in [0, horizon); the run then drains until
-``horizon + drain``, where drain covers every request's give-up time and every deadline.
-Segments still running then are cut (recorded as aborted). Starvation is judged per
+**Run length.** Requests are released in [0, horizon); frames keep coming through the
+drain (continuing load: ``TaskSet.release_end_us``) and the run ends at ``TaskSet.end_us``,
+after every deadline and give-up time. Segments still running then are cut (recorded as
+aborted). Starvation is judged per
 request (its give-up time), not by the end of the run: otherwise a request that frames
 kept waiting for a minute would be "served" in the drain, once the frames stop.
 """
@@ -106,7 +107,7 @@ class _Run:
         self.ts, self.policy = ts, policy
         self.restart = ts.preemption == "restart"
         self.drop = ts.on_miss == "drop"
-        self.end_time = ts.horizon_us + ts.drain_us
+        self.end_time = ts.end_us
         n_jobs = ts.num_jobs
         if n_jobs > _SUBJECT_MASK:
             raise ValueError(f"{n_jobs} jobs: the executor handles at most {_SUBJECT_MASK}")

@@ -20,8 +20,8 @@ from .latency import LatencyDB, SeqLenOutOfRange, load_db, resolve_db
 from .resources import data_dir
 from .units import DURATION_HELP, parse_duration
 
-TOP_KEYS = ("name", "description", "latency_db", "platform", "horizon", "drain",
-            "after_horizon", "granularity", "on_miss", "preemption", "mapping", "tasks")
+TOP_KEYS = ("name", "description", "latency_db", "platform", "horizon", "drain", "after_horizon",
+            "granularity", "on_miss", "preemption", "mapping", "tasks")
 PERIODIC_KEYS = ("name", "model", "fps", "period", "deadline", "phase", "weight", "after",
                  "input_tokens")
 REQUEST_KEYS = ("name", "model", "arrivals", "after", "input_tokens", "output_tokens", "ttft",
@@ -29,7 +29,7 @@ REQUEST_KEYS = ("name", "model", "arrivals", "after", "input_tokens", "output_to
 ARRIVAL_KINDS = ("every", "times", "poisson")
 ON_MISS = ("drop", "continue")
 PREEMPTION = ("none", "restart")
-AFTER_HORIZON = ("continue", "stop")  # periodic tasks keep releasing in the drain, or stop
+AFTER_HORIZON = ("continue", "stop")  # frames go on through the drain, or stop
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Scenario:
     tasks: tuple[TaskSpec, ...]
     horizon: Fraction | None = None
     drain: Fraction | None = None
-    after_horizon: str = "continue"  # "continue": frames keep coming until horizon + drain
+    after_horizon: str = "continue"
     granularity: str = "layer"
     on_miss: str = "drop"
     preemption: str = "none"

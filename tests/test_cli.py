@@ -56,7 +56,8 @@ def test_taskset_json_keys(capsys):
                            capsys)
     data = json.loads(out)
     assert code == 0
-    assert set(data) == {"scenario", "horizon_s", "hyperperiod_s", "jobs", "segments", "tasks"}
+    assert set(data) == {"scenario", "horizon_s", "drain_s", "after_horizon", "hyperperiod_s",
+                         "jobs", "segments", "tasks"}
     assert data["tasks"]["od"]["jobs"] == 60 and data["tasks"]["sr"]["jobs"] == 60
     assert data["hyperperiod_s"] == pytest.approx(1 / 60)
     assert data["jobs"] == sum(t["jobs"] for t in data["tasks"].values())
