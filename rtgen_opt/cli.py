@@ -24,7 +24,7 @@ from .policies import POLICIES
 from .replay import replay as replay_schedule
 from .schedule import read_schedule
 from .taskset import STAGE_NAMES, TaskSet, build_taskset
-from .units import DURATION_HELP, parse_duration
+from .units import parse_duration
 
 app = typer.Typer(
     name="rtgen-opt",
@@ -69,8 +69,8 @@ def _horizon(text: str | None) -> Fraction | None:
         return None
     try:
         horizon = parse_duration(text)
-    except ValueError:
-        raise InputError("--horizon", "", DURATION_HELP, text) from None
+    except ValueError as exc:
+        raise InputError("--horizon", "", str(exc), text) from None
     if horizon <= 0:
         raise InputError("--horizon", "", "a positive duration", text)
     return horizon
@@ -415,8 +415,8 @@ def solve(
 def _duration_option(option: str, text: str) -> Fraction:
     try:
         value = parse_duration(text)
-    except ValueError:
-        raise InputError(option, "", DURATION_HELP, text) from None
+    except ValueError as exc:
+        raise InputError(option, "", str(exc), text) from None
     if value <= 0:
         raise InputError(option, "", "a positive duration", text)
     return value
