@@ -1,11 +1,13 @@
 """The `rtgen-opt` command line (Typer). Commands only parse, call the library and render.
 
 Exit codes: 0 success, 1 a check failed, 2 bad input (one message naming the file, the
-field and what was expected; never a traceback).
+field and what was expected; never a traceback), 70 an internal error (one line saying how
+to report it; ``--debug`` shows the traceback), 130 interrupted.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections import defaultdict
 from fractions import Fraction
@@ -13,8 +15,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
-from .errors import InputError
+from . import __version__, limits
+from .errors import InputError, SolverCrash, printable
 from .latency import load_db, resolve_db
 from .report import FORMATS, emit
 from .scenario import Scenario, builtin_scenarios, load_scenario
@@ -22,7 +24,8 @@ from .executor import simulate as run_policy
 from .metrics import evaluate
 from .policies import POLICIES
 from .replay import replay as replay_schedule
-from .schedule import read_schedule
+from .output import check_writable, write_file, write_files
+from .schedule import read_schedule, read_schedule_meta, replay_settings
 from .taskset import STAGE_NAMES, TaskSet, build_taskset
 from .units import parse_duration
 
@@ -48,9 +51,22 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 HorizonOpt = Annotated[Optional[str], typer.Option(
     "--horizon", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
     "(default: the scenario's `horizon`).")]
+def _check_workers(value: int) -> int:
+    if not 0 <= value <= limits.MAX_WORKERS:
+        raise InputError("--workers", "", f"an integer from 0 (one per core) to "
+                         f"{limits.MAX_WORKERS}", value)
+    return value
+
+
+def _check_seed(value: int) -> int:
+    if not 0 <= value <= limits.MAX_SOLVER_SEED:
+        raise InputError("--seed", "", f"an integer from 0 to {limits.MAX_SOLVER_SEED}", value)
+    return value
+
+
 WorkersOpt = Annotated[int, typer.Option(
     help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for bit "
-    "(the search stops on deterministic time).")]
+    "(the search stops on deterministic time).", callback=_check_workers)]
 
 
 def _check_format(value: str) -> str:
@@ -78,6 +94,12 @@ def _horizon(text: str | None) -> Fraction | None:
 
 def _scenario(ref: str, overrides: list[str] | None) -> Scenario:
     return load_scenario(ref, overrides or ())
+
+
+def _taskset(scenario: Scenario, horizon: Fraction | None) -> TaskSet:
+    """Build the task set after its size estimate passed the memory limit."""
+    limits.check_size(scenario, horizon)
+    return build_taskset(scenario, horizon)
 
 
 # ----------------------------------------------------------------------------- scenarios
@@ -207,7 +229,9 @@ def taskset(
     Example: rtgen-opt taskset scenario_c --horizon 1s --format json
     """
     _check_format(format)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    if export:
+        check_writable(export, "--export")
+    ts = _taskset(_scenario(scenario, set_), _horizon(horizon))
     data = ts.summary()
     columns = ["task", "model", "kind", "jobs", "segments/job", "deadline_ms",
                "standalone_ms", "best-backend util"]
@@ -260,18 +284,21 @@ def simulate(
     if policy != "all" and policy not in POLICIES:
         raise InputError("--policy", "", f"all or one of {', '.join(POLICIES)}", policy)
     _check_trace_format(trace_format)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
     names = list(POLICIES) if policy == "all" else [policy]
+    targets = {name: trace if len(names) == 1 else _suffixed(trace, name)
+               for name in names} if trace else {}
+    for target in targets.values():
+        check_writable(target, "--trace")
+    ts = _taskset(_scenario(scenario, set_), _horizon(horizon))
     runs, outputs = [], {}
     for name in _progress(names, f"simulating {ts.scenario}"):
         result = run_policy(ts, name)
         runs.append({"policy": name, **evaluate(ts, result.schedule), "events": result.events,
                      "wall_s": round(result.wall_s, 4)})
         if trace:
-            target = trace if len(names) == 1 else _suffixed(trace, name)
-            outputs[target] = result.schedule.to_text(ts, target, trace_format)
-    for target, text in outputs.items():  # all runs succeeded: now write
-        _write_text(target, text)
+            target = targets[name]
+            outputs[target] = result.schedule.to_text(ts, target, trace_format, set_ or ())
+    write_files(outputs)  # all runs succeeded: now every trace, or none
     data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "runs": runs}
     columns, rows = _policy_rows(ts, runs)
     emit(format, data, columns, rows, f"{ts.scenario}: {_run_length(ts)}, "
@@ -335,7 +362,8 @@ def solve(
     time_limit: Annotated[str, typer.Option(
         "--time-limit", help="Wall-clock limit for the whole command, e.g. 60s.")] = "60s",
     workers: WorkersOpt = 0,
-    seed: Annotated[int, typer.Option(help="Random seed of the solver.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the solver.",
+                                      callback=_check_seed)] = 0,
     ttft: Annotated[str, typer.Option(help="Second objective: sum or max of the LLM "
                                       "TTFTs.")] = "sum",
     schedule_out: Annotated[Optional[str], typer.Option(
@@ -372,15 +400,17 @@ def solve(
     if ttft not in ("sum", "max"):
         raise InputError("--ttft", "", "sum or max", ttft)
     _check_trace_format(trace_format)
-    if workers < 0:
-        raise InputError("--workers", "", "an integer >= 0", workers)
     limit = _duration_option("--time-limit", time_limit)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    for option, path in (("--schedule-out", schedule_out), ("--export-model", export_model)):
+        if path:
+            check_writable(path, option)
+    ts = _taskset(_scenario(scenario, set_), _horizon(horizon))
     say = (lambda m: print(f"[solve] {m}", file=sys.stderr)) if format == "table" else None
     out = run_solver(ts, float(limit), workers, seed, ttft, progress=say,
                      export_model=export_model, solver=solver, mip_solver=mip_solver)
     if schedule_out and out.schedule is not None:
-        _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format))
+        _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format,
+                                                       set_ or ()))
     metrics = out.metrics or {}
     data = {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,
@@ -457,7 +487,9 @@ def gap(
     if report is not None and not report.endswith((".html", ".htm", ".md")):
         raise InputError("--report", "", "a file name ending in .html or .md", report)
     limit = float(_duration_option("--time-limit", time_limit))
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    if report:
+        check_writable(report, "--report")
+    ts = _taskset(_scenario(scenario, set_), _horizon(horizon))
     span = _window(window, ts)
     say = (lambda m: print(f"[gap] {m}", file=sys.stderr)) if format == "table" else None
     data = gap_analysis(ts, limit, workers, progress=say)
@@ -527,7 +559,7 @@ def check(
         raise InputError("--optimal", "", "either --policy P or --optimal, not both")
     limit = float(_duration_option("--time-limit", time_limit))
     s = _scenario(scenario, set_)
-    ts = build_taskset(s, _horizon(horizon))
+    ts = _taskset(s, _horizon(horizon))
     if max_fps is not None:
         if max_fps not in [t.name for t in s.tasks if t.kind == "periodic"]:
             raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
@@ -566,12 +598,15 @@ def replay(
     """Check a schedule against every constraint of the task set, then evaluate it.
 
     Exit 0 when the schedule is valid (its metrics are printed), 1 when it violates a
-    constraint (each violation is listed).
+    constraint (each violation is listed). The horizon and --set overrides default to
+    those recorded in the schedule file.
 
-    Example: rtgen-opt replay scenario_a --horizon 1s --schedule trace.csv
+    Example: rtgen-opt replay scenario_a --schedule trace.csv
     """
     _check_format(format)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    recorded_horizon, recorded_set = replay_settings(read_schedule_meta(schedule), schedule)
+    span = _horizon(horizon) if horizon is not None else recorded_horizon
+    ts = _taskset(_scenario(scenario, set_ if set_ else recorded_set), span)
     result = replay_schedule(ts, read_schedule(schedule, ts))
     if not result.ok:
         data = {"scenario": ts.scenario, "valid": False, "violations": result.violations}
@@ -586,41 +621,86 @@ def replay(
 
 def _write_text(path: str, text: str) -> None:
     """Write a whole file at once (nothing half-written on error)."""
-    import os
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rtgen-opt-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report is not
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(path, "", "a writable file path", str(exc)) from None
+    write_file(path, text)
 
 
 @app.callback(invoke_without_command=True)
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")]
-          = False) -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="On an internal error, show the Python traceback.")] = False,
+    max_memory: Annotated[Optional[str], typer.Option(
+        "--max-memory", help="Refuse task sets estimated to need more memory than this, "
+        "e.g. 16GiB (default: half the physical memory, at most 8GiB; also "
+        f"{limits.MAX_MEMORY_ENV}).")] = None,
+) -> None:
+    del debug  # read by main() from the command line: it matters when parsing failed too
+    limits.set_max_memory(None if max_memory is None
+                          else limits.parse_size(max_memory, "--max-memory"))
     if version:
         typer.echo(f"rtgen-opt {__version__}")
         raise typer.Exit()
 
 
-def main() -> None:
-    """Console-script entry point: bad input -> one line on stderr and exit code 2.
+REPORT_HINT = ("a bug in rtgen-opt: please report it to the maintainers with the command "
+               "line and the output of the same command with --debug")
 
-    Typer handles usage errors (exit 2) and --help itself; our own input errors are raised
-    from deep inside the library and end here.
+
+def main() -> None:
+    """Console-script entry point; every way a command can end maps to an exit code.
+
+    0/1/3 come from the commands; 2: bad input, one line on stderr (usage errors, our
+    ``InputError``, a task set too large for memory); 70: an internal error, one line and
+    how to report it (``--debug`` shows the traceback); 130: interrupted (Ctrl-C).
     """
+    # the click that typer runs on (typer >= 0.20 vendors its own copy)
+    click = sys.modules[typer.BadParameter.__module__]
+    no_args = getattr(click, "NoArgsIsHelpError", ())
+    debug = "--debug" in sys.argv[1:]
+    signal.signal(signal.SIGTERM, _terminated)
     try:
-        app(prog_name="rtgen-opt")
+        code = app(prog_name="rtgen-opt", standalone_mode=False)
     except InputError as exc:
-        print(f"rtgen-opt: error: {exc}", file=sys.stderr)
+        _fail(2, f"error: {exc}")
+    except no_args as exc:  # `rtgen-opt db`: the help is the answer
+        print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)
         sys.exit(2)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "rtgen-opt"
+        _fail(2, f"error: {printable(exc.format_message(), 300)} (see {command} --help)")
+    except click.ClickException as exc:
+        _fail(2, f"error: {printable(exc.format_message(), 300)}")
+    except (KeyboardInterrupt, click.Abort):
+        _fail(130, "interrupted")
+    except MemoryError:
+        _fail(2, "error: out of memory: the task set or the model is too large for this "
+              "machine; shorten --horizon, coarsen granularity, or lower --max-memory so "
+              "the size check refuses it before building", debug)
+    except SolverCrash as exc:
+        _fail(70, f"error: {exc}", debug)
+    except BrokenPipeError:  # `rtgen-opt ... | head`
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the last resort: never a raw traceback
+        kind = type(exc).__name__
+        _fail(70, f"internal error ({kind}: {printable(str(exc), 120)}); {REPORT_HINT}", debug)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _terminated(signum, frame) -> None:
+    """SIGTERM: leave through SystemExit, so that every `finally` runs (solver process
+    groups killed, temporary files removed)."""
+    print("rtgen-opt: terminated", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
+def _fail(code: int, message: str, debug: bool = False) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    print(f"rtgen-opt: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

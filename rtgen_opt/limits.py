@@ -151,11 +151,11 @@ def check_size(scenario: Scenario, horizon: Fraction | None) -> SizeEstimate | N
     if estimate.bytes > limit:
         biggest = max(estimate.task2segments, key=estimate.task2segments.get)
         raise InputError(
-            scenario.source, "", f"a task set that fits in {_gib(limit)} (--max-memory or "
-            f"{MAX_MEMORY_ENV}); shorten --horizon, lower the rates, or coarsen "
-            f"granularity (model, group:N) — most segments come from task {biggest}",
-            f"about {_count(estimate.jobs)} jobs and {_count(estimate.segments)} segments "
-            f"over {float(horizon):g} s, about {_gib(estimate.bytes)}")
+            scenario.source, f"horizon {float(horizon):g}s", f"a task set that fits in "
+            f"{_gib(limit)} of memory (about {_count(estimate.jobs)} jobs and "
+            f"{_count(estimate.segments)} segments need about {_gib(estimate.bytes)}; most "
+            f"segments come from task {biggest}): shorten --horizon, lower the rates, coarsen "
+            f"granularity (model, group:N) or raise --max-memory")
     return estimate
 
 
@@ -164,7 +164,7 @@ def _gib(n: int) -> str:
 
 
 def _count(n: int) -> str:
-    return f"{n:,}" if n < 10**7 else f"{n:.2g}"
+    return f"{n:,}" if n < 10**7 else f"{n / 1e6:,.0f} million"
 
 
 def _num_jobs(spec: TaskSpec, horizon: Fraction, release_end: Fraction) -> int:

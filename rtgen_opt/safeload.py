@@ -111,19 +111,25 @@ def read_limited(path: Path, source: str, what: str, max_bytes: int) -> str:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise InputError(source, "", f"{what} of at most {max_bytes // 2**20} MiB",
-                             f"{size / 2**20:.1f} MiB")
+            raise InputError(source, "", f"{what} of at most {_size(max_bytes)}", _size(size))
         with path.open("rb") as f:
             data = f.read(max_bytes + 1)
     except OSError as exc:
         raise InputError(source, "", f"a readable {what}", exc.strerror or str(exc)) from None
     if len(data) > max_bytes:
-        raise InputError(source, "", f"{what} of at most {max_bytes // 2**20} MiB", "more")
+        raise InputError(source, "", f"{what} of at most {_size(max_bytes)}", "more")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(source, f"byte {exc.start}", f"{what} in UTF-8 text",
                          data[exc.start:exc.start + 8]) from None
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def load_yaml(text: str, source: str, field: str = "") -> object:
