@@ -43,6 +43,7 @@ META_KEYS = ("scenario", "horizon_us", "drain_us", "after_horizon", "granularity
 NOT_A_SCHEDULE = ("a schedule table (CSV or JSON with columns " + ", ".join(REQUIRED) +
                   ", as written by simulate --trace or solve --schedule-out)")
 _INT = re.compile(r"-?[0-9]{1,19}", re.ASCII)
+_MAX_TIME_US = 2**62  # replay adds and subtracts times in int64
 # aborted attempts may repeat a segment; beyond this many rows per segment a file is hostile
 ROWS_PER_SEGMENT = 20
 
@@ -291,8 +292,9 @@ def _parse_row(row: dict, cells: int, width: int, ts: TaskSet, source: str, wher
         raise InputError(source, f"{where}, task", f"task {task_names[ts.job_task[job]]} for "
                          f"job {job} (was the file written for another --horizon or --set?)",
                          task)
-    if not 0 <= start <= end <= 2**62:
-        raise InputError(source, where, "0 <= start_us <= end_us", (start, end))
+    if not (abs(start) <= _MAX_TIME_US and abs(end) <= _MAX_TIME_US):
+        # replay itself reports times out of order or before a release (exit 1)
+        raise InputError(source, where, f"times within ±{_MAX_TIME_US:,} us", (start, end))
     return int(ts.job_seg_start[job]) + index, (ts.backends.index(backend), instance, start,
                                                   end, aborted)
 
