@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from collections import defaultdict
 from fractions import Fraction
 from typing import Annotated, Optional
@@ -657,7 +658,8 @@ def main() -> None:
     click = sys.modules[typer.BadParameter.__module__]
     no_args = getattr(click, "NoArgsIsHelpError", ())
     debug = "--debug" in sys.argv[1:]
-    signal.signal(signal.SIGTERM, _terminated)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         code = app(prog_name="rtgen-opt", standalone_mode=False)
     except InputError as exc:
