@@ -24,7 +24,7 @@ class InputError(Exception):
 
     def __init__(self, source: str, field: str, expected: str, got: object = ...):
         self.source, self.field, self.expected, self.got = source, field, expected, got
-        source, field = printable(str(source)), printable(str(field))
+        source, field = printable(str(source), 300), printable(str(field), 160)
         where = f"{source}: {field}" if field else source
         found = "" if got is ... else f", got {short_repr(got)}"
         super().__init__(f"{where}: expected {expected}{found}")

@@ -2,11 +2,13 @@
 
 Two kinds of limit protect every command from hostile or mistaken input:
 
-* **Representable numbers.** Time is integer microseconds in int64 arrays (DESIGN.md §2).
-  Each bound below keeps every product the tool forms (a release + a deadline, a drain of
-  10 x a request's latency over a million tokens, ...) below 2**53 µs, where int64 and
-  float64 are both exact, with room to spare. They are far above any real scenario: a
-  frame rate of 10**6 FPS, a stage of one hour, a horizon of 11 days.
+* **Representable numbers.** Time is integer microseconds in int64 arrays (DESIGN.md §2),
+  and CP-SAT takes domains up to 2**62. With the bounds below and a task set that passes
+  the memory check (at most ~10**7 segments of at most 3.6e9 µs each on one backend), every
+  sum the tool forms — a release plus a deadline, a drain of 10 x a chain's standalone
+  latency — stays below ~4e17 µs, an order of magnitude inside both. The bounds are far
+  above any real scenario: a frame rate of 10**6 FPS, a stage of one hour, a horizon of 11
+  days.
 * **Memory.** A valid scenario can still expand into more jobs and segments than fit in
   memory (60 s at 60 FPS is thousands of jobs; 10**5 s at 1000 FPS is 10**8). The task
   set's size is estimated from the scenario alone — O(number of tasks), nothing is

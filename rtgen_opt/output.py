@@ -43,9 +43,11 @@ def check_writable(path: str, option: str = "") -> None:
 
 
 def write_files(files: dict[str, str | bytes]) -> None:
-    """Write every file, or none: all go to temporary files first, then each is renamed
-    over its target. On any failure the temporary files are removed (targets renamed
-    before the failure stay; a rename within one folder practically never fails)."""
+    """Write every file, or none: every target is checked, all go to temporary files
+    first, then each is renamed over its target. On any failure the temporary files are
+    removed (a rename within one folder after these checks practically never fails)."""
+    for path in files:  # a folder in the way would fail the rename of that one only
+        check_writable(path)
     temps: list[tuple[str, str]] = []
     try:
         for path, content in files.items():
