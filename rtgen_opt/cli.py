@@ -672,7 +672,7 @@ def main() -> None:
         _fail(2, f"error: {printable(exc.format_message(), 300)} (see {command} --help)")
     except click.ClickException as exc:
         _fail(2, f"error: {printable(exc.format_message(), 300)}")
-    except (KeyboardInterrupt, click.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         _fail(130, "interrupted")
     except MemoryError:
         _fail(2, "error: out of memory: the task set or the model is too large for this "

@@ -529,3 +529,52 @@ def test_memory_stayed_bounded_over_the_fuzz_run():
     what an unchecked task set would take (gigabytes)."""
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert peak_kib < 2 * 2**20, f"peak {peak_kib / 2**20:.1f} GiB"
+
+
+# ---------------------------------------------------------------------------- exit codes
+
+
+@pytest.mark.parametrize("error, code, words", [
+    (RuntimeError("boom"), 70, "internal error (RuntimeError: boom)"),
+    (KeyError("x"), 70, "report it"),
+    (MemoryError(), 2, "out of memory"),
+    (KeyboardInterrupt(), 130, "interrupted"),
+])
+def test_every_way_a_command_can_fail_is_one_line_and_an_exit_code(monkeypatch, capsys,
+                                                                    error, code, words):
+    import rtgen_opt.cli as cli
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(cli, "build_taskset", fail)
+    got, out, err = run_cli(["taskset", "scenario_a", "--horizon", "100ms"], capsys)
+    assert got == code and "Traceback" not in err
+    if code != 130:
+        assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback_of_an_internal_error(monkeypatch, capsys):
+    import rtgen_opt.cli as cli
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "build_taskset", fail)
+    code, _, err = run_cli(["--debug", "taskset", "scenario_a", "--horizon", "100ms"], capsys)
+    assert code == 70 and "Traceback" in err and "RuntimeError: boom" in err
+
+
+def test_a_solver_crash_is_one_line_naming_the_engine(monkeypatch, capsys):
+    import rtgen_opt.cli as cli
+    from rtgen_opt.errors import SolverCrash
+
+    def crash(*args, **kwargs):
+        raise SolverCrash("the MILP engine CBC crashed twice (killed by SIGSEGV; then "
+                          "killed by SIGSEGV); try --mip-solver highs or --solver cpsat")
+
+    monkeypatch.setattr("rtgen_opt.solve.solve", crash)
+    code, out, err = run_cli(["solve", "scenario_a", "--horizon", "100ms", "--solver",
+                              "milp"], capsys)
+    assert code == 70 and "CBC" in err and "SIGSEGV" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
