@@ -30,8 +30,10 @@ REQUIRED_COLUMNS = ("model", "stage", "backend", "seq_len", "layers", "latency_m
 OPTIONAL_COLUMNS = ("layer",)
 TRANSFER_COLUMNS = ("from_backend", "to_backend", "latency_ms")
 # plain ASCII decimals: float() would also take "nan", "1_000" or Arabic-Indic digits
-_INTEGER = re.compile(r"[0-9]+", re.ASCII)
-_DECIMAL = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?", re.ASCII)
+# and lengths are capped: an integer of 400 digits does not fit a float
+_INTEGER = re.compile(r"[0-9]{1,15}", re.ASCII)
+_DECIMAL = re.compile(r"(?=.{1,40}$)([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?",
+                      re.ASCII)
 _MAXIMA = {"layers": limits.MAX_LAYERS, "layer": limits.MAX_LAYERS - 1,
            "seq_len": limits.MAX_SEQ_LEN, "latency_ms": limits.MAX_LATENCY_MS}
 
@@ -194,7 +196,7 @@ def _number(path, line, column, text, *, integer=False, positive=True, optional=
             return None
         raise InputError(str(path), f"line {line}, {column}", "a value", "")
     if not (_INTEGER if integer else _DECIMAL).fullmatch(text):
-        kind = "an integer" if integer else "a decimal number"
+        kind = "an integer of at most 15 digits" if integer else "a decimal number"
         raise InputError(str(path), f"line {line}, {column}", kind, text)
     value = int(text) if integer else float(text)
     if not math.isfinite(value) or (positive and value <= 0) or (not positive and value < 0):

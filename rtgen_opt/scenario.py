@@ -237,7 +237,7 @@ class _Fields:
             return None
         value = self.mapping[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value > 0):
+                value > 0 and (isinstance(value, int) or math.isfinite(value))):
             raise self.error(key, "a positive number", value)
         if not minimum <= value <= maximum:
             raise self.error(key, f"a number from {float(minimum):g} to {float(maximum):g}",

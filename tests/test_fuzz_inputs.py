@@ -161,6 +161,10 @@ CORPUS = [
                                                     "10000000s"], "--horizon"),
     ("fps 1e9", lambda p: ["taskset", write(p, "f.yaml", scenario_text(**{"od.fps": 1e9}))],
      "tasks.od.fps"),
+    ("fps of 400 digits", lambda p: ["taskset", "scenario_a", "--set",
+                                     f"seg.fps={10**400}"], "seg.fps"),
+    ("weight of 400 digits", lambda p: ["taskset", "scenario_a", "--set",
+                                        f"seg.weight={10**400}"], "seg.weight"),
     ("fps 1e-300", lambda p: ["taskset", write(p, "f.yaml", scenario_text(
         **{"od.fps": 1e-300}))], "tasks.od.fps"),
     ("arrivals every 1us", lambda p: ["taskset", write(p, "a.yaml", scenario_text(
@@ -169,6 +173,10 @@ CORPUS = [
      "platform.npu"),
     ("platform npu 10**12", lambda p: ["taskset", "scenario_a", "--set",
                                        "platform.npu=1000000000000"], "platform.npu"),
+    ("seq_len of 400 digits", lambda p: ["taskset", db_scenario(
+        p, DB_HEADER + "yolov3,frame,npu," + "1" * 400 + ",1,4.0,,derived\n")], "seq_len"),
+    ("latency of 400 digits", lambda p: ["taskset", db_scenario(
+        p, DB_HEADER + DB_ROW.replace("4.0", "9" * 400))], "latency_ms"),
     ("layers 1e9", lambda p: ["taskset", db_scenario(p, DB_HEADER + DB_ROW.replace(
         ",1,4.0", ",1000000000,4.0"))], "layers"),
     ("poisson 1e9", lambda p: ["taskset", write(p, "p.yaml", scenario_text(
