@@ -18,7 +18,7 @@ import typer
 
 from . import __version__, limits
 from .errors import InputError, SolverCrash, printable
-from .latency import load_db, resolve_db
+from .latency import LATENCY_STATISTICS, load_db, resolve_db
 from .report import FORMATS, emit
 from .scenario import Scenario, builtin_scenarios, load_scenario
 from .executor import simulate as run_policy
@@ -65,6 +65,10 @@ def _check_seed(value: int) -> int:
     return value
 
 
+LatencyOpt = Annotated[str, typer.Option(
+    "--latency", help="Latency statistic of the database to schedule with: median "
+    "(latency_ms) or p99 (latency_p99_ms, as measured by `db profile`; the conservative "
+    "gate).")]
 WorkersOpt = Annotated[int, typer.Option(
     help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for bit "
     "(the search stops on deterministic time).", callback=_check_workers)]
@@ -93,8 +97,10 @@ def _horizon(text: str | None) -> Fraction | None:
     return horizon
 
 
-def _scenario(ref: str, overrides: list[str] | None) -> Scenario:
-    return load_scenario(ref, overrides or ())
+def _scenario(ref: str, overrides: list[str] | None, latency: str = "median") -> Scenario:
+    if latency not in LATENCY_STATISTICS:
+        raise InputError("--latency", "", "median or p99", latency)
+    return load_scenario(ref, overrides or (), latency)
 
 
 def _taskset(scenario: Scenario, horizon: Fraction | None) -> TaskSet:
@@ -212,6 +218,73 @@ def db_show(
          "README" if not layers else None, numeric_from=3)
 
 
+@db_app.command("profile")
+def db_profile(
+    out: Annotated[str, typer.Option(help="Database folder to write or merge into (rows "
+                                     "of the profiled models and backends are replaced).",
+                                     show_default=False)],
+    models: Annotated[Optional[list[str]], typer.Argument(
+        help="ONNX models to time, FILE.onnx (named after the file) or NAME=FILE.onnx.",
+        show_default=False)] = None,
+    model: Annotated[Optional[list[str]], typer.Option(
+        "--model", help="NAME=FILE.onnx: a vision model or encoder; repeatable.")] = None,
+    llm: Annotated[Optional[list[str]], typer.Option(
+        "--llm", help="NAME=ARCH: an LLM decoder layer synthesised from an architecture "
+        "description (built-in: llama3.2-1b; or a YAML file), or NAME=LAYER.onnx@LAYERS: "
+        "your own exported decoder layer with past key/value inputs; repeatable.")] = None,
+    providers: Annotated[Optional[str], typer.Option(
+        help="Execution providers, comma-separated (cpu, cuda, rocm, dml, migraphx, "
+        "vitisai, openvino, qnn, ...); default: every available one.")] = None,
+    backend: Annotated[Optional[list[str]], typer.Option(
+        "--backend", help="EP=BACKEND: the backend a provider's rows go to (default: "
+        "cpu; cuda/rocm/dml/migraphx/tensorrt -> gpu; vitisai/openvino/qnn -> npu).")] = None,
+    provider_option: Annotated[Optional[list[str]], typer.Option(
+        "--provider-option", help="EP:KEY=VALUE passed to the provider, e.g. "
+        "vitisai:config_file=vaip_config.json; repeatable.")] = None,
+    seq_lens: Annotated[Optional[str], typer.Option(
+        "--seq-lens", help="Input lengths, comma-separated: the sweep of encoders' "
+        "sequence axes, and LLM prefill lengths (default for LLMs 128,512,1024).")] = None,
+    context_lens: Annotated[Optional[str], typer.Option(
+        "--context-lens", help="LLM decode context lengths (default 128,1024,2048).")] = None,
+    shape: Annotated[Optional[list[str]], typer.Option(
+        "--shape", help="INPUT=1x3x224x224: the shape of a model input; repeatable.")] = None,
+    dim: Annotated[Optional[list[str]], typer.Option(
+        "--dim", help="AXIS=N: a value for a named dynamic axis; repeatable.")] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="Intra-op threads (default: the CPUs this process may use).")] = None,
+    warmup: Annotated[int, typer.Option(help="Untimed runs per point first.")] = 2,
+    runs: Annotated[int, typer.Option(help="Timed runs per point (median and p99 of "
+                                      "them).")] = 20,
+    format: FormatOpt = "table",
+) -> None:
+    """Measure latencies on this device with ONNX Runtime and write a latency database.
+
+    Needs the extra: pip install 'rtgen-opt[profile]'. Ctrl-C stops it (exit 130);
+    the same command resumes where it stopped.
+
+    Example: rtgen-opt db profile yolo.onnx --llm llama3.2-1b=llama3.2-1b --out my_laptop
+    """
+    from .profile import profile
+
+    _check_format(format)
+    try:
+        data = profile([*(models or ()), *(model or ())], llm or [], out,
+                       providers=providers.split(",") if providers else None,
+                       backends=backend, provider_options=provider_option,
+                       seq_lens=seq_lens, context_lens=context_lens, shapes=shape, dims=dim,
+                       threads=threads, warmup=warmup, runs=runs)
+    except KeyboardInterrupt:
+        print(f"rtgen-opt: interrupted; the points measured so far are kept in {out}: rerun "
+              "the same command to finish", file=sys.stderr)
+        raise typer.Exit(130) from None
+    columns = ["model", "stage", "backend", "unit", "seq_len", "median_ms", "p99_ms",
+               "samples"]
+    emit(format, data, columns, [[p[c] for c in columns] for p in data["points"]],
+         f"Profiled into {data['db']}: {data['rows_written']} rows ({data['rows_kept']} "
+         "kept from before)", data["points"][0]["source"] if data["points"] else None,
+         numeric_from=4)
+
+
 # ----------------------------------------------------------------------------- taskset
 
 
@@ -275,6 +348,7 @@ def simulate(
     trace_format: Annotated[str, typer.Option(
         "--trace-format", help="table (the schedule table, CSV or JSON) or chrome (trace "
         "events for chrome://tracing or Perfetto).")] = "table",
+    latency: LatencyOpt = "median",
     format: FormatOpt = "table",
 ) -> None:
     """Run the heuristic policies of the paper in the event-driven executor.
@@ -290,7 +364,7 @@ def simulate(
                for name in names} if trace else {}
     for target in targets.values():
         check_writable(target, "--trace")
-    ts = _taskset(_scenario(scenario, set_), _horizon(horizon))
+    ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
     runs, outputs = [], {}
     for name in _progress(names, f"simulating {ts.scenario}"):
         result = run_policy(ts, name)
@@ -372,9 +446,14 @@ def solve(
     export_model: Annotated[Optional[str], typer.Option(
         "--export-model", help="Write the model for debugging: the CP-SAT proto (of the "
         "first window for long horizons), or the MILP as an LP file.")] = None,
+    export_bound: Annotated[Optional[str], typer.Option(
+        "--export-bound", metavar="FILE", help="Write the lower bound's certificate (JSON: "
+        "the prices on backend time and the value they prove), for anyone to re-check.")]
+    = None,
     trace_format: Annotated[str, typer.Option(
         "--trace-format", help="Format of --schedule-out: table (CSV or JSON) or chrome.")]
     = "table",
+    latency: LatencyOpt = "median",
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
@@ -402,16 +481,23 @@ def solve(
         raise InputError("--ttft", "", "sum or max", ttft)
     _check_trace_format(trace_format)
     limit = _duration_option("--time-limit", time_limit)
-    for option, path in (("--schedule-out", schedule_out), ("--export-model", export_model)):
+    for option, path in (("--schedule-out", schedule_out), ("--export-model", export_model),
+                         ("--export-bound", export_bound)):
         if path:
             check_writable(path, option)
-    ts = _taskset(_scenario(scenario, set_), _horizon(horizon))
+    ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
     say = (lambda m: print(f"[solve] {m}", file=sys.stderr)) if format == "table" else None
     out = run_solver(ts, float(limit), workers, seed, ttft, progress=say,
                      export_model=export_model, solver=solver, mip_solver=mip_solver)
     if schedule_out and out.schedule is not None:
         _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format,
                                                        set_ or ()))
+    if export_bound and out.bound is not None and out.bound.prices is not None:
+        from .formulations.bounds.certificate import certificate_json
+        from .formulations.problem import Problem
+
+        _write_text(export_bound, certificate_json(Problem(ts, ttft=ttft), out.bound.prices,
+                                                   out.bound.exact))
     metrics = out.metrics or {}
     data = {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,
@@ -423,6 +509,13 @@ def solve(
         "utilization": metrics.get("utilization"), "placement": metrics.get("placement"),
         "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
         "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
+        "lower_bound_method": out.lower_bound_method,
+        "upper_bound_method": out.upper_bound_method,
+        "gap_violations": None if out.violations is None
+        else out.violations - out.violations_lower_bound,
+        "gap_pct_of_frames": None if out.violations is None or not metrics.get("tasks")
+        else 100 * (out.violations - out.violations_lower_bound)
+        / max(1, sum(t["released"] for t in metrics["tasks"].values())),
         "stages": out.stages, "windows": out.windows, "notes": out.notes,
         "wall_s": round(out.wall_s, 3),
     }
@@ -540,6 +633,7 @@ def check(
     time_limit: Annotated[str, typer.Option(
         "--time-limit", help="Solver limit per check, e.g. 60s.")] = "60s",
     workers: WorkersOpt = 0,
+    latency: LatencyOpt = "median",
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
@@ -559,7 +653,7 @@ def check(
     if policy is not None and optimal:
         raise InputError("--optimal", "", "either --policy P or --optimal, not both")
     limit = float(_duration_option("--time-limit", time_limit))
-    s = _scenario(scenario, set_)
+    s = _scenario(scenario, set_, latency)
     ts = _taskset(s, _horizon(horizon))
     if max_fps is not None:
         if max_fps not in [t.name for t in s.tasks if t.kind == "periodic"]:

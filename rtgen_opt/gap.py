@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import time
 
-from .errors import InputError
 from .executor import simulate
 from .firm import firm_schedule, serves_every_request
 from .formulations.problem import Problem
 from .metrics import evaluate
 from .policies import POLICIES
-from .solve import DIRECT_SEGMENTS, solve, solve_problem, service_matched_problem
+from .solve import solve, solve_problem, service_matched_problem
 from .taskset import TaskSet
 
 CAP_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # x the LLM's standalone TTFT
@@ -32,10 +31,6 @@ SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                  progress=None) -> dict:
     """The `gap` JSON of DESIGN.md §4, plus the schedules the report draws."""
-    if ts.num_segments > DIRECT_SEGMENTS:
-        raise InputError("--horizon", "", f"a task set of at most {DIRECT_SEGMENTS} segments "
-                         f"for the gap analysis (this one has {ts.num_segments}): a shorter "
-                         "horizon or a coarser granularity")
     say = progress or (lambda m: None)
     started = time.perf_counter()
     optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers)

@@ -118,8 +118,12 @@ def resolve_scenario(ref: str) -> Path:
     raise InputError(ref, "", f"a built-in scenario ({names}) or the path of a YAML file")
 
 
-def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Load, override (``--set key=value``) and validate a scenario."""
+def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = (),
+                  latency: str = "median") -> Scenario:
+    """Load, override (``--set key=value``) and validate a scenario.
+
+    ``latency`` picks the database statistic the scenario is scheduled with (median, p99).
+    """
     path = resolve_scenario(ref)
     source = str(path)
     text = read_limited(path, source, "a YAML scenario file", limits.MAX_SCENARIO_BYTES)
@@ -128,7 +132,7 @@ def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = ()) -> Scen
         raise InputError(source, "", "a mapping of scenario keys", type(raw).__name__)
     for assignment in overrides:
         apply_override(raw, assignment)
-    return _validate(raw, source, path)
+    return _validate(raw, source, path, latency)
 
 
 def apply_override(raw: dict, assignment: str) -> None:
@@ -255,14 +259,14 @@ class _Fields:
         return value
 
 
-def _validate(raw: dict, source: str, path: Path) -> Scenario:
+def _validate(raw: dict, source: str, path: Path, latency: str = "median") -> Scenario:
     top = _Fields(source, "", raw, TOP_KEYS)
     db_ref = top.text("latency_db", max_chars=4096)
     db_path = resolve_db(db_ref, path.parent)
     if db_path is None:
         raise top.error("latency_db", "a built-in database name or a path to one (relative "
                         "to the scenario file)", db_ref)
-    db = load_db(db_path)
+    db = load_db(db_path, latency=latency)
     platform = _platform(top, db)
     granularity = top.text("granularity", "layer")
     if granularity not in ("layer", "model") and not _is_group(granularity):
