@@ -1,21 +1,24 @@
 """The `rtgen-opt` command line (Typer). Commands only parse, call the library and render.
 
 Exit codes: 0 success, 1 a check failed, 2 bad input (one message naming the file, the
-field and what was expected; never a traceback).
+field and what was expected; never a traceback), 70 an internal error (one line saying how
+to report it; ``--debug`` shows the traceback), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 from collections import defaultdict
 from fractions import Fraction
 from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
-from .errors import InputError
+from . import __version__, limits
+from .errors import InputError, SolverCrash, printable
 from .latency import LATENCY_STATISTICS, load_db, resolve_db
 from .report import FORMATS, emit
 from .scenario import Scenario, builtin_scenarios, load_scenario
@@ -25,9 +28,10 @@ from .policies import POLICIES
 from .policy_loader import load_policy
 from .progress import EXIT_INTERRUPTED, Budget, Reporter, budget_kwargs, supervise
 from .replay import replay as replay_schedule
-from .schedule import read_schedule
+from .output import check_writable, write_file, write_files
+from .schedule import read_schedule, read_schedule_meta, replay_settings
 from .taskset import STAGE_NAMES, TaskSet, build_taskset
-from .units import DURATION_HELP, parse_duration
+from .units import parse_duration
 
 app = typer.Typer(
     name="rtgen-opt",
@@ -53,6 +57,19 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 HorizonOpt = Annotated[Optional[str], typer.Option(
     "--horizon", metavar="DURATION", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
     "(default: the scenario's `horizon`).")]
+def _check_workers(value: int) -> int:
+    if not 0 <= value <= limits.MAX_WORKERS:
+        raise InputError("--workers", "", f"an integer from 0 (one per core) to "
+                         f"{limits.MAX_WORKERS}", value)
+    return value
+
+
+def _check_seed(value: int) -> int:
+    if not 0 <= value <= limits.MAX_SOLVER_SEED:
+        raise InputError("--seed", "", f"an integer from 0 to {limits.MAX_SOLVER_SEED}", value)
+    return value
+
+
 LatencyOpt = Annotated[str, typer.Option(
     "--latency", metavar="median|p99", help="Latency statistic of the database to schedule "
     "with: median (latency_ms) or p99 (latency_p99_ms, as measured by `db profile`; the "
@@ -71,7 +88,7 @@ TimeLimitOpt = Annotated[str, typer.Option(
     "60s: the answer comes within it, split a priori between the phases.")]
 WorkersOpt = Annotated[int, typer.Option(
     metavar="N", help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible "
-    "bit for bit (the search stops on deterministic time).")]
+    "bit for bit (the search stops on deterministic time).", callback=_check_workers)]
 
 
 def _check_format(value: str) -> str:
@@ -90,8 +107,8 @@ def _horizon(text: str | None) -> Fraction | None:
         return None
     try:
         horizon = parse_duration(text)
-    except ValueError:
-        raise InputError("--horizon", "", DURATION_HELP, text) from None
+    except ValueError as exc:
+        raise InputError("--horizon", "", str(exc), text) from None
     if horizon <= 0:
         raise InputError("--horizon", "", "a positive duration", text)
     return horizon
@@ -108,6 +125,12 @@ def _scenario(ref: str, overrides: list[str] | None, latency: str = "median") ->
     if latency not in LATENCY_STATISTICS:
         raise InputError("--latency", "", "median or p99", latency)
     return load_scenario(ref, overrides or (), latency)
+
+
+def _taskset(scenario: Scenario, horizon: Fraction | None) -> TaskSet:
+    """Build the task set after its size estimate passed the memory limit."""
+    limits.check_size(scenario, horizon)
+    return build_taskset(scenario, horizon)
 
 
 # ----------------------------------------------------------------------------- scenarios
@@ -314,7 +337,9 @@ def taskset(
     Example: rtgen-opt taskset scenario_c --horizon 1s --format json
     """
     _check_format(format)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    if export:
+        check_writable(export, "--export")
+    ts = _taskset(_scenario(scenario, set_), _horizon(horizon))
     data = ts.summary()
     columns = ["task", "model", "kind", "jobs", "in drain", "segments/job", "deadline_ms",
                "standalone_ms", "best-backend util"]
@@ -364,9 +389,14 @@ def simulate(
     policies = list(POLICIES.values()) if policy == "all" else [load_policy(policy)]
     _check_trace_format(trace_format)
     _check_report_name(report)
+    if report:
+        check_writable(report, "--report")
+    for chosen in policies if schedule_out else ():  # every target, before any work
+        check_writable(schedule_out if len(policies) == 1
+                       else _suffixed(schedule_out, chosen.name), "--schedule-out")
     runs, outputs, traces = [], {}, {}
     with _supervised("simulate", None) as (budget, say):
-        ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
+        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
         for chosen in policies:
             if budget.interrupted.is_set():
                 break
@@ -378,10 +408,10 @@ def simulate(
             traces[name] = result.schedule
             if schedule_out:
                 target = schedule_out if len(policies) == 1 else _suffixed(schedule_out, name)
-                outputs[target] = result.schedule.to_text(ts, target, trace_format)
+                outputs[target] = result.schedule.to_text(ts, target, trace_format,
+                                                             set_ or ())
     interrupted = budget.interrupted.is_set()
-    for target, text in outputs.items():  # all runs succeeded: now write
-        _write_text(target, text)
+    write_files(outputs)  # all runs succeeded: now every trace, or none
     data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
             "drain_s": ts.drain_us / 1e6, "after_horizon": ts.after_horizon, "runs": runs,
             "interrupted": interrupted}
@@ -456,7 +486,8 @@ def solve(
         "(pip install 'rtgen-opt[highs]').")] = "cbc",
     time_limit: TimeLimitOpt = "60s",
     workers: WorkersOpt = 0,
-    seed: Annotated[int, typer.Option(metavar="N", help="Random seed of the solver.")] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed of the solver.",
+                                      callback=_check_seed)] = 0,
     ttft: Annotated[str, typer.Option(metavar="sum|max", help="Second objective: sum or "
                                       "max of the LLM TTFTs.")] = "sum",
     schedule_out: ScheduleOutOpt = None,
@@ -503,12 +534,14 @@ def solve(
         raise InputError("--ttft", "", "sum or max", ttft)
     _check_trace_format(trace_format)
     _check_report_name(report)
-    if workers < 0:
-        raise InputError("--workers", "", "an integer >= 0", workers)
     limit = _duration_option("--time-limit", time_limit)
+    for option, path in (("--schedule-out", schedule_out), ("--model-out", export_model),
+                         ("--bound-out", export_bound), ("--report", report)):
+        if path:
+            check_writable(path, option)
     with _supervised("solve", float(limit)) as (budget, say):
         say.phase("building the task set")
-        ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
+        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
         say.phase("solving")
         out = run_solver(ts, budget.share(1.0), workers, seed, ttft, progress=say,
                          export_model=export_model, solver=solver, mip_solver=mip_solver,
@@ -516,7 +549,8 @@ def solve(
         say.phase("measuring the best policy beside it")
         baseline = _baseline(ts, out.warm_start)
     if schedule_out and out.schedule is not None:
-        _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format))
+        _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format,
+                                                       set_ or ()))
     if export_bound and getattr(out, "bound", None) is not None \
             and out.bound.prices is not None:
         from .formulations.bounds.certificate import certificate_json
@@ -667,8 +701,8 @@ def solve_hint(data: dict) -> str | None:
 def _duration_option(option: str, text: str) -> Fraction:
     try:
         value = parse_duration(text)
-    except ValueError:
-        raise InputError(option, "", DURATION_HELP, text) from None
+    except ValueError as exc:
+        raise InputError(option, "", str(exc), text) from None
     if value <= 0:
         raise InputError(option, "", "a positive duration", text)
     return value
@@ -711,9 +745,11 @@ def gap(
     _check_format(format)
     _check_report_name(report)
     limit = float(_duration_option("--time-limit", time_limit))
+    if report:
+        check_writable(report, "--report")
     with _supervised("gap", limit) as (budget, say):
         say.phase("building the task set")
-        ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+        ts = _taskset(_scenario(scenario, set_), _horizon(horizon))
         span = _window(window, ts)
         extra = [p for p in map(load_policy, policy or ()) if p.name not in POLICIES]
         data = gap_analysis(ts, budget.share(1.0), workers, progress=say, budget=budget,
@@ -831,7 +867,7 @@ def check(
     limit = float(_duration_option("--time-limit", time_limit))
     with _supervised("check", limit) as (budget, say):
         s = _scenario(scenario, set_, latency)
-        ts = build_taskset(s, _horizon(horizon))
+        ts = _taskset(s, _horizon(horizon))
         if max_fps is not None:
             _check_max_fps(checks, s, ts, max_fps, chosen, slo, budget, say, workers, format)
         say.phase("analytical tests, then " + (f"simulating {chosen.name}" if chosen else
@@ -918,12 +954,15 @@ def replay(
     """Check a schedule against every constraint of the task set, then evaluate it.
 
     Exit 0 when the schedule is valid (its metrics are printed), 1 when it violates a
-    constraint (each violation is listed).
+    constraint (each violation is listed). The horizon and --set overrides default to
+    those recorded in the schedule file.
 
-    Example: rtgen-opt replay scenario_a --horizon 1s --schedule trace.csv
+    Example: rtgen-opt replay scenario_a --schedule trace.csv
     """
     _check_format(format)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    recorded_horizon, recorded_set = replay_settings(read_schedule_meta(schedule), schedule)
+    span = _horizon(horizon) if horizon is not None else recorded_horizon
+    ts = _taskset(_scenario(scenario, set_ if set_ else recorded_set), span)
     result = replay_schedule(ts, read_schedule(schedule, ts))
     if not result.ok:
         data = {"scenario": ts.scenario, "valid": False, "violations": result.violations}
@@ -938,41 +977,87 @@ def replay(
 
 def _write_text(path: str, text: str) -> None:
     """Write a whole file at once (nothing half-written on error)."""
-    import os
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rtgen-opt-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report is not
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(path, "", "a writable file path", str(exc)) from None
+    write_file(path, text)
 
 
 @app.callback(invoke_without_command=True)
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")]
-          = False) -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="On an internal error, show the Python traceback.")] = False,
+    max_memory: Annotated[Optional[str], typer.Option(
+        "--max-memory", help="Refuse task sets estimated to need more memory than this, "
+        "e.g. 16GiB (default: half the physical memory, at most 8GiB; also "
+        f"{limits.MAX_MEMORY_ENV}).")] = None,
+) -> None:
+    del debug  # read by main() from the command line: it matters when parsing failed too
+    limits.set_max_memory(None if max_memory is None
+                          else limits.parse_size(max_memory, "--max-memory"))
     if version:
         typer.echo(f"rtgen-opt {__version__}")
         raise typer.Exit()
 
 
-def main() -> None:
-    """Console-script entry point: bad input -> one line on stderr and exit code 2.
+REPORT_HINT = ("a bug in rtgen-opt: please report it to the maintainers with the command "
+               "line and the output of the same command with --debug")
 
-    Typer handles usage errors (exit 2) and --help itself; our own input errors are raised
-    from deep inside the library and end here.
+
+def main() -> None:
+    """Console-script entry point; every way a command can end maps to an exit code.
+
+    0/1/3 come from the commands; 2: bad input, one line on stderr (usage errors, our
+    ``InputError``, a task set too large for memory); 70: an internal error, one line and
+    how to report it (``--debug`` shows the traceback); 130: interrupted (Ctrl-C).
     """
+    # the click that typer runs on (typer >= 0.20 vendors its own copy)
+    click = sys.modules[typer.BadParameter.__module__]
+    no_args = getattr(click, "NoArgsIsHelpError", ())
+    debug = "--debug" in sys.argv[1:]
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     try:
-        app(prog_name="rtgen-opt")
+        code = app(prog_name="rtgen-opt", standalone_mode=False)
     except InputError as exc:
-        print(f"rtgen-opt: error: {exc}", file=sys.stderr)
+        _fail(2, f"error: {exc}")
+    except no_args as exc:  # `rtgen-opt db`: the help is the answer
+        print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)
         sys.exit(2)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "rtgen-opt"
+        _fail(2, f"error: {printable(exc.format_message(), 300)} (see {command} --help)")
+    except click.ClickException as exc:
+        _fail(2, f"error: {printable(exc.format_message(), 300)}")
+    except (KeyboardInterrupt, typer.Abort):
+        _fail(130, "interrupted")
+    except MemoryError:
+        _fail(2, "error: out of memory: the task set or the model is too large for this "
+              "machine; shorten --horizon, coarsen granularity, or lower --max-memory so "
+              "the size check refuses it before building", debug)
+    except SolverCrash as exc:
+        _fail(70, f"error: {exc}", debug)
+    except BrokenPipeError:  # `rtgen-opt ... | head`
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the last resort: never a raw traceback
+        kind = type(exc).__name__
+        _fail(70, f"internal error ({kind}: {printable(str(exc), 120)}); {REPORT_HINT}", debug)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _terminated(signum, frame) -> None:
+    """SIGTERM: leave through SystemExit, so that every `finally` runs (solver process
+    groups killed, temporary files removed)."""
+    print("rtgen-opt: terminated", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
+def _fail(code: int, message: str, debug: bool = False) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    print(f"rtgen-opt: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

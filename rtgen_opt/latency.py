@@ -11,14 +11,18 @@ linearly, outside them it is an error.
 from __future__ import annotations
 
 import csv
+import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import limits
 from .errors import InputError
 from .resources import data_dir
+from .safeload import read_limited
 
 STAGES = ("frame", "prefill", "decode")
 LLM_STAGES = ("prefill", "decode")
@@ -26,6 +30,13 @@ REQUIRED_COLUMNS = ("model", "stage", "backend", "seq_len", "layers", "latency_m
 OPTIONAL_COLUMNS = ("layer", "latency_p99_ms", "samples")
 LATENCY_STATISTICS = ("median", "p99")  # --latency: latency_ms, or latency_p99_ms
 TRANSFER_COLUMNS = ("from_backend", "to_backend", "latency_ms")
+# plain ASCII decimals: float() would also take "nan", "1_000" or Arabic-Indic digits
+# and lengths are capped: an integer of 400 digits does not fit a float
+_INTEGER = re.compile(r"[0-9]{1,15}", re.ASCII)
+_DECIMAL = re.compile(r"(?=.{1,40}$)([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?",
+                      re.ASCII)
+_MAXIMA = {"layers": limits.MAX_LAYERS, "layer": limits.MAX_LAYERS - 1,
+           "seq_len": limits.MAX_SEQ_LEN, "latency_ms": limits.MAX_LATENCY_MS}
 
 
 class SeqLenOutOfRange(ValueError):
@@ -121,8 +132,11 @@ def resolve_db(ref: str, relative_to: Path | None = None) -> Path | None:
     candidate = Path(ref)
     if relative_to is not None and not candidate.is_absolute():
         candidate = relative_to / candidate
-    if candidate.exists():
-        return candidate
+    try:
+        if candidate.exists():
+            return candidate
+    except (OSError, ValueError):  # a name too long, a NUL byte: no such database
+        return None
     return builtin_dbs().get(ref)
 
 
@@ -140,28 +154,42 @@ def load_db(path: Path, name: str | None = None, latency: str = "median") -> Lat
     curves, stage2layers = _build_curves(csv_path, select_latency(csv_path, rows, latency))
     transfers = {}
     if path.is_dir() and (path / "transfers.csv").is_file():
-        transfers = _read_transfers(path / "transfers.csv")
+        transfers = _read_transfers(path / "transfers.csv", stage2layers, curves)
     return LatencyDB(name or (path.name if path.is_dir() else path.stem), path,
                      tuple(r for r, _ in rows), curves, stage2layers, transfers)
 
 
 def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...]):
-    """Rows of a CSV as (dict, line number), after checking its header."""
+    """Rows of a CSV as (dict, line number), after checking its header and that every row
+    has as many cells as the header."""
+    text = read_limited(path, str(path), "a CSV file", limits.MAX_DB_BYTES)
+    if "\x00" in text:
+        raise InputError(str(path), "", "a CSV text file (no NUL bytes)")
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise InputError(str(path), "header", f"columns {', '.join(required)}",
-                                 f"missing {', '.join(missing)}")
-            unknown = [c for c in header if c not in required + optional]
-            if unknown:
-                raise InputError(str(path), "header", f"only the columns "
-                                 f"{', '.join(required + optional)}", f"unknown {', '.join(unknown)}")
-            return [(row, reader.line_num) for row in reader]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(str(path), "", "a UTF-8 CSV file", str(exc)) from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise InputError(str(path), "header", f"columns {', '.join(required)}",
+                             f"missing {', '.join(missing)}")
+        unknown = [c for c in header if c not in required + optional]
+        if unknown:
+            raise InputError(str(path), "header", f"only the columns "
+                             f"{', '.join(required + optional)}", f"unknown {', '.join(unknown)}")
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if twice:
+            raise InputError(str(path), "header", "each column once", f"twice {', '.join(twice)}")
+        rows = []
+        for row in reader:
+            if None in row or None in row.values():
+                cells = len(row) - (None in row) + len(row.get(None) or ())
+                cells -= sum(v is None for k, v in row.items() if k is not None)
+                raise InputError(str(path), f"line {reader.line_num}", f"{len(header)} cells "
+                                 "like the header", f"{cells}")
+            rows.append((row, reader.line_num))
+        return rows
+    except csv.Error as exc:
+        raise InputError(str(path), "", "a well-formed CSV file", str(exc)) from None
 
 
 def _number(path, line, column, text, *, integer=False, positive=True, optional=False):
@@ -171,30 +199,43 @@ def _number(path, line, column, text, *, integer=False, positive=True, optional=
         if optional:
             return None
         raise InputError(str(path), f"line {line}, {column}", "a value", "")
-    try:
-        value = int(text) if integer else float(text)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise InputError(str(path), f"line {line}, {column}", kind, text) from None
+    if not (_INTEGER if integer else _DECIMAL).fullmatch(text):
+        kind = "an integer of at most 15 digits" if integer else "a decimal number"
+        raise InputError(str(path), f"line {line}, {column}", kind, text)
+    value = int(text) if integer else float(text)
     if not math.isfinite(value) or (positive and value <= 0) or (not positive and value < 0):
         raise InputError(str(path), f"line {line}, {column}",
                          "a positive number" if positive else "a non-negative number", text)
+    maximum = _MAXIMA.get(column)
+    if maximum is not None and value > maximum:
+        raise InputError(str(path), f"line {line}, {column}", f"at most {maximum:,}", text)
     return value
+
+
+def _name(path, line, column, text) -> str:
+    """A model, stage, backend or source name: printable, not empty, not too long."""
+    text = (text or "").strip()
+    if not text:
+        raise InputError(str(path), f"line {line}, {column}", "a non-empty value", "")
+    limit = 1000 if column == "source" else limits.MAX_NAME_CHARS
+    if len(text) > limit or not text.isprintable():
+        raise InputError(str(path), f"line {line}, {column}", f"printable text of at most "
+                         f"{limit} characters", text)
+    return text
 
 
 def _read_latency_rows(path: Path) -> list[tuple[dict, int]]:
     rows, seen = [], {}
     for raw, line in _read_csv(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS):
-        for column in ("model", "stage", "backend", "source"):
-            if not (raw.get(column) or "").strip():
-                raise InputError(str(path), f"line {line}, {column}", "a non-empty value", "")
-        stage = raw["stage"].strip()
+        names = {c: _name(path, line, c, raw.get(c)) for c in ("model", "stage", "backend",
+                                                                  "source")}
+        stage = names["stage"]
         if stage not in STAGES:
             raise InputError(str(path), f"line {line}, stage", f"one of {', '.join(STAGES)}",
                              stage)
         layers = _number(path, line, "layers", raw["layers"], integer=True)
         row = {
-            "model": raw["model"].strip(), "stage": stage, "backend": raw["backend"].strip(),
+            "model": names["model"], "stage": stage, "backend": names["backend"],
             "seq_len": _number(path, line, "seq_len", raw["seq_len"], integer=True,
                                optional=True),
             "layers": layers,
@@ -205,7 +246,7 @@ def _read_latency_rows(path: Path) -> list[tuple[dict, int]]:
                                optional=True),
             "layer": _number(path, line, "layer", raw.get("layer"), integer=True,
                              positive=False, optional=True),
-            "source": raw["source"].strip(),
+            "source": names["source"],
         }
         if row["layer"] is not None and row["layer"] >= layers:
             raise InputError(str(path), f"line {line}, layer", f"a layer index below layers="
@@ -303,13 +344,22 @@ def _layer_vector(path: Path, rows: list[tuple[dict, int]], layers: int) -> np.n
     return np.array([by_layer[i] for i in range(layers)])
 
 
-def _read_transfers(path: Path) -> dict[tuple[str, str, str | None], float]:
+def _read_transfers(path: Path, stage2layers, curves) -> dict[tuple[str, str, str | None],
+                                                                float]:
+    """Transfer costs between backends (and per model) that the latency table knows."""
+    backends = sorted({b for _, _, b in curves})
+    models = list(dict.fromkeys(m for m, _ in stage2layers))
     transfers = {}
     for raw, line in _read_csv(path, TRANSFER_COLUMNS, ("model",)):
-        src, dst = (raw.get("from_backend") or "").strip(), (raw.get("to_backend") or "").strip()
-        if not src or not dst:
-            raise InputError(str(path), f"line {line}", "from_backend and to_backend")
+        src, dst = (_name(path, line, c, raw.get(c)) for c in ("from_backend", "to_backend"))
+        for column, backend in (("from_backend", src), ("to_backend", dst)):
+            if backend not in backends:
+                raise InputError(str(path), f"line {line}, {column}", "a backend of "
+                                 f"latency.csv ({', '.join(backends)})", backend)
         model = (raw.get("model") or "").strip() or None
+        if model is not None and model not in models:
+            raise InputError(str(path), f"line {line}, model", "a model of latency.csv, or "
+                             "empty for every model", model)
         key = (src, dst, model)
         if key in transfers:
             raise InputError(str(path), f"line {line}", "one row per backend pair and model",

@@ -8,17 +8,18 @@ type, an impossible value or a reference to something that does not exist raises
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-import yaml
 
+from . import limits
 from .errors import InputError
 from .latency import LatencyDB, SeqLenOutOfRange, load_db, resolve_db
 from .resources import data_dir
-from .units import DURATION_HELP, parse_duration
+from .safeload import load_yaml, read_limited
+from .units import parse_duration
 
 TOP_KEYS = ("name", "description", "latency_db", "platform", "horizon", "drain", "after_horizon",
             "granularity", "on_miss", "preemption", "mapping", "tasks")
@@ -105,8 +106,11 @@ def builtin_scenarios() -> dict[str, Path]:
 def resolve_scenario(ref: str) -> Path:
     """A scenario path from a built-in name (``scenario_c``) or a path."""
     path = Path(ref)
-    if path.is_file():
-        return path
+    try:
+        if path.is_file():
+            return path
+    except (OSError, ValueError):  # a name too long, a NUL byte: no such file
+        pass
     builtin = builtin_scenarios()
     if ref in builtin:
         return builtin[ref]
@@ -122,14 +126,8 @@ def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = (),
     """
     path = resolve_scenario(ref)
     source = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(source, where, "valid YAML", str(getattr(exc, "problem", exc))) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source, "", "a readable UTF-8 YAML file", str(exc)) from None
+    text = read_limited(path, source, "a YAML scenario file", limits.MAX_SCENARIO_BYTES)
+    raw = load_yaml(text, source)
     if not isinstance(raw, dict):
         raise InputError(source, "", "a mapping of scenario keys", type(raw).__name__)
     for assignment in overrides:
@@ -147,7 +145,8 @@ def apply_override(raw: dict, assignment: str) -> None:
     key, sep, text = assignment.partition("=")
     if not sep or not key.strip():
         raise InputError("--set", assignment, "KEY=VALUE, like llm.input_tokens=2048")
-    key, value = key.strip(), yaml.safe_load(text) if text.strip() else ""
+    key = key.strip()
+    value = load_yaml(text, "--set", key) if text.strip() else ""
     head, _, rest = key.partition(".")
     if head in ("platform", "mapping") and rest:
         raw.setdefault(head, {})
@@ -187,7 +186,7 @@ class _Fields:
         self.source, self.where, self.mapping = source, where, mapping
         for key in mapping:
             if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
+                close = difflib.get_close_matches(str(key)[:100], allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise InputError(source, self.path(key), f"a known key{hint}; this mapping "
                                  f"takes {', '.join(allowed)}")
@@ -201,7 +200,9 @@ class _Fields:
     def has(self, key: str) -> bool:
         return key in self.mapping
 
-    def text(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
+    def text(self, key: str, default: str | None = None, choices: tuple[str, ...] = (),
+             max_chars: int = limits.MAX_NAME_CHARS, lines: bool = False) -> str:
+        """A non-empty text of printable characters (``lines``: newlines and tabs too)."""
         if key not in self.mapping:
             if default is None:
                 raise self.error(key, "a value (this key is required)", "nothing")
@@ -212,6 +213,11 @@ class _Fields:
                              value)
         if choices and value not in choices:
             raise self.error(key, f"one of {', '.join(choices)}", value)
+        if len(value) > max_chars:
+            raise self.error(key, f"a text of at most {max_chars} characters",
+                             f"{len(value)} characters")
+        if not all(c.isprintable() or (lines and c in "\n\t") for c in value):
+            raise self.error(key, "printable text (no control characters)", value)
         return value
 
     def duration(self, key: str, *, positive: bool = True) -> Fraction | None:
@@ -222,34 +228,40 @@ class _Fields:
     def _duration_value(self, key: str, value: object, positive: bool) -> Fraction:
         try:
             seconds = parse_duration(value)
-        except ValueError:
-            raise self.error(key, DURATION_HELP, value) from None
+        except ValueError as exc:
+            raise self.error(key, str(exc), value) from None
         if positive and seconds <= 0:
             raise self.error(key, "a positive duration", value)
         return seconds
 
-    def number(self, key: str) -> float | None:
-        """A positive number (YAML int or float, not a bool or a string)."""
+    def number(self, key: str, minimum: float = 0, maximum: float = math.inf) -> float | None:
+        """A positive number (YAML int or float, not a bool or a string) within
+        [minimum, maximum]."""
         if key not in self.mapping:
             return None
         value = self.mapping[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                np.isfinite(value) and value > 0):
+                value > 0 and (isinstance(value, int) or math.isfinite(value))):
             raise self.error(key, "a positive number", value)
-        return value
+        if not minimum <= value <= maximum:
+            raise self.error(key, f"a number from {float(minimum):g} to {float(maximum):g}",
+                             value)
+        return float(value) if isinstance(value, int) else value
 
-    def integer(self, key: str, minimum: int = 1) -> int | None:
+    def integer(self, key: str, minimum: int = 1, maximum: int | None = None) -> int | None:
         if key not in self.mapping:
             return None
         value = self.mapping[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.error(key, f"an integer >= {minimum}", value)
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"an integer from {minimum} to {maximum:,}", value)
         return value
 
 
 def _validate(raw: dict, source: str, path: Path, latency: str = "median") -> Scenario:
     top = _Fields(source, "", raw, TOP_KEYS)
-    db_ref = top.text("latency_db")
+    db_ref = top.text("latency_db", max_chars=4096)
     db_path = resolve_db(db_ref, path.parent)
     if db_path is None:
         raise top.error("latency_db", "a built-in database name or a path to one (relative "
@@ -258,11 +270,12 @@ def _validate(raw: dict, source: str, path: Path, latency: str = "median") -> Sc
     platform = _platform(top, db)
     granularity = top.text("granularity", "layer")
     if granularity not in ("layer", "model") and not _is_group(granularity):
-        raise top.error("granularity", "layer, model or group:N with N >= 1", granularity)
+        raise top.error("granularity", f"layer, model or group:N with N from 1 to "
+                        f"{limits.MAX_LAYERS}", granularity)
     tasks = _tasks(top, db, platform)
     return Scenario(
         name=top.text("name", path.stem),
-        description=top.text("description", ""),
+        description=top.text("description", "", max_chars=4000, lines=True),
         source=source,
         db=db,
         platform=platform,
@@ -279,7 +292,8 @@ def _validate(raw: dict, source: str, path: Path, latency: str = "median") -> Sc
 
 def _is_group(text: str) -> bool:
     kind, _, n = text.partition(":")
-    return kind == "group" and n.isdigit() and int(n) >= 1
+    return (kind == "group" and n.isascii() and n.isdigit() and len(n) <= 6
+            and 1 <= int(n) <= limits.MAX_LAYERS)
 
 
 def _platform(top: _Fields, db: LatencyDB) -> dict[str, int]:
@@ -288,18 +302,22 @@ def _platform(top: _Fields, db: LatencyDB) -> dict[str, int]:
     spec = _Fields(top.source, "platform", top.mapping["platform"], db.backends)
     if not spec.mapping:
         raise top.error("platform", "at least one backend with its number of instances", {})
-    return {b: spec.integer(b) for b in db.backends if spec.has(b)}
+    return {b: spec.integer(b, maximum=limits.MAX_INSTANCES) for b in db.backends
+            if spec.has(b)}
 
 
 def _tasks(top: _Fields, db: LatencyDB, platform: dict[str, int]) -> tuple[TaskSpec, ...]:
     raw_tasks = top.mapping.get("tasks")
     if not isinstance(raw_tasks, list) or not raw_tasks:
         raise top.error("tasks", "a non-empty list of tasks", raw_tasks)
+    if len(raw_tasks) > limits.MAX_TASKS:
+        raise top.error("tasks", f"at most {limits.MAX_TASKS} tasks", len(raw_tasks))
     names: list[str] = []
     specs = []
     for i, raw in enumerate(raw_tasks):
         where = f"tasks[{i}]"
-        if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"].strip():
+        if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"].strip() \
+                and len(raw["name"]) <= limits.MAX_NAME_CHARS and raw["name"].isprintable():
             where = f"tasks.{raw['name']}"
             if raw["name"] in names:
                 raise InputError(top.source, where + ".name", "a name no other task has",
@@ -338,7 +356,8 @@ def _task(source: str, where: str, raw: object, db: LatencyDB,
     if periodic and llm:
         raise f.error("model", "a single-stage model: an LLM (prefill/decode) is a request "
                       "task, give it arrivals", model)
-    common = dict(name=name, model=model, weight=f.number("weight") or 1.0,
+    common = dict(name=name, model=model,
+                  weight=f.number("weight", maximum=limits.MAX_WEIGHT) or 1.0,
                   after=f.text("after") if f.has("after") else None,
                   input_tokens=_input_tokens(f, db, model))
     if periodic:
@@ -348,7 +367,7 @@ def _task(source: str, where: str, raw: object, db: LatencyDB,
             if f.has(key):
                 raise f.error(key, "no such field: only an LLM task (prefill/decode) has "
                               f"{key}", f.mapping[key])
-    output_tokens = f.integer("output_tokens")
+    output_tokens = f.integer("output_tokens", maximum=limits.MAX_OUTPUT_TOKENS)
     if llm and output_tokens is None:
         raise f.error("output_tokens", "the number of tokens the LLM generates (an integer "
                       ">= 1)", "nothing")
@@ -369,7 +388,7 @@ def _check_backends(f: _Fields, db: LatencyDB, model: str, platform: dict[str, i
 
 def _input_tokens(f: _Fields, db: LatencyDB, model: str) -> int | None:
     needs = any(db.depends_on_seq_len(model, s) for s in db.stages(model))
-    tokens = f.integer("input_tokens")
+    tokens = f.integer("input_tokens", maximum=limits.MAX_SEQ_LEN)
     if needs and tokens is None:
         raise f.error("input_tokens", f"the input length ({model}'s latency depends on it)",
                       "nothing")
@@ -404,7 +423,7 @@ def _periodic_timing(f: _Fields) -> dict:
     if f.has("fps") and f.has("period"):
         raise f.error("period", "either fps or period, not both", f.mapping["period"])
     if f.has("fps"):
-        fps = f.number("fps")
+        fps = f.number("fps", minimum=limits.MIN_RATE_HZ, maximum=limits.MAX_RATE_HZ)
         period = 1 / Fraction(str(fps))  # str() keeps 29.97 exact
     else:
         period = f.duration("period")
@@ -431,16 +450,19 @@ def _arrivals(f: _Fields) -> Arrivals | None:
         times = spec.mapping["times"]
         if not isinstance(times, list) or not times:
             raise spec.error("times", "a non-empty list of durations", times)
+        if len(times) > limits.MAX_ARRIVAL_TIMES:
+            raise spec.error("times", f"at most {limits.MAX_ARRIVAL_TIMES:,} times", len(times))
         if spec.has("start") or spec.has("seed"):
             raise spec.error("times", "explicit times alone (no start or seed)")
         values = tuple(sorted(spec._duration_value(f"times[{i}]", t, positive=False)
                               for i, t in enumerate(times)))
         return Arrivals("times", times=values)
-    seed = spec.integer("seed", minimum=0)
+    seed = spec.integer("seed", minimum=0, maximum=limits.MAX_SEED)
     if seed is None:
         raise spec.error("seed", "an integer seed for the Poisson arrivals (runs are "
                          "reproducible)", "nothing")
-    return Arrivals("poisson", start=start, rate=spec.number("poisson"), seed=seed)
+    rate = spec.number("poisson", minimum=limits.MIN_RATE_HZ, maximum=limits.MAX_RATE_HZ)
+    return Arrivals("poisson", start=start, rate=rate, seed=seed)
 
 
 def _link_after(source: str, specs: list[TaskSpec]) -> list[TaskSpec]:
@@ -466,25 +488,44 @@ def _link_after(source: str, specs: list[TaskSpec]) -> list[TaskSpec]:
         if spec.kind == "request" and spec.arrivals is not None:
             raise InputError(source, where + ".arrivals", "no arrivals: a task with `after` "
                              "inherits those of the task it follows")
-    for spec in specs:  # cycles
-        seen, current = [spec.name], spec
-        while current.after is not None:
-            current = by_name[current.after]
-            if current.name in seen:
-                cycle = " -> ".join(seen[seen.index(current.name):] + [current.name])
+    _check_acyclic(source, specs, by_name)
+    inherited: dict[str, Arrivals] = {}
+    return [_inherit_arrivals(s, by_name, inherited) for s in specs]
+
+
+def _check_acyclic(source: str, specs: list[TaskSpec], by_name: dict[str, TaskSpec]) -> None:
+    """No cycle of `after`; each task is walked once (a chain of thousands stays linear)."""
+    done: set[str] = set()
+    for spec in specs:
+        path: list[str] = []
+        on_path: set[str] = set()
+        current = spec
+        while current is not None and current.name not in done:
+            if current.name in on_path:
+                cycle = path[path.index(current.name):] + [current.name]
+                shown = " -> ".join(cycle if len(cycle) <= 6 else cycle[:3] + ["..."]
+                                    + cycle[-2:])
                 raise InputError(source, f"tasks.{spec.name}.after", "no cycle of `after`",
-                                 cycle)
-            seen.append(current.name)
-    return [_inherit_arrivals(s, by_name) for s in specs]
+                                 shown)
+            path.append(current.name)
+            on_path.add(current.name)
+            current = by_name[current.after] if current.after is not None else None
+        done.update(path)
 
 
-def _inherit_arrivals(spec: TaskSpec, by_name: dict[str, TaskSpec]) -> TaskSpec:
+def _inherit_arrivals(spec: TaskSpec, by_name: dict[str, TaskSpec],
+                      inherited: dict[str, Arrivals]) -> TaskSpec:
+    """A request task with `after` gets the arrivals of the root of its chain (memoised in
+    ``inherited``, so resolving a whole chain stays linear)."""
     if spec.kind != "request" or spec.arrivals is not None:
         return spec
-    root = spec
-    while root.arrivals is None:
+    chain, root = [], spec
+    while root.arrivals is None and root.name not in inherited:
+        chain.append(root.name)
         root = by_name[root.after]
-    return replace(spec, arrivals=root.arrivals)
+    arrivals = root.arrivals if root.arrivals is not None else inherited[root.name]
+    inherited.update(dict.fromkeys(chain, arrivals))
+    return replace(spec, arrivals=arrivals)
 
 
 def _mapping(top: _Fields, db: LatencyDB, platform: dict[str, int],
@@ -498,7 +539,9 @@ def _mapping(top: _Fields, db: LatencyDB, platform: dict[str, int],
     mapping = {}
     for key, backend in raw.items():
         where = f"mapping.{key}"
-        model, _, stage = str(key).partition("/")
+        if not isinstance(key, str):
+            raise InputError(top.source, "mapping", "model or model/stage names as keys", key)
+        model, _, stage = key.partition("/")
         if model not in db.models:
             raise InputError(top.source, where, f"a model of {db.name} "
                              f"({', '.join(db.models)})", model)

@@ -12,6 +12,8 @@ import math
 import re
 from fractions import Fraction
 
+from .limits import MAX_DURATION_S
+
 US_PER_S = 1_000_000
 
 _UNIT_SECONDS = {
@@ -22,16 +24,20 @@ _UNIT_SECONDS = {
     "min": Fraction(60),
     "h": Fraction(3600),
 }
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|min|h)\s*$")
+# ASCII digits only: `\d` would take "١s" (an Arabic-Indic one) for 1 s
+_DURATION = re.compile(r"^[ \t]*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*(us|µs|ms|s|min|h)[ \t]*\Z")
+_MAX_CHARS = 40  # a longer text is no duration; refusing it early keeps Fraction() cheap
 
 DURATION_HELP = "a duration with a unit, like '60s', '16.67ms', '500us' or '2min'"
+DURATION_RANGE_HELP = f"a duration of at most {MAX_DURATION_S:,} s"
 
 
 def parse_duration(text: object) -> Fraction:
     """Parse a non-negative duration into exact seconds.
 
     The number ``0`` is accepted without a unit; any other bare number is ambiguous and
-    rejected. Raises ``ValueError`` with the expectation as message.
+    rejected. Durations above ``limits.MAX_DURATION_S`` are refused (time is int64 µs).
+    Raises ``ValueError`` with the expectation as message.
     """
     if isinstance(text, bool):
         raise ValueError(DURATION_HELP)
@@ -39,11 +45,14 @@ def parse_duration(text: object) -> Fraction:
         return Fraction(0)
     if not isinstance(text, str):
         raise ValueError(DURATION_HELP)
-    match = _DURATION.match(text)
+    match = _DURATION.match(text) if len(text) <= _MAX_CHARS else None
     if not match:
         raise ValueError(DURATION_HELP)
     number, unit = match.groups()
-    return Fraction(number) * _UNIT_SECONDS[unit]
+    seconds = Fraction(number) * _UNIT_SECONDS[unit]
+    if seconds > MAX_DURATION_S:
+        raise ValueError(DURATION_RANGE_HELP)
+    return seconds
 
 
 def to_us_nearest(seconds: Fraction) -> int:

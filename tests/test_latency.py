@@ -127,7 +127,7 @@ def test_good_small_database_loads_and_interpolates(tmp_path):
 def test_transfers_are_read_per_pair_and_model(tmp_path):
     folder = tmp_path / "db"
     folder.mkdir()
-    (folder / "latency.csv").write_text(HEADER + GOOD)
+    (folder / "latency.csv").write_text(HEADER + GOOD + "m,frame,gpu,,2,4.0,,derived\n")
     (folder / "transfers.csv").write_text("from_backend,to_backend,latency_ms,model\n"
                                           "npu,gpu,0.5,\nnpu,gpu,2.0,m\n")
     db = load_db(folder)

@@ -74,6 +74,8 @@ RULES = [
     ("group of zero", lambda d: d.update(granularity="group:0"), "granularity"),
     ("unknown on_miss", lambda d: d.update(on_miss="skip"), "on_miss"),
     ("unknown preemption", lambda d: d.update(preemption="pause"), "preemption"),
+    ("unknown after_horizon", lambda d: d.update(after_horizon="halt"), "after_horizon"),
+    ("after_horizon not a text", lambda d: d.update(after_horizon=True), "after_horizon"),
     ("unknown backend", lambda d: d.update(platform={"tpu": 1}), "platform.tpu"),
     ("zero instances", lambda d: d.update(platform={"npu": 0, "gpu": 1}), "platform.npu"),
     ("unknown latency db", lambda d: d.update(latency_db="m4_max"), "latency_db"),
@@ -190,3 +192,12 @@ def test_errors_are_input_errors_with_parts():
     with pytest.raises(InputError) as info:
         load_scenario("no_such_scenario")
     assert info.value.source == "no_such_scenario"
+
+
+def test_after_horizon_defaults_to_continue_and_is_settable(scenario_file):
+    path = scenario_file()
+    assert load_scenario(path).after_horizon == "continue"
+    assert load_scenario(path, ["after_horizon=stop"]).after_horizon == "stop"
+    with pytest.raises(InputError) as info:
+        load_scenario(path, ["after_horizon=later"])
+    assert info.value.field == "after_horizon"

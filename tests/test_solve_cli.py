@@ -53,7 +53,7 @@ def test_solve_json_and_an_independent_check_of_the_schedule(tmp_path, capsys, a
     if after_horizon == "stop":  # 13 segments: proven within the limit
         assert data["status"] == "OPTIMAL"
 
-    rows = list(csv.DictReader(out_file.open()))
+    rows = list(csv.DictReader(line for line in out_file.open() if not line.startswith("#")))
     by_instance = defaultdict(list)
     by_job = defaultdict(list)
     for r in rows:

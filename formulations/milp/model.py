@@ -27,10 +27,7 @@ Objectives and stages as in CP-SAT: weighted violations, then TTFT (sum or max),
 from __future__ import annotations
 
 import math
-import pickle
 from abc import ABC, abstractmethod
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -41,6 +38,7 @@ from rtgen_opt.taskset import NO_DEADLINE
 
 from ..problem import Problem
 from ..result import SolveResult, SolveStatus
+from .worker import solve_in_worker
 
 STAGE_SHARES = {"violations": 0.6, "ttft": 0.25, "tpt": 0.15}
 OUTER_SLACK_S = 5.0  # the worker solving a stage is killed this long after its limit
@@ -466,16 +464,9 @@ class TimeIndexedMilp(_MilpBase):
 
 
 def _solve_bounded(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: bool):
-    """Solve in a separate interpreter (``worker.py`` says why), killed ``OUTER_SLACK_S``
-    after the limit. Returns (status, objective, dual bound, variable values)."""
-    payload = pickle.dumps((prob, engine, limit, threads, warm))
-    try:
-        done = subprocess.run([sys.executable, "-m", "rtgen_opt.formulations.milp.worker"],
-                              input=payload, capture_output=True, timeout=limit + OUTER_SLACK_S,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return SolveStatus.UNKNOWN, None, 0, {}
-    if done.returncode != 0 or not done.stdout:
-        raise RuntimeError(f"the MILP worker failed: {done.stderr.decode(errors='replace')[-800:]}")
-    status, value, bound, values = pickle.loads(done.stdout)
+    """Solve in a separate interpreter (``worker.py`` says why, and how no process or
+    temporary file outlives it), killed ``OUTER_SLACK_S`` after the limit. Returns (status,
+    objective, dual bound, variable values)."""
+    status, value, bound, values = solve_in_worker(prob, engine, limit, threads, warm,
+                                                   OUTER_SLACK_S)
     return SolveStatus(status), value, bound, values

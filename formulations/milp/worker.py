@@ -1,24 +1,53 @@
-"""Solve one pickled PuLP problem in a clean interpreter: ``python -m
-rtgen_opt.formulations.milp.worker`` reads (problem, engine, limit, threads, warm) from
-stdin and writes the pickled answer to stdout.
+"""Solve one pickled PuLP problem in a clean interpreter, and the parent's side of it.
+
+``python -m rtgen_opt.formulations.milp.worker`` reads (problem, engine, limit, threads,
+warm) from stdin and writes the pickled answer — ``("ok", (status, objective, bound,
+values))`` or ``("error", one line)`` — to stdout. ``solve_in_worker`` runs it.
 
 A separate interpreter, not a forked or spawned child, because OR-Tools bundles its own
 HiGHS build and the two cannot be loaded in one process; and because the parent can then
 kill it at a hard time limit (HiGHS has ignored its own limit in some versions).
+
+Process hygiene (nothing may outlive a solve, whatever ends it):
+
+* the worker runs in a process group of its own, and CBC (its child) in the same group;
+  the parent kills the whole group after every solve — on success too, since a CBC that
+  PuLP lost track of would otherwise run on — and on timeout, error and Ctrl-C;
+* every temporary file (PuLP's ``.mps/.mst/.sol``, CBC's log) goes to a private temporary
+  folder (``TMPDIR``) that the parent removes in every case;
+* if the parent dies without cleaning up (SIGKILL), the worker notices that it was
+  orphaned, kills its group and removes the folder itself;
+* a crash (a signal, or an exit without an answer) is retried once — CBC segfaults
+  intermittently, and rerunning the same model is sound — then reported as one line naming
+  the engine and the signal (``SolverCrash``). There is no silent fallback to CP-SAT:
+  ``--solver milp`` asks for an independent second opinion, which CP-SAT cannot give.
 """
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
 import pickle
 import re
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pulp
 
 OPTIMAL, FEASIBLE, INFEASIBLE, UNKNOWN = "OPTIMAL", "FEASIBLE", "INFEASIBLE", "UNKNOWN"
+WORKER_MODULE = "rtgen_opt.formulations.milp.worker"
+PRIVATE_TMP_ENV = "RTGEN_OPT_WORKER_TMP"  # the private folder, so the worker may remove it
+ENGINE_NAMES = {"cbc": "CBC", "highs": "HiGHS"}
+
+
+# ---------------------------------------------------------------------------- worker side
 
 
 def solve(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: bool):
@@ -58,10 +87,139 @@ def dual_bound(prob: pulp.LpProblem, engine: str, log: Path) -> float:
     return max(0.0, float(match.group(1))) if match else 0.0
 
 
+class _RecordingPopen(subprocess.Popen):
+    """subprocess.Popen that remembers its processes and how they ended: PuLP raises a
+    bare "Error while trying to execute" when CBC dies, without the signal."""
+
+    started: list[subprocess.Popen] = []
+    ended: list[int] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _RecordingPopen.started.append(self)
+
+    def wait(self, timeout=None):
+        code = super().wait(timeout)
+        _RecordingPopen.ended.append(code)
+        return code
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def _watch_parent(parent: int) -> None:
+    """Orphaned (the parent died without cleaning up): stop CBC where it is, remove the
+    private folder, then kill the whole group, this process included. (Stopping, not
+    killing, CBC first: the main thread would wake up and exit before the folder is gone.)"""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    try:
+        for child in _RecordingPopen.started:
+            if child.poll() is None:
+                child.send_signal(signal.SIGSTOP)
+        private = os.environ.get(PRIVATE_TMP_ENV)
+        if private and os.path.isdir(private):
+            shutil.rmtree(private, ignore_errors=True)
+    finally:
+        os.killpg(0, signal.SIGKILL)
+
+
 def main() -> None:
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    subprocess.Popen = _RecordingPopen  # type: ignore[misc]  # this process only
     prob, engine, limit, threads, warm = pickle.load(sys.stdin.buffer)
-    answer = solve(prob, engine, limit, threads, warm)
+    try:
+        answer = ("ok", solve(prob, engine, limit, threads, warm))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
+        crashed = [c for c in _RecordingPopen.ended if c < 0]
+        reason = (f"killed by {_signal_name(crashed[-1])}" if crashed
+                  else f"{type(exc).__name__}: {exc}")
+        answer = ("error", " ".join(reason.split())[:300])
     sys.stdout.buffer.write(pickle.dumps(answer))
+
+
+# ---------------------------------------------------------------------------- parent side
+
+
+class WorkerCrash(Exception):
+    """One attempt ended without an answer (``str``: how, on one line)."""
+
+
+_live: set[subprocess.Popen] = set()
+
+
+def solve_in_worker(prob: pulp.LpProblem, engine: str, limit: float, threads: int,
+                    warm: bool, slack: float):
+    """Solve in a worker, killed ``slack`` seconds after ``limit``: (status, objective,
+    dual bound, values), status ``UNKNOWN`` on timeout. A crash is retried once, then
+    raised as ``SolverCrash`` with one line naming the engine and the signal."""
+    from rtgen_opt.errors import SolverCrash
+
+    payload = pickle.dumps((prob, engine, limit, threads, warm))
+    name = ENGINE_NAMES.get(engine, engine)
+    reasons = []
+    for _ in range(2):
+        try:
+            return _run_once(payload, limit + slack)
+        except WorkerCrash as crash:
+            reasons.append(str(crash))
+    raise SolverCrash(f"the MILP engine {name} crashed twice ({reasons[0]}; then "
+                      f"{reasons[1]}); try --mip-solver {'cbc' if engine == 'highs' else 'highs'}"
+                      " or --solver cpsat")
+
+
+def _run_once(payload: bytes, timeout: float):
+    private = tempfile.mkdtemp(prefix="rtgen-opt-milp-")
+    env = dict(os.environ, TMPDIR=private, TMP=private, TEMP=private,
+               **{PRIVATE_TMP_ENV: private})
+    proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)  # its own process group, CBC's too
+    _live.add(proc)
+    try:
+        out, err = proc.communicate(payload, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return UNKNOWN, None, 0, {}
+    finally:
+        _kill_group(proc)
+        shutil.rmtree(private, ignore_errors=True)
+    if proc.returncode < 0:
+        raise WorkerCrash(f"the worker was killed by {_signal_name(proc.returncode)}")
+    try:
+        kind, answer = pickle.loads(out)
+    except Exception:  # noqa: BLE001 - no answer at all: say how it ended
+        last = (err.decode(errors="replace").strip().splitlines() or [""])[-1]
+        raise WorkerCrash(f"the worker exited with code {proc.returncode} without an "
+                          f"answer{': ' + last[:200] if last else ''}") from None
+    if kind != "ok":
+        raise WorkerCrash(answer)
+    return answer
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the worker's whole process group (CBC included) and reap the worker."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already gone
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    _live.discard(proc)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_live):
+        _kill_group(proc)
 
 
 if __name__ == "__main__":
