@@ -664,7 +664,7 @@ def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
         rows.append(["gap", "0 (proven optimal)" if data["proven"] else
                      f"at most {data['gap_violations']:g} violation"
                      f"{'' if data['gap_violations'] == 1 else 's'}, "
-                     f"{data['gap_pp']:.1f} pp of frames"])
+                     f"{_pp(data['gap_pp'])} pp of frames"])
     best = data["best_policy"]
     if best:
         llm = "; ".join(f"{n} TTFT {_ms(x['ttft_ms']['mean'])}"
@@ -681,6 +681,11 @@ def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
     if data["interrupted"]:
         rows.append(["interrupted", "yes: the best answer so far"])
     return ["quantity", "value"], rows
+
+
+def _pp(value: float) -> str:
+    """Percentage points with one decimal; a small positive gap is not rounded to 0."""
+    return "< 0.1" if 0 < value < 0.05 else f"{value:.1f}"
 
 
 def _ms(value: float | None) -> str:

@@ -116,9 +116,15 @@ def _table_html(title: str, columns: list[str], rows: list[list]) -> str:
     from .report import fmt
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join("<tr>" + "".join(_cell(fmt(c)) for c in row) + "</tr>" for row in rows)
     return (f"<table><caption>{html.escape(title)}</caption><tr>{head}</tr>{body}</table>")
+
+
+def _cell(text: str) -> str:
+    """Numbers (and ranges, counts like 0/12) to the right, words to the left."""
+    numeric = text.replace("…", "").replace("/", "").replace(".", "").replace("-", "")
+    align = "right" if numeric.isdigit() or text == "-" else "left"
+    return f'<td style="text-align:{align}">{html.escape(text)}</td>'
 
 
 # ----------------------------------------------------------------------------- Gantt
