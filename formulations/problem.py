@@ -1,4 +1,4 @@
-"""What a formulation solves: a task set, possibly restricted (DESIGN.md §2, *The
+"""What a formulation solves: a task set, possibly restricted (docs/semantics.md, *The
 optimization problem*).
 
 Frame jobs (every job with a deadline) are firm: executed on time or dropped, a violation

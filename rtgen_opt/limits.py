@@ -2,7 +2,7 @@
 
 Two kinds of limit protect every command from hostile or mistaken input:
 
-* **Representable numbers.** Time is integer microseconds in int64 arrays (DESIGN.md §2),
+* **Representable numbers.** Time is integer microseconds in int64 arrays (docs/semantics.md),
   and CP-SAT takes domains up to 2**62. With the bounds below and a task set that passes
   the memory check (at most ~10**7 segments of at most 3.6e9 µs each on one backend), every
   sum the tool forms — a release plus a deadline, a drain of 10 x a chain's standalone

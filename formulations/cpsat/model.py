@@ -1,4 +1,5 @@
-"""CP-SAT model of the scheduling problem (DESIGN.md §2 and §6).
+"""CP-SAT model of the scheduling problem (docs/semantics.md, *The optimization problem*;
+docs/optimum.md).
 
 Variables (built in ``_make_*``):
 
