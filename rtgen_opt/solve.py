@@ -91,8 +91,8 @@ def best_policy_schedule(ts: TaskSet) -> tuple[str | None, Schedule | None, floa
 
 def service_matched_problem(ts: TaskSet, trace: Schedule, ttft: str = "sum") -> Problem:
     """OPT(P), the service-matched optimum (docs/semantics.md): every request P completed
-    gets its first and last token no later than under P; requests P did not complete (starved, or cut by the end of the run)
-    are left free (optional). P's own firm schedule is feasible for it, so the gap
+    gets its first and last token no later than under P; requests P did not complete
+    (starved, or cut by the end of the run) are left free (optional). P's own firm schedule is feasible for it, so the gap
     violations(P) - OPT(P) is never negative."""
     done = trace.done
     seg, end = trace.seg[done], trace.end_us[done]
