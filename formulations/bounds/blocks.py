@@ -53,6 +53,7 @@ from .phase_lp import frame_period_us
 
 MAX_FRAMES = 4  # frames per block enumerated exactly (assignments grow as (backends+1)^n)
 LEVELS = 12  # prefix/suffix lengths per block and backend
+MAX_LP_ROWS = 60_000  # block-side rows of the LP (columns x block types); above: no bound
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,8 @@ def block_setup(problem: Problem) -> BlockSetup | None:
     types = sorted({bt for _, _, bt in blocks if bt is not None}, key=repr)
     if not touched or not types:
         return None
+    if len(types) * len(_options(types[0])) ** len(touched) > MAX_LP_ROWS:
+        return None  # too many block types for one LP in seconds: keep the phase bound
     tables = {bt: damage_table(bt, touched, len(ts.backends)) for bt in types}
     counts = {bt: sum(1 for _, _, t in blocks if t == bt) for bt in types}
     return BlockSetup(served, blocks, types, tables, counts, touched)

@@ -26,7 +26,7 @@ from rtgen_opt.taskset import INELIGIBLE, TaskSet
 from ..problem import Problem
 from .lagrangian import Chain, Prices, relaxed_chains
 
-MAX_PHASES = 8000  # ticks per period in the LP; above it the tick grows
+MAX_PHASES = 1000  # ticks per period in the LP; above it the tick grows (weaker, faster)
 
 
 def frame_period_us(ts: TaskSet) -> int | None:
