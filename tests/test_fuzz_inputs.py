@@ -305,8 +305,8 @@ def mutated_scenarios(draw) -> dict:
         if where == "top":
             target, key = data, draw(st.sampled_from(TOP_FIELDS))
         elif where == "task":
-            target = draw(st.sampled_from(data["tasks"])) if isinstance(data.get("tasks"),
-                                                                        list) else data
+            tasks = data.get("tasks")
+            target = draw(st.sampled_from(tasks)) if isinstance(tasks, list) and tasks else data
             target = target if isinstance(target, dict) else data
             key = draw(st.sampled_from(TASK_FIELDS))
         elif where == "arrivals":
