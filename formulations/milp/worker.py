@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pulp
 
@@ -56,7 +57,7 @@ def solve(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: b
     try:
         # every objective is integer-valued: an absolute gap below 1 proves optimality,
         # while the engines' default relative gaps (1e-4) would accept 6001 for 6000
-        exact = dict(gapRel=0.0, gapAbs=0.99)
+        exact = {"gapRel": 0.0, "gapAbs": 0.99}
         if engine == "highs":
             solver = pulp.HiGHS(msg=False, timeLimit=limit, threads=threads, warmStart=warm,
                                 **exact)
@@ -91,8 +92,8 @@ class _RecordingPopen(subprocess.Popen):
     """subprocess.Popen that remembers its processes and how they ended: PuLP raises a
     bare "Error while trying to execute" when CBC dies, without the signal."""
 
-    started: list[subprocess.Popen] = []
-    ended: list[int] = []
+    started: ClassVar[list[subprocess.Popen]] = []
+    ended: ClassVar[list[int]] = []
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
