@@ -1,4 +1,4 @@
-"""One evaluator: schedule table + task set -> every metric (DESIGN.md §2 *Metrics*).
+"""One evaluator: schedule table + task set -> every metric (docs/semantics.md, *Metrics*).
 
 The executor's traces and the solvers' schedules go through this same function, which is
 what makes comparing them fair. It reads only the schedule, never how it was produced.

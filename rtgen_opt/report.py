@@ -1,7 +1,8 @@
 """Rendering: tables for people, JSON and CSV for programs.
 
-Every command builds one plain dict (the JSON of DESIGN.md §4) plus, for the table and CSV
-formats, a list of rows; this module turns them into output. Nothing here computes.
+Every command builds one plain dict (the JSON of docs/files-and-output.md) plus, for the
+table and CSV formats, a list of rows; this module turns them into output. Nothing here
+computes.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence],
         table.add_column(column, justify="right" if i >= numeric_from else "left")
     for row in rows:
         table.add_row(*(fmt(v) for v in row))
-    Console(file=sys.stdout, width=max(100, Console().width)).print(table)
+    Console(file=sys.stdout, width=max(120, Console().width)).print(table)
 
 
 def fmt(value) -> str:
@@ -71,3 +72,11 @@ def emit(fmt_name: str, data: dict, columns: Sequence[str], rows: Sequence[Seque
         sys.stdout.write(to_csv(columns, rows))
     else:
         print_table(title, columns, rows, caption, numeric_from)
+
+
+def markdown_table(title: str, columns: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A Markdown section: a heading and one table (cells formatted as in the terminal)."""
+    out = [f"## {title}", "", "| " + " | ".join(columns) + " |",
+           "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(fmt(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(out) + "\n"

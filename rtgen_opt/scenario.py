@@ -1,4 +1,4 @@
-"""Scenario files: schema, loading, ``--set`` overrides and validation (DESIGN.md §4).
+"""Scenario files: schema, loading, ``--set`` overrides and validation (docs/files-and-output.md).
 
 Validation is strict and finishes before anything is computed: an unknown key, a wrong
 type, an impossible value or a reference to something that does not exist raises one

