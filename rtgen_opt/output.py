@@ -4,12 +4,15 @@ Every file the CLI writes goes through here: paths are checked before any long c
 (``check_writable``), and files are written to a temporary file in the target folder, then
 renamed over the target (``write_files``) — a reader never sees half a file, a failure
 leaves no temporary file behind, and several files (one trace per policy) appear all
-together or not at all.
+together or not at all. A symbolic link is followed (the file it points to is replaced,
+the link kept); a target that is not a regular file (``/dev/stdout``, a named pipe) is
+written in place, since renaming over it would replace the device with a file.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -50,8 +53,14 @@ def write_files(files: dict[str, str | bytes]) -> None:
         check_writable(path)
     temps: list[tuple[str, str]] = []
     try:
+        special = {p: c for p, c in files.items() if _is_special(p)}
         for path, content in files.items():
-            temps.append((_write_temp(path, content), path))
+            if path not in special:
+                real = os.path.realpath(path)  # keep a symbolic link, replace its target
+                temps.append((_write_temp(real, content), real))
+        for path, content in special.items():
+            with open(path, "wb") as f:
+                f.write(content.encode("utf-8") if isinstance(content, str) else content)
         for temp, path in temps:
             os.replace(temp, path)
     except OSError as exc:
@@ -61,6 +70,14 @@ def write_files(files: dict[str, str | bytes]) -> None:
         for temp, _ in temps:
             if os.path.exists(temp):
                 os.unlink(temp)
+
+
+def _is_special(path: str) -> bool:
+    """An existing target that is not a regular file (a device, a pipe)."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False  # does not exist yet
 
 
 def write_file(path: str, content: str | bytes) -> None:

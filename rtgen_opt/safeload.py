@@ -137,7 +137,7 @@ def load_yaml(text: str, source: str, field: str = "") -> object:
     if "\x00" in text:
         raise InputError(source, field, "YAML text (no NUL bytes)")
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(text, Loader=_StrictLoader)
     except _LimitExceeded as exc:
         raise InputError(source, _where(field, exc.problem_mark), exc.expected, exc.got) \
             from None

@@ -61,7 +61,7 @@ class Schedule:
 
     @classmethod
     def from_lists(cls, seg, backend, instance, start, end, aborted) -> Schedule:
-        as_int = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
+        as_int = lambda x: np.asarray(x, dtype=np.int64)
         order = np.lexsort((as_int(seg), as_int(start)))  # by start, then segment
         return cls(as_int(seg)[order], as_int(backend)[order], as_int(instance)[order],
                    as_int(start)[order], as_int(end)[order],

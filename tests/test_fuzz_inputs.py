@@ -262,7 +262,7 @@ def test_replay_takes_horizon_and_overrides_from_the_schedule_file(tmp_path, cap
     code, out, err = run_cli(["replay", "scenario_a", "--schedule", str(trace), "--format",
                               "json"], capsys)
     assert code == 0 and json.loads(out)["valid"] is True, err
-    code, out, err = run_cli(["replay", "scenario_a", "--horizon", "300ms", "--schedule",
+    code, _, err = run_cli(["replay", "scenario_a", "--horizon", "300ms", "--schedule",
                               str(trace)], capsys)
     assert code == 2 and "horizon" in err and "0.15s" in err
 
@@ -305,8 +305,8 @@ def mutated_scenarios(draw) -> dict:
         if where == "top":
             target, key = data, draw(st.sampled_from(TOP_FIELDS))
         elif where == "task":
-            target = draw(st.sampled_from(data["tasks"])) if isinstance(data.get("tasks"),
-                                                                        list) else data
+            tasks = data.get("tasks")
+            target = draw(st.sampled_from(tasks)) if isinstance(tasks, list) and tasks else data
             target = target if isinstance(target, dict) else data
             key = draw(st.sampled_from(TASK_FIELDS))
         elif where == "arrivals":
@@ -550,20 +550,20 @@ def test_memory_stayed_bounded_over_the_fuzz_run():
 ])
 def test_every_way_a_command_can_fail_is_one_line_and_an_exit_code(monkeypatch, capsys,
                                                                     error, code, words):
-    import rtgen_opt.cli as cli
+    from rtgen_opt import cli
 
     def fail(*args, **kwargs):
         raise error
 
     monkeypatch.setattr(cli, "build_taskset", fail)
-    got, out, err = run_cli(["taskset", "scenario_a", "--horizon", "100ms"], capsys)
+    got, _, err = run_cli(["taskset", "scenario_a", "--horizon", "100ms"], capsys)
     assert got == code and "Traceback" not in err
     if code != 130:
         assert words in err and len(err.strip().splitlines()) == 1
 
 
 def test_debug_shows_the_traceback_of_an_internal_error(monkeypatch, capsys):
-    import rtgen_opt.cli as cli
+    from rtgen_opt import cli
 
     def fail(*args, **kwargs):
         raise RuntimeError("boom")
@@ -574,7 +574,6 @@ def test_debug_shows_the_traceback_of_an_internal_error(monkeypatch, capsys):
 
 
 def test_a_solver_crash_is_one_line_naming_the_engine(monkeypatch, capsys):
-    import rtgen_opt.cli as cli
     from rtgen_opt.errors import SolverCrash
 
     def crash(*args, **kwargs):
@@ -582,7 +581,7 @@ def test_a_solver_crash_is_one_line_naming_the_engine(monkeypatch, capsys):
                           "killed by SIGSEGV); try --mip-solver highs or --solver cpsat")
 
     monkeypatch.setattr("rtgen_opt.solve.solve", crash)
-    code, out, err = run_cli(["solve", "scenario_a", "--horizon", "100ms", "--solver",
+    code, _, err = run_cli(["solve", "scenario_a", "--horizon", "100ms", "--solver",
                               "milp"], capsys)
     assert code == 70 and "CBC" in err and "SIGSEGV" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -74,3 +74,21 @@ def test_files_are_written_all_or_none(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["b.csv"]  # no a.csv, no temporary file
     write_files({str(tmp_path / "a.csv"): "a", str(tmp_path / "c.csv"): "c"})
     assert (tmp_path / "a.csv").read_text() == "a" and (tmp_path / "c.csv").read_text() == "c"
+
+
+def test_a_symbolic_link_is_kept_and_a_device_is_written_in_place(tmp_path):
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    write_files({str(link): "new"})
+    assert link.is_symlink() and real.read_text() == "new"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        write_files({str(fifo): "through the pipe"})
+        assert os.read(reader, 100) == b"through the pipe"
+    finally:
+        os.close(reader)
+    assert (tmp_path / "pipe").exists() and not (tmp_path / "pipe").is_file()

@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pulp
 
@@ -56,7 +57,7 @@ def solve(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: b
     try:
         # every objective is integer-valued: an absolute gap below 1 proves optimality,
         # while the engines' default relative gaps (1e-4) would accept 6001 for 6000
-        exact = dict(gapRel=0.0, gapAbs=0.99)
+        exact = {"gapRel": 0.0, "gapAbs": 0.99}
         if engine == "highs":
             solver = pulp.HiGHS(msg=False, timeLimit=limit, threads=threads, warmStart=warm,
                                 **exact)
@@ -91,8 +92,8 @@ class _RecordingPopen(subprocess.Popen):
     """subprocess.Popen that remembers its processes and how they ended: PuLP raises a
     bare "Error while trying to execute" when CBC dies, without the signal."""
 
-    started: list[subprocess.Popen] = []
-    ended: list[int] = []
+    started: ClassVar[list[subprocess.Popen]] = []
+    ended: ClassVar[list[int]] = []
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -112,34 +113,45 @@ def _signal_name(code: int) -> str:
 
 
 def _watch_parent(parent: int) -> None:
-    """Orphaned (the parent died without cleaning up): stop CBC where it is, remove the
-    private folder, then kill the whole group, this process included. (Stopping, not
-    killing, CBC first: the main thread would wake up and exit before the folder is gone.)"""
+    """Orphaned (the parent died without cleaning up): clean up and end the whole group."""
     while os.getppid() == parent:
         time.sleep(0.5)
+    _clean_up(orphaned=True)
+
+
+def _clean_up(orphaned: bool) -> None:
+    """Stop CBC where it is (a killed CBC would wake the main thread, which could exit
+    before the folder is gone), remove the private folder, and when orphaned kill the
+    whole group, this process included."""
     try:
         for child in _RecordingPopen.started:
             if child.poll() is None:
-                child.send_signal(signal.SIGSTOP)
+                child.send_signal(signal.SIGSTOP if orphaned else signal.SIGKILL)
         private = os.environ.get(PRIVATE_TMP_ENV)
         if private and os.path.isdir(private):
             shutil.rmtree(private, ignore_errors=True)
     finally:
-        os.killpg(0, signal.SIGKILL)
+        if orphaned:
+            os.killpg(0, signal.SIGKILL)
 
 
 def main() -> None:
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    parent = os.getppid()
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     subprocess.Popen = _RecordingPopen  # type: ignore[misc]  # this process only
-    prob, engine, limit, threads, warm = pickle.load(sys.stdin.buffer)
     try:
-        answer = ("ok", solve(prob, engine, limit, threads, warm))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-        crashed = [c for c in _RecordingPopen.ended if c < 0]
-        reason = (f"killed by {_signal_name(crashed[-1])}" if crashed
-                  else f"{type(exc).__name__}: {exc}")
-        answer = ("error", " ".join(reason.split())[:300])
-    sys.stdout.buffer.write(pickle.dumps(answer))
+        prob, engine, limit, threads, warm = pickle.load(sys.stdin.buffer)
+        try:
+            answer = ("ok", solve(prob, engine, limit, threads, warm))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
+            crashed = [c for c in _RecordingPopen.ended if c < 0]
+            reason = (f"killed by {_signal_name(crashed[-1])}" if crashed
+                      else f"{type(exc).__name__}: {exc}")
+            answer = ("error", " ".join(reason.split())[:300])
+        sys.stdout.buffer.write(pickle.dumps(answer))
+        sys.stdout.buffer.flush()
+    finally:  # on every exit (a truncated payload, a closed pipe): nothing stays behind
+        _clean_up(orphaned=os.getppid() != parent)
 
 
 # ---------------------------------------------------------------------------- parent side
