@@ -1,0 +1,801 @@
+"""Sweeps: many scenario variants, one tidy table (`rtgen-opt sweep`).
+
+A sweep file (YAML, validated as strictly as a scenario) names the scenario(s), a horizon,
+fixed ``set`` overrides, the axes to vary and what to run at each point::
+
+    name: seq_len
+    scenario: scenario_d            # or  scenarios: [scenario_c, scenario_d]
+    horizon: 60s
+    set: {llm.output_tokens: 64}    # applied to every point
+    grid:                           # cartesian product, the last axis varying fastest
+      llm.input_tokens: [32, 256, 1024, 2048]
+    zip:                            # axes that vary together: one more factor each
+      - {sr.fps: [30, 60], seg.fps: [15, 30]}
+    run:
+      simulate: {policies: all}
+      check: {policies: [ftf, optimal], time_limit: 10s}
+    plots: [violation_rate, llm.*.ttft_ms.mean]
+
+Each (point, command) is one **run**: the scenario is loaded with the point's overrides
+(``--set`` semantics), expanded, and the library called in a worker — never the CLI. Its
+result is flattened into rows (one per policy or method; every nested metric becomes a
+dotted column, so metrics added to the library appear without a change here) and cached
+under a content hash of what determines it: the scenario after overrides, the latency
+database's content, the command and its options, the tool's version and source code. A
+rerun computes only what the cache lacks; a failed run is recorded in the table (its
+``error`` column) and never cached, so a rerun retries it.
+
+Engines (``sweep_engines``): a local process pool, or Ray. Results are ordered by point,
+command and policy whichever engine computed them, so the table does not depend on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import itertools
+import json
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from fractions import Fraction
+from pathlib import Path
+
+import yaml
+
+from . import __version__
+from .errors import InputError
+from .resources import data_dir
+from .scenario import Scenario, load_scenario, resolve_scenario
+from .units import DURATION_HELP, parse_duration
+
+TOP_KEYS = ("name", "description", "scenario", "scenarios", "horizon", "set", "grid", "zip",
+            "run", "plots")
+COMMANDS = ("simulate", "solve", "check", "gap")
+CACHE_FORMAT = 1  # bump when the cached record's layout changes
+ID_COLUMNS = ("point", "scenario")  # then the axes, then RUN_COLUMNS, then the metrics
+RUN_COLUMNS = ("command", "policy", "error")
+# What the report plots and the summary table shows when the file has no `plots`.
+DEFAULT_PLOTS = {
+    "simulate": ("violation_rate", "llm.*.ttft_ms.mean", "llm.*.tpt_ms.mean", "llm.*.starved"),
+    "solve": ("violations", "violations_lower_bound", "gap"),
+    "check": ("verdict", "max_fps"),
+    "gap": ("violations", "matched_optimum.violations", "gap_violations"),
+}
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One factor of the product: one key (a grid axis) or several varying together (zip)."""
+
+    keys: tuple[str, ...]
+    values: tuple[tuple, ...]  # one tuple per step, a value per key
+
+
+@dataclass(frozen=True)
+class Command:
+    """What to run at every point, with validated options (plain JSON values)."""
+
+    name: str
+    options: dict
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The `policy` value of each row this command yields, in order."""
+        if self.name == "simulate":
+            return tuple(self.options["policies"])
+        if self.name == "check":
+            return tuple(self.options["policies"])
+        if self.name == "gap":
+            from .policies import POLICIES
+
+            return (*POLICIES, "optimum")
+        return ("optimum",)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep file."""
+
+    name: str
+    description: str
+    source: str
+    scenarios: tuple[str, ...]  # as written (the `scenario` column)
+    scenario_paths: tuple[str, ...]  # resolved, for loading
+    base_overrides: tuple[str, ...]  # horizon and `set`, as --set assignments
+    axes: tuple[Axis, ...]
+    commands: tuple[Command, ...]
+    plots: tuple[str, ...] = ()
+
+    @property
+    def axis_keys(self) -> tuple[str, ...]:
+        return tuple(k for axis in self.axes for k in axis.keys)
+
+    @property
+    def num_points(self) -> int:
+        return len(self.scenarios) * math.prod(len(a.values) for a in self.axes)
+
+
+def resolve_sweep(ref: str) -> Path:
+    """A sweep file from a path or the name of a built-in example (``seq_len``)."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    try:
+        examples = {p.stem: p for p in data_dir("examples").glob("*.yaml")}
+    except FileNotFoundError:
+        examples = {}
+    if ref in examples:
+        return examples[ref]
+    names = ", ".join(sorted(examples)) or "none installed"
+    raise InputError(ref, "", f"the path of a sweep file (YAML) or a built-in example ({names})")
+
+
+def load_sweep(ref: str) -> SweepSpec:
+    """Read and validate a sweep file (everything but the points' scenarios)."""
+    path = resolve_sweep(ref)
+    source = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(source, where, "valid YAML", str(getattr(exc, "problem", exc))) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source, "", "a readable UTF-8 YAML file", str(exc)) from None
+    top = _Mapping(source, "", raw, TOP_KEYS)
+    scenarios = _scenarios(top)
+    base = []
+    if top.has("horizon"):
+        base.append(_assignment("horizon", top.duration_text("horizon")))
+    if top.has("set"):
+        settings = _Mapping(source, "set", top.get("set"), None)
+        base += [_assignment(key, _scalar_or_json(settings, key)) for key in settings.keys()]
+    axes = _axes(top)
+    return SweepSpec(
+        name=top.text("name", path.stem), description=top.text("description", ""),
+        source=source, scenarios=tuple(scenarios),
+        scenario_paths=tuple(_scenario_path(top, s, path.parent) for s in scenarios),
+        base_overrides=tuple(base), axes=axes, commands=_commands(top),
+        plots=tuple(_text_list(top, "plots")) if top.has("plots") else ())
+
+
+class _Mapping:
+    """Typed access to one mapping of the sweep file; errors name the file and the field."""
+
+    def __init__(self, source: str, where: str, mapping: object, allowed: tuple[str, ...] | None):
+        if not isinstance(mapping, dict):
+            raise InputError(source, where or "top level", "a mapping", mapping)
+        self.source, self.where, self.mapping = source, where, mapping
+        for key in mapping:
+            if not isinstance(key, str) or not key.strip():
+                raise self.error(str(key), "a non-empty text key", key)
+            if allowed is not None and key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.error(key, f"a known key{hint}; this mapping takes "
+                                 f"{', '.join(allowed)}")
+
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def error(self, key: str, expected: str, got: object = ...) -> InputError:
+        return InputError(self.source, self.path(key), expected, got)
+
+    def has(self, key: str) -> bool:
+        return key in self.mapping
+
+    def get(self, key: str):
+        return self.mapping[key]
+
+    def keys(self) -> list[str]:
+        return list(self.mapping)
+
+    def text(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
+        if key not in self.mapping:
+            if default is None:
+                raise self.error(key, "a value (this key is required)", "nothing")
+            return default
+        value = self.mapping[key]
+        if not isinstance(value, str) or not value.strip() or (choices and value not in choices):
+            raise self.error(key, f"one of {', '.join(choices)}" if choices else "a text", value)
+        return value
+
+    def duration_text(self, key: str) -> str:
+        value = self.mapping[key]
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise self.error(key, DURATION_HELP, value) from None
+        if seconds <= 0:
+            raise self.error(key, "a positive duration", value)
+        return value
+
+    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+        value = self.mapping.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.error(key, f"an integer >= {minimum}", value)
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.mapping.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, "true or false", value)
+        return value
+
+
+def _scenarios(top: _Mapping) -> list[str]:
+    if top.has("scenario") == top.has("scenarios"):
+        raise InputError(top.source, "scenario", "exactly one of scenario (a name or path) "
+                         "or scenarios (a list of them)",
+                         "both" if top.has("scenario") else "nothing")
+    if top.has("scenario"):
+        return [top.text("scenario")]
+    values = top.get("scenarios")
+    if not isinstance(values, list) or not values or not all(
+            isinstance(v, str) and v.strip() for v in values):
+        raise top.error("scenarios", "a non-empty list of scenario names or paths", values)
+    if len(set(values)) != len(values):
+        raise top.error("scenarios", "each scenario once", values)
+    return values
+
+
+def _scenario_path(top: _Mapping, ref: str, base: Path) -> str:
+    """Paths are relative to the sweep file; built-in names are left as they are."""
+    beside = base / ref
+    candidate = str(beside) if not Path(ref).is_absolute() and beside.is_file() else ref
+    try:
+        return str(resolve_scenario(candidate))
+    except InputError as exc:
+        key = "scenario" if top.has("scenario") else "scenarios"
+        raise top.error(key, exc.expected, ref) from None
+
+
+def _scalar_or_json(mapping: _Mapping, key: str):
+    value = mapping.get(key)
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise mapping.error(key, "a YAML scalar, list or mapping", value) from None
+    return value
+
+
+def _assignment(key: str, value) -> str:
+    """A --set assignment whose value reads back as exactly ``value`` (JSON is YAML)."""
+    return f"{key}={json.dumps(value)}"
+
+
+def _axes(top: _Mapping) -> tuple[Axis, ...]:
+    axes, seen = [], set()
+    if top.has("grid"):
+        grid = _Mapping(top.source, "grid", top.get("grid"), None)
+        for key in grid.keys():
+            axes.append(Axis((key,), tuple((v,) for v in _values(grid, key))))
+    if top.has("zip"):
+        groups = top.get("zip")
+        if not isinstance(groups, list) or not groups:
+            raise top.error("zip", "a list of mappings, each KEY: [values] of equal lengths",
+                            groups)
+        for i, group in enumerate(groups):
+            axes.append(_zip_axis(_Mapping(top.source, f"zip[{i}]", group, None)))
+    for axis in axes:
+        for key in axis.keys:
+            if key in seen or key in ("horizon",) and top.has("horizon"):
+                raise InputError(top.source, key, "each key on one axis only (and horizon "
+                                 "either as an axis or as the sweep's horizon)", key)
+            seen.add(key)
+    return tuple(axes)
+
+
+def _values(mapping: _Mapping, key: str) -> list:
+    values = mapping.get(key)
+    if not isinstance(values, list) or not values:
+        raise mapping.error(key, "a non-empty list of values", values)
+    for v in values:
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError):
+            raise mapping.error(key, "values that are YAML scalars, lists or mappings",
+                                v) from None
+    if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+        raise mapping.error(key, "distinct values", values)
+    return values
+
+
+def _zip_axis(group: _Mapping) -> Axis:
+    if not group.keys():
+        raise InputError(group.source, group.where, "at least one KEY: [values]", {})
+    columns = [_values(group, key) for key in group.keys()]
+    lengths = {len(c) for c in columns}
+    if len(lengths) != 1:
+        raise InputError(group.source, group.where, "lists of equal length (zipped axes "
+                         "vary together)", {k: len(c) for k, c in zip(group.keys(), columns)})
+    return Axis(tuple(group.keys()), tuple(zip(*columns)))
+
+
+def _text_list(top: _Mapping, key: str) -> list[str]:
+    values = top.get(key)
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or not values or not all(
+            isinstance(v, str) and v.strip() for v in values):
+        raise top.error(key, "a non-empty list of column names (glob patterns allowed)", values)
+    return values
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _commands(top: _Mapping) -> tuple[Command, ...]:
+    if not top.has("run"):
+        raise top.error("run", f"what to run at each point: one or more of "
+                        f"{', '.join(COMMANDS)}", "nothing")
+    run = _Mapping(top.source, "run", top.get("run"), COMMANDS)
+    if not run.keys():
+        raise top.error("run", f"one or more of {', '.join(COMMANDS)}", {})
+    commands = []
+    for name in run.keys():
+        raw = run.get(name)
+        opts = _Mapping(top.source, f"run.{name}", {} if raw is None else raw,
+                        COMMAND_OPTIONS[name])
+        commands.append(Command(name, _OPTION_READERS[name](opts)))
+    return tuple(commands)
+
+
+def _policies(opts: _Mapping, extra: tuple[str, ...] = (), default: str = "all") -> list[str]:
+    from .policies import POLICIES
+
+    known = (*POLICIES, *extra)
+    value = opts.mapping.get("policies", opts.mapping.get("policy", default))
+    key = "policies" if opts.has("policies") else "policy"
+    names = list(POLICIES) if value == "all" else [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or any(n not in known for n in names):
+        raise opts.error(key, f"all, or one or a list of {', '.join(known)}", value)
+    if len(set(names)) != len(names):
+        raise opts.error(key, "each policy once", value)
+    if opts.has("policies") and opts.has("policy"):
+        raise opts.error("policy", "either policy or policies, not both")
+    return names
+
+
+def _limit(opts: _Mapping, default: str) -> float:
+    if not opts.has("time_limit"):
+        return float(parse_duration(default))
+    return float(parse_duration(opts.duration_text("time_limit")))
+
+
+def _simulate_options(opts: _Mapping) -> dict:
+    return {"policies": _policies(opts)}
+
+
+def _solve_options(opts: _Mapping) -> dict:
+    solver = opts.text("solver", "cpsat", ("cpsat", "milp"))
+    mip_solver = opts.text("mip_solver", "cbc", ("cbc", "highs"))
+    if solver == "milp":
+        from .formulations.milp import available_engines
+
+        if mip_solver not in available_engines():
+            raise opts.error("mip_solver", f"an installed MILP engine "
+                             f"({', '.join(available_engines()) or 'none'}; HiGHS: pip "
+                             "install 'rtgen-opt[highs]')", mip_solver)
+    return {"solver": solver, "mip_solver": mip_solver, "time_limit_s": _limit(opts, "60s"),
+            "workers": opts.integer("workers", 1), "seed": opts.integer("seed", 0),
+            "ttft": opts.text("ttft", "sum", ("sum", "max"))}
+
+
+def _check_options(opts: _Mapping) -> dict:
+    policies = _policies(opts, extra=("optimal",), default="optimal")
+    max_fps = opts.text("max_fps") if opts.has("max_fps") else None
+    return {"policies": policies, "slo": opts.flag("slo", False), "max_fps": max_fps,
+            "time_limit_s": _limit(opts, "60s"), "workers": opts.integer("workers", 1)}
+
+
+def _gap_options(opts: _Mapping) -> dict:
+    return {"time_limit_s": _limit(opts, "120s"), "workers": opts.integer("workers", 1)}
+
+
+# Solver workers default to 1 inside a sweep: the parallelism is across points, and one
+# worker makes CP-SAT reproducible bit for bit (it stops on deterministic time).
+COMMAND_OPTIONS = {
+    "simulate": ("policies", "policy"),
+    "solve": ("solver", "mip_solver", "time_limit", "workers", "seed", "ttft"),
+    "check": ("policies", "policy", "slo", "max_fps", "time_limit", "workers"),
+    "gap": ("time_limit", "workers"),
+}
+_OPTION_READERS = {"simulate": _simulate_options, "solve": _solve_options,
+                   "check": _check_options, "gap": _gap_options}
+
+
+# ----------------------------------------------------------------------------- points
+
+
+@dataclass(frozen=True)
+class Run:
+    """One command at one point: the unit that is computed, cached and recorded."""
+
+    point: int
+    scenario: str  # as written in the sweep file
+    scenario_path: str
+    assignments: tuple[tuple[str, object], ...]  # axis key -> value, for the columns
+    overrides: tuple[str, ...]  # every --set assignment, base first
+    command: Command
+    key: str = ""  # content hash, filled in by `plan`
+
+
+def expand(spec: SweepSpec) -> list[tuple[int, str, str, tuple]]:
+    """The points in order: (index, scenario, scenario path, axis assignments); the
+    scenarios vary slowest, then the axes in file order, the last fastest."""
+    points = []
+    steps = itertools.product(*(axis.values for axis in spec.axes))
+    combos = [tuple(kv for axis, step in zip(spec.axes, combo) for kv in zip(axis.keys, step))
+              for combo in steps]
+    for (scenario, path), combo in itertools.product(
+            zip(spec.scenarios, spec.scenario_paths), combos):
+        points.append((len(points), scenario, path, combo))
+    return points
+
+
+def plan(spec: SweepSpec) -> list[Run]:
+    """Every run of the sweep, validated and keyed. A point whose overrides the scenario
+    rejects is bad input (exit 2), named with its assignments: nothing has run yet."""
+    runs = []
+    fingerprint = code_fingerprint()
+    for index, scenario, path, combo in expand(spec):
+        overrides = spec.base_overrides + tuple(_assignment(k, v) for k, v in combo)
+        try:
+            loaded = load_scenario(path, overrides)
+        except InputError as exc:
+            said = ", ".join(f"{k}={json.dumps(v)}" for k, v in combo) or "the base scenario"
+            raise InputError(spec.source, f"point {index} ({scenario}: {said})",
+                             f"overrides the scenario accepts: {exc}") from None
+        for command in spec.commands:
+            _check_against_scenario(spec, command, loaded, index)
+            run = Run(index, scenario, path, combo, overrides, command)
+            runs.append(dataclasses.replace(run, key=run_key(loaded, command, fingerprint)))
+    return runs
+
+
+def _check_against_scenario(spec: SweepSpec, command: Command, scenario: Scenario,
+                            index: int) -> None:
+    task = command.options.get("max_fps")
+    periodic = [t.name for t in scenario.tasks if t.kind == "periodic"]
+    if task is not None and task not in periodic:
+        raise InputError(spec.source, "run.check.max_fps", f"a periodic task of the scenario "
+                         f"at point {index} ({', '.join(periodic)})", task)
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def run_key(scenario: Scenario, command: Command, fingerprint: str) -> str:
+    """The content hash of a run: what it computes from, and nothing else (not the file
+    names, not the time)."""
+    content = {
+        "format": CACHE_FORMAT, "version": __version__, "code": fingerprint,
+        "scenario": repr(dataclasses.replace(scenario, db=None, source="")),
+        "db": db_fingerprint(scenario), "command": command.name, "options": command.options,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def db_fingerprint(scenario: Scenario) -> str:
+    db = scenario.db
+    text = json.dumps([list(db.rows), sorted(map(repr, db.transfers.items()))], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_CODE_FINGERPRINT: list[str] = []
+
+
+def code_fingerprint() -> str:
+    """A hash of the package's source: a cached result is reused only by the code that
+    computed it (the version alone does not change between commits)."""
+    if not _CODE_FINGERPRINT:
+        import importlib.util
+
+        roots = [Path(__file__).parent]
+        spec = importlib.util.find_spec("rtgen_opt.formulations")
+        roots += [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+        digest = hashlib.sha256()
+        for root in roots:
+            for path in sorted(root.rglob("*.py")):
+                digest.update(path.relative_to(root).as_posix().encode())
+                digest.update(path.read_bytes())
+        _CODE_FINGERPRINT.append(digest.hexdigest())
+    return _CODE_FINGERPRINT[0]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rtgen-opt" / "sweep"
+
+
+class ResultCache:
+    """One JSON file per run, named by its key, written whole (a crash leaves no half
+    file). ``None`` as folder: a cache that holds nothing (``--no-cache``)."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(str(folder), "", "a folder the cache can be written to",
+                                 str(exc)) from None
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> list[dict] | None:
+        if self.folder is None:
+            return None
+        try:
+            record = json.loads(self._path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # absent, or unreadable: compute it again
+        if record.get("format") != CACHE_FORMAT or not isinstance(record.get("rows"), list):
+            return None
+        return record["rows"]
+
+    def put(self, key: str, run: Run, rows: list[dict]) -> None:
+        if self.folder is None:
+            return
+        path = self._path(key)
+        path.parent.mkdir(exist_ok=True)
+        record = {"format": CACHE_FORMAT, "command": run.command.name,
+                  "scenario": run.scenario, "overrides": list(run.overrides), "rows": rows}
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- one run
+
+
+def compute(run: Run) -> dict:
+    """Compute one run (in a worker): ``{"rows": [...]}`` or ``{"error": "..."}``. Every
+    failure is caught and described: one bad point must not stop the sweep."""
+    try:
+        from .taskset import build_taskset
+
+        scenario = load_scenario(run.scenario_path, run.overrides)
+        ts = build_taskset(scenario)
+        rows = RUNNERS[run.command.name](ts, scenario, run.command.options)
+        return {"rows": [flatten(row) for row in rows], "error": None}
+    except InputError as exc:
+        return {"rows": None, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 (recorded in the table, the sweep goes on)
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return {"rows": None, "error": f"{type(exc).__name__}: {exc} "
+                f"({Path(where.filename).name}:{where.lineno})"}
+
+
+def _simulate(ts, scenario, options: dict) -> list[dict]:
+    from .executor import simulate
+    from .metrics import evaluate
+
+    rows = []
+    for name in options["policies"]:
+        result = simulate(ts, name)
+        rows.append({"policy": name, **evaluate(ts, result.schedule), "events": result.events,
+                     "wall_s": round(result.wall_s, 4)})
+    return rows
+
+
+def _solve(ts, scenario, options: dict) -> list[dict]:
+    from .solve import solve
+
+    out = solve(ts, options["time_limit_s"], options["workers"], options["seed"],
+                options["ttft"], solver=options["solver"], mip_solver=options["mip_solver"])
+    metrics = out.metrics or {}
+    return [{"policy": "optimum", "status": out.status.value, "violations": out.violations,
+             "violations_lower_bound": out.violations_lower_bound, "gap": out.gap,
+             **{k: v for k, v in metrics.items()}, "replay_ok": out.replay_ok,
+             "method": out.method, "warm_start": out.warm_start, "notes": out.notes,
+             "wall_s": round(out.wall_s, 3)}]
+
+
+def _check(ts, scenario, options: dict) -> list[dict]:
+    from . import check as checks
+
+    rows = []
+    for label in options["policies"]:
+        policy = None if label == "optimal" else label
+        if options["max_fps"] is not None:
+            horizon = Fraction(ts.horizon_us, 1_000_000)
+            fps, tried = checks.max_fps(scenario, options["max_fps"], horizon, policy,
+                                        options["time_limit_s"], options["workers"])
+            rows.append({"policy": label, "task": options["max_fps"], "max_fps": fps,
+                         "tried": [{"fps": f, "schedulable": ok} for f, ok in tried]})
+            continue
+        verdict = checks.check(ts, policy, options["time_limit_s"], options["workers"],
+                               options["slo"])
+        data = {k: v for k, v in verdict.as_dict(ts.scenario).items() if k != "scenario"}
+        data.setdefault("verdict", "yes" if verdict.schedulable else
+                        ("no" if verdict.proven else "unknown"))
+        data.setdefault("proven", verdict.proven)
+        rows.append({"policy": label, **data})
+    return rows
+
+
+def _gap(ts, scenario, options: dict) -> list[dict]:
+    from .gap import gap_analysis
+
+    data = gap_analysis(ts, options["time_limit_s"], options["workers"])
+    data.pop("_schedules", None)
+    common = {"released": data.get("released"), "analysis_wall_s": data.get("wall_s")}
+    rows = [{**p, **common} for p in data["policies"]]
+    rows.append({"policy": "optimum", **data["optimum"], "pareto": data["pareto"], **common})
+    return rows
+
+
+RUNNERS = {"simulate": _simulate, "solve": _solve, "check": _check, "gap": _gap}
+
+
+def flatten(data: dict, prefix: str = "") -> dict:
+    """Nested dicts -> dotted columns; lists -> JSON text; non-finite floats -> None."""
+    out = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(value, default=str)
+        elif isinstance(value, float) and not math.isfinite(value):
+            out[name] = None
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        else:
+            out[name] = str(value)
+    return out
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep produced: the rows in table order and how they were obtained."""
+
+    spec: SweepSpec
+    rows: list[dict]
+    runs: int
+    cached: int = 0
+    computed: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    wall_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        return self.runs - self.cached - self.computed - self.failed
+
+
+class StopSweep(Exception):
+    """Raised by the engines' result hook to end the sweep as Ctrl-C would (test hook)."""
+
+
+def run_sweep(spec: SweepSpec, runs: list[Run], engine: str = "local", workers: int = 0,
+              address: str | None = None, cache: ResultCache | None = None, progress=None,
+              stop_after: int | None = None) -> SweepOutcome:
+    """Run what the cache lacks on an engine, and assemble the table.
+
+    ``progress(done, total, computed, failed, elapsed_s)`` is called after each run.
+    ``stop_after``: stop as Ctrl-C does after that many runs were computed (a test hook).
+    Ctrl-C (KeyboardInterrupt) stops the engine; finished runs are kept (and cached).
+    """
+    from .sweep_engines import ENGINES
+
+    cache = cache or ResultCache(None)
+    started = time.perf_counter()
+    results: dict[int, dict] = {}
+    todo = []
+    for i, run in enumerate(runs):
+        rows = cache.get(run.key)
+        if rows is None:
+            todo.append(i)
+        else:
+            results[i] = {"rows": rows, "error": None, "cached": True}
+    outcome = SweepOutcome(spec, [], len(runs), cached=len(results))
+    say = progress or (lambda *a: None)
+
+    def on_result(i: int, result: dict) -> None:
+        result = json.loads(json.dumps(result))  # the types a cached result has
+        results[i] = result
+        if result["error"] is None:
+            cache.put(runs[i].key, runs[i], result["rows"])
+            outcome.computed += 1
+        else:
+            outcome.failed += 1
+        say(len(results), len(runs), outcome.computed + outcome.failed, outcome.failed,
+            time.perf_counter() - started)
+        if stop_after is not None and outcome.computed + outcome.failed >= stop_after:
+            raise StopSweep
+
+    say(len(results), len(runs), 0, 0, 0.0)
+    try:
+        if todo:
+            ENGINES[engine]([runs[i] for i in todo], todo, workers, address, on_result)
+    except (KeyboardInterrupt, StopSweep):
+        outcome.interrupted = True
+    outcome.rows = table_rows(spec, runs, results)
+    outcome.errors = [f"point {runs[i].point} {runs[i].command.name}: {r['error']}"
+                      for i, r in sorted(results.items()) if r["error"]]
+    outcome.wall_s = time.perf_counter() - started
+    return outcome
+
+
+def table_rows(spec: SweepSpec, runs: list[Run], results: dict[int, dict]) -> list[dict]:
+    """One row per run and policy (or method), in run order: point, scenario, the axes,
+    command, policy, error, then every metric. A failed run gets a row per expected
+    policy with its error, so plots show a gap rather than a shorter line."""
+    rows = []
+    for i, run in enumerate(runs):
+        if i not in results:
+            continue
+        ident = {"point": run.point, "scenario": run.scenario,
+                 **{k: _cell(v) for k, v in run.assignments}, "command": run.command.name}
+        result = results[i]
+        if result["error"] is not None:
+            rows += [{**ident, "policy": label, "error": result["error"]}
+                     for label in run.command.labels]
+            continue
+        for metrics in result["rows"]:
+            metrics = dict(metrics)
+            rows.append({**ident, "policy": metrics.pop("policy", None), "error": None,
+                         **{k: v for k, v in metrics.items() if k not in ident}})
+    return rows
+
+
+def _cell(value):
+    return value if value is None or isinstance(value, (bool, int, float, str)) else \
+        json.dumps(value, sort_keys=True)
+
+
+def plot_columns(spec: SweepSpec, columns: list[str]) -> list[str]:
+    """The metric columns to plot and summarize: the file's `plots` (glob patterns) or
+    the commands' headline metrics, in pattern order, those the table has."""
+    patterns = spec.plots or tuple(p for c in spec.commands for p in DEFAULT_PLOTS[c.name])
+    fixed = set(ID_COLUMNS) | set(RUN_COLUMNS) | set(spec.axis_keys)
+    chosen = []
+    for pattern in patterns:
+        chosen += [c for c in columns if fnmatch(c, pattern) and c not in fixed
+                   and c not in chosen]
+    return chosen
+
+
+def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int) -> dict:
+    """What `--dry-run` prints: points, runs, what the cache already holds, and the work
+    left: policy simulations and task-set segments, and the solver time budget (an upper
+    bound on the solver's wall time; gap and check may run several solves within it)."""
+    from .taskset import build_taskset
+
+    todo = [r for r in runs if cache.get(r.key) is None]
+    segments: dict[int, int] = {}
+    for run in todo:
+        if run.point not in segments:
+            segments[run.point] = build_taskset(load_scenario(run.scenario_path,
+                                                              run.overrides)).num_segments
+    simulations = sum(len(r.command.options["policies"]) for r in todo
+                      if r.command.name == "simulate")
+    solver_s = 0.0
+    for run in todo:
+        limit = run.command.options.get("time_limit_s", 0.0)
+        if run.command.name == "check":
+            solver_s += limit * sum(p == "optimal" for p in run.command.options["policies"])
+        elif run.command.name in ("solve", "gap"):
+            solver_s += limit
+    return {"sweep": spec.name, "points": spec.num_points, "runs": len(runs),
+            "cached": len(runs) - len(todo), "to_compute": len(todo),
+            "axes": list(spec.axis_keys), "commands": [c.name for c in spec.commands],
+            "simulations": simulations, "segments": sum(segments.values()),
+            "solver_budget_s": solver_s, "workers": workers,
+            "solver_wall_s_at_most": solver_s / max(1, workers)}

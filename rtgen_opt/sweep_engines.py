@@ -1,0 +1,153 @@
+"""Where a sweep's runs execute: a local process pool, or a Ray cluster.
+
+Both engines have one signature, ``engine(runs, ids, workers, address, on_result)``: they
+compute ``sweep.compute(run)`` for every run, wherever they like and in any order, and
+call ``on_result(id, result)`` in this process as each one finishes. The sweep orders the
+table itself, so the engine cannot change it. A KeyboardInterrupt (or an exception raised
+by ``on_result``) stops the engine: running work is abandoned, finished work was already
+handed over.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+from .errors import InputError
+from .sweep import Run, compute
+
+OnResult = Callable[[int, dict], None]
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_local(runs: list[Run], ids: list[int], workers: int, address: str | None,
+              on_result: OnResult) -> None:
+    """A process pool over this machine's cores (``workers`` 0: one per core).
+
+    Processes are spawned, not forked: the parent may hold threads (a Ray client, a
+    progress display) that a fork would copy in an undefined state. At most two runs per
+    worker are queued, so a stop leaves little to cancel. A worker that dies (a crash,
+    the OOM killer) breaks the pool: the runs in flight are recorded as failed (not
+    cached, so a rerun retries them) and a new pool takes the rest.
+    """
+    import multiprocessing
+    from collections import deque
+
+    if address is not None:
+        raise InputError("--address", "", "no address with --engine local (it is Ray's)",
+                         address)
+    context = multiprocessing.get_context("spawn")
+    queue = deque(zip(ids, runs))
+    while queue:
+        _run_pool(queue, workers or os.cpu_count() or 1, context, on_result)
+
+
+def _run_pool(queue, workers: int, context, on_result: OnResult) -> None:
+    """Run from ``queue`` until it is empty or the pool breaks."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_sigint)
+    pending: dict = {}
+    try:
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:
+                i, run = queue.popleft()
+                pending[pool.submit(compute, run)] = i
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            if any(_died(f) for f in done):
+                wait(pending)  # a broken pool fails every future it holds
+                done = set(pending)
+            for future in sorted(done, key=pending.get):
+                i = pending.pop(future)
+                on_result(i, _outcome(future))
+            if any(_died(f) for f in done):
+                break
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown(wait=not queue)
+
+
+DIED = "the worker process died (a crash, or out of memory) while this run was in flight"
+
+
+def _died(future) -> bool:
+    from concurrent.futures.process import BrokenProcessPool
+
+    return isinstance(future.exception(), BrokenProcessPool)
+
+
+def _outcome(future) -> dict:
+    error = future.exception()
+    if error is None:
+        return future.result()
+    return {"rows": None, "error": DIED if _died(future) else f"{type(error).__name__}: {error}"}
+
+
+def _stop(pool) -> None:
+    """Stop now: cancel what is queued and end the workers (a run may take minutes).
+    Python 3.14 has ``terminate_workers``; before it, the processes are terminated."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.join(timeout=5)
+
+
+def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
+            on_result: OnResult) -> None:
+    """Ray tasks, one CPU each, on the cluster at ``address`` or on a local Ray started
+    here (with ``workers`` CPUs; 0: all). Every node needs the same rtgen-opt installed."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--engine", "", "Ray installed for --engine ray: pip install "
+                         "'rtgen-opt[ray]'", "ray") from None
+    import logging
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        options = dict(include_dashboard=False, log_to_driver=False,
+                       logging_level=logging.ERROR, configure_logging=True)
+        if address is None:
+            options["num_cpus"] = workers or os.cpu_count() or 1
+        try:
+            ray.init(address=address, **options)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise InputError("--address", "", "the address of a running Ray cluster "
+                             "(host:port, or auto)", f"{address}: {exc}") from None
+    remote = ray.remote(num_cpus=1, max_retries=0)(compute)
+    capacity = int(ray.cluster_resources().get("CPU", 1))
+    queue = list(zip(ids, runs))[::-1]
+    pending: dict = {}
+    try:
+        while queue or pending:
+            while queue and len(pending) < 2 * capacity:
+                i, run = queue.pop()
+                pending[remote.remote(run)] = i
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                i = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 (a worker died: record, go on)
+                    result = {"rows": None, "error": f"Ray: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}"}
+                on_result(i, result)
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started_here:
+            ray.shutdown()
+
+
+ENGINES = {"local": run_local, "ray": run_ray}
