@@ -799,3 +799,97 @@ def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int)
             "simulations": simulations, "segments": sum(segments.values()),
             "solver_budget_s": solver_s, "workers": workers,
             "solver_wall_s_at_most": solver_s / max(1, workers)}
+
+
+# ----------------------------------------------------------------------------- output
+
+
+TABLE_FORMATS = (".csv", ".parquet")
+
+
+def check_table_path(path: str) -> None:
+    """Before the sweep runs: a table name we can write (CSV, or Parquet with pyarrow)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise InputError("--out", "", "a file name ending in .csv or .parquet", path)
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise InputError("--out", "", "pyarrow for Parquet: pip install "
+                             "'rtgen-opt[sweep]' (or write .csv)", path) from None
+    if not Path(path).resolve().parent.is_dir():
+        raise InputError("--out", "", "a path in an existing folder", path)
+
+
+def to_frame(rows: list[dict]):
+    """The tidy table as a pandas DataFrame, columns in first-appearance order."""
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def write_table(rows: list[dict], path: str) -> None:
+    """CSV or Parquet by extension, written whole (a temporary file, then renamed)."""
+    frame = to_frame(rows)
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        if target.suffix.lower() == ".parquet":
+            _arrow_safe(frame).to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(path, "", "a writable file path", str(exc)) from None
+
+
+def _arrow_safe(frame):
+    """Parquet needs one type per column: a column mixing text with other values (an
+    axis of durations and numbers, say) is written as text."""
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column].dropna()
+        kinds = {type(v) for v in values}
+        if len(kinds) > 1 and not kinds <= {int, float, bool}:
+            frame[column] = frame[column].map(lambda v: v if v is None or v != v else str(v))
+    return frame
+
+
+class ProgressLine:
+    """Progress on stderr with an ETA from the throughput so far: one line rewritten on a
+    terminal, otherwise a line every tenth of the work or ten seconds."""
+
+    def __init__(self, stream, label: str):
+        self.stream, self.label = stream, label
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.last_print, self.last_share = -math.inf, -1
+        self.open_line = False
+
+    def __call__(self, done: int, total: int, computed: int, failed: int,
+                 elapsed: float) -> None:
+        share = done * 10 // max(total, 1)
+        now = time.monotonic()
+        if not self.tty and done < total and share == self.last_share and \
+                now - self.last_print < 10:
+            return
+        self.last_print, self.last_share = now, share
+        left = total - done
+        eta = "" if not computed or not left else f", ETA {_clock(elapsed / computed * left)}"
+        text = (f"[sweep] {self.label}: {done}/{total} runs ({done - computed} cached, "
+                f"{failed} failed), {_clock(elapsed)}{eta}")
+        end = "\n" if not self.tty or done == total else ""
+        self.stream.write(("\r\033[K" if self.tty else "") + text + end)
+        self.stream.flush()
+        self.open_line = not end
+
+    def close(self) -> None:
+        if self.open_line:
+            self.stream.write("\n")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
