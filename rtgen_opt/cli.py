@@ -631,6 +631,8 @@ def sweep(
     _check_format(format)
     if engine not in ENGINES:
         raise InputError("--engine", "", f"one of {', '.join(ENGINES)}", engine)
+    if address is not None and engine != "ray":
+        raise InputError("--address", "", "--engine ray with an address (it is Ray's)", address)
     if workers < 0:
         raise InputError("--workers", "", "an integer >= 0", workers)
     spec = sweeps.load_sweep(sweep_file)

@@ -315,9 +315,10 @@ def _zip_axis(group: _Mapping) -> Axis:
     columns = [_values(group, key) for key in group.keys()]
     lengths = {len(c) for c in columns}
     if len(lengths) != 1:
+        sizes = {k: len(c) for k, c in zip(group.keys(), columns, strict=True)}
         raise InputError(group.source, group.where, "lists of equal length (zipped axes "
-                         "vary together)", {k: len(c) for k, c in zip(group.keys(), columns)})
-    return Axis(tuple(group.keys()), tuple(zip(*columns)))
+                         "vary together)", sizes)
+    return Axis(tuple(group.keys()), tuple(zip(*columns, strict=True)))
 
 
 def _text_list(top: _Mapping, key: str) -> list[str]:
@@ -434,10 +435,10 @@ def expand(spec: SweepSpec) -> list[tuple[int, str, str, tuple]]:
     scenarios vary slowest, then the axes in file order, the last fastest."""
     points = []
     steps = itertools.product(*(axis.values for axis in spec.axes))
-    combos = [tuple(kv for axis, step in zip(spec.axes, combo) for kv in zip(axis.keys, step))
-              for combo in steps]
+    combos = [tuple(kv for axis, step in zip(spec.axes, combo, strict=True)
+                    for kv in zip(axis.keys, step, strict=True)) for combo in steps]
     for (scenario, path), combo in itertools.product(
-            zip(spec.scenarios, spec.scenario_paths), combos):
+            zip(spec.scenarios, spec.scenario_paths, strict=True), combos):
         points.append((len(points), scenario, path, combo))
     return points
 

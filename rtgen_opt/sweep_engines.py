@@ -42,7 +42,7 @@ def run_local(runs: list[Run], ids: list[int], workers: int, address: str | None
         raise InputError("--address", "", "no address with --engine local (it is Ray's)",
                          address)
     context = multiprocessing.get_context("spawn")
-    queue = deque(zip(ids, runs))
+    queue = deque(zip(ids, runs, strict=True))
     while queue:
         _run_pool(queue, workers or os.cpu_count() or 1, context, on_result)
 
@@ -127,7 +127,7 @@ def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
                              "(host:port, or auto)", f"{address}: {exc}") from None
     remote = ray.remote(num_cpus=1, max_retries=0)(compute)
     capacity = int(ray.cluster_resources().get("CPU", 1))
-    queue = list(zip(ids, runs))[::-1]
+    queue = list(zip(ids, runs, strict=True))[::-1]
     pending: dict = {}
     try:
         while queue or pending:

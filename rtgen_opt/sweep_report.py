@@ -184,7 +184,7 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def _num(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 1e4 else f"{value:.0f}"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
 def _figure(title: str, width: int, height: int, body: str) -> str:
@@ -213,7 +213,7 @@ def _heatmaps(rows: list[dict], axes: list[str], metric: str) -> str:
         cells = {(_key(r[x_axis]), _key(r[y_axis])): _scaled(metric, r.get(metric))
                  for r in group}
         panels.append(_grid(f"{_label(metric)}: {policy}" + (f" ({fixed})" if fixed else ""),
-                            group, x_axis, y_axis, lambda c: cells.get(c),
+                            group, x_axis, y_axis, lambda c, cells=cells: cells.get(c),
                             lambda v: _heat_colour(v, low, high), _num))
     if len(groups) > MAX_PANELS:
         panels.append(f"<p>{len(groups) - MAX_PANELS} more panels of {html.escape(metric)}: "
