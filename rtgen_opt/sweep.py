@@ -285,16 +285,19 @@ def _axes(top: _Mapping) -> tuple[Axis, ...]:
                             groups)
         for i, group in enumerate(groups):
             axes.append(_zip_axis(_Mapping(top.source, f"zip[{i}]", group, None)))
+    fixed = set(top.get("set")) if isinstance(top.mapping.get("set"), dict) else set()
+    if top.has("horizon"):
+        fixed.add("horizon")
     for axis in axes:
         for key in axis.keys:
-            if key in seen or key in ("horizon",) and top.has("horizon"):
-                raise InputError(top.source, key, "each key on one axis only (and horizon "
-                                 "either as an axis or as the sweep's horizon)", key)
+            if key in seen or key in fixed:
+                raise InputError(top.source, key, "each key once: on one axis, or fixed "
+                                 "by `set` (or the sweep's horizon), not both", key)
             seen.add(key)
     return tuple(axes)
 
 
-def _values(mapping: _Mapping, key: str) -> list:
+def _values(mapping: _Mapping, key: str, distinct: bool = True) -> list:
     values = mapping.get(key)
     if not isinstance(values, list) or not values:
         raise mapping.error(key, "a non-empty list of values", values)
@@ -304,7 +307,7 @@ def _values(mapping: _Mapping, key: str) -> list:
         except (TypeError, ValueError):
             raise mapping.error(key, "values that are YAML scalars, lists or mappings",
                                 v) from None
-    if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+    if distinct and len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
         raise mapping.error(key, "distinct values", values)
     return values
 
@@ -312,13 +315,17 @@ def _values(mapping: _Mapping, key: str) -> list:
 def _zip_axis(group: _Mapping) -> Axis:
     if not group.keys():
         raise InputError(group.source, group.where, "at least one KEY: [values]", {})
-    columns = [_values(group, key) for key in group.keys()]
+    columns = [_values(group, key, distinct=False) for key in group.keys()]
     lengths = {len(c) for c in columns}
     if len(lengths) != 1:
         sizes = {k: len(c) for k, c in zip(group.keys(), columns, strict=True)}
         raise InputError(group.source, group.where, "lists of equal length (zipped axes "
                          "vary together)", sizes)
-    return Axis(tuple(group.keys()), tuple(zip(*columns, strict=True)))
+    steps = list(zip(*columns, strict=True))
+    if len({json.dumps(s, sort_keys=True) for s in steps}) != len(steps):
+        raise InputError(group.source, group.where, "distinct steps (no combination of "
+                         "the zipped values twice)", steps)
+    return Axis(tuple(group.keys()), tuple(steps))
 
 
 def _text_list(top: _Mapping, key: str) -> list[str]:
@@ -775,31 +782,45 @@ def plot_columns(spec: SweepSpec, columns: list[str]) -> list[str]:
 
 def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int) -> dict:
     """What `--dry-run` prints: points, runs, what the cache already holds, and the work
-    left: policy simulations and task-set segments, and the solver time budget (an upper
-    bound on the solver's wall time; gap and check may run several solves within it)."""
+    left: policy simulations and task-set segments, and the solver time budget (the sum
+    of the time limits of the solves: an upper bound on their time; a `max_fps` check
+    counts one solve per bisection step)."""
     from .taskset import build_taskset
 
     todo = [r for r in runs if cache.get(r.key) is None]
-    segments: dict[int, int] = {}
-    for run in todo:
-        if run.point not in segments:
-            segments[run.point] = build_taskset(load_scenario(run.scenario_path,
-                                                              run.overrides)).num_segments
+    scenarios = {r.point: load_scenario(r.scenario_path, r.overrides) for r in todo}
+    segments = sum(build_taskset(s).num_segments for s in scenarios.values())
     simulations = sum(len(r.command.options["policies"]) for r in todo
                       if r.command.name == "simulate")
-    solver_s = 0.0
-    for run in todo:
-        limit = run.command.options.get("time_limit_s", 0.0)
-        if run.command.name == "check":
-            solver_s += limit * sum(p == "optimal" for p in run.command.options["policies"])
-        elif run.command.name in ("solve", "gap"):
-            solver_s += limit
+    solver_s = sum(_solver_budget(r, scenarios[r.point]) for r in todo)
     return {"sweep": spec.name, "points": spec.num_points, "runs": len(runs),
             "cached": len(runs) - len(todo), "to_compute": len(todo),
             "axes": list(spec.axis_keys), "commands": [c.name for c in spec.commands],
-            "simulations": simulations, "segments": sum(segments.values()),
+            "simulations": simulations, "segments": segments,
             "solver_budget_s": solver_s, "workers": workers,
             "solver_wall_s_at_most": solver_s / max(1, workers)}
+
+
+def _solver_budget(run: Run, scenario: Scenario) -> float:
+    options = run.command.options
+    if run.command.name in ("solve", "gap"):
+        return options["time_limit_s"]
+    if run.command.name != "check":
+        return 0.0
+    solves = sum(p == "optimal" for p in options["policies"])
+    if options["max_fps"] is not None:
+        solves *= _bisection_steps(scenario, options["max_fps"])
+    return solves * options["time_limit_s"]
+
+
+def _bisection_steps(scenario: Scenario, task: str) -> int:
+    """Checks `check.max_fps` makes: one at its lowest rate, then halving the interval
+    up to the rate where a frame no longer fits its period, to its 0.5 FPS precision."""
+    spec = scenario.task(task)
+    fastest_ms = min(scenario.db.layer_ms(spec.model, "frame", b, [spec.input_tokens or 0]).sum()
+                     for b in scenario.platform if (spec.model, "frame", b) in scenario.db.curves)
+    highest = math.floor(1000 / fastest_ms) + 1.0
+    return 1 + max(0, math.ceil(math.log2(max(1.0, (highest - 0.5) / 0.5))))
 
 
 # ----------------------------------------------------------------------------- output
