@@ -602,12 +602,12 @@ def _solve(ts, scenario, options: dict) -> list[dict]:
 
     out = solve(ts, options["time_limit_s"], options["workers"], options["seed"],
                 options["ttft"], solver=options["solver"], mip_solver=options["mip_solver"])
-    metrics = out.metrics or {}
-    return [{"policy": "optimum", "status": out.status.value, "violations": out.violations,
-             "violations_lower_bound": out.violations_lower_bound, "gap": out.gap,
-             **{k: v for k, v in metrics.items()}, "replay_ok": out.replay_ok,
-             "method": out.method, "warm_start": out.warm_start, "notes": out.notes,
-             "wall_s": round(out.wall_s, 3)}]
+    # The schedule's metrics first: the solver's own `violations` (weighted, the
+    # objective) is the one the solve command reports under that name.
+    return [{"policy": "optimum", **(out.metrics or {}), "status": out.status.value,
+             "violations": out.violations, "violations_lower_bound": out.violations_lower_bound,
+             "gap": out.gap, "replay_ok": out.replay_ok, "method": out.method,
+             "warm_start": out.warm_start, "notes": out.notes, "wall_s": round(out.wall_s, 3)}]
 
 
 def _check(ts, scenario, options: dict) -> list[dict]:
@@ -848,7 +848,12 @@ def to_frame(rows: list[dict]):
     """The tidy table as a pandas DataFrame, columns in first-appearance order."""
     import pandas as pd
 
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:  # integers stay integers beside missing cells
+        values = [r[column] for r in rows if r.get(column) is not None]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def write_table(rows: list[dict], path: str) -> None:

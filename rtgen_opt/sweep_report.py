@@ -225,7 +225,9 @@ def _grid(title, rows, x_axis, y_axis, value_at, colour_of, text_of) -> str:
     xs = list(dict.fromkeys(r[x_axis] for r in rows))
     ys = list(dict.fromkeys(r[y_axis] for r in rows))
     cell_w, cell_h, left, top = max(36, min(72, 480 // max(1, len(xs)))), 22, 110, 10
-    width, height = left + cell_w * len(xs) + 10, top + cell_h * len(ys) + 40
+    caption = f"{x_axis} →, {y_axis} ↓"
+    width = max(left + cell_w * len(xs) + 10, 8 + 7 * len(caption))
+    height = top + cell_h * len(ys) + 40
     parts = []
     for j, y in enumerate(ys):
         parts.append(f'<text x="{left - 4}" y="{top + cell_h * j + 15}" text-anchor="end">'
@@ -235,15 +237,14 @@ def _grid(title, rows, x_axis, y_axis, value_at, colour_of, text_of) -> str:
             fill = colour_of(value)
             text = "" if value is None else text_of(value)
             parts.append(f'<rect x="{left + cell_w * i}" y="{top + cell_h * j}" '
-                         f'width="{cell_w - 1}" height="{cell_h - 1}" fill="{fill}">'
+                         f'width="{cell_w - 1}" height="{cell_h - 1}" fill="{fill}" stroke="#ddd">'
                          f"<title>{html.escape(f'{x_axis}={x}, {y_axis}={y}: {text}')}"
                          f'</title></rect><text x="{left + cell_w * i + cell_w / 2}" '
                          f'y="{top + cell_h * j + 15}" text-anchor="middle">'
                          f"{html.escape(text)}</text>")
     parts += [f'<text x="{left + cell_w * i + cell_w / 2}" y="{top + cell_h * len(ys) + 14}" '
               f'text-anchor="middle">{html.escape(str(x))}</text>' for i, x in enumerate(xs)]
-    parts.append(f'<text x="{left}" y="{height - 6}">{html.escape(x_axis)} →, '
-                 f"{html.escape(y_axis)} ↓</text>")
+    parts.append(f'<text x="4" y="{height - 6}">{html.escape(caption)}</text>')
     return _figure(title, width, height, "".join(parts))
 
 
