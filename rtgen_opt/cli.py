@@ -626,11 +626,10 @@ def sweep(
     from pathlib import Path
 
     from . import sweep as sweeps
-    from .sweep_engines import ENGINES
+    from .sweep_engines import require
 
     _check_format(format)
-    if engine not in ENGINES:
-        raise InputError("--engine", "", f"one of {', '.join(ENGINES)}", engine)
+    require(engine)
     if address is not None and engine != "ray":
         raise InputError("--address", "", "--engine ray with an address (it is Ray's)", address)
     if workers < 0:

@@ -103,16 +103,30 @@ def _stop(pool) -> None:
         process.join(timeout=5)
 
 
-def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
-            on_result: OnResult) -> None:
-    """Ray tasks, one CPU each, on the cluster at ``address`` or on a local Ray started
-    here (with ``workers`` CPUs; 0: all). Every node needs the same rtgen-opt installed."""
+def require(engine: str) -> None:
+    """Bad input before anything runs: an unknown engine, or one not installed."""
+    if engine not in ENGINES:
+        raise InputError("--engine", "", f"one of {', '.join(ENGINES)}", engine)
+    if engine == "ray":
+        _import_ray()
+
+
+def _import_ray():
     try:
         import ray
     except ImportError:
         raise InputError("--engine", "", "Ray installed for --engine ray: pip install "
                          "'rtgen-opt[ray]'", "ray") from None
+    return ray
+
+
+def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
+            on_result: OnResult) -> None:
+    """Ray tasks, one CPU each, on the cluster at ``address`` or on a local Ray started
+    here (with ``workers`` CPUs; 0: all). Every node needs the same rtgen-opt installed."""
     import logging
+
+    ray = _import_ray()
 
     started_here = not ray.is_initialized()
     if started_here:

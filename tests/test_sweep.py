@@ -159,6 +159,17 @@ def test_bad_options_exit_2(tiny, tmp_path, capsys, args, option):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("module, args, extra", [
+    ("ray", ["--engine", "ray"], "rtgen-opt[ray]"),
+    ("pyarrow", ["--out", "t.parquet"], "rtgen-opt[sweep]"),
+])
+def test_a_missing_extra_exits_2_naming_it(tiny, tmp_path, capsys, monkeypatch, module, args,
+                                           extra):
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails
+    code, out, err = run_cli(["sweep", write_sweep(tmp_path), "--no-cache", *args], capsys)
+    assert code == 2 and err.count("\n") == 1 and extra in err and not out
+
+
 # ----------------------------------------------------------------------------- running
 
 
