@@ -629,9 +629,7 @@ def sweep(
     from .sweep_engines import require
 
     _check_format(format)
-    require(engine)
-    if address is not None and engine != "ray":
-        raise InputError("--address", "", "--engine ray with an address (it is Ray's)", address)
+    require(engine, address)
     if workers < 0:
         raise InputError("--workers", "", "an integer >= 0", workers)
     spec = sweeps.load_sweep(sweep_file)

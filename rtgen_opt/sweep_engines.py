@@ -103,12 +103,18 @@ def _stop(pool) -> None:
         process.join(timeout=5)
 
 
-def require(engine: str) -> None:
-    """Bad input before anything runs: an unknown engine, or one not installed."""
+def require(engine: str, address: str | None = None) -> None:
+    """Bad input before anything runs: an unknown engine, one not installed, a cluster
+    address that does not answer."""
     if engine not in ENGINES:
         raise InputError("--engine", "", f"one of {', '.join(ENGINES)}", engine)
+    if address is not None and engine != "ray":
+        raise InputError("--address", "", "--engine ray with an address (it is Ray's)",
+                         address)
     if engine == "ray":
         _import_ray()
+        if address is not None:
+            _check_reachable(address)
 
 
 def _import_ray():
@@ -162,6 +168,21 @@ def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
             ray.cancel(ref, force=True)
         if started_here:
             ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Ray retries an unreachable host:port for many minutes; a TCP probe answers in
+    seconds. Other forms (auto, ray://...) are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host or "/" in host:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise InputError("--address", "", "the host:port of a running Ray cluster's head",
+                         f"{address}: {exc}") from None
 
 
 ENGINES = {"local": run_local, "ray": run_ray}
