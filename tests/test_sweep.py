@@ -185,6 +185,9 @@ def test_one_and_two_local_workers_give_the_same_table_as_direct_calls(tiny, tmp
         assert "[sweep] small: 4/4 runs" in err
         tables.append(table(out))
     pd.testing.assert_frame_equal(tables[0], tables[1])
+    # two axes: a 2 x 2 heatmap per policy for each of simulate's 4 headline metrics
+    page = (tmp_path / "w1.html").read_text()
+    assert page.count("<rect") == 4 * 2 * 4 and page.count("<svg") == 2 * 4
     frame = tables[0]
     assert list(frame.columns[:6]) == ["point", "scenario", "llm.input_tokens", "od.fps",
                                        "command", "policy"]
