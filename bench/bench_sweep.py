@@ -92,12 +92,12 @@ def _ray(spec, runs, walls: dict, check) -> None:
 
     for cpus in (1, 2):
         started = time.perf_counter()
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
         print(f"  ray start-up ({cpus} CPU)     {time.perf_counter() - started:8.2f} s")
         try:
-            walls[f"ray {cpus}"] = timed(f"ray, {cpus} CPU(s)",
-                                         lambda: check(run_sweep(spec, runs, "ray", cpus)))
+            walls[f"ray {cpus}"] = timed(
+                f"ray, {cpus} CPU(s)", lambda c=cpus: check(run_sweep(spec, runs, "ray", c)))
         finally:
             ray.shutdown()
 

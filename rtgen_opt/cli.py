@@ -588,8 +588,8 @@ def sweep(
         help="local (a process pool on this machine) or ray (pip install "
         "'rtgen-opt[ray]').")] = "local",
     address: Annotated[Optional[str], typer.Option(
-        help="With --engine ray: the cluster to join (host:port or auto); default: start "
-        "Ray locally.")] = None,
+        help="With --engine ray: the cluster to join (host:port or auto; default "
+        "$RAY_ADDRESS); without either, Ray starts locally.")] = None,
     workers: Annotated[int, typer.Option(
         help="Runs at a time: local processes, or the CPUs of a local Ray; 0 = one per "
         "core.")] = 0,

@@ -89,9 +89,7 @@ class Command:
     @property
     def labels(self) -> tuple[str, ...]:
         """The `policy` value of each row this command yields, in order."""
-        if self.name == "simulate":
-            return tuple(self.options["policies"])
-        if self.name == "check":
+        if self.name in ("simulate", "check"):
             return tuple(self.options["policies"])
         if self.name == "gap":
             from .policies import POLICIES
@@ -159,8 +157,12 @@ def load_sweep(ref: str) -> SweepSpec:
         settings = _Mapping(source, "set", top.get("set"), None)
         base += [_assignment(key, _scalar_or_json(settings, key)) for key in settings.keys()]
     axes = _axes(top)
+    name = top.text("name", path.stem)
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise top.error("name", "a name without slashes that does not start with a dot (it "
+                        "names the default output files)", name)
     return SweepSpec(
-        name=top.text("name", path.stem), description=top.text("description", ""),
+        name=name, description=top.text("description", ""),
         source=source, scenarios=tuple(scenarios),
         scenario_paths=tuple(_scenario_path(top, s, path.parent) for s in scenarios),
         base_overrides=tuple(base), axes=axes, commands=_commands(top),

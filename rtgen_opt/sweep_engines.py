@@ -128,12 +128,13 @@ def _import_ray():
 
 def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
             on_result: OnResult) -> None:
-    """Ray tasks, one CPU each, on the cluster at ``address`` or on a local Ray started
-    here (with ``workers`` CPUs; 0: all). Every node needs the same rtgen-opt installed."""
+    """Ray tasks, one CPU each, on the cluster at ``address`` (or $RAY_ADDRESS), else on
+    a new local Ray (with ``workers`` CPUs; 0: all) — never on a cluster merely found
+    running on this machine. Every node needs the same rtgen-opt installed."""
     import logging
 
     ray = _import_ray()
-
+    address = address or os.environ.get("RAY_ADDRESS") or None
     started_here = not ray.is_initialized()
     if started_here:
         options = dict(include_dashboard=False, log_to_driver=False,
@@ -141,7 +142,7 @@ def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
         if address is None:
             options["num_cpus"] = workers or os.cpu_count() or 1
         try:
-            ray.init(address=address, **options)
+            ray.init(address=address or "local", **options)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise InputError("--address", "", "the address of a running Ray cluster "
                              "(host:port, or auto)", f"{address}: {exc}") from None

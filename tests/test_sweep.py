@@ -133,6 +133,7 @@ BAD_FILES = [  # (change to the sweep file, the field the one-line message must 
     ({"grid": {"llm.input_tokens": [32, 999999]}}, "point 1"),
     ({"grid": {"nosuchtask.fps": [30]}}, "point 0"),
     ({"plots": 3}, "plots"),
+    ({"name": "../up"}, "name"),
 ]
 
 
