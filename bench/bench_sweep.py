@@ -27,7 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from rtgen_opt.sweep import compute, load_sweep, plan, run_sweep
+from rtgen_opt.sweep import compute, plan, run_sweep
+from rtgen_opt.sweep_file import load_sweep
 
 LENGTHS_IN = [32, 64, 128, 256, 512, 1024, 1536, 2048]
 LENGTHS_OUT = [8, 16, 24, 32, 40, 48, 56, 64]

@@ -627,12 +627,13 @@ def sweep(
 
     from . import sweep as sweeps
     from .sweep_engines import require
+    from .sweep_file import load_sweep
 
     _check_format(format)
     require(engine, address)
     if workers < 0:
         raise InputError("--workers", "", "an integer >= 0", workers)
-    spec = sweeps.load_sweep(sweep_file)
+    spec = load_sweep(sweep_file)
     table_path = out or f"{spec.name}.csv"
     sweeps.check_table_path(table_path)
     report_path = None if no_report else report or str(Path(table_path).with_suffix(".html"))

@@ -20,7 +20,8 @@ import math
 from collections import defaultdict
 
 from .gap_report import PALETTE
-from .sweep import ID_COLUMNS, SweepSpec, plot_columns
+from .sweep import ID_COLUMNS, plot_columns
+from .sweep_file import SweepSpec
 
 WIDTH, HEIGHT, MARGIN = 560, 300, (48, 16, 40, 64)  # top, right, bottom, left
 VERDICT_COLOURS = {"yes": "#59a14f", "no": "#e15759", "unknown": "#bab0ac", "failed": "#333"}

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from rtgen_opt.executor import simulate
 from rtgen_opt.metrics import evaluate
 from rtgen_opt.scenario import load_scenario
-from rtgen_opt.sweep import (Command, ResultCache, expand, flatten, load_sweep, plan, run_key,
-                             code_fingerprint)
+from rtgen_opt.sweep import ResultCache, code_fingerprint, expand, flatten, plan, run_key
+from rtgen_opt.sweep_file import Command, load_sweep
 from rtgen_opt.taskset import build_taskset
 from tests.conftest import BASE_SCENARIO, run_cli
 
