@@ -662,16 +662,18 @@ def sweep(
     if format == "csv":
         sys.stdout.write(frame.to_csv(index=False))
     else:
-        shown = [c for c in ["scenario", *spec.axis_keys, "command", "policy"]
-                 if c in frame.columns]
-        shown += sweeps.plot_columns(spec, list(frame.columns)) + ["error"]
+        varying = ([] if len(spec.scenarios) == 1 else ["scenario"]) + list(spec.axis_keys) \
+            + ([] if len(spec.commands) == 1 else ["command"])
+        shown = [c for c in [*varying, "policy"] if c in frame.columns]
+        shown += sweeps.plot_columns(spec, list(frame.columns))
+        shown += ["error"] if outcome.failed else []
         shown = [c for c in shown if c in frame.columns]
         rows = frame[shown].astype(object).where(frame[shown].notna(), None).values.tolist()
         emit(format, data, shown, rows, f"Sweep {spec.name}: {outcome.runs} runs, "
              f"{outcome.cached} cached, {outcome.computed} computed, {outcome.failed} failed"
              + (", interrupted" if outcome.interrupted else ""),
              f"table: {table_path}" + (f"; report: {report_path}" if report_path else ""),
-             numeric_from=len(spec.axis_keys) + 3)
+             numeric_from=len(varying) + 1)
     for line in outcome.errors[:10]:
         print(f"rtgen-opt: sweep: {line}", file=sys.stderr)
     if outcome.interrupted:
