@@ -165,10 +165,19 @@ def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
                               f"{str(exc).splitlines()[0] if str(exc) else ''}"}
                 on_result(i, result)
     finally:
-        for ref in pending:
+        _release(ray, pending, started_here)
+
+
+def _release(ray, pending: dict, started_here: bool) -> None:
+    """Cancel what still runs (on a shared cluster it would run on), then stop the Ray we
+    started. A failed cancel must neither hide why we stopped nor skip the shutdown."""
+    for ref in pending:
+        try:
             ray.cancel(ref, force=True)
-        if started_here:
-            ray.shutdown()
+        except Exception:  # noqa: BLE001, S110 (already finished, or its worker gone)
+            pass
+    if started_here:
+        ray.shutdown()
 
 
 def _check_reachable(address: str) -> None:
