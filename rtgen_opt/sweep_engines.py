@@ -26,8 +26,9 @@ def _ignore_sigint() -> None:
 
 
 def run_local(runs: list[Run], ids: list[int], workers: int, address: str | None,
-              on_result: OnResult) -> None:
-    """A process pool over this machine's cores (``workers`` 0: one per core).
+              on_result: OnResult, work: Callable = compute) -> None:
+    """A process pool over this machine's cores (``workers`` 0: one per core); ``work``
+    (picklable) computes one run.
 
     Processes are spawned, not forked: the parent may hold threads (a Ray client, a
     progress display) that a fork would copy in an undefined state. At most two runs per
@@ -44,10 +45,10 @@ def run_local(runs: list[Run], ids: list[int], workers: int, address: str | None
     context = multiprocessing.get_context("spawn")
     queue = deque(zip(ids, runs, strict=True))
     while queue:
-        _run_pool(queue, workers or os.cpu_count() or 1, context, on_result)
+        _run_pool(queue, workers or os.cpu_count() or 1, context, on_result, work)
 
 
-def _run_pool(queue, workers: int, context, on_result: OnResult) -> None:
+def _run_pool(queue, workers: int, context, on_result: OnResult, work: Callable) -> None:
     """Run from ``queue`` until it is empty or the pool breaks."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -57,7 +58,7 @@ def _run_pool(queue, workers: int, context, on_result: OnResult) -> None:
         while queue or pending:
             while queue and len(pending) < 2 * workers:
                 i, run = queue.popleft()
-                pending[pool.submit(compute, run)] = i
+                pending[pool.submit(work, run)] = i
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             if any(_died(f) for f in done):
                 wait(pending)  # a broken pool fails every future it holds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from rtgen_opt.executor import simulate
 from rtgen_opt.metrics import evaluate
 from rtgen_opt.scenario import load_scenario
 from rtgen_opt.sweep import ResultCache, code_fingerprint, expand, flatten, plan, run_key
+from rtgen_opt.sweep_engines import run_local
 from rtgen_opt.sweep_file import Command, load_sweep
 from rtgen_opt.taskset import build_taskset
 from tests.conftest import BASE_SCENARIO, run_cli
@@ -270,6 +272,26 @@ def test_a_failing_point_is_recorded_and_the_others_complete(tiny, tmp_path, cap
     code, data, _ = sweep_cli([path, "--cache", str(cache), "--out", str(tmp_path / "t.csv")],
                               capsys)
     assert (data["cached"], data["computed"], data["failed"]) == (3, 0, 1)
+
+
+def _exit_on_two(item: int) -> dict:
+    """Work for the pool that kills its worker process on item 2."""
+    if item == 2:
+        os._exit(1)
+    return {"rows": [{"item": item}], "error": None}
+
+
+def test_a_dying_worker_fails_what_it_held_and_a_new_pool_takes_the_rest():
+    results = {}
+    run_local(list(range(5)), list(range(5)), 1, None,
+              lambda i, result: results.setdefault(i, result), work=_exit_on_two)
+    # one worker, two runs queued: 2 kills it, and 3 with it if 3 was queued by then;
+    # the rest goes to a new pool
+    assert sorted(results) == list(range(5))
+    assert [results[i]["error"] is None for i in (0, 1, 2, 4)] == [True, True, False, True]
+    assert "worker process died" in results[2]["error"]
+    assert results[3]["error"] is None or "worker process died" in results[3]["error"]
+    assert results[4]["rows"] == [{"item": 4}]
 
 
 def test_check_verdicts_and_the_report(tiny, tmp_path, capsys):
