@@ -112,6 +112,32 @@ def _check_points(tmp: Path, grid_sizes, zip_sizes, num_scenarios) -> None:
             assert values[f"zip{z}b"] == f"v{values[f'zip{z}a']}"
 
 
+_KEYS = st.text("abcdef_", min_size=1, max_size=4)
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5),
+                     st.floats(allow_nan=False, allow_infinity=False))
+_NESTED = st.recursive(_SCALARS, lambda inner: st.dictionaries(_KEYS, inner, min_size=1),
+                       max_leaves=12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(_KEYS, _NESTED))
+def test_flatten_keeps_every_leaf_under_its_dotted_path(data):
+    flat = flatten(data)
+    rebuilt: dict = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(".")
+        node = rebuilt
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    assert rebuilt == data
+
+
+def test_flatten_writes_lists_as_json_and_drops_non_finite_numbers():
+    flat = flatten({"a": [1, {"b": 2}], "c": float("nan"), "d": {"e": float("inf")}})
+    assert flat == {"a": '[1, {"b": 2}]', "c": None, "d.e": None}
+
+
 BAD_FILES = [  # (change to the sweep file, the field the one-line message must name)
     ({"grdi": {"x": [1]}}, "grdi"),
     ({"run": None}, "run"),
