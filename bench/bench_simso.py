@@ -77,7 +77,7 @@ def ours(processors: int, tasks: list[dict], seconds: int, mode: str, repeat: in
                                phase=Fraction(t["phase_ms"], 1000)) for t in tasks)
         scenario = Scenario(name="simso", description="", source="bench", db=load_db(db),
                             platform={"cpu": processors}, tasks=specs, on_miss="drop",
-                            preemption="none",
+                            preemption="none", after_horizon="stop",  # as SimSo: no drain
                             granularity="model" if mode == "job" else "layer")
         ts = build_taskset(scenario, Fraction(seconds))
     wall = float("inf")

@@ -24,6 +24,10 @@ FULL = [
     ("CP-SAT on the built-in scenarios", ["bench_solve.py", "--horizons", "hyper", "1", "5",
                                           "--time-limit", "30", "--long"]),
     ("CP-SAT vs MILP", ["bench_engines.py", "--time-limit", "20"]),
+    ("The proven optimum at 60 s (bounds, construction, gap)", ["bench_optimum.py"]),
+    ("The proven optimum at 600 s", ["bench_optimum.py", "--cases", "c", "--horizon", "600",
+                                     "--time-limit", "180"]),
+    ("kill-aware against FTF on the scenarios and variants", ["bench_policy.py", "--paces"]),
 ]
 QUICK = [
     ("Executor: five policies, 60 s of scenario_c", ["bench_executor.py", "--repeat", "1"]),
@@ -32,6 +36,9 @@ QUICK = [
      ["bench_simso.py", "--seconds", "5", "--sets", "1", "--repeat", "1"]),
     ("CP-SAT on the built-in scenarios", ["bench_solve.py", "--horizons", "hyper",
                                           "--time-limit", "10"]),
+    ("The proven optimum at 60 s of scenario_c", ["bench_optimum.py", "--cases", "c"]),
+    ("kill-aware against FTF on the scenarios and variants",
+     ["bench_policy.py", "--horizon", "20"]),
 ]
 
 

@@ -52,7 +52,8 @@ class Problem:
 
     @property
     def end_us(self) -> int:
-        """The end of the run: every served chain completes by then."""
+        """The end of the drain: every served chain completes by then, while frames are
+        still released (frames released before it run on to their own deadlines)."""
         return self.ts.horizon_us + self.ts.drain_us
 
     def window(self, job: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +69,7 @@ class Problem:
             pred_fast = sum(ts.fastest_us(s) for s in self.segments(pred))
             earliest = np.maximum(earliest, int(ts.job_release_us[pred]) + pred_fast + before)
         deadline = int(ts.job_deadline_us[job])
-        end = self.end_us if deadline == NO_DEADLINE else min(deadline, self.end_us)
+        end = self.end_us if deadline == NO_DEADLINE else deadline
         latest_end = end - np.concatenate([np.cumsum(fastest[::-1])[::-1][1:], [0]])
         return earliest, latest_end
 

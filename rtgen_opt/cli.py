@@ -15,12 +15,13 @@ import typer
 
 from . import __version__
 from .errors import InputError
-from .latency import load_db, resolve_db
+from .latency import LATENCY_STATISTICS, load_db, resolve_db
 from .report import FORMATS, emit
 from .scenario import Scenario, builtin_scenarios, load_scenario
 from .executor import simulate as run_policy
 from .metrics import evaluate
 from .policies import POLICIES
+from .policy_loader import load_policy
 from .replay import replay as replay_schedule
 from .schedule import read_schedule
 from .taskset import STAGE_NAMES, TaskSet, build_taskset
@@ -48,6 +49,10 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 HorizonOpt = Annotated[Optional[str], typer.Option(
     "--horizon", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
     "(default: the scenario's `horizon`).")]
+LatencyOpt = Annotated[str, typer.Option(
+    "--latency", help="Latency statistic of the database to schedule with: median "
+    "(latency_ms) or p99 (latency_p99_ms, as measured by `db profile`; the conservative "
+    "gate).")]
 WorkersOpt = Annotated[int, typer.Option(
     help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for bit "
     "(the search stops on deterministic time).")]
@@ -76,8 +81,10 @@ def _horizon(text: str | None) -> Fraction | None:
     return horizon
 
 
-def _scenario(ref: str, overrides: list[str] | None) -> Scenario:
-    return load_scenario(ref, overrides or ())
+def _scenario(ref: str, overrides: list[str] | None, latency: str = "median") -> Scenario:
+    if latency not in LATENCY_STATISTICS:
+        raise InputError("--latency", "", "median or p99", latency)
+    return load_scenario(ref, overrides or (), latency)
 
 
 # ----------------------------------------------------------------------------- scenarios
@@ -189,6 +196,73 @@ def db_show(
          "README" if not layers else None, numeric_from=3)
 
 
+@db_app.command("profile")
+def db_profile(
+    out: Annotated[str, typer.Option(help="Database folder to write or merge into (rows "
+                                     "of the profiled models and backends are replaced).",
+                                     show_default=False)],
+    models: Annotated[Optional[list[str]], typer.Argument(
+        help="ONNX models to time, FILE.onnx (named after the file) or NAME=FILE.onnx.",
+        show_default=False)] = None,
+    model: Annotated[Optional[list[str]], typer.Option(
+        "--model", help="NAME=FILE.onnx: a vision model or encoder; repeatable.")] = None,
+    llm: Annotated[Optional[list[str]], typer.Option(
+        "--llm", help="NAME=ARCH: an LLM decoder layer synthesised from an architecture "
+        "description (built-in: llama3.2-1b; or a YAML file), or NAME=LAYER.onnx@LAYERS: "
+        "your own exported decoder layer with past key/value inputs; repeatable.")] = None,
+    providers: Annotated[Optional[str], typer.Option(
+        help="Execution providers, comma-separated (cpu, cuda, rocm, dml, migraphx, "
+        "vitisai, openvino, qnn, ...); default: every available one.")] = None,
+    backend: Annotated[Optional[list[str]], typer.Option(
+        "--backend", help="EP=BACKEND: the backend a provider's rows go to (default: "
+        "cpu; cuda/rocm/dml/migraphx/tensorrt -> gpu; vitisai/openvino/qnn -> npu).")] = None,
+    provider_option: Annotated[Optional[list[str]], typer.Option(
+        "--provider-option", help="EP:KEY=VALUE passed to the provider, e.g. "
+        "vitisai:config_file=vaip_config.json; repeatable.")] = None,
+    seq_lens: Annotated[Optional[str], typer.Option(
+        "--seq-lens", help="Input lengths, comma-separated: the sweep of encoders' "
+        "sequence axes, and LLM prefill lengths (default for LLMs 128,512,1024).")] = None,
+    context_lens: Annotated[Optional[str], typer.Option(
+        "--context-lens", help="LLM decode context lengths (default 128,1024,2048).")] = None,
+    shape: Annotated[Optional[list[str]], typer.Option(
+        "--shape", help="INPUT=1x3x224x224: the shape of a model input; repeatable.")] = None,
+    dim: Annotated[Optional[list[str]], typer.Option(
+        "--dim", help="AXIS=N: a value for a named dynamic axis; repeatable.")] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="Intra-op threads (default: the CPUs this process may use).")] = None,
+    warmup: Annotated[int, typer.Option(help="Untimed runs per point first.")] = 2,
+    runs: Annotated[int, typer.Option(help="Timed runs per point (median and p99 of "
+                                      "them).")] = 20,
+    format: FormatOpt = "table",
+) -> None:
+    """Measure latencies on this device with ONNX Runtime and write a latency database.
+
+    Needs the extra: pip install 'rtgen-opt[profile]'. Ctrl-C stops it (exit 130);
+    the same command resumes where it stopped.
+
+    Example: rtgen-opt db profile yolo.onnx --llm llama3.2-1b=llama3.2-1b --out my_laptop
+    """
+    from .profile import profile
+
+    _check_format(format)
+    try:
+        data = profile([*(models or ()), *(model or ())], llm or [], out,
+                       providers=providers.split(",") if providers else None,
+                       backends=backend, provider_options=provider_option,
+                       seq_lens=seq_lens, context_lens=context_lens, shapes=shape, dims=dim,
+                       threads=threads, warmup=warmup, runs=runs)
+    except KeyboardInterrupt:
+        print(f"rtgen-opt: interrupted; the points measured so far are kept in {out}: rerun "
+              "the same command to finish", file=sys.stderr)
+        raise typer.Exit(130) from None
+    columns = ["model", "stage", "backend", "unit", "seq_len", "median_ms", "p99_ms",
+               "samples"]
+    emit(format, data, columns, [[p[c] for c in columns] for p in data["points"]],
+         f"Profiled into {data['db']}: {data['rows_written']} rows ({data['rows_kept']} "
+         "kept from before)", data["points"][0]["source"] if data["points"] else None,
+         numeric_from=4)
+
+
 # ----------------------------------------------------------------------------- taskset
 
 
@@ -209,18 +283,17 @@ def taskset(
     _check_format(format)
     ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
     data = ts.summary()
-    columns = ["task", "model", "kind", "jobs", "segments/job", "deadline_ms",
+    columns = ["task", "model", "kind", "jobs", "in drain", "segments/job", "deadline_ms",
                "standalone_ms", "best-backend util"]
     rows = []
     for t in ts.tasks:
         util = (t.standalone_us / t.period_us) if t.period_us else None
-        rows.append([t.name, t.model, t.kind, t.num_jobs, t.segs_per_job,
-                     None if t.deadline_us is None else t.deadline_us / 1000,
+        rows.append([t.name, t.model, t.kind, t.num_jobs, data["tasks"][t.name]["drain_jobs"],
+                     t.segs_per_job, None if t.deadline_us is None else t.deadline_us / 1000,
                      t.standalone_us / 1000, util])
     hp = "-" if ts.hyperperiod_s is None else f"{float(ts.hyperperiod_s) * 1000:.6g} ms"
-    caption = (f"{ts.num_jobs} jobs, {ts.num_segments} segments over "
-               f"{ts.horizon_us / 1e6:g} s; hyperperiod {hp}; granularity {ts.granularity}; "
-               f"drain {ts.drain_us / 1e6:g} s")
+    caption = (f"{ts.num_jobs} jobs, {ts.num_segments} segments over {_run_length(ts)}; "
+               f"hyperperiod {hp}; granularity {ts.granularity}")
     if export:
         _write_text(export, ts.to_json())
     emit(format, data, columns, rows, f"Task set of {ts.scenario}", caption, numeric_from=3)
@@ -229,11 +302,19 @@ def taskset(
 # ----------------------------------------------------------------------------- simulate
 
 
+def _run_length(ts) -> str:
+    """"60 s + 8.5 s drain": the horizon and the continuing load after it."""
+    if ts.after_horizon == "stop":
+        return f"{ts.horizon_us / 1e6:g} s (frames stop at the horizon)"
+    return f"{ts.horizon_us / 1e6:g} s + {ts.drain_us / 1e6:.1f} s drain"
+
+
 @app.command()
 def simulate(
     scenario: str,
     policy: Annotated[str, typer.Option(
-        help="all, or one of " + ", ".join(POLICIES) + ".")] = "all",
+        help="all, or one of " + ", ".join(POLICIES) + ", or your own: FILE.py:CLASS "
+        "(or a package's entry point of the group rtgen_opt.policies).")] = "all",
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
     trace: Annotated[Optional[str], typer.Option(
@@ -243,6 +324,7 @@ def simulate(
     trace_format: Annotated[str, typer.Option(
         "--trace-format", help="table (the schedule table, CSV or JSON) or chrome (trace "
         "events for chrome://tracing or Perfetto).")] = "table",
+    latency: LatencyOpt = "median",
     format: FormatOpt = "table",
 ) -> None:
     """Run the heuristic policies of the paper in the event-driven executor.
@@ -250,41 +332,51 @@ def simulate(
     Example: rtgen-opt simulate scenario_c --policy all --horizon 60s
     """
     _check_format(format)
-    if policy != "all" and policy not in POLICIES:
-        raise InputError("--policy", "", f"all or one of {', '.join(POLICIES)}", policy)
+    policies = list(POLICIES.values()) if policy == "all" else [load_policy(policy)]
     _check_trace_format(trace_format)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
-    names = list(POLICIES) if policy == "all" else [policy]
+    ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
     runs, outputs = [], {}
-    for name in _progress(names, f"simulating {ts.scenario}"):
-        result = run_policy(ts, name)
+    for chosen in _progress(policies, f"simulating {ts.scenario}"):
+        name = chosen.name
+        result = run_policy(ts, chosen)
         runs.append({"policy": name, **evaluate(ts, result.schedule), "events": result.events,
                      "wall_s": round(result.wall_s, 4)})
         if trace:
-            target = trace if len(names) == 1 else _suffixed(trace, name)
+            target = trace if len(policies) == 1 else _suffixed(trace, name)
             outputs[target] = result.schedule.to_text(ts, target, trace_format)
     for target, text in outputs.items():  # all runs succeeded: now write
         _write_text(target, text)
-    data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "runs": runs}
+    data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
+            "drain_s": ts.drain_us / 1e6, "after_horizon": ts.after_horizon, "runs": runs}
     columns, rows = _policy_rows(ts, runs)
-    emit(format, data, columns, rows, f"{ts.scenario}: {ts.horizon_us / 1e6:g} s, "
+    emit(format, data, columns, rows, f"{ts.scenario}: {_run_length(ts)}, "
          f"{ts.num_jobs} jobs, granularity {ts.granularity}, on_miss {ts.on_miss}, "
          f"preemption {ts.preemption}",
-         "violations: frames dropped or late / released; TTFT, TPT: means over served "
-         "requests; starved: no first token within the request's drain limit",
+         "violations: frames dropped or late / released, over the whole run; "
+         + ("drain violations: those of frames released after the horizon; "
+            if ts.after_horizon == "continue" else "")
+         + "TTFT, TPT: means over served requests; starved: no first token within the "
+         "request's give-up time",
          numeric_from=1)
 
 
 def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
     frame_tasks = list(runs[0]["tasks"]) if runs else []
     llm_tasks = list(runs[0]["llm"]) if runs else []
+    # the drain's share of the violations: what the frames after the horizon cost
+    drain = ts.after_horizon == "continue"
     columns = ["policy", "violations %"] + [f"{t} %" for t in frame_tasks]
+    columns += ["drain violations"] if drain else []
     for t in llm_tasks:
         columns += [f"{t} TTFT ms", f"{t} TPT ms", f"{t} starved"]
     rows = []
     for run in runs:
         row = [run["policy"], 100 * run["violation_rate"]]
         row += [100 * run["tasks"][t]["violation_rate"] for t in frame_tasks]
+        if drain:
+            counts = [(run["tasks"][t]["drain_violations"], run["tasks"][t]["drain_released"])
+                      for t in frame_tasks]
+            row.append(f"{sum(v for v, _ in counts)}/{sum(r for _, r in counts)}")
         for t in llm_tasks:
             llm = run["llm"][t]
             row += [llm["ttft_ms"]["mean"], llm["tpt_ms"]["mean"],
@@ -336,9 +428,14 @@ def solve(
     export_model: Annotated[Optional[str], typer.Option(
         "--export-model", help="Write the model for debugging: the CP-SAT proto (of the "
         "first window for long horizons), or the MILP as an LP file.")] = None,
+    export_bound: Annotated[Optional[str], typer.Option(
+        "--export-bound", metavar="FILE", help="Write the lower bound's certificate (JSON: "
+        "the prices on backend time and the value they prove), for anyone to re-check.")]
+    = None,
     trace_format: Annotated[str, typer.Option(
         "--trace-format", help="Format of --schedule-out: table (CSV or JSON) or chrome.")]
     = "table",
+    latency: LatencyOpt = "median",
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
@@ -368,12 +465,18 @@ def solve(
     if workers < 0:
         raise InputError("--workers", "", "an integer >= 0", workers)
     limit = _duration_option("--time-limit", time_limit)
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+    ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
     say = (lambda m: print(f"[solve] {m}", file=sys.stderr)) if format == "table" else None
     out = run_solver(ts, float(limit), workers, seed, ttft, progress=say,
                      export_model=export_model, solver=solver, mip_solver=mip_solver)
     if schedule_out and out.schedule is not None:
         _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format))
+    if export_bound and out.bound is not None and out.bound.prices is not None:
+        from .formulations.bounds.certificate import certificate_json
+        from .formulations.problem import Problem
+
+        _write_text(export_bound, certificate_json(Problem(ts, ttft=ttft), out.bound.prices,
+                                                   out.bound.exact))
     metrics = out.metrics or {}
     data = {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,
@@ -385,6 +488,13 @@ def solve(
         "utilization": metrics.get("utilization"), "placement": metrics.get("placement"),
         "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
         "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
+        "lower_bound_method": out.lower_bound_method,
+        "upper_bound_method": out.upper_bound_method,
+        "gap_violations": None if out.violations is None
+        else out.violations - out.violations_lower_bound,
+        "gap_pct_of_frames": None if out.violations is None or not metrics.get("tasks")
+        else 100 * (out.violations - out.violations_lower_bound)
+        / max(1, sum(t["released"] for t in metrics["tasks"].values())),
         "stages": out.stages, "windows": out.windows, "notes": out.notes,
         "wall_s": round(out.wall_s, 3),
     }
@@ -432,6 +542,9 @@ def gap(
         "--time-limit", help="Solver time for the whole analysis, e.g. 120s.")] = "120s",
     workers: WorkersOpt = 0,
     set_: SetOpt = None,
+    policy: Annotated[Optional[list[str]], typer.Option(
+        help="Also compare this policy: your own FILE.py:CLASS (or an entry point); "
+        "repeatable.")] = None,
     format: FormatOpt = "table",
 ) -> None:
     """How far is each policy from the best possible schedule?
@@ -453,7 +566,9 @@ def gap(
     ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
     span = _window(window, ts)
     say = (lambda m: print(f"[gap] {m}", file=sys.stderr)) if format == "table" else None
-    data = gap_analysis(ts, limit, workers, progress=say)
+    extra = [p for p in map(load_policy, policy or ()) if p.name not in POLICIES]
+    data = gap_analysis(ts, limit, workers, progress=say,
+                        policies=list(POLICIES.values()) + extra)
     if report:
         text = markdown(data) if report.endswith(".md") else html_page(data, ts, span)
         _write_text(report, text)
@@ -485,8 +600,8 @@ def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:
 def check(
     scenario: str,
     policy: Annotated[Optional[str], typer.Option(
-        help="Check this policy (simulated) instead of asking whether any schedule "
-        "works.")] = None,
+        help="Check this policy (simulated; a name, or your own FILE.py:CLASS) instead of "
+        "asking whether any schedule works.")] = None,
     optimal: Annotated[bool, typer.Option(
         "--optimal", help="Ask the solver whether any schedule meets every deadline "
         "(the default).")] = False,
@@ -500,6 +615,7 @@ def check(
     time_limit: Annotated[str, typer.Option(
         "--time-limit", help="Solver limit per check, e.g. 60s.")] = "60s",
     workers: WorkersOpt = 0,
+    latency: LatencyOpt = "median",
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
@@ -514,19 +630,18 @@ def check(
     from . import check as checks
 
     _check_format(format)
-    if policy is not None and policy not in POLICIES:
-        raise InputError("--policy", "", f"one of {', '.join(POLICIES)}", policy)
+    chosen = None if policy is None else load_policy(policy)
     if policy is not None and optimal:
         raise InputError("--optimal", "", "either --policy P or --optimal, not both")
     limit = float(_duration_option("--time-limit", time_limit))
-    s = _scenario(scenario, set_)
+    s = _scenario(scenario, set_, latency)
     ts = build_taskset(s, _horizon(horizon))
     if max_fps is not None:
         if max_fps not in [t.name for t in s.tasks if t.kind == "periodic"]:
             raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
                              f"({', '.join(t.name for t in s.tasks if t.kind == 'periodic')})",
                              max_fps)
-        fps, tried = checks.max_fps(s, max_fps, Fraction(ts.horizon_us, 1_000_000), policy,
+        fps, tried = checks.max_fps(s, max_fps, Fraction(ts.horizon_us, 1_000_000), chosen,
                                     limit, workers)
         method = f"policy:{policy}" if policy else "optimal"
         data = {"scenario": ts.scenario, "task": max_fps, "max_fps": fps, "method": method,
@@ -535,12 +650,12 @@ def check(
              f"{ts.scenario}: highest schedulable rate of {max_fps} ({method}): "
              f"{'none' if fps is None else f'{fps:g} FPS'}", numeric_from=0)
         raise typer.Exit(0 if fps is not None else 1)
-    verdict = checks.check(ts, policy, limit, workers, slo)
+    verdict = checks.check(ts, chosen, limit, workers, slo)
     data = verdict.as_dict(ts.scenario)
     emit(format, data, ["schedulable", "method", "reason"],
          [["yes" if verdict.schedulable else ("unknown" if not verdict.proven else "no"),
            verdict.method, verdict.reason]],
-         f"{ts.scenario}: {ts.horizon_us / 1e6:g} s", numeric_from=9)
+         f"{ts.scenario}: {_run_length(ts)}", numeric_from=9)
     raise typer.Exit(0 if verdict.schedulable else 1)
 
 

@@ -1,4 +1,4 @@
-"""The event-driven executor: one loop for every policy (DESIGN.md §2-3).
+"""The event-driven executor: one loop for every policy (docs/semantics.md).
 
 Events live in a heap ordered by time; at equal times they are handled in kind order,
 then one dispatch round runs:
@@ -9,7 +9,7 @@ then one dispatch round runs:
    aborted there (its running segment too) and never runs again. Completions come first,
    so a segment ending exactly at the deadline meets it.
 3. ``GIVE_UP`` — a request with no first token ``give_up`` µs after its arrival (default
-   10 x its standalone latency, DESIGN.md §2) is starved: abandoned like a dropped job.
+   10 x its standalone latency, docs/semantics.md) is starved: abandoned like a dropped job.
 4. ``RELEASE`` — a job arrives; it is ready once the job it waits for (``after``) is done.
 5. dispatch — ready segments are placed in priority order while any can be placed.
 
@@ -32,12 +32,20 @@ to an idle but hopeless backend (a 60 FPS frame on a CPU that needs 123 ms) rath
 evicting a long LLM layer from the NPU, and so hides the paper's observation that EDF
 starves an LLM whose single layer outlasts a frame period.
 
+**Placement with deferral.** A policy may instead place work itself (its ``placement``,
+see ``policies.py``): in each dispatch round the ready segments are offered to it in
+priority order, and for each it names a backend with an idle instance, or leaves the
+segment waiting — deliberately leaving a backend idle, for example to keep a frame's slot
+free. Such a policy never preempts. It may ask for a dispatch round at a later time
+(``wake_at``), when no event would otherwise happen.
+
 **Transfers.** When consecutive segments of a job run on different backends, the later one
 starts ``transfer`` µs after dispatch; its backend is held from dispatch on.
 
-**Run length.** Jobs are released in [0, horizon); the run then drains until
-``horizon + drain``, where drain covers every request's give-up time and every deadline.
-Segments still running then are cut (recorded as aborted). Starvation is judged per
+**Run length.** Requests are released in [0, horizon); frames keep coming through the
+drain (continuing load: ``TaskSet.release_end_us``) and the run ends at ``TaskSet.end_us``,
+after every deadline and give-up time. Segments still running then are cut (recorded as
+aborted). Starvation is judged per
 request (its give-up time), not by the end of the run: otherwise a request that frames
 kept waiting for a minute would be "served" in the drain, once the frames stop.
 """
@@ -50,7 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .policies import POLICIES, Policy
+from .policies import POLICIES, Placement, Policy, PolicyError
 from .schedule import Schedule
 from .taskset import NO_DEADLINE, PREFILL, TaskSet
 
@@ -71,6 +79,7 @@ def _event(time_us: int, kind: int, subject: int) -> int:
 
 
 _NEVER = _event(NO_DEADLINE + 1, 0, 0)  # after every event
+_WAKE = _SUBJECT_MASK  # the subject of a wake-up a placement asked for (never a job id)
 
 
 # job states
@@ -106,7 +115,7 @@ class _Run:
         self.ts, self.policy = ts, policy
         self.restart = ts.preemption == "restart"
         self.drop = ts.on_miss == "drop"
-        self.end_time = ts.horizon_us + ts.drain_us
+        self.end_time = ts.end_us
         n_jobs = ts.num_jobs
         if n_jobs > _SUBJECT_MASK:
             raise ValueError(f"{n_jobs} jobs: the executor handles at most {_SUBJECT_MASK}")
@@ -115,6 +124,7 @@ class _Run:
         self.release = ts.job_release_us.tolist()
         self.first_token_work = self._first_token_work()
         self.edf_deadline = self._initial_edf_deadlines()
+        self.first_token_us = [-1] * n_jobs  # when each request's first token appeared
 
         self.seg_job = ts.seg_job.tolist()
         self.seg_token = ts.seg_token.tolist()
@@ -161,6 +171,7 @@ class _Run:
         self.heap: list[int] = []
         self.rows: list[tuple] = []  # (seg, backend, instance, start, end, aborted)
         self.aborted_rows = 0
+        self.placement: Placement | None = policy.placement(self)
 
     # ------------------------------------------------------------------ setup
 
@@ -231,18 +242,16 @@ class _Run:
         releases.append(_NEVER)
         next_release = 0
         end_time, restart, priority = self.end_time, self.restart, self.policy.priority
-        seg_job, seg_token, dur_on, seg_queue = (self.seg_job, self.seg_token, self.dur_on,
-                                                  self.seg_queue)
+        seg_job, seg_token, seg_queue = self.seg_job, self.seg_token, self.seg_queue
         job_task, job_end, next_seg = self.job_task, self.job_end, self.next_seg
         queued, prev_backend = self.queued, self.prev_backend
-        inst_seg, inst_key, inst_start, inst_end = (self.inst_seg, self.inst_key,
-                                                    self.inst_start, self.inst_end)
+        inst_seg, inst_start, inst_end = self.inst_seg, self.inst_start, self.inst_end
         inst_backend, inst_index, backend_insts = (self.inst_backend, self.inst_index,
                                                    self.backend_insts)
         idle, queues, queue_backends, queue_single = (self.idle_count, self.queues,
                                                       self.queue_backends, self.queue_single)
         queue_ids = range(len(queues))
-        transfer, tpt, edf_deadline = self.transfer, self.tpt, self.edf_deadline
+        tpt, edf_deadline = self.tpt, self.edf_deadline
         state, job_after, job_deadline, give_up = (self.state, self.job_after,
                                                    self.job_deadline, self.give_up)
         deadline_events = self.drop  # under on_miss: continue, a deadline changes nothing
@@ -281,6 +290,8 @@ class _Run:
                     job = seg_job[seg]
                     prev_backend[job] = backend
                     if seg_token[seg]:  # EDF's deadline for the next decode step
+                        if seg_token[seg] == 1:
+                            self.first_token_us[job] = now
                         self.first_token_out[job] = True
                         step = tpt[job_task[job]]
                         edf_deadline[job] = (now + step if step is not None
@@ -316,6 +327,9 @@ class _Run:
                 else:
                     rare_events += self._on_give_up(now, subject)
 
+            if self.placement is not None:
+                self._dispatch_placed(now)
+                continue
             while restart or any(idle):  # dispatch: the most urgent ready segments first
                 best, best_key = -1, None
                 for q in queue_ids:
@@ -346,14 +360,7 @@ class _Run:
                         break
                 else:  # restart: evict the lowest-priority segment there
                     inst = self._evict(now, backend)
-                prev = prev_backend[job]  # (a backend to itself costs nothing)
-                start = (now + transfer[job_task[job]][prev][backend]
-                         if 0 <= prev != backend else now)
-                end = start + dur_on[backend][seg]
-                inst_seg[inst], inst_key[inst] = seg, key
-                inst_start[inst], inst_end[inst] = start, end
-                idle[backend] -= 1
-                push(heap, end << _TIME_SHIFT | inst)  # its COMPLETE event
+                self._start(now, seg, job, key, backend, inst)
 
         for inst, seg in enumerate(inst_seg):  # the run ends: cut what still runs
             if seg >= 0:
@@ -361,6 +368,64 @@ class _Run:
         completions = len(self.rows) - self.aborted_rows
         columns = zip(*self.rows) if self.rows else ([],) * 6
         return Schedule.from_lists(*columns), next_release + completions + rare_events
+
+    def _start(self, now: int, seg: int, job: int, key: tuple, backend: int, inst: int) -> None:
+        """Start ``seg`` on instance ``inst`` of ``backend`` (after the transfer, if the
+        job changes backend; the instance is held from now on)."""
+        prev = self.prev_backend[job]  # (a backend to itself costs nothing)
+        start = (now + self.transfer[self.job_task[job]][prev][backend]
+                 if 0 <= prev != backend else now)
+        end = start + self.dur_on[backend][seg]
+        self.inst_seg[inst], self.inst_key[inst] = seg, key
+        self.inst_start[inst], self.inst_end[inst] = start, end
+        self.idle_count[backend] -= 1
+        heapq.heappush(self.heap, end << _TIME_SHIFT | inst)  # its COMPLETE event
+
+    def _dispatch_placed(self, now: int) -> None:
+        """A dispatch round of a policy that places work itself: the ready segments are
+        offered in priority order (over all queues); those it leaves wait for a later
+        round."""
+        idle, queues, queued = self.idle_count, self.queues, self.queued
+        offered = []
+        while any(idle):
+            best = None
+            for ready in queues:
+                while ready and not queued[ready[0][2]]:
+                    heapq.heappop(ready)  # stale: its job was dropped
+                if ready and (best is None or ready[0] < best[0]):
+                    best = ready
+            if best is None:
+                break
+            item = heapq.heappop(best)
+            offered.append((best, item))
+            key, seg, job = item
+            backend = self.placement.place(now, job, seg)
+            if backend is None:
+                continue
+            offered.pop()
+            inst = self._idle_instance(backend, seg)
+            queued[job] = False
+            self._start(now, seg, job, key, backend, inst)
+        for ready, item in offered:
+            heapq.heappush(ready, item)
+
+    def _idle_instance(self, backend: object, seg: int) -> int:
+        """The first idle instance of the backend a placement chose (checked: a user's
+        policy must not place work where it cannot run)."""
+        if isinstance(backend, int) and 0 <= backend < len(self.idle_count) \
+                and self.dur_on[backend][seg] >= 0:
+            for inst in self.backend_insts[backend]:
+                if self.inst_seg[inst] < 0:
+                    return inst
+        source = getattr(self.policy, "source", f"policy {self.policy.name}")
+        raise PolicyError(source, "place", "None or the index of a backend with an idle "
+                          "instance that can run the segment", backend)
+
+    def wake_at(self, time_us: int) -> None:
+        """Ask for a dispatch round at ``time_us`` (for placements that wait for a moment
+        at which no event would otherwise happen)."""
+        if time_us <= self.end_time:
+            heapq.heappush(self.heap, _event(time_us, GIVE_UP, _WAKE))
 
     # ------------------------------------------------------------------ the rarer events
 
@@ -372,7 +437,7 @@ class _Run:
                 self._activate(dependent)
 
     def _on_give_up(self, now: int, job: int) -> int:
-        if self.first_token_out[job]:
+        if job == _WAKE or self.first_token_out[job]:
             return 0
         return self._on_deadline(now, job)
 

@@ -1,4 +1,4 @@
-"""From a policy's trace to a firm schedule (DESIGN.md §2, *Why the optimum bounds a
+"""From a policy's trace to a firm schedule (docs/semantics.md, *Why the optimum bounds a
 policy*): remove aborted partial segments and every segment of a job that missed its
 deadline. What remains is feasible for ``solve`` when the policy served every request, and
 has the same number of violations — the warm start of the solvers, and the reason the

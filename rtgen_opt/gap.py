@@ -1,6 +1,6 @@
 """Optimality-gap analysis: how far each policy is from the best possible (`rtgen-opt gap`).
 
-For every policy P (DESIGN.md §2): its violations, and its **service-matched optimum**
+For every policy P (docs/semantics.md): its violations, and its **service-matched optimum**
 OPT(P) — the fewest violations of any schedule that gives every request P completed its
 first and last token no later than P did (requests P did not complete are free). P's own
 firm schedule is feasible for OPT(P) and warm-starts it, so the gap violations(P) - OPT(P)
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import time
 
-from .errors import InputError
 from .executor import simulate
 from .firm import firm_schedule, serves_every_request
 from .formulations.problem import Problem
 from .metrics import evaluate
-from .policies import POLICIES
-from .solve import DIRECT_SEGMENTS, solve, solve_problem, service_matched_problem
+from .policies import POLICIES, Policy
+from .solve import solve, solve_problem, service_matched_problem
 from .taskset import TaskSet
 
 CAP_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # x the LLM's standalone TTFT
@@ -30,21 +29,20 @@ SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 
 
 def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
-                 progress=None) -> dict:
-    """The `gap` JSON of DESIGN.md §4, plus the schedules the report draws."""
-    if ts.num_segments > DIRECT_SEGMENTS:
-        raise InputError("--horizon", "", f"a task set of at most {DIRECT_SEGMENTS} segments "
-                         f"for the gap analysis (this one has {ts.num_segments}): a shorter "
-                         "horizon or a coarser granularity")
+                 progress=None, policies: list[Policy] | None = None) -> dict:
+    """The `gap` JSON (docs/files-and-output.md), plus the schedules the report draws
+    (``policies``: those to compare, by default every built-in one)."""
     say = progress or (lambda m: None)
     started = time.perf_counter()
     optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers)
     say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
     released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
+    chosen = list(POLICIES.values()) if policies is None else policies
     policies, traces, seeds = [], {}, [optimum.schedule]
-    each = SHARES["matched"] * time_limit_s / len(POLICIES)
-    for name in POLICIES:
-        trace = simulate(ts, name).schedule
+    each = SHARES["matched"] * time_limit_s / len(chosen)
+    for policy in chosen:
+        name = policy.name
+        trace = simulate(ts, policy).schedule
         traces[name] = trace
         metrics = evaluate(ts, trace)
         matched = solve_problem(service_matched_problem(ts, trace), each, workers,

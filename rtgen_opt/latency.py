@@ -23,7 +23,8 @@ from .resources import data_dir
 STAGES = ("frame", "prefill", "decode")
 LLM_STAGES = ("prefill", "decode")
 REQUIRED_COLUMNS = ("model", "stage", "backend", "seq_len", "layers", "latency_ms", "source")
-OPTIONAL_COLUMNS = ("layer",)
+OPTIONAL_COLUMNS = ("layer", "latency_p99_ms", "samples")
+LATENCY_STATISTICS = ("median", "p99")  # --latency: latency_ms, or latency_p99_ms
 TRANSFER_COLUMNS = ("from_backend", "to_backend", "latency_ms")
 
 
@@ -125,15 +126,18 @@ def resolve_db(ref: str, relative_to: Path | None = None) -> Path | None:
     return builtin_dbs().get(ref)
 
 
-def load_db(path: Path, name: str | None = None) -> LatencyDB:
-    """Load and validate a latency database (a CSV file, or a folder with latency.csv)."""
+def load_db(path: Path, name: str | None = None, latency: str = "median") -> LatencyDB:
+    """Load and validate a latency database (a CSV file, or a folder with latency.csv).
+
+    ``latency="p99"`` schedules with the ``latency_p99_ms`` column instead of the median.
+    """
     path = Path(path)
     csv_path = path / "latency.csv" if path.is_dir() else path
     if not csv_path.is_file():
         raise InputError(str(path), "", "a latency database: a CSV file or a folder with "
                          "latency.csv")
     rows = _read_latency_rows(csv_path)
-    curves, stage2layers = _build_curves(csv_path, rows)
+    curves, stage2layers = _build_curves(csv_path, select_latency(csv_path, rows, latency))
     transfers = {}
     if path.is_dir() and (path / "transfers.csv").is_file():
         transfers = _read_transfers(path / "transfers.csv")
@@ -195,6 +199,10 @@ def _read_latency_rows(path: Path) -> list[tuple[dict, int]]:
                                optional=True),
             "layers": layers,
             "latency_ms": _number(path, line, "latency_ms", raw["latency_ms"]),
+            "latency_p99_ms": _number(path, line, "latency_p99_ms", raw.get("latency_p99_ms"),
+                                      optional=True),
+            "samples": _number(path, line, "samples", raw.get("samples"), integer=True,
+                               optional=True),
             "layer": _number(path, line, "layer", raw.get("layer"), integer=True,
                              positive=False, optional=True),
             "source": raw["source"].strip(),
@@ -214,6 +222,33 @@ def _read_latency_rows(path: Path) -> list[tuple[dict, int]]:
     if not rows:
         raise InputError(str(path), "", "at least one latency row", "an empty table")
     return rows
+
+
+def select_latency(path: Path, rows: list[tuple[dict, int]], statistic: str
+                   ) -> list[tuple[dict, int]]:
+    """The rows with ``latency_ms`` taken from the chosen statistic's column.
+
+    ``p99`` needs ``latency_p99_ms`` on every row (a conservative check must not fall back
+    to a median silently), at least as large as the median.
+    """
+    if statistic not in LATENCY_STATISTICS:
+        raise InputError("--latency", "", "median or p99", statistic)
+    if statistic == "median":
+        return rows
+    if all(row["latency_p99_ms"] is None for row, _ in rows):
+        raise InputError(str(path), "latency_p99_ms", "this column for --latency p99 (the "
+                         "99th percentile, as measured by `rtgen-opt db profile`)", "no p99")
+    chosen = []
+    for row, line in rows:
+        p99 = row["latency_p99_ms"]
+        if p99 is None:
+            raise InputError(str(path), f"line {line}, latency_p99_ms", "a value for --latency "
+                             "p99 (measure it with `rtgen-opt db profile`)", "")
+        if p99 < row["latency_ms"]:
+            raise InputError(str(path), f"line {line}, latency_p99_ms", "a 99th percentile at "
+                             f"least as large as latency_ms ({row['latency_ms']:g})", p99)
+        chosen.append(({**row, "latency_ms": p99}, line))
+    return chosen
 
 
 def _build_curves(path: Path, rows: list[tuple[dict, int]]):

@@ -1,10 +1,12 @@
-"""One evaluator: schedule table + task set -> every metric (DESIGN.md §2 *Metrics*).
+"""One evaluator: schedule table + task set -> every metric (docs/semantics.md, *Metrics*).
 
 The executor's traces and the solvers' schedules go through this same function, which is
 what makes comparing them fair. It reads only the schedule, never how it was produced.
 
 * periodic tasks (and request tasks with a ``deadline``): ``released``, ``violations`` (a
-  job not completed, or completed after its deadline), ``violation_rate``;
+  job not completed, or completed after its deadline), ``violation_rate`` — over the whole
+  run — and how much of it came in the drain after the horizon: ``drain_released``,
+  ``drain_violations`` (the continuing load);
 * overall ``violation_rate`` = total violations / total released frames, and
   ``weighted_violations`` (the solvers' first objective);
 * LLM tasks: ``requests``, ``completed`` (last token out), ``starved`` (no first token by
@@ -12,7 +14,7 @@ what makes comparing them fair. It reads only the schedule, never how it was pro
   (last token - first token) / (output_tokens - 1), each as mean / p50 / p99 / max over
   the requests that have them;
 * ``utilization`` per backend: busy time (aborted work included) / (instances x span),
-  span = max(horizon, end of the last segment);
+  span = max(end of the releases, end of the last segment);
 * ``placement``: per task and stage, the share of completed segments on each backend.
 """
 
@@ -43,8 +45,11 @@ def evaluate(ts: TaskSet, schedule: Schedule) -> dict:
             deadline = ts.job_deadline_us[jobs]
             late = ~completed[jobs] | ((deadline != NO_DEADLINE) & (finish[jobs] > deadline))
             count = int(late.sum())
+            drain = ts.job_in_drain[jobs]
             tasks[info.name] = {"released": int(len(jobs)), "violations": count,
-                                "violation_rate": count / len(jobs) if len(jobs) else 0.0}
+                                "violation_rate": count / len(jobs) if len(jobs) else 0.0,
+                                "drain_released": int(drain.sum()),
+                                "drain_violations": int((late & drain).sum())}
             released_total += len(jobs)
             violations_total += count
             weighted += count * info.weight
@@ -83,7 +88,7 @@ def _stats(values: np.ndarray) -> dict:
 
 
 def _utilization(ts: TaskSet, schedule: Schedule) -> dict:
-    span = max(ts.horizon_us, int(schedule.end_us.max()) if len(schedule) else 0)
+    span = max(ts.release_end_us, int(schedule.end_us.max()) if len(schedule) else 0)
     busy = np.bincount(schedule.backend, weights=schedule.end_us - schedule.start_us,
                        minlength=len(ts.backends))
     return {b: float(busy[i] / (ts.instances[i] * span)) if span else 0.0

@@ -1,4 +1,4 @@
-"""The paper's five scheduling policies (DESIGN.md §3).
+"""The paper's five scheduling policies (docs/semantics.md, *Policies*), and ``kill-aware``.
 
 A policy makes two choices, and only those: the **order** of ready work (``priority``: a
 tuple, smaller runs first) and the **backend choice** (``dynamic``: the best available
@@ -16,11 +16,28 @@ in ``executor.py`` does everything else, so a sixth policy is one more small cla
   prefill waits for.
 
 Ties end with the job id: jobs are numbered in scenario task order, then by index.
+
+**Placing work itself.** A policy that needs more than the two choices — leaving a backend
+idle on purpose, picking a slower backend, waiting for a better moment — returns a
+``Placement`` from ``placement(run)`` (one per run, so it may keep per-run state). The
+executor then offers it the ready segments of each dispatch round in ``priority`` order;
+``place(now, job, seg)`` names a backend with an idle instance, or ``None`` to leave the
+segment waiting. Besides the fields above, ``run`` exposes (read only): ``ts`` (the task
+set), per job ``job_task``, ``job_deadline`` (absolute, ``NO_DEADLINE`` if none),
+``state`` (3 done, 4 dropped), ``queued`` (ready, not running), ``next_seg`` and
+``job_end`` (one past its last segment), ``prev_backend``, ``first_token_us`` (-1 before
+it) and ``give_up``; ``idle_count[backend]``, ``dur_on[backend][seg]`` (µs, -1 where it
+cannot run), ``transfer[task][from][to]``, the instances (``backend_insts[backend]``; per
+instance ``inst_seg``, -1 when idle, and ``inst_end``); and ``wake_at(time_us)`` to ask
+for a dispatch round when no event would happen. Such a policy does not preempt.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar, Protocol
+
+from .errors import InputError
+from .kill_aware import KillAwarePlacement
 
 
 class RunView(Protocol):
@@ -29,8 +46,19 @@ class RunView(Protocol):
     first_token_work: list[bool]
 
 
+class PolicyError(InputError):
+    """A policy broke the interface (placed work where it cannot run): bad input, naming
+    the policy's source."""
+
+
+class Placement(Protocol):
+    def place(self, now: int, job: int, seg: int) -> int | None:
+        """The backend to start ``seg`` on now, or None to leave it waiting."""
+
+
 class Policy:
-    """Base: a name, an order (``priority``) and a backend choice (``dynamic``)."""
+    """Base: a name, an order (``priority``) and a backend choice (``dynamic``, or a
+    ``placement`` of its own)."""
 
     name: ClassVar[str]
     dynamic: ClassVar[bool]  # True: best available backend; False: ahead-of-time mapping
@@ -38,6 +66,13 @@ class Policy:
 
     def priority(self, run: RunView, job: int, seg: int) -> tuple:
         raise NotImplementedError
+
+    def placement(self, run) -> Placement | None:
+        """None: the executor chooses the backend (``dynamic``); else this run's placement."""
+        return None
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class FcfsAot(Policy):
@@ -77,5 +112,25 @@ class Ftf(Policy):
         return (1, run.edf_deadline[job], job)
 
 
+class KillAware(Policy):
+    name, dynamic = "kill-aware", True
+    description = ("frames on home backends chosen with the whole task set in view; "
+                   "first-token work where and when it kills the fewest frames; decode "
+                   "paced (3x standalone), in the frames' slack while ahead of pace, "
+                   "killing at most as many frames as its first token did")
+
+    def __init__(self, pace: float = 3.0, budget: float = 1.0):
+        self.pace = pace  # decode aims at pace x its standalone time per token
+        self.budget = budget  # and may kill budget x the frames its first token killed
+
+    def priority(self, run, job, seg):
+        if run.first_token_work[seg]:
+            return (1, run.release[job], job)
+        return (0, run.placement.deadline(job, seg), job)  # frames and paced decode: EDF
+
+    def placement(self, run):
+        return KillAwarePlacement(run, self.pace, self.budget)
+
+
 POLICIES: dict[str, Policy] = {p.name: p for p in (FcfsAot(), FcfsDyn(), EdfAot(), EdfDyn(),
-                                                   Ftf())}
+                                                   Ftf(), KillAware())}

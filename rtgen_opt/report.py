@@ -1,7 +1,8 @@
 """Rendering: tables for people, JSON and CSV for programs.
 
-Every command builds one plain dict (the JSON of DESIGN.md §4) plus, for the table and CSV
-formats, a list of rows; this module turns them into output. Nothing here computes.
+Every command builds one plain dict (the JSON of docs/files-and-output.md) plus, for the
+table and CSV formats, a list of rows; this module turns them into output. Nothing here
+computes.
 """
 
 from __future__ import annotations

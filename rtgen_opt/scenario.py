@@ -1,4 +1,4 @@
-"""Scenario files: schema, loading, ``--set`` overrides and validation (DESIGN.md §4).
+"""Scenario files: schema, loading, ``--set`` overrides and validation (docs/files-and-output.md).
 
 Validation is strict and finishes before anything is computed: an unknown key, a wrong
 type, an impossible value or a reference to something that does not exist raises one
@@ -20,8 +20,8 @@ from .latency import LatencyDB, SeqLenOutOfRange, load_db, resolve_db
 from .resources import data_dir
 from .units import DURATION_HELP, parse_duration
 
-TOP_KEYS = ("name", "description", "latency_db", "platform", "horizon", "drain", "granularity",
-            "on_miss", "preemption", "mapping", "tasks")
+TOP_KEYS = ("name", "description", "latency_db", "platform", "horizon", "drain", "after_horizon",
+            "granularity", "on_miss", "preemption", "mapping", "tasks")
 PERIODIC_KEYS = ("name", "model", "fps", "period", "deadline", "phase", "weight", "after",
                  "input_tokens")
 REQUEST_KEYS = ("name", "model", "arrivals", "after", "input_tokens", "output_tokens", "ttft",
@@ -29,6 +29,7 @@ REQUEST_KEYS = ("name", "model", "arrivals", "after", "input_tokens", "output_to
 ARRIVAL_KINDS = ("every", "times", "poisson")
 ON_MISS = ("drop", "continue")
 PREEMPTION = ("none", "restart")
+AFTER_HORIZON = ("continue", "stop")  # frames go on through the drain, or stop
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Scenario:
     tasks: tuple[TaskSpec, ...]
     horizon: Fraction | None = None
     drain: Fraction | None = None
+    after_horizon: str = "continue"
     granularity: str = "layer"
     on_miss: str = "drop"
     preemption: str = "none"
@@ -112,8 +114,12 @@ def resolve_scenario(ref: str) -> Path:
     raise InputError(ref, "", f"a built-in scenario ({names}) or the path of a YAML file")
 
 
-def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Load, override (``--set key=value``) and validate a scenario."""
+def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = (),
+                  latency: str = "median") -> Scenario:
+    """Load, override (``--set key=value``) and validate a scenario.
+
+    ``latency`` picks the database statistic the scenario is scheduled with (median, p99).
+    """
     path = resolve_scenario(ref)
     source = str(path)
     try:
@@ -128,7 +134,7 @@ def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = ()) -> Scen
         raise InputError(source, "", "a mapping of scenario keys", type(raw).__name__)
     for assignment in overrides:
         apply_override(raw, assignment)
-    return _validate(raw, source, path)
+    return _validate(raw, source, path, latency)
 
 
 def apply_override(raw: dict, assignment: str) -> None:
@@ -241,14 +247,14 @@ class _Fields:
         return value
 
 
-def _validate(raw: dict, source: str, path: Path) -> Scenario:
+def _validate(raw: dict, source: str, path: Path, latency: str = "median") -> Scenario:
     top = _Fields(source, "", raw, TOP_KEYS)
     db_ref = top.text("latency_db")
     db_path = resolve_db(db_ref, path.parent)
     if db_path is None:
         raise top.error("latency_db", "a built-in database name or a path to one (relative "
                         "to the scenario file)", db_ref)
-    db = load_db(db_path)
+    db = load_db(db_path, latency=latency)
     platform = _platform(top, db)
     granularity = top.text("granularity", "layer")
     if granularity not in ("layer", "model") and not _is_group(granularity):
@@ -263,6 +269,7 @@ def _validate(raw: dict, source: str, path: Path) -> Scenario:
         tasks=tasks,
         horizon=top.duration("horizon"),
         drain=top.duration("drain"),
+        after_horizon=top.text("after_horizon", "continue", AFTER_HORIZON),
         granularity=granularity,
         on_miss=top.text("on_miss", "drop", ON_MISS),
         preemption=top.text("preemption", "none", PREEMPTION),

@@ -4,7 +4,7 @@ A schedule is a table with one row per executed segment: which segment, on which
 instance, from when to when, and whether it was aborted there (a firm deadline passed, or
 a more urgent job preempted it under ``restart``; aborted work occupied the backend but
 produced nothing). Rows are kept as parallel integer arrays; ``to_rows`` gives the table
-of DESIGN.md §4 (``job, task, segment, stage, backend, start_us, end_us`` plus
+of docs/files-and-output.md (``job, task, segment, stage, backend, start_us, end_us`` plus
 ``instance`` and ``aborted``).
 """
 

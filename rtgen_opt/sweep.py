@@ -90,6 +90,9 @@ def plan(spec: SweepSpec) -> list[Run]:
             said = ", ".join(f"{k}={json.dumps(v)}" for k, v in combo) or "the base scenario"
             raise InputError(spec.source, f"point {index} ({scenario}: {said})",
                              f"overrides the scenario accepts: {exc}") from None
+        if loaded.horizon is None:
+            raise InputError(spec.source, "horizon", f"a horizon for {scenario}, which has "
+                             "none: the sweep's `horizon`, or an axis of horizons", "nothing")
         for command in spec.commands:
             _check_against_scenario(spec, command, loaded, index)
             run = Run(index, scenario, path, combo, overrides, command)

@@ -14,9 +14,9 @@ NumPy arrays (structure of arrays), not millions of Python objects:
 
 An LLM request of N output tokens is its prefill (which emits token 1) followed by N - 1
 decode steps (step k emits token k + 1 at context length input_tokens + k), so that
-TTFT = token 1 - arrival and TPT = (token N - token 1) / (N - 1) (DESIGN.md §2).
+TTFT = token 1 - arrival and TPT = (token N - token 1) / (N - 1) (docs/semantics.md).
 
-Rounding (DESIGN.md §2): releases to the nearest µs from the exact value (no drift),
+Rounding (docs/semantics.md): releases to the nearest µs from the exact value (no drift),
 durations up, relative deadlines down.
 """
 
@@ -74,7 +74,9 @@ class TaskSet:
     scenario: str
     horizon_us: int
     hyperperiod_s: Fraction | None
-    drain_us: int
+    drain_us: int  # frames keep coming in [horizon, horizon + drain) (continuing load)
+    end_us: int  # the end of the run: every job's deadline, every request's give-up time
+    after_horizon: str  # "continue" (frames go on through the drain) | "stop"
     granularity: str
     on_miss: str
     preemption: str
@@ -103,6 +105,16 @@ class TaskSet:
     def num_segments(self) -> int:
         return len(self.seg_job)
 
+    @property
+    def release_end_us(self) -> int:
+        """Periodic releases (and, under ``stop``, all releases) lie before this time."""
+        return self.horizon_us + (self.drain_us if self.after_horizon == "continue" else 0)
+
+    @property
+    def job_in_drain(self) -> np.ndarray:
+        """Mask of the jobs released after the horizon (frames of the continuing load)."""
+        return self.job_release_us >= self.horizon_us
+
     def job_segments(self, job: int) -> range:
         return range(int(self.job_seg_start[job]), int(self.job_seg_start[job + 1]))
 
@@ -115,14 +127,17 @@ class TaskSet:
         return next(i for i, t in enumerate(self.tasks) if t.name == name)
 
     def summary(self) -> dict:
-        """The `taskset` JSON of DESIGN.md §4."""
+        """The `taskset` JSON (docs/files-and-output.md)."""
         return {
             "scenario": self.scenario,
             "horizon_s": self.horizon_us / US_PER_S,
+            "drain_s": self.drain_us / US_PER_S,
+            "after_horizon": self.after_horizon,
             "hyperperiod_s": None if self.hyperperiod_s is None else float(self.hyperperiod_s),
             "jobs": self.num_jobs,
             "segments": self.num_segments,
-            "tasks": {t.name: {"jobs": t.num_jobs, "segments": t.num_jobs * t.segs_per_job}
+            "tasks": {t.name: {"jobs": t.num_jobs, "segments": t.num_jobs * t.segs_per_job,
+                               "drain_jobs": int(self.job_in_drain[t.job_range].sum())}
                       for t in self.tasks},
         }
 
@@ -137,7 +152,8 @@ class TaskSet:
         data = {
             "scenario": self.scenario, "horizon_us": self.horizon_us,
             "hyperperiod_s": None if self.hyperperiod_s is None else str(self.hyperperiod_s),
-            "drain_us": self.drain_us, "granularity": self.granularity,
+            "drain_us": self.drain_us, "end_us": self.end_us,
+            "after_horizon": self.after_horizon, "granularity": self.granularity,
             "on_miss": self.on_miss, "preemption": self.preemption,
             "backends": list(self.backends), "instances": list(self.instances),
             "tasks": [t.__dict__ for t in self.tasks],
@@ -166,7 +182,8 @@ class TaskSet:
 
     def equals(self, other: TaskSet) -> bool:
         """Field-by-field equality (arrays compared element-wise)."""
-        scalars = ("scenario", "horizon_us", "hyperperiod_s", "drain_us", "granularity",
+        scalars = ("scenario", "horizon_us", "hyperperiod_s", "drain_us", "end_us",
+                   "after_horizon", "granularity",
                    "on_miss", "preemption", "backends", "instances", "tasks", "aot_mapping")
         return all(getattr(self, f) == getattr(other, f) for f in scalars) and all(
             np.array_equal(getattr(self, a), getattr(other, a)) for a in self._ARRAYS)
@@ -185,20 +202,28 @@ def build_taskset(scenario: Scenario, horizon: Fraction | None = None) -> TaskSe
         raise InputError(scenario.source, "horizon", "a positive duration", str(horizon))
     backends = tuple(scenario.platform)
     names = [t.name for t in scenario.tasks]
+    horizon_us = to_us_nearest(horizon)
+    after_horizon = scenario.after_horizon
 
-    releases = [_releases(t, horizon) for t in scenario.tasks]
     templates = [_template(scenario, t, backends) for t in scenario.tasks]
     transfer = np.array([[[_transfer_us(scenario, t.model, a, b) for b in backends]
                           for a in backends] for t in scenario.tasks], dtype=np.int64)
+    # task timing first (standalone latency, give-up time): the drain depends on it
+    timing = [_task_info(spec, names, 0, 0, len(tpl[0]), _standalone_us(tpl[3], tr))
+              for spec, tpl, tr in zip(scenario.tasks, templates, transfer)]
+    timing = _with_give_up(scenario, [_with_chain_standalone(t, timing) for t in timing])
+    requests = {i: _releases(spec, horizon) for i, spec in enumerate(scenario.tasks)
+                if spec.kind == "request"}
+    drain_us, end_us = _run_length(timing, requests, horizon_us, after_horizon)
+    release_end = horizon + (Fraction(drain_us, US_PER_S) if after_horizon == "continue"
+                             else 0)
+    releases = [requests[i] if i in requests else _releases(spec, release_end)
+                for i, spec in enumerate(scenario.tasks)]
 
     tasks, first = [], 0
-    for spec, rel, tpl, tr in zip(scenario.tasks, releases, templates, transfer):
-        tasks.append(_task_info(spec, names, first, len(rel), len(tpl[0]),
-                                _standalone_us(tpl[3], tr)))
+    for info, rel in zip(timing, releases):
+        tasks.append(TaskInfo(**{**info.__dict__, "first_job": first, "num_jobs": len(rel)}))
         first += len(rel)
-    # a request that waits for another is only served after it: count its chain in
-    tasks = [_with_chain_standalone(t, tasks) for t in tasks]
-    tasks = _with_give_up(scenario, tasks)
 
     job_task = np.concatenate([np.full(len(r), i, dtype=np.int64)
                                for i, r in enumerate(releases)])
@@ -219,8 +244,8 @@ def build_taskset(scenario: Scenario, horizon: Fraction | None = None) -> TaskSe
     dur = np.concatenate(parts[3]).astype(np.int64).reshape(-1, len(backends))
 
     return TaskSet(
-        scenario=scenario.name, horizon_us=to_us_nearest(horizon),
-        hyperperiod_s=_hyperperiod(scenario), drain_us=_drain_us(scenario, tasks),
+        scenario=scenario.name, horizon_us=horizon_us, hyperperiod_s=_hyperperiod(scenario),
+        drain_us=drain_us, end_us=end_us, after_horizon=after_horizon,
         granularity=scenario.granularity, on_miss=scenario.on_miss,
         preemption=scenario.preemption, backends=backends,
         instances=tuple(scenario.platform.values()), tasks=tuple(tasks),
@@ -334,7 +359,7 @@ def _with_chain_standalone(task: TaskInfo, tasks: list[TaskInfo]) -> TaskInfo:
 
 def _with_give_up(scenario: Scenario, tasks: list[TaskInfo]) -> list[TaskInfo]:
     """How long a request may wait for its first token before it counts as starved and is
-    abandoned: the scenario's `drain`, else 10 x its standalone latency (DESIGN.md §2). A
+    abandoned: the scenario's `drain`, else 10 x its standalone latency (docs/semantics.md). A
     request that feeds another (RAG -> LLM) gives up with it."""
     limits = [None if t.kind != "request" else
               (to_us_nearest(scenario.drain) if scenario.drain is not None
@@ -366,11 +391,31 @@ def _hyperperiod(scenario: Scenario) -> Fraction | None:
     return hp
 
 
-def _drain_us(scenario: Scenario, tasks: list[TaskInfo]) -> int:
-    """How long a run goes on after the horizon (DESIGN.md §2)."""
-    limits = [t.give_up_us for t in tasks if t.give_up_us is not None]
-    deadlines = [t.deadline_us for t in tasks if t.deadline_us is not None]
-    return max(limits + deadlines + [0])
+def _run_length(tasks: list[TaskInfo], requests: dict[int, np.ndarray], horizon_us: int,
+                after_horizon: str) -> tuple[int, int]:
+    """(drain, end of the run) in µs (the *continuing load* of docs/semantics.md).
+
+    ``continue``: the drain lasts until every request released in the horizon has passed
+    its give-up time — at least one frame deadline, so that every frame of the horizon
+    meets all the frames it competes with — and then long enough for the last request to
+    finish its chain (its standalone latency). Frames keep being released through all of
+    it, so no request work ever runs in time the frames have left; served requests
+    complete by its end. The run ends once the last frame reached its deadline.
+    ``stop`` (the old model): frames stop at the horizon; the run drains for the longest
+    give-up time or deadline.
+    """
+    frame_deadlines = [t.deadline_us for t in tasks if t.kind == "periodic"
+                       and t.deadline_us is not None]
+    if after_horizon == "stop":
+        limits = [t.give_up_us for t in tasks if t.give_up_us is not None]
+        deadlines = [t.deadline_us for t in tasks if t.deadline_us is not None]
+        drain = max(limits + deadlines + [0])
+        return drain, horizon_us + drain
+    request_ends = [int(times.max()) + max(tasks[i].deadline_us or 0, tasks[i].give_up_us or 0)
+                    for i, times in requests.items() if len(times)]
+    finish = max([t.standalone_us for t in tasks if t.kind == "request"] + [0])
+    drain = max([end - horizon_us for end in request_ends] + frame_deadlines + [0]) + finish
+    return drain, horizon_us + drain + max(frame_deadlines + [0])
 
 
 def _aot_mapping(scenario: Scenario, spec: TaskSpec, template, backends) -> tuple[int, ...]:

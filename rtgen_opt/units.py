@@ -2,7 +2,7 @@
 
 Files and the command line give durations as strings with a unit (``60s``, ``16.67ms``,
 ``500us``, ``2min``). Internally time is integer microseconds; exact values are kept as
-``Fraction`` until the one place where they are rounded (DESIGN.md §2: releases to the
+``Fraction`` until the one place where they are rounded (docs/semantics.md: releases to the
 nearest microsecond, durations up, relative deadlines down, so "schedulable" stays safe).
 """
 

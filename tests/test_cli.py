@@ -1,4 +1,4 @@
-"""The command line: JSON keys of DESIGN.md §4, formats, exit codes."""
+"""The command line: JSON keys of docs/files-and-output.md, formats, exit codes."""
 
 from __future__ import annotations
 
@@ -56,11 +56,29 @@ def test_taskset_json_keys(capsys):
                            capsys)
     data = json.loads(out)
     assert code == 0
-    assert set(data) == {"scenario", "horizon_s", "hyperperiod_s", "jobs", "segments", "tasks"}
-    assert data["tasks"]["od"]["jobs"] == 60 and data["tasks"]["sr"]["jobs"] == 60
+    assert set(data) == {"scenario", "horizon_s", "drain_s", "after_horizon", "hyperperiod_s",
+                         "jobs", "segments", "tasks"}
+    # frames continue until the request's give-up time, 12.3009 s (see test_taskset)
+    assert data["after_horizon"] == "continue" and data["drain_s"] == pytest.approx(12.53099)
+    assert data["tasks"]["od"]["jobs"] == 812 and data["tasks"]["sr"]["jobs"] == 812
+    assert data["tasks"]["od"]["drain_jobs"] == 812 - 60
     assert data["hyperperiod_s"] == pytest.approx(1 / 60)
     assert data["jobs"] == sum(t["jobs"] for t in data["tasks"].values())
     assert data["segments"] == sum(t["segments"] for t in data["tasks"].values())
+
+
+def test_taskset_after_horizon_stop_keeps_frames_in_the_horizon(capsys):
+    code, out, _ = run_cli(["taskset", "scenario_c", "--horizon", "1s", "--set",
+                            "after_horizon=stop", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["after_horizon"] == "stop"
+    assert data["tasks"]["od"] == {"jobs": 60, "segments": 60, "drain_jobs": 0}
+
+
+def test_after_horizon_rejects_an_unknown_value(capsys):
+    code, out, err = run_cli(["taskset", "scenario_c", "--horizon", "1s", "--set",
+                              "after_horizon=halt"], capsys)
+    assert code == 2 and out == "" and "after_horizon" in err and "Traceback" not in err
 
 
 def test_taskset_set_sweeps_the_prompt_length(capsys):
@@ -78,7 +96,10 @@ def test_taskset_table_and_export(tmp_path, capsys):
                             str(target)], capsys)
     assert code == 0 and "seg" in out and "hyperperiod" in out
     full = json.loads(target.read_text())
-    assert len(full["job_release_us"]) == 3 + 3 + 1
+    # 30 FPS frames until the request gave up (10 x 608.313 ms after 0) and had 608.313 ms
+    # to finish: ceil(6.691443 x 30) = 201 per task, and the request
+    assert len(full["job_release_us"]) == 201 + 201 + 1
+    assert full["drain_us"] == 6_691_443 - 100_000 and full["after_horizon"] == "continue"
 
 
 def test_help_explains_with_an_example(capsys):
@@ -106,16 +127,37 @@ def test_simulate_json_keys(capsys):
                            capsys)
     data = json.loads(out)
     assert code == 0 and data["scenario"] == "scenario_c" and data["horizon_s"] == 1
+    assert data["after_horizon"] == "continue" and data["drain_s"] == pytest.approx(12.53099)
     assert [r["policy"] for r in data["runs"]] == ["fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn",
-                                                   "ftf"]
+                                                   "ftf", "kill-aware"]
     for run in data["runs"]:
         assert {"policy", "tasks", "violation_rate", "llm", "utilization", "placement",
                 "events", "wall_s"} <= set(run)
-        assert set(run["tasks"]["od"]) == {"released", "violations", "violation_rate"}
+        assert set(run["tasks"]["od"]) == {"released", "violations", "violation_rate",
+                                           "drain_released", "drain_violations"}
+        assert run["tasks"]["od"]["released"] == 812 and run["tasks"]["od"]["drain_released"] == 752
         llm = run["llm"]["llm"]
         assert {"requests", "completed", "starved", "ttft_ms", "tpt_ms"} <= set(llm)
         assert set(llm["ttft_ms"]) == {"mean", "p50", "p99", "max"}
         assert set(run["utilization"]) == {"cpu", "gpu", "npu"}
+
+
+def test_simulate_table_shows_the_run_length_and_the_drain_violations(capsys):
+    code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy", "ftf",
+                            "--format", "csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    code_json, out_json, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy",
+                                      "ftf", "--format", "json"], capsys)
+    tasks = json.loads(out_json)["runs"][0]["tasks"]
+    expected = (f"{sum(t['drain_violations'] for t in tasks.values())}/"
+                f"{sum(t['drain_released'] for t in tasks.values())}")
+    assert code == code_json == 0 and rows[0]["drain violations"] == expected
+    code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy", "ftf"],
+                           capsys)
+    assert code == 0 and "1 s + 12.5 s drain" in out
+    code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy", "ftf",
+                            "--set", "after_horizon=stop", "--format", "csv"], capsys)
+    assert code == 0 and "drain violations" not in out
 
 
 def test_simulate_is_deterministic_except_wall_time(capsys):
@@ -136,7 +178,8 @@ def test_simulate_traces_replay(tmp_path, capsys):
                          capsys)
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"trace.{p}.csv" for p in ("fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn", "ftf"))
+        f"trace.{p}.csv" for p in ("fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn", "ftf",
+                                   "kill-aware"))
     code, out, _ = run_cli(["replay", "scenario_a", "--horizon", "500ms", "--schedule",
                             str(tmp_path / "trace.ftf.csv"), "--format", "json"], capsys)
     assert code == 0 and json.loads(out)["valid"] is True

@@ -181,7 +181,7 @@ def test_scaling_every_time_by_an_integer_leaves_the_optimum_unchanged(ts, k):
     from rtgen_opt.taskset import NO_DEADLINE
 
     scaled = replace(
-        ts, horizon_us=k * ts.horizon_us, drain_us=k * ts.drain_us,
+        ts, horizon_us=k * ts.horizon_us, drain_us=k * ts.drain_us, end_us=k * ts.end_us,
         job_release_us=k * ts.job_release_us, seg_dur_us=k * ts.seg_dur_us,
         transfer_us=k * ts.transfer_us,
         job_deadline_us=[d if d == NO_DEADLINE else k * d for d in ts.job_deadline_us.tolist()],

@@ -6,6 +6,7 @@ import csv
 import json
 from collections import defaultdict
 
+import pytest
 import yaml
 
 from tests.conftest import run_cli
@@ -16,11 +17,12 @@ ROWS = ["v,frame,a,,1,3", "v,frame,b,,1,5", "w,frame,a,,1,2", "w,frame,b,,1,4",
         "llm,decode,b,64,1,1"]
 
 
-def scenario(tmp_path) -> str:
+def scenario(tmp_path, after_horizon: str = "continue") -> str:
     db = write_db(tmp_path / "db", ROWS)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({
         "latency_db": str(db), "horizon": "20ms", "preemption": "restart",
+        "after_horizon": after_horizon,
         "tasks": [{"name": "v", "model": "v", "period": "4ms"},
                   {"name": "w", "model": "w", "period": "5ms", "deadline": "3ms"},
                   {"name": "llm", "model": "llm", "arrivals": {"times": ["1ms"]},
@@ -28,16 +30,28 @@ def scenario(tmp_path) -> str:
     return str(path)
 
 
-def test_solve_json_and_an_independent_check_of_the_schedule(tmp_path, capsys):
+# Frames per task. The request (arrival 1 ms) gives up 10 x its standalone 8 ms later, at
+# 81 ms, and then has 8 ms to finish: with the continuing load, frames are released in
+# [0, 89 ms) (v: 23, w: 18); with `stop`, in [0, 20 ms) (v: 5, w: 4). Job ids are v's,
+# then w's, then the request.
+NUM_V = {"continue": 23, "stop": 5}
+
+
+@pytest.mark.parametrize("after_horizon", ["continue", "stop"])
+def test_solve_json_and_an_independent_check_of_the_schedule(tmp_path, capsys, after_horizon):
     out_file = tmp_path / "schedule.csv"
-    code, out, _ = run_cli(["solve", scenario(tmp_path), "--time-limit", "20s", "--workers",
-                            "1", "--schedule-out", str(out_file), "--format", "json"], capsys)
+    code, out, _ = run_cli(["solve", scenario(tmp_path, after_horizon), "--time-limit", "20s",
+                            "--workers", "1", "--schedule-out", str(out_file), "--format",
+                            "json"], capsys)
     data = json.loads(out)
     assert code == 0
     assert {"scenario", "horizon_s", "solver", "status", "violations", "violations_lower_bound",
             "gap", "tasks", "llm", "replay_ok", "wall_s"} <= set(data)
-    assert data["status"] == "OPTIMAL" and data["replay_ok"] is True
+    assert data["replay_ok"] is True
     assert data["violations_lower_bound"] <= data["violations"]
+    assert data["tasks"]["v"]["released"] == NUM_V[after_horizon]
+    if after_horizon == "stop":  # 13 segments: proven within the limit
+        assert data["status"] == "OPTIMAL"
 
     rows = list(csv.DictReader(out_file.open()))
     by_instance = defaultdict(list)
@@ -52,7 +66,7 @@ def test_solve_json_and_an_independent_check_of_the_schedule(tmp_path, capsys):
     deadline = {"v": 4000, "w": 3000}
     for r in rows:  # releases and firm deadlines, from the scenario's own numbers
         if r["task"] in period:
-            k = int(r["job"]) if r["task"] == "v" else int(r["job"]) - 5
+            k = int(r["job"]) if r["task"] == "v" else int(r["job"]) - NUM_V[after_horizon]
             assert int(r["start_us"]) >= k * period[r["task"]]
             assert int(r["end_us"]) <= k * period[r["task"]] + deadline[r["task"]]
     for segments in by_job.values():  # chain order

@@ -22,9 +22,11 @@ from hypothesis import strategies as st
 
 from rtgen_opt.executor import simulate
 from rtgen_opt.metrics import evaluate
+from rtgen_opt.policies import POLICIES
 from rtgen_opt.scenario import load_scenario
-from rtgen_opt.sweep import ResultCache, code_fingerprint, expand, flatten, plan, run_key
-from rtgen_opt.sweep_engines import run_local
+from rtgen_opt.sweep import (ResultCache, code_fingerprint, compute, expand, flatten, plan,
+                             run_key, run_sweep)
+from rtgen_opt.sweep_engines import ENGINES, run_local
 from rtgen_opt.sweep_file import Command, load_sweep
 from rtgen_opt.taskset import build_taskset
 from tests.conftest import BASE_SCENARIO, run_cli
@@ -178,6 +180,19 @@ def test_bad_sweep_file_exits_2_with_one_line_naming_the_field(tiny, tmp_path, c
     assert not (tmp_path / "t.csv").exists() and not list((tmp_path / "c").rglob("*.json"))
 
 
+def test_a_scenario_without_horizon_needs_one_from_the_sweep(tmp_path, capsys):
+    data = copy.deepcopy(BASE_SCENARIO)
+    del data["horizon"]
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(data))
+    path = write_sweep(tmp_path, horizon=None)
+    code, _, err = run_cli(["sweep", path, "--no-cache", "--dry-run"], capsys)
+    assert code == 2 and f"{path}: horizon: expected a horizon for tiny.yaml" in err
+    code, data, _ = sweep_cli([write_sweep(tmp_path, horizon=None,
+                                           grid={"horizon": ["50ms", "100ms"]}),
+                               "--no-cache", "--dry-run"], capsys)
+    assert code == 0 and data["points"] == 2
+
+
 @pytest.mark.parametrize("args, option", [
     (["--engine", "spark"], "--engine"), (["--out", "t.xlsx"], "--out"),
     (["--workers", "-2"], "--workers"), (["--engine", "local", "--address", "auto"], "--address"),
@@ -272,10 +287,31 @@ def test_resume_after_an_interruption_computes_only_the_rest(tiny, tmp_path, cap
     assert (data["cached"], data["computed"]) == (4, 0)
 
 
+def test_a_failing_run_is_recorded_not_cached_and_retried(tiny, tmp_path, monkeypatch):
+    """The sweep's bookkeeping, with an engine whose run 1 fails."""
+    spec = load_sweep(write_sweep(tmp_path))
+    runs = plan(spec)
+
+    def engine(runs, ids, workers, address, on_result):
+        for i, run in zip(ids, runs, strict=True):
+            on_result(i, {"rows": None, "error": "boom"} if run.point == 1 else compute(run))
+
+    monkeypatch.setitem(ENGINES, "local", engine)
+    cache = ResultCache(tmp_path / "cache")
+    outcome = run_sweep(spec, runs, cache=cache)
+    assert (outcome.computed, outcome.failed, outcome.missing) == (3, 1, 0)
+    assert [r["error"] for r in outcome.rows] == [None, None, "boom", "boom", None, None, None,
+                                                  None]  # two policies per point
+    assert [r["policy"] for r in outcome.rows if r["error"]] == ["fcfs-dyn", "ftf"]
+    again = run_sweep(spec, runs, cache=cache)
+    assert (again.cached, again.computed, again.failed) == (3, 0, 1)
+
+
 def test_a_failing_point_is_recorded_and_the_others_complete(tiny, tmp_path, capsys):
-    # gap refuses task sets beyond the direct solver's size: the 60 s point fails when it
-    # runs (not when the file is read), the 20 ms point is analysed.
-    path = write_sweep(tmp_path, horizon=None, grid={"horizon": ["20ms", "60s"]},
+    # 1 s of the tiny scenario overloads it (a RAG + LLM request every 50 ms): gap finds no
+    # schedule that serves every request and raises, when the run runs (not when the file
+    # is read); the 20 ms point is analysed.
+    path = write_sweep(tmp_path, horizon=None, grid={"horizon": ["20ms", "1s"]},
                        run={"simulate": {"policies": ["ftf"]},
                             "gap": {"time_limit": "2s"}})
     cache = tmp_path / "cache"
@@ -285,15 +321,15 @@ def test_a_failing_point_is_recorded_and_the_others_complete(tiny, tmp_path, cap
     assert (data["runs"], data["computed"], data["failed"]) == (4, 3, 1)
     frame = pd.read_csv(tmp_path / "t.csv")
     failed = frame[frame["error"].notna()]
-    assert set(failed["horizon"]) == {"60s"} and set(failed["command"]) == {"gap"}
-    assert set(failed["policy"]) == {"fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn", "ftf",
-                                     "optimum"}
-    assert failed["error"].str.contains("segments").all()
+    assert set(failed["horizon"]) == {"1s"} and set(failed["command"]) == {"gap"}
+    assert set(failed["policy"]) == {*POLICIES, "optimum"}
+    assert (failed["error"].str.len() > 0).all()
     ok = frame[frame["error"].isna()]
-    assert len(ok[ok["command"] == "gap"]) == 6 and len(ok[ok["command"] == "simulate"]) == 2
+    assert len(ok[ok["command"] == "gap"]) == len(POLICIES) + 1
+    assert len(ok[ok["command"] == "simulate"]) == 2
     gap = ok[(ok["command"] == "gap") & (ok["policy"] != "optimum")]
-    assert len(gap) == 5 and (gap["gap_violations"] >= 0).all()
-    assert "gap" in err and "segments" in err
+    assert len(gap) == len(POLICIES) and (gap["gap_violations"] >= 0).all()
+    assert "rtgen-opt: sweep: point 1 gap: " in err
     # failures are not cached: a rerun tries the failed run again, and only it
     code, data, _ = sweep_cli([path, "--cache", str(cache), "--out", str(tmp_path / "t.csv")],
                               capsys)
@@ -376,7 +412,8 @@ def test_dry_run_counts_points_and_runs_nothing(tiny, tmp_path, capsys):
     code, data, _ = sweep_cli([path, "--cache", str(cache), "--dry-run"], capsys)
     assert code == 0
     assert (data["points"], data["runs"], data["to_compute"]) == (4, 8, 8)
-    assert data["simulations"] == 4 * 5 and data["solver_budget_s"] == pytest.approx(4 * 3)
+    assert data["simulations"] == 4 * len(POLICIES)
+    assert data["solver_budget_s"] == pytest.approx(4 * 3)
     assert data["segments"] > 0 and not list(cache.rglob("*.json"))
     assert not (tmp_path / "small.csv").exists()
 
@@ -473,5 +510,5 @@ def test_the_seq_len_example_is_valid_and_covers_the_papers_lengths():
     lengths = [step[0] for step in spec.axes[0].values]
     assert lengths[0] == 32 and lengths[-1] == 2048 and {256, 1024} <= set(lengths)
     assert [c.name for c in spec.commands] == ["simulate"]
-    assert len(spec.commands[0].options["policies"]) == 5
+    assert spec.commands[0].options["policies"] == list(POLICIES)
     assert len(plan(spec)) == len(lengths)

@@ -72,7 +72,7 @@ class _MilpBase(ABC):
         self.prob = pulp.LpProblem("rtgen_opt", pulp.LpMinimize)
         self.jobs = [int(j) for j in problem.job_ids]
         self.machines = [(b, k) for b, n in enumerate(ts.instances) for k in range(n)]
-        self.big_m = problem.end_us + int(ts.seg_dur_us.max(initial=0)) + 1
+        self.big_m = max(problem.end_us, ts.end_us) + int(ts.seg_dur_us.max(initial=0)) + 1
         self.run: dict[int, pulp.LpVariable | int] = {}
         self.start: dict[int, pulp.LpVariable] = {}
         self.on: dict[int, dict[tuple[int, int], pulp.LpVariable]] = {}

@@ -1,0 +1,73 @@
+"""Kill-aware construction (the long-horizon upper bound) against the insertion heuristic.
+
+    nice -n 10 python bench/bench_construct.py                  # every instance, construction only
+    nice -n 10 python bench/bench_construct.py --old            # and the insertion heuristic
+    nice -n 10 python bench/bench_construct.py --only c c-od30  # some instances
+
+Per instance: weighted violations of the insertion heuristic of `solve` (given the share of
+the time limit it gets in `solve`: 0.85 x 0.7 x limit) and its wall time; the
+construction's violations after frame mapping, after the requests, after polish, its
+construction and total wall time, and whether `replay` accepts the schedule. One worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from fractions import Fraction
+
+from rtgen_opt.formulations.problem import Problem
+
+from rtgen_opt.construct import construct
+from rtgen_opt.metrics import evaluate
+from rtgen_opt.replay import replay
+from rtgen_opt.scenario import load_scenario
+from rtgen_opt.solve import LB_SHARE, SOLVE_SHARE, insertion_schedule
+from rtgen_opt.taskset import build_taskset
+
+INSTANCES = {
+    "c": ("scenario_c", []),
+    "c-od30": ("scenario_c", ["od.fps=30"]),
+    "c-npu2": ("scenario_c", ["platform.npu=2"]),
+    "c-2048": ("scenario_c", ["llm.input_tokens=2048"]),
+    "c-srphase": ("scenario_c", ["sr.phase=8ms"]),  # frame mapping matters
+    "a": ("scenario_a", []),
+    "b": ("scenario_b", []),
+    "d": ("scenario_d", []),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", default=list(INSTANCES), choices=list(INSTANCES))
+    parser.add_argument("--horizon", default="60", help="seconds")
+    parser.add_argument("--time-limit", type=float, default=60.0,
+                        help="the solve limit both methods get their share of")
+    parser.add_argument("--old", action="store_true", help="also run the insertion heuristic")
+    args = parser.parse_args()
+    print(f"{'instance':8s} {'jobs':>6s} {'frames':>6s} {'old':>6s} {'old s':>6s} "
+          f"{'mapped':>6s} {'built':>6s} {'polish':>6s} {'build s':>7s} {'total s':>7s} "
+          f"{'replay':>6s}  mapping / plans")
+    for key in args.only:
+        name, sets = INSTANCES[key]
+        ts = build_taskset(load_scenario(name, sets), Fraction(args.horizon))
+        frames = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None)
+        old, old_s = "-", "-"
+        if args.old:
+            started = time.perf_counter()
+            budget = SOLVE_SHARE * args.time_limit * (1 - LB_SHARE)
+            schedule, _ = insertion_schedule(ts, budget, 1, 0, "sum", lambda m: None)
+            old = f"{evaluate(ts, schedule)['weighted_violations']:g}"
+            old_s = f"{time.perf_counter() - started:.1f}"
+        started = time.perf_counter()
+        schedule, report = construct(Problem(ts), args.time_limit, workers=1)
+        total_s = time.perf_counter() - started
+        check = replay(ts, schedule)
+        print(f"{key:8s} {ts.num_jobs:6d} {frames:6d} {old:>6s} {old_s:>6s} "
+              f"{report.after_frames:6g} {report.after_requests:6g} {report.after_polish:6g} "
+              f"{report.construct_s:7.1f} {total_s:7.1f} {check.ok!s:>6s}  "
+              f"{report.mapping}; {report.plans}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""A Lagrangian lower bound on the time grid: prices on backend time.
+
+**Relaxation.** Keep every firm job (all its segments in order inside [release, deadline],
+or dropped at its weight) and, for every request that must be served, its chain (the jobs
+it waits for through ``after``, then its own segments up to the one that emits token 1,
+which must end by the first-token due time; a request without tokens runs to its end by
+the end of the run). Dropping the later segments only drops constraints.
+
+**Grid.** Time is cut into ticks of ``tick_us`` (D). A segment of duration p starting at S
+lies in cell ⌊S/D⌋. In tick k it is *charged* the minimum overlap of [S, S + p) with
+[kD, (k + 1)D) over every start S its window allows in that cell. The overlap with the
+cell's own tick falls with S and with later ticks rises with S, so the minimum sits at
+one end of the cell: tick t is charged min(p, (t+1)D − S_max), tick k > t is charged
+clip(S_min + p − kD, 0, D). In any real schedule the segments on a backend with c
+instances overlap each tick by at most c·D in total, so the charges do too.
+
+**Lagrangian.** For any prices π ≥ 0 on (backend, tick):
+
+    L(π) = Σ_firm jobs min(weight, min over placements of π·charge)
+         + Σ_served chains min over placements of π·charge
+         − Σ_(backend, tick) π · capacity
+
+An optimal schedule's placements are among those minimised over and its charges fit the
+capacities, so **L(π) ≤ OPT for every π ≥ 0**, however π was chosen. Chains are minimised
+exactly by a backward dynamic program over (segment, backend, cell) whose transition keeps
+the order: the next segment's cell is at least ⌊(S_min + p + transfer)/D⌋. (π, L) is a
+certificate: ``certificate.py`` writes it and the tests re-check it independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from rtgen_opt.taskset import INELIGIBLE, NO_DEADLINE
+
+from ..problem import Problem
+
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One relaxed job: segments in order, each with its start window per backend."""
+
+    job: int  # the job whose cost this is (the request, or the firm frame)
+    segments: tuple[int, ...]
+    weight: float | None  # firm: dropping costs this; None: must run
+    earliest: tuple[int, ...]  # earliest start of each segment (order-independent)
+    due: int  # the last segment ends by this
+    task: int  # for transfers between its own segments
+    job_breaks: tuple[bool, ...]  # True where segment i starts a new job (no transfer)
+
+
+def relaxed_chains(problem: Problem) -> tuple[list[Chain], list[Chain]]:
+    """(firm chains, served chains) of the relaxation (see the module docstring)."""
+    ts = problem.ts
+    jobs = [int(j) for j in problem.job_ids]
+    in_problem = set(jobs)
+    feeds = {int(ts.job_after[j]) for j in jobs if ts.job_after[j] >= 0}
+    firm, served = [], []
+    for job in jobs:
+        if int(ts.job_deadline_us[job]) != NO_DEADLINE:
+            if job in problem.optional:
+                continue
+            segs = list(problem.segments(job))
+            firm.append(_chain(problem, job, [job], [segs], int(ts.job_deadline_us[job]),
+                               ts.tasks[ts.job_task[job]].weight))
+            continue
+        if job in problem.optional or job in feeds:
+            continue  # optional: free; a predecessor: inside its dependent's chain
+        members = [job]
+        while ts.job_after[members[0]] >= 0 and int(ts.job_after[members[0]]) in in_problem:
+            members.insert(0, int(ts.job_after[members[0]]))
+        service = problem.token_service(job)
+        own = list(problem.segments(job))
+        due = problem.end_us
+        if service is not None:
+            first_seg, _, first_by, _ = service
+            own = own[:own.index(first_seg) + 1]
+            due = problem.end_us if first_by is None else min(first_by, problem.end_us)
+        parts = [list(problem.segments(m)) for m in members[:-1]] + [own]
+        served.append(_chain(problem, job, members, parts, due, None))
+    return firm, served
+
+
+def _chain(problem: Problem, job: int, members: list[int], parts: list[list[int]], due: int,
+           weight: float | None) -> Chain:
+    ts = problem.ts
+    segments, earliest, breaks = [], [], []
+    at = 0
+    for member, segs in zip(members, parts):
+        at = max(at, int(ts.job_release_us[member]))
+        for i, s in enumerate(segs):
+            segments.append(s)
+            earliest.append(at)
+            breaks.append(i == 0)
+            at += ts.fastest_us(s)
+    return Chain(job, tuple(segments), weight, tuple(earliest), due,
+                 int(ts.job_task[job]), tuple(breaks))
+
+
+# ----------------------------------------------------------------------------- prices
+
+
+@dataclass(frozen=True)
+class Prices:
+    """π[b, k] ≥ 0 per backend and tick of ``tick_us``; ticks past the array cost 0."""
+
+    tick_us: int
+    values: np.ndarray  # (backends, ticks), float
+    period_ticks: int | None = None  # values repeat with this period (the phase LP's)
+
+    def __post_init__(self):
+        if self.tick_us < 1 or (self.values < 0).any() or not np.isfinite(self.values).all():
+            raise ValueError("prices must be finite and >= 0 on a tick of >= 1 µs")
+        # C[b, k] = Σ_{i<k} π[b, i]: any run of whole ticks costs one subtraction
+        padded = np.concatenate([np.zeros((self.values.shape[0], 1)), self.values], axis=1)
+        object.__setattr__(self, "cumulative", np.cumsum(padded, axis=1))
+
+
+def segment_cost(prices: Prices, backend: int, cells: np.ndarray, s_min: np.ndarray,
+                 s_max: np.ndarray, dur: int) -> np.ndarray:
+    """π·charge of a segment of ``dur`` µs on ``backend`` starting in ``cells`` with starts
+    in [s_min, s_max] (arrays, one entry per cell; every start inside its cell)."""
+    d = prices.tick_us
+    pi, cum = prices.values[backend], prices.cumulative[backend]
+    n = len(pi)
+    first = np.minimum(dur, (cells + 1) * d - s_max)
+    end_tick = (s_min + dur) // d  # the tick holding the segment's earliest end
+    last_amount = s_min + dur - end_tick * d
+    own = np.where(cells < n, pi[np.minimum(cells, n - 1)], 0.0)
+    full_from, full_to = np.minimum(cells + 1, n), np.minimum(np.maximum(end_tick, cells + 1), n)
+    middle = d * (cum[full_to] - cum[full_from])
+    later = (end_tick > cells) & (end_tick < n)
+    tail = np.where(later, pi[np.minimum(end_tick, n - 1)] * last_amount, 0.0)
+    return own * first + middle + tail
+
+
+def _cells(earliest: int, latest: int, d: int):
+    """Cells a start in [earliest, latest] can lie in, with each cell's start range."""
+    cells = np.arange(earliest // d, latest // d + 1, dtype=np.int64)
+    return cells, np.maximum(earliest, cells * d), np.minimum(latest, (cells + 1) * d - 1)
+
+
+def chain_value(problem: Problem, chain: Chain, prices: Prices) -> float:
+    """min over the chain's placements of π·charge (order kept on the grid), or INF."""
+    return chain_minimum(problem, chain, prices.tick_us, partial(segment_cost, prices))
+
+
+def chain_minimum(problem: Problem, chain: Chain, d: int, cost) -> float:
+    """min over the chain's placements on the grid of tick ``d`` of the sum of
+    ``cost(backend, cells, s_min, s_max, dur)`` over its segments, or INF: a backward
+    dynamic program over (segment, backend, cell) whose transition keeps the order."""
+    ts = problem.ts
+    durations = ts.seg_dur_us[list(chain.segments)]
+    fastest = np.where(durations == INELIGIBLE, np.iinfo(np.int64).max, durations).min(axis=1)
+    after = np.concatenate([np.cumsum(fastest[::-1])[::-1][1:], [0]])  # fastest suffix
+    transfer = ts.transfer_us[chain.task]
+    nxt = None  # per backend: (first cell, suffix minima of the next segment's values)
+    for i in range(len(chain.segments) - 1, -1, -1):
+        current = {}
+        for b, dur in enumerate(durations[i].tolist()):
+            if dur == INELIGIBLE:
+                continue
+            latest = chain.due - int(after[i]) - dur
+            if latest < chain.earliest[i]:
+                continue
+            cells, s_min, s_max = _cells(chain.earliest[i], latest, d)
+            value = cost(b, cells, s_min, s_max, dur)
+            if nxt is not None:
+                value = value + _best_next(nxt, s_min, dur, transfer[b],
+                                           chain.job_breaks[i + 1], d)
+            current[b] = (int(cells[0]), np.minimum.accumulate(value[::-1])[::-1])
+        if not current:
+            return INF
+        nxt = current
+    return float(min(values[0] for _, values in nxt.values()))
+
+
+def _best_next(nxt, s_min, dur, transfer_row, new_job: bool, d: int) -> np.ndarray:
+    """For each start range, the cheapest continuation on any backend (suffix minima)."""
+    best = np.full(len(s_min), INF)
+    for b, (first_cell, suffix) in nxt.items():
+        gap = 0 if new_job else int(transfer_row[b])
+        cell = (s_min + dur + gap) // d - first_cell
+        ok = cell < len(suffix)
+        value = np.where(ok, suffix[np.clip(cell, 0, len(suffix) - 1)], INF)
+        best = np.minimum(best, value)
+    return best
+
+
+def capacity(problem: Problem, tick_us: int, num_ticks: int) -> np.ndarray:
+    """Capacity per (backend, tick): instances × D, less the problem's blocked time."""
+    ts = problem.ts
+    cap = np.repeat(np.array(ts.instances, dtype=float)[:, None] * tick_us, num_ticks, axis=1)
+    for backend, start, end in problem.blocked:
+        for k in range(start // tick_us, min(num_ticks, (end - 1) // tick_us + 1)):
+            overlap = min(end, (k + 1) * tick_us) - max(start, k * tick_us)
+            cap[backend, k] -= max(0, overlap)
+    return np.maximum(cap, 0.0)
+
+
+@dataclass(frozen=True)
+class BoundValue:
+    value: float  # L(π)
+    frames: float  # Σ over firm jobs
+    chains: float  # Σ over served chains
+    capacity: float  # Σ π · capacity
+
+    def rounded(self, problem: Problem) -> float:
+        """In weight units, rounded up when the weights are integers (so is OPT)."""
+        if problem.weight_scale == 1:
+            return float(max(0, int(np.ceil(self.value - 1e-6))))
+        return max(0.0, self.value)
+
+
+def lagrangian_value(problem: Problem, prices: Prices) -> BoundValue:
+    """L(π) of the module docstring: a lower bound on the problem's weighted violations."""
+    firm, served = relaxed_chains(problem)
+    value = _memoised(problem, prices)
+    frames = sum(min(c.weight, value(c)) for c in firm)
+    chains = 0.0
+    for c in served:
+        v = value(c)
+        chains += v if v < INF else 0.0  # unservable: any bound holds; stay finite
+    cap = capacity(problem, prices.tick_us, prices.values.shape[1])
+    paid = float((prices.values * cap).sum())
+    return BoundValue(frames + chains - paid, frames, chains, paid)
+
+
+def _memoised(problem: Problem, prices: Prices):
+    """chain_value, computed once per chain shape and phase where the prices repeat: a
+    chain shifted by a whole price period, inside the priced range, costs the same."""
+    if prices.period_ticks is None:
+        return lambda chain: chain_value(problem, chain, prices)
+    period = prices.period_ticks * prices.tick_us
+    limit = prices.values.shape[1] * prices.tick_us
+    ts, memo = problem.ts, {}
+
+    def value(chain: Chain) -> float:
+        start = chain.earliest[0]
+        if chain.due >= limit:
+            return chain_value(problem, chain, prices)
+        key = (start % period, chain.due - start, chain.task, chain.job_breaks,
+               tuple(e - start for e in chain.earliest),
+               ts.seg_dur_us[list(chain.segments)].tobytes())
+        if key not in memo:
+            memo[key] = chain_value(problem, chain, prices)
+        return memo[key]
+
+    return value

@@ -1,0 +1,362 @@
+"""The Lagrangian lower bound against independent oracles: CP-SAT-proven optima on random
+small scenarios (plain, service-matched, TTFT-capped; prices from the LP and random ones),
+a hand-computed cost, brute-force building blocks, and the certificate re-checked by slow
+code that shares nothing with the bound's own."""
+
+from __future__ import annotations
+
+import tempfile
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from rtgen_opt.executor import simulate
+from rtgen_opt.formulations.bounds import Prices, lagrangian_value, lower_bound
+from rtgen_opt.formulations.bounds.certificate import certificate_json, check_certificate
+from rtgen_opt.formulations.bounds.lagrangian import relaxed_chains, segment_cost
+from rtgen_opt.formulations.cpsat import CpSatModel
+from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.formulations.result import SolveStatus
+from rtgen_opt.solve import service_matched_problem
+from rtgen_opt.taskset import INELIGIBLE
+from tests.tiny import taskset
+
+SETTINGS = settings(max_examples=30, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+# ------------------------------------------------------------------ building blocks
+
+
+def brute_charge(dur: int, s_min: int, s_max: int, tick: int, d: int) -> int:
+    """min over every start S in [s_min, s_max] of the overlap of [S, S + dur) with tick."""
+    starts = np.arange(s_min, s_max + 1)
+    overlap = np.minimum(starts + dur, (tick + 1) * d) - np.maximum(starts, tick * d)
+    return int(np.maximum(overlap, 0).min())
+
+
+@settings(max_examples=200, deadline=None)
+@given(dur=st.integers(1, 3000), cell=st.integers(0, 6), d=st.sampled_from([7, 100, 500]),
+       cut=st.tuples(st.integers(0, 499), st.integers(0, 499)), data=st.data())
+def test_segment_cost_is_the_sum_of_brute_force_minimum_overlaps(dur, cell, d, cut, data):
+    lo, hi = sorted(c % d for c in cut)
+    s_min, s_max = cell * d + lo, cell * d + hi
+    prices = data.draw(st.lists(st.floats(0, 5, allow_nan=False), min_size=40, max_size=40))
+    pi = Prices(d, np.array([prices]))
+    got = segment_cost(pi, 0, np.array([cell]), np.array([s_min]), np.array([s_max]), dur)[0]
+    want = sum(prices[k] * brute_charge(dur, s_min, s_max, k, d)
+               for k in range(cell, min(40, cell + dur // d + 3)))
+    assert got == pytest.approx(want)
+
+
+# ------------------------------------------------------------------ hand-computed
+
+
+def test_one_34ms_npu_layer_among_60fps_frames_costs_exactly_two_frames(tmp_path):
+    # SR frames of 14 ms every 16.67 ms on the NPU leave 2.67 ms of slack each; a 34 ms
+    # layer needs 34 ms free, so it kills two frames (one kill frees at most ~22 ms).
+    rows = ["sr,frame,npu,,1,14", "llm,prefill,npu,8,1,34", "llm,prefill,npu,64,1,34",
+            "llm,decode,npu,8,1,1", "llm,decode,npu,64,1,1"]
+    tasks = [{"name": "sr", "model": "sr", "fps": 60},
+             {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 1,
+              "arrivals": {"times": ["20ms"]}}]
+    ts = taskset(tmp_path, rows, tasks, "100ms", drain="200ms")
+    bound = lower_bound(Problem(ts))
+    assert bound.value == 2
+    result = CpSatModel(Problem(ts)).solve(20, workers=1)
+    assert result.status == SolveStatus.OPTIMAL and result.violations == 2
+
+
+# ------------------------------------------------------------------ validity
+
+
+@st.composite
+def tight_scenarios(draw):
+    """Frames with little slack on two backends (one or two instances), weights, phases,
+    deadlines below the period, an LLM with long prefill layers, maybe behind a RAG job."""
+    rows, tasks = [], []
+    for i in range(draw(st.integers(1, 2))):
+        period = draw(st.sampled_from([4, 5, 6]))
+        where = draw(st.sampled_from([("a",), ("a",), ("a", "b")]))
+        layers = draw(st.sampled_from([1, 1, 2]))
+        for b in where:  # little slack: a long LLM layer must cost frames
+            rows.append(f"f{i},frame,{b},,{layers},{period - draw(st.integers(1, 2))}")
+        tasks.append({"name": f"f{i}", "model": f"f{i}", "period": f"{period}ms",
+                      "phase": f"{draw(st.integers(0, 2))}ms",
+                      "deadline": f"{period - draw(st.integers(0, 1))}ms",
+                      "weight": draw(st.sampled_from([1, 1, 2]))})
+    for b in draw(st.sampled_from([("a",), ("a", "b"), ("b",)])):
+        p = draw(st.integers(4, 12))
+        rows += [f"llm,prefill,{b},8,2,{p}", f"llm,prefill,{b},64,2,{p}"]
+    rows += ["llm,decode,a,8,1,1", "llm,decode,a,64,1,1", "llm,decode,b,8,1,1",
+             "llm,decode,b,64,1,1"]
+    llm = {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 2}
+    if draw(st.booleans()):
+        rows += ["rag,frame,a,8,1,1", "rag,frame,a,64,1,1", "rag,frame,b,8,1,2",
+                 "rag,frame,b,64,1,2"]
+        tasks.append({"name": "rag", "model": "rag", "input_tokens": 8,
+                      "arrivals": {"times": [f"{draw(st.integers(0, 6))}ms"]}})
+        llm["after"] = "rag"
+    else:
+        llm["arrivals"] = {"times": [f"{draw(st.integers(0, 6))}ms"]}
+    tasks.append(llm)
+    platform = {"a": draw(st.sampled_from([1, 1, 2])), "b": 1}
+    with tempfile.TemporaryDirectory() as tmp:
+        return taskset(Path(tmp), rows, tasks, "10ms", platform=platform,
+                       drain=f"{draw(st.sampled_from([25, 40]))}ms")
+
+
+def proven_optimum(problem: Problem) -> float:
+    result = CpSatModel(problem).solve(20, workers=1, stages=("violations",))
+    assume(result.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE))
+    return float("inf") if result.status == SolveStatus.INFEASIBLE else result.violations
+
+
+TICKS = st.sampled_from([250, 500, 1000])
+
+
+@SETTINGS
+@given(ts=tight_scenarios(), tick=TICKS)
+def test_bound_never_exceeds_the_proven_optimum(ts, tick):
+    problem = Problem(ts)
+    assert lower_bound(problem, tick).value <= proven_optimum(problem)
+
+
+@SETTINGS
+@given(ts=tight_scenarios(), tick=TICKS, policy=st.sampled_from(["ftf", "fcfs-dyn"]))
+def test_bound_of_a_service_matched_problem_never_exceeds_its_optimum(ts, tick, policy):
+    problem = service_matched_problem(ts, simulate(ts, policy).schedule)
+    assert lower_bound(problem, tick).value <= proven_optimum(problem)
+
+
+@SETTINGS
+@given(ts=tight_scenarios(), tick=TICKS, cap=st.integers(8, 30))
+def test_bound_of_a_ttft_capped_problem_never_exceeds_its_optimum(ts, tick, cap):
+    problem = Problem(ts, ttft_cap_us=cap * 1000)
+    assert lower_bound(problem, tick).value <= proven_optimum(problem)
+
+
+@SETTINGS
+@given(ts=tight_scenarios(), tick=TICKS, seed=st.integers(0, 2**32 - 1))
+def test_any_nonnegative_prices_give_a_valid_bound(ts, tick, seed):
+    # validity must not depend on how the prices were chosen
+    problem = Problem(ts)
+    rng = np.random.default_rng(seed)
+    values = rng.exponential(rng.choice([0.0005, 0.002]), (len(ts.backends),
+                                                            ts.end_us // tick + 2))
+    value = lagrangian_value(problem, Prices(tick, values)).value
+    assert value <= proven_optimum(problem) + 1e-6
+
+
+# ------------------------------------------------------------------ certificate
+
+
+def independent_value(problem: Problem, prices: np.ndarray, d: int) -> float:
+    """L(π) by slow code: every placement enumerated, each tick's charge by brute force
+    over every start, chains by memoised recursion over (segment, backend, cell)."""
+    ts = problem.ts
+    num_ticks = prices.shape[1]
+    price = lambda b, k: prices[b, k] if k < num_ticks else 0.0  # noqa: E731
+
+    def placement_cost(b, dur, s_min, s_max):
+        cell = s_min // d
+        return sum(price(b, k) * brute_charge(dur, s_min, s_max, k, d)
+                   for k in range(cell, (s_max + dur) // d + 1))
+
+    def chain_min(chain) -> float:
+        segs = chain.segments
+        dur = ts.seg_dur_us[list(segs)]
+        fastest = [int(min(x for x in row if x != INELIGIBLE)) for row in dur]
+
+        def _continue(i, b, b2, s_min, p):
+            gap = 0 if chain.job_breaks[i + 1] else int(ts.transfer_us[chain.task][b, b2])
+            return best_on(i + 1, b2, (s_min + p + gap) // d)
+
+        @lru_cache(maxsize=None)
+        def best_on(i: int, b: int, ready_cell: int) -> float:
+            p = int(dur[i][b])
+            if p == INELIGIBLE:
+                return float("inf")
+            latest = chain.due - sum(fastest[i + 1:]) - p
+            out = float("inf")
+            for cell in range(max(ready_cell, chain.earliest[i] // d), latest // d + 1):
+                s_min, s_max = max(chain.earliest[i], cell * d), min(latest, (cell + 1) * d - 1)
+                if s_min > s_max:
+                    continue
+                rest = 0.0 if i + 1 == len(segs) else min(
+                    _continue(i, b, b2, s_min, p) for b2 in range(len(ts.backends)))
+                out = min(out, placement_cost(b, p, s_min, s_max) + rest)
+            return out
+
+        return min(best_on(0, b, 0) for b in range(len(ts.backends)))
+
+    firm, served = relaxed_chains(problem)
+    total = sum(min(c.weight, chain_min(c)) for c in firm)
+    total += sum(v for v in (chain_min(c) for c in served) if v < float("inf"))
+    cap = np.array(ts.instances, dtype=float)[:, None] * d
+    return total - float((prices * cap).sum())
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=tight_scenarios())
+def test_certificate_rechecked_by_independent_code(ts, tmp_path_factory):
+    problem = Problem(ts)
+    bound = lower_bound(problem, 1000)
+    assume(bound.prices is not None)
+    text = certificate_json(problem, bound.prices, bound.exact)
+    assert check_certificate(problem, text) == pytest.approx(bound.exact, abs=1e-6)
+    again = independent_value(problem, bound.prices.values, bound.prices.tick_us)
+    assert again == pytest.approx(bound.exact, rel=1e-9, abs=1e-6)
+
+
+def test_a_certificate_claiming_more_than_its_prices_prove_is_rejected(tmp_path):
+    rows = ["sr,frame,npu,,1,14", "llm,prefill,npu,8,1,34", "llm,prefill,npu,64,1,34",
+            "llm,decode,npu,8,1,1", "llm,decode,npu,64,1,1"]
+    tasks = [{"name": "sr", "model": "sr", "fps": 60},
+             {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 1,
+              "arrivals": {"times": ["20ms"]}}]
+    problem = Problem(taskset(tmp_path, rows, tasks, "100ms", drain="200ms"))
+    bound = lower_bound(problem)
+    inflated = certificate_json(problem, bound.prices, bound.exact + 1)
+    with pytest.raises(ValueError, match="claims"):
+        check_certificate(problem, inflated)
+
+
+def test_scenario_c_two_seconds_bound_is_positive():
+    # every placement of a 34 ms prefill layer among 60 FPS frames costs frames: the
+    # continuing load leaves no frame-free time to hide the request in
+    from rtgen_opt.scenario import load_scenario
+    from rtgen_opt.taskset import build_taskset
+
+    ts = build_taskset(load_scenario("scenario_c"), Fraction(2))
+    assert lower_bound(Problem(ts)).value >= 30
+
+
+# ------------------------------------------------------------------ the block bound
+
+from rtgen_opt.formulations.bounds.blocks import (  # noqa: E402
+    block_bound, block_setup, block_value, _options, _touch_keys, _touches)
+
+
+@st.composite
+def slack_scenarios(draw):
+    """Frames whose slack exceeds their duration (where per-tick prices prove nothing) on
+    backend a, others on b, and an LLM whose layers outlast a frame window on a."""
+    period = draw(st.sampled_from([8, 10]))
+    rows = [f"od,frame,a,,1,{draw(st.integers(2, period // 2))}",
+            f"sr,frame,b,,1,{draw(st.integers(2, period - 1))}"]
+    if draw(st.booleans()):
+        rows.append(f"od,frame,b,,1,{period}")  # od could move to b, but does not fit there
+    stage = draw(st.integers(20, 70))
+    rows += [f"llm,prefill,a,8,2,{stage}", f"llm,prefill,a,64,2,{stage}",
+             "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    if draw(st.booleans()):
+        slow = draw(st.integers(stage, 3 * stage))
+        rows += [f"llm,prefill,b,8,2,{slow}", f"llm,prefill,b,64,2,{slow}"]
+    tasks = [{"name": "sr", "model": "sr", "period": f"{period}ms"},
+             {"name": "od", "model": "od", "period": f"{period}ms",
+              "weight": draw(st.sampled_from([1, 2]))},
+             {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 1,
+              "arrivals": {"every": "100ms", "start": f"{draw(st.integers(0, 9))}ms"}}]
+    with tempfile.TemporaryDirectory() as tmp:
+        return taskset(Path(tmp), rows, tasks, draw(st.sampled_from(["30ms", "120ms"])),
+                       platform={"a": 1, "b": 1}, drain="100ms")
+
+
+def test_block_bound_sees_long_layers_among_frames_with_slack(tmp_path):
+    # od (4 ms in 10 ms windows) can dodge any single tick, so per-tick prices prove 0; two
+    # 15 ms layers on its only backend each kill one od frame: the optimum is 2
+    rows = ["od,frame,a,,1,4", "sr,frame,b,,1,8", "llm,prefill,a,8,2,30",
+            "llm,prefill,a,64,2,30", "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    tasks = [{"name": "sr", "model": "sr", "period": "10ms"},
+             {"name": "od", "model": "od", "period": "10ms"},
+             {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 1,
+              "arrivals": {"every": "100ms"}}]
+    problem = Problem(taskset(tmp_path, rows, tasks, "50ms", platform={"a": 1, "b": 1},
+                              drain="100ms"))
+    assert lower_bound(problem).value == 2
+    assert block_bound(problem).value == pytest.approx(2)
+    result = CpSatModel(problem).solve(20, workers=1, stages=("violations",))
+    assert result.status == SolveStatus.OPTIMAL and result.violations == 2
+
+
+ANY = st.one_of(tight_scenarios(), slack_scenarios())
+
+
+@SETTINGS
+@given(ts=ANY, tick=TICKS)
+def test_block_bound_never_exceeds_the_proven_optimum(ts, tick):
+    problem = Problem(ts)
+    bound = block_bound(problem, tick)
+    assume(bound is not None)
+    assert bound.value <= proven_optimum(problem) + 1e-6
+
+
+@SETTINGS
+@given(ts=ANY, tick=TICKS, policy=st.sampled_from(["ftf", "fcfs-dyn"]))
+def test_block_bound_of_a_service_matched_problem_never_exceeds_its_optimum(ts, tick, policy):
+    problem = service_matched_problem(ts, simulate(ts, policy).schedule)
+    bound = block_bound(problem, tick)
+    assume(bound is not None)
+    assert bound.value <= proven_optimum(problem) + 1e-6
+
+
+@SETTINGS
+@given(ts=ANY, seed=st.integers(0, 2**32 - 1))
+def test_block_bound_is_valid_for_any_touch_prices(ts, seed):
+    problem = Problem(ts)
+    setup = block_setup(problem)
+    assume(setup is not None)
+    rng = np.random.default_rng(seed)
+    lam = {}
+    for bt in setup.types:
+        for b in setup.touched:
+            lam[(bt, b, "full")] = rng.normal(0, 2)
+            for level in range(1, bt.levels):
+                lam[(bt, b, "prefix", level)] = rng.normal(0, 1)
+                lam[(bt, b, "suffix", level)] = rng.normal(0, 1)
+    value = block_value(problem, setup, lam, 500).value
+    assert value <= proven_optimum(problem) + 1e-6
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=slack_scenarios(), data=st.data())
+def test_vectorised_touch_prices_equal_the_slow_enumeration(ts, data):
+    setup = block_setup(Problem(ts))
+    assume(setup is not None)
+    lam = {}
+    for bt in setup.types:
+        for b in setup.touched:
+            lam[(bt, b, "full")] = data.draw(st.floats(-3, 3))
+            for level in range(1, bt.levels):
+                lam[(bt, b, "prefix", level)] = data.draw(st.floats(-3, 3))
+                lam[(bt, b, "suffix", level)] = data.draw(st.floats(-3, 3))
+    touches = _touches(setup.blocks, lam, setup.touched)
+    kept = [(s, e, bt) for s, e, bt in setup.blocks if bt is not None]
+    last = max(e for _, e, _ in kept)
+    u = np.array(data.draw(st.lists(st.integers(0, last), min_size=1, max_size=30)))
+    length = np.array(data.draw(st.lists(st.integers(0, last), min_size=len(u),
+                                         max_size=len(u))))
+    b = setup.touched[0]
+    fast = touches.cost(b, u + length - 1, u, 1)  # s_max = u, s_min + 1 = v
+    slow = [sum(lam.get(key, 0.0) for key, _ in _touch_keys(kept, b, int(x), int(x + n)))
+            for x, n in zip(u, length)]
+    assert fast == pytest.approx(slow)
+
+
+def test_damage_columns_cover_every_prefix_and_suffix_pair():
+    # a column per (prefix level, suffix level >= it) plus "covered": nothing a schedule
+    # can leave behind is missing from the block side's minimum
+    from rtgen_opt.formulations.bounds.blocks import BlockType
+
+    bt = BlockType(100, ((0, 100, (30, 40), 1.0),))
+    options = _options(bt)
+    pairs = {(a, c) for a, c, _, _ in options}
+    assert (-1, bt.levels) in pairs
+    assert all((a, c) in pairs for a in range(bt.levels) for c in range(max(a, 1),
+                                                                        bt.levels + 1))
