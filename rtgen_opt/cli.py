@@ -6,6 +6,7 @@ field and what was expected; never a traceback).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import defaultdict
 from fractions import Fraction
@@ -22,6 +23,7 @@ from .executor import simulate as run_policy
 from .metrics import evaluate
 from .policies import POLICIES
 from .policy_loader import load_policy
+from .progress import EXIT_INTERRUPTED, Budget, Reporter, budget_kwargs, supervise
 from .replay import replay as replay_schedule
 from .schedule import read_schedule
 from .taskset import STAGE_NAMES, TaskSet, build_taskset
@@ -42,20 +44,34 @@ db_app = typer.Typer(help="Inspect latency databases.", no_args_is_help=True)
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(db_app, name="db")
 
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | csv")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="table|json|csv",
+                                        help="Output: a table for people, JSON or CSV.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
-    "--set", help="Override a scenario field, KEY=VALUE; repeatable. KEY is a top-level key "
-    "(granularity=model, platform.npu=2) or TASK.FIELD (llm.input_tokens=2048).")]
+    "--set", metavar="KEY=VALUE", help="Override a scenario field, KEY=VALUE; repeatable. "
+    "KEY is a top-level key (granularity=model, platform.npu=2) or TASK.FIELD "
+    "(llm.input_tokens=2048).")]
 HorizonOpt = Annotated[Optional[str], typer.Option(
-    "--horizon", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
+    "--horizon", metavar="DURATION", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
     "(default: the scenario's `horizon`).")]
 LatencyOpt = Annotated[str, typer.Option(
-    "--latency", help="Latency statistic of the database to schedule with: median "
-    "(latency_ms) or p99 (latency_p99_ms, as measured by `db profile`; the conservative "
-    "gate).")]
+    "--latency", metavar="median|p99", help="Latency statistic of the database to schedule "
+    "with: median (latency_ms) or p99 (latency_p99_ms, as measured by `db profile`; the "
+    "conservative gate).")]
+ScheduleOutOpt = Annotated[Optional[str], typer.Option(
+    "--schedule-out", metavar="FILE", help="Write the schedule table (one row per executed "
+    "segment): CSV, or JSON if FILE ends in .json.")]
+ReportOpt = Annotated[Optional[str], typer.Option(
+    "--report", metavar="FILE", help="Also write a report: FILE.html (one self-contained "
+    "interactive page, needs the 'report' extra: pip install 'rtgen-opt[report]') or FILE.md "
+    "(Markdown).")]
+ScenarioArg = Annotated[str, typer.Argument(
+    metavar="SCENARIO", help="A built-in name (scenario_c) or the path of a YAML file.")]
+TimeLimitOpt = Annotated[str, typer.Option(
+    "--time-limit", metavar="DURATION", help="Wall-clock limit of the whole command, e.g. "
+    "60s: the answer comes within it, split a priori between the phases.")]
 WorkersOpt = Annotated[int, typer.Option(
-    help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible bit for bit "
-    "(the search stops on deterministic time).")]
+    metavar="N", help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible "
+    "bit for bit (the search stops on deterministic time).")]
 
 
 def _check_format(value: str) -> str:
@@ -79,6 +95,13 @@ def _horizon(text: str | None) -> Fraction | None:
     if horizon <= 0:
         raise InputError("--horizon", "", "a positive duration", text)
     return horizon
+
+
+def _run_length(ts: TaskSet) -> str:
+    """"60 s + 7.3 s drain": the horizon and the continuing load after it."""
+    if getattr(ts, "after_horizon", "continue") == "stop":
+        return f"{ts.horizon_us / 1e6:g} s (frames stop at the horizon)"
+    return f"{ts.horizon_us / 1e6:g} s + {ts.drain_us / 1e6:.1f} s drain"
 
 
 def _scenario(ref: str, overrides: list[str] | None, latency: str = "median") -> Scenario:
@@ -106,7 +129,8 @@ def scenarios_list(format: FormatOpt = "table") -> None:
 
 
 @scenarios_app.command("show")
-def scenarios_show(scenario: str, set_: SetOpt = None, format: FormatOpt = "table") -> None:
+def scenarios_show(scenario: ScenarioArg, set_: SetOpt = None,
+                   format: FormatOpt = "table") -> None:
     """Show a scenario after validation and overrides: settings and tasks.
 
     Example: rtgen-opt scenarios show scenario_d --set llm.input_tokens=32
@@ -121,16 +145,20 @@ def scenarios_show(scenario: str, set_: SetOpt = None, format: FormatOpt = "tabl
         "granularity": s.granularity, "on_miss": s.on_miss, "preemption": s.preemption,
         "mapping": {f"{m}/{st}": b for (m, st), b in s.mapping.items()}, "tasks": tasks,
     }
-    columns = ["task", "model", "kind", "rate", "deadline", "tokens in/out", "after"]
-    rows = [[t["name"], t["model"], t["kind"], t["rate"], t["deadline"], t["tokens"],
-             t["after"]] for t in tasks]
-    caption = (f"{s.description}\nplatform {s.platform}, granularity {s.granularity}, "
-               f"on_miss {s.on_miss}, preemption {s.preemption}, db {s.db.name}")
+    columns = ["task", "model", "kind", "rate", "deadline", "weight", "tokens in/out",
+               "TTFT SLO", "TPT SLO", "after"]
+    rows = [[t["name"], t["model"], t["kind"], t["rate"], t["deadline"], f"{t['weight']:g}",
+             t["tokens"], t["ttft"], t["tpt"], t["after"]] for t in tasks]
+    platform = ", ".join(f"{b} x{n}" for b, n in s.platform.items())
+    horizon = "-" if s.horizon is None else f"{float(s.horizon):g} s"
+    caption = (f"{s.description}\nhorizon {horizon}; platform {platform}; granularity "
+               f"{s.granularity}; on_miss {s.on_miss}; preemption {s.preemption}; latency "
+               f"database {s.db.name}")
     emit(format, data, columns, rows, f"Scenario {s.name} ({s.source})", caption, 9)
 
 
 def _task_dict(t) -> dict:
-    ms = lambda x: None if x is None else f"{float(x) * 1000:.6g}ms"  # noqa: E731
+    ms = lambda x: None if x is None else f"{float(x) * 1000:.4g} ms"  # noqa: E731
     if t.kind == "periodic":
         rate = f"{float(1 / t.period):.6g} FPS"
     elif t.arrivals.kind == "every":
@@ -151,10 +179,14 @@ def _task_dict(t) -> dict:
 
 @db_app.command("show")
 def db_show(
-    db: Annotated[str, typer.Option(help="Built-in database name or path.")] = "ryzen_ai_9_365",
-    model: Annotated[Optional[str], typer.Option(help="Only this model.")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Only this backend.")] = None,
-    stage: Annotated[Optional[str], typer.Option(help="Only this stage.")] = None,
+    db: Annotated[str, typer.Option(metavar="DB", help="Built-in database name or path.")]
+    = "ryzen_ai_9_365",
+    model: Annotated[Optional[str], typer.Option(metavar="MODEL", help="Only this model.")]
+    = None,
+    backend: Annotated[Optional[str], typer.Option(metavar="BACKEND",
+                                                   help="Only this backend.")] = None,
+    stage: Annotated[Optional[str], typer.Option(metavar="STAGE", help="Only this stage: "
+                                                 "frame, prefill or decode.")] = None,
     layers: Annotated[bool, typer.Option("--layers", help="Table: one row per layer "
                                          "instead of stage totals.")] = False,
     format: FormatOpt = "table",
@@ -268,12 +300,13 @@ def db_profile(
 
 @app.command()
 def taskset(
-    scenario: str,
+    scenario: ScenarioArg,
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
     export: Annotated[Optional[str], typer.Option(
-        help="Also write the complete task set (every job and segment) as JSON to this "
-        "file.")] = None,
+        "--taskset-out", "--export", metavar="FILE", help="Also write the complete task set "
+        "(every job and segment) as JSON to FILE. (--export: the old name, kept for one "
+        "release.)")] = None,
     format: FormatOpt = "table",
 ) -> None:
     """Expand a scenario into jobs and segments over a horizon.
@@ -302,62 +335,70 @@ def taskset(
 # ----------------------------------------------------------------------------- simulate
 
 
-def _run_length(ts) -> str:
-    """"60 s + 8.5 s drain": the horizon and the continuing load after it."""
-    if ts.after_horizon == "stop":
-        return f"{ts.horizon_us / 1e6:g} s (frames stop at the horizon)"
-    return f"{ts.horizon_us / 1e6:g} s + {ts.drain_us / 1e6:.1f} s drain"
-
-
 @app.command()
 def simulate(
-    scenario: str,
+    scenario: ScenarioArg,
     policy: Annotated[str, typer.Option(
-        help="all, or one of " + ", ".join(POLICIES) + ", or your own: FILE.py:CLASS "
-        "(or a package's entry point of the group rtgen_opt.policies).")] = "all",
+        metavar="POLICY", help="all, or one of " + ", ".join(POLICIES) + ", or your own: "
+        "FILE.py:CLASS (or a package's entry point of the group rtgen_opt.policies).")]
+    = "all",
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
-    trace: Annotated[Optional[str], typer.Option(
-        help="Write the schedule table (one row per executed segment) to this file: CSV, "
-        "or JSON if it ends in .json. With --policy all, one file per policy "
-        "(trace.csv -> trace.ftf.csv ...).")] = None,
+    schedule_out: Annotated[Optional[str], typer.Option(
+        "--schedule-out", "--trace", metavar="FILE", help="Write the schedule table (one "
+        "row per executed segment): CSV, or JSON if FILE ends in .json. With --policy all, "
+        "one file per policy (out.csv -> out.ftf.csv ...). (--trace: the old name, kept for "
+        "one release.)")] = None,
     trace_format: Annotated[str, typer.Option(
-        "--trace-format", help="table (the schedule table, CSV or JSON) or chrome (trace "
-        "events for chrome://tracing or Perfetto).")] = "table",
+        "--trace-format", metavar="table|chrome", help="table (the schedule table, CSV or "
+        "JSON) or chrome (trace events for chrome://tracing or Perfetto).")] = "table",
+    report: ReportOpt = None,
     latency: LatencyOpt = "median",
     format: FormatOpt = "table",
 ) -> None:
     """Run the heuristic policies of the paper in the event-driven executor.
 
-    Example: rtgen-opt simulate scenario_c --policy all --horizon 60s
+    Example: rtgen-opt simulate scenario_c --policy all --horizon 60s --report sim.html
     """
     _check_format(format)
     policies = list(POLICIES.values()) if policy == "all" else [load_policy(policy)]
     _check_trace_format(trace_format)
-    ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
-    runs, outputs = [], {}
-    for chosen in _progress(policies, f"simulating {ts.scenario}"):
-        name = chosen.name
-        result = run_policy(ts, chosen)
-        runs.append({"policy": name, **evaluate(ts, result.schedule), "events": result.events,
-                     "wall_s": round(result.wall_s, 4)})
-        if trace:
-            target = trace if len(policies) == 1 else _suffixed(trace, name)
-            outputs[target] = result.schedule.to_text(ts, target, trace_format)
+    _check_report_name(report)
+    runs, outputs, traces = [], {}, {}
+    with _supervised("simulate", None) as (budget, say):
+        ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
+        for chosen in policies:
+            if budget.interrupted.is_set():
+                break
+            name = chosen.name
+            say.phase(f"simulating {name}")
+            result = run_policy(ts, chosen)
+            runs.append({"policy": name, **evaluate(ts, result.schedule),
+                         "events": result.events, "wall_s": round(result.wall_s, 4)})
+            traces[name] = result.schedule
+            if schedule_out:
+                target = schedule_out if len(policies) == 1 else _suffixed(schedule_out, name)
+                outputs[target] = result.schedule.to_text(ts, target, trace_format)
+    interrupted = budget.interrupted.is_set()
     for target, text in outputs.items():  # all runs succeeded: now write
         _write_text(target, text)
     data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
-            "drain_s": ts.drain_us / 1e6, "after_horizon": ts.after_horizon, "runs": runs}
+            "drain_s": ts.drain_us / 1e6, "after_horizon": ts.after_horizon, "runs": runs,
+            "interrupted": interrupted}
+    if report:
+        _write_report(report, "simulate", ts, data, traces)
     columns, rows = _policy_rows(ts, runs)
     emit(format, data, columns, rows, f"{ts.scenario}: {_run_length(ts)}, "
          f"{ts.num_jobs} jobs, granularity {ts.granularity}, on_miss {ts.on_miss}, "
-         f"preemption {ts.preemption}",
+         f"preemption {ts.preemption}" + _interrupted_mark(budget),
          "violations: frames dropped or late / released, over the whole run; "
          + ("drain violations: those of frames released after the horizon; "
             if ts.after_horizon == "continue" else "")
          + "TTFT, TPT: means over served requests; starved: no first token within the "
          "request's give-up time",
          numeric_from=1)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
@@ -371,18 +412,28 @@ def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
         columns += [f"{t} TTFT ms", f"{t} TPT ms", f"{t} starved"]
     rows = []
     for run in runs:
-        row = [run["policy"], 100 * run["violation_rate"]]
-        row += [100 * run["tasks"][t]["violation_rate"] for t in frame_tasks]
+        row = [run["policy"], _pct(run["violation_rate"])]
+        row += [_pct(run["tasks"][t]["violation_rate"]) for t in frame_tasks]
         if drain:
-            counts = [(run["tasks"][t]["drain_violations"], run["tasks"][t]["drain_released"])
-                      for t in frame_tasks]
+            counts = [(run["tasks"][t].get("drain_violations", 0),
+                       run["tasks"][t].get("drain_released", 0)) for t in frame_tasks]
             row.append(f"{sum(v for v, _ in counts)}/{sum(r for _, r in counts)}")
         for t in llm_tasks:
             llm = run["llm"][t]
-            row += [llm["ttft_ms"]["mean"], llm["tpt_ms"]["mean"],
+            row += [_num(llm["ttft_ms"]["mean"]), _num(llm["tpt_ms"]["mean"]),
                     f"{llm['starved']}/{llm['requests']}"]
         rows.append(row)
     return columns, rows
+
+
+def _pct(rate: float | None) -> str | None:
+    """A rate as a percentage with one decimal (the one format of every percentage)."""
+    return None if rate is None else f"{100 * rate:.1f}"
+
+
+def _num(value: float | None) -> str | None:
+    """Milliseconds with one decimal (the one format of every time in ms)."""
+    return None if value is None else f"{value:.1f}"
 
 
 def _suffixed(path: str, name: str) -> str:
@@ -390,51 +441,38 @@ def _suffixed(path: str, name: str) -> str:
     return f"{stem}.{name}.{ext}" if dot and "/" not in ext else f"{path}.{name}"
 
 
-def _progress(items: list, label: str):
-    """Iterate with a progress bar on stderr when it is a terminal."""
-    if not sys.stderr.isatty() or len(items) < 2:
-        yield from items
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as progress:
-        bar = progress.add_task(label, total=len(items))
-        for item in items:
-            progress.update(bar, description=f"{label}: {item}")
-            yield item
-            progress.advance(bar)
-
-
 # ----------------------------------------------------------------------------- solve
 
 
 @app.command()
 def solve(
-    scenario: str,
+    scenario: ScenarioArg,
     horizon: HorizonOpt = None,
-    solver: Annotated[str, typer.Option(help="cpsat (OR-Tools CP-SAT) or milp (PuLP).")]
+    solver: Annotated[str, typer.Option(metavar="ENGINE",
+                                        help="cpsat (OR-Tools CP-SAT) or milp (PuLP).")]
     = "cpsat",
     mip_solver: Annotated[str, typer.Option(
-        "--mip-solver", help="MILP engine: cbc (ships with PuLP) or highs (pip install "
-        "'rtgen-opt[highs]').")] = "cbc",
-    time_limit: Annotated[str, typer.Option(
-        "--time-limit", help="Wall-clock limit for the whole command, e.g. 60s.")] = "60s",
+        "--mip-solver", metavar="ENGINE", help="MILP engine: cbc (ships with PuLP) or highs "
+        "(pip install 'rtgen-opt[highs]').")] = "cbc",
+    time_limit: TimeLimitOpt = "60s",
     workers: WorkersOpt = 0,
-    seed: Annotated[int, typer.Option(help="Random seed of the solver.")] = 0,
-    ttft: Annotated[str, typer.Option(help="Second objective: sum or max of the LLM "
-                                      "TTFTs.")] = "sum",
-    schedule_out: Annotated[Optional[str], typer.Option(
-        "--schedule-out", help="Write the schedule (CSV, or JSON if it ends in .json).")] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed of the solver.")] = 0,
+    ttft: Annotated[str, typer.Option(metavar="sum|max", help="Second objective: sum or "
+                                      "max of the LLM TTFTs.")] = "sum",
+    schedule_out: ScheduleOutOpt = None,
+    report: ReportOpt = None,
     export_model: Annotated[Optional[str], typer.Option(
-        "--export-model", help="Write the model for debugging: the CP-SAT proto (of the "
-        "first window for long horizons), or the MILP as an LP file.")] = None,
+        "--model-out", "--export-model", metavar="FILE", help="Write the model for "
+        "debugging: the CP-SAT proto (of the first window for long horizons), or the MILP as "
+        "an LP file. (--export-model: the old name, kept for one release.)")] = None,
     export_bound: Annotated[Optional[str], typer.Option(
-        "--export-bound", metavar="FILE", help="Write the lower bound's certificate (JSON: "
-        "the prices on backend time and the value they prove), for anyone to re-check.")]
+        "--bound-out", "--export-bound", metavar="FILE", help="Write the lower bound's "
+        "certificate (JSON: the prices on backend time and the value they prove), for anyone "
+        "to re-check. (--export-bound: the first name, kept for one release.)")]
     = None,
     trace_format: Annotated[str, typer.Option(
-        "--trace-format", help="Format of --schedule-out: table (CSV or JSON) or chrome.")]
-    = "table",
+        "--trace-format", metavar="table|chrome", help="Format of --schedule-out: table (CSV "
+        "or JSON) or chrome.")] = "table",
     latency: LatencyOpt = "median",
     set_: SetOpt = None,
     format: FormatOpt = "table",
@@ -443,8 +481,10 @@ def solve(
     lower bound and the gap between them.
 
     Frames are firm (on time or dropped); every LLM request is served. Objectives, in
-    order: weighted frame violations, LLM TTFT, TPT. The schedule is replayed by the
-    executor's checker: exit 1 if it breaks a constraint or its metrics disagree.
+    order: weighted frame violations, LLM TTFT, TPT. The output says what was proven
+    (status, lower bound and the method behind it) and puts the best policy beside it.
+    The schedule is replayed by the executor's checker: exit 1 if it breaks a constraint
+    or its metrics disagree; 130 when interrupted (the best schedule so far is printed).
 
     Example: rtgen-opt solve scenario_c --horizon 1s --time-limit 30s
     """
@@ -462,57 +502,166 @@ def solve(
     if ttft not in ("sum", "max"):
         raise InputError("--ttft", "", "sum or max", ttft)
     _check_trace_format(trace_format)
+    _check_report_name(report)
     if workers < 0:
         raise InputError("--workers", "", "an integer >= 0", workers)
     limit = _duration_option("--time-limit", time_limit)
-    ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
-    say = (lambda m: print(f"[solve] {m}", file=sys.stderr)) if format == "table" else None
-    out = run_solver(ts, float(limit), workers, seed, ttft, progress=say,
-                     export_model=export_model, solver=solver, mip_solver=mip_solver)
+    with _supervised("solve", float(limit)) as (budget, say):
+        say.phase("building the task set")
+        ts = build_taskset(_scenario(scenario, set_, latency), _horizon(horizon))
+        say.phase("solving")
+        out = run_solver(ts, budget.share(1.0), workers, seed, ttft, progress=say,
+                         export_model=export_model, solver=solver, mip_solver=mip_solver,
+                         **budget_kwargs(run_solver, budget))
+        say.phase("measuring the best policy beside it")
+        baseline = _baseline(ts, out.warm_start)
     if schedule_out and out.schedule is not None:
         _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format))
-    if export_bound and out.bound is not None and out.bound.prices is not None:
+    if export_bound and getattr(out, "bound", None) is not None \
+            and out.bound.prices is not None:
         from .formulations.bounds.certificate import certificate_json
         from .formulations.problem import Problem
 
         _write_text(export_bound, certificate_json(Problem(ts, ttft=ttft), out.bound.prices,
                                                    out.bound.exact))
+    data = solve_data(ts, out, solver, mip_solver, baseline, budget)
+    if report:
+        _write_report(report, "solve", ts, data, {"best found": out.schedule,
+                                                  **({baseline["policy"]: baseline["trace"]}
+                                                     if baseline else {})})
+    data["best_policy"] = data["best_policy"] and {k: v for k, v in data["best_policy"].items()
+                                                   if k != "trace"}
+    engine = "CP-SAT" if solver == "cpsat" else f"MILP/{mip_solver}"
+    title = (f"{ts.scenario}: {_run_length(ts)}, {ts.num_jobs} jobs, {engine} "
+             f"({out.method}), {out.wall_s:.1f} s of {float(limit):g} s"
+             + _interrupted_mark(budget))
+    columns, rows = solve_summary_rows(data)
+    emit(format, data, columns, rows, title, solve_hint(data), numeric_from=9)
+    if format == "table" and out.metrics:
+        label = "optimum (proven)" if out.status.value == "OPTIMAL" else "best found"
+        runs = [{"policy": label, **out.metrics}]
+        if baseline:
+            runs.append({"policy": f"{baseline['policy']} (best policy)", **baseline["metrics"]})
+        columns, rows = _policy_rows(ts, runs)
+        emit(format, data, columns, rows, "Per task: the schedule found beside the best policy")
+    if not out.replay_ok and out.schedule is not None:
+        for problem in out.replay_violations[:10]:
+            print(f"rtgen-opt: replay: {problem}", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED if data["interrupted"] else 1)
+    if data["interrupted"]:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _baseline(ts: TaskSet, name: str | None) -> dict | None:
+    """The best policy that serves every request, measured for comparison: the solver's
+    warm start when that was a policy, else found again."""
+    if name not in POLICIES:
+        from .solve import best_policy_schedule
+
+        name = best_policy_schedule(ts)[0]
+    if name is None:
+        return None
+    trace = run_policy(ts, name).schedule
+    return {"policy": name, "metrics": evaluate(ts, trace), "trace": trace}
+
+
+def solve_data(ts: TaskSet, out, solver: str, mip_solver: str, baseline: dict | None,
+               budget: Budget) -> dict:
+    """The `solve` JSON (docs/files-and-output.md) with what was proven and how."""
     metrics = out.metrics or {}
-    data = {
-        "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6, "solver": solver,
+    released = (sum(t["released"] for t in metrics["tasks"].values()) if metrics.get("tasks")
+                else int(sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None)))
+    gap = (None if out.violations is None
+           else max(0.0, out.violations - out.violations_lower_bound))
+    best = None
+    if baseline:
+        m = baseline["metrics"]
+        best = {"policy": baseline["policy"], "violations": m["weighted_violations"],
+                "violation_rate": m["violation_rate"], "tasks": m["tasks"],
+                "llm": {n: {k: x[k] for k in ("requests", "ttft_ms", "tpt_ms", "starved")}
+                        for n, x in m["llm"].items()},
+                "trace": baseline["trace"]}
+    return {
+        "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
+        "drain_s": getattr(ts, "drain_us", 0) / 1e6, "solver": solver,
         "mip_solver": mip_solver if solver == "milp" else None,
-        "status": out.status.value, "violations": out.violations,
-        "violations_lower_bound": out.violations_lower_bound, "gap": out.gap,
+        "status": out.status.value, "proven": out.status.value == "OPTIMAL",
+        "violations": out.violations, "violations_lower_bound": out.violations_lower_bound,
+        "gap": out.gap, "gap_violations": gap,
+        "gap_pp": None if gap is None else 100 * gap / max(1, released),
+        "gap_pct_of_frames": None if gap is None else 100 * gap / max(1, released),
+        "released": released,
+        "lower_bound_method": getattr(out, "lower_bound_method", None) or None,
+        "upper_bound_method": getattr(out, "upper_bound_method", None) or None,
+        "time_to_first_solution_s": getattr(out, "time_to_first_solution_s", None),
         "tasks": metrics.get("tasks"), "llm": metrics.get("llm"),
         "violation_rate": metrics.get("violation_rate"),
         "utilization": metrics.get("utilization"), "placement": metrics.get("placement"),
+        "best_policy": best,
         "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
         "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
-        "lower_bound_method": out.lower_bound_method,
-        "upper_bound_method": out.upper_bound_method,
-        "gap_violations": None if out.violations is None
-        else out.violations - out.violations_lower_bound,
-        "gap_pct_of_frames": None if out.violations is None or not metrics.get("tasks")
-        else 100 * (out.violations - out.violations_lower_bound)
-        / max(1, sum(t["released"] for t in metrics["tasks"].values())),
         "stages": out.stages, "windows": out.windows, "notes": out.notes,
+        "time_limit_s": budget.total_s, "interrupted": budget.interrupted.is_set(),
         "wall_s": round(out.wall_s, 3),
     }
-    columns, rows = ["status", "violations", "lower bound", "gap", "replay"], [[
-        out.status.value, out.violations, out.violations_lower_bound,
-        None if out.gap is None else f"{100 * out.gap:.1f} %",
-        "ok" if out.replay_ok else "FAILED"]]
-    engine = "CP-SAT" if solver == "cpsat" else f"MILP/{mip_solver}"
-    emit(format, data, columns, rows, f"{ts.scenario}: {ts.horizon_us / 1e6:g} s, "
-         f"{ts.num_jobs} jobs, {engine} ({out.method}), {out.wall_s:.1f} s",
-         "; ".join(out.notes) or None)
-    if format == "table" and metrics:
-        columns, rows = _policy_rows(ts, [{"policy": "optimum", **metrics}])
-        emit(format, data, columns, rows, "Schedule found")
-    if not out.replay_ok:
-        for problem in out.replay_violations[:10]:
-            print(f"rtgen-opt: replay: {problem}", file=sys.stderr)
-        raise typer.Exit(1)
+
+
+STATUS_TEXT = {"OPTIMAL": "OPTIMAL: proven optimal",
+               "FEASIBLE": "FEASIBLE: best found, not proven optimal",
+               "INFEASIBLE": "INFEASIBLE: no schedule serves every request",
+               "UNKNOWN": "UNKNOWN: no schedule found within the limit"}
+
+
+def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
+    """The solve result as quantity/value rows: what was found, what was proven, how."""
+    released = data["released"]
+
+    def share(x: float | None) -> str:
+        return "-" if x is None else f"{x:g} ({100 * x / max(1, released):.1f} % of frames)"
+
+    rows = [["status", STATUS_TEXT.get(data["status"], data["status"])]]
+    up = data["upper_bound_method"]
+    rows.append(["violations" if data["proven"] else "violations (best found)",
+                 share(data["violations"]) + (f"; by {up}" if up else "")])
+    low = data["lower_bound_method"]
+    rows.append(["lower bound (proven)", f"{data['violations_lower_bound']:g}"
+                 + (f"; by {low}" if low else "")])
+    if data["gap_violations"] is not None:
+        rows.append(["gap", "0 (proven optimal)" if data["proven"] else
+                     f"at most {data['gap_violations']:g} violation"
+                     f"{'' if data['gap_violations'] == 1 else 's'}, "
+                     f"{data['gap_pp']:.1f} pp of frames"])
+    best = data["best_policy"]
+    if best:
+        llm = "; ".join(f"{n} TTFT {_ms(x['ttft_ms']['mean'])}"
+                        for n, x in best["llm"].items())
+        rows.append(["best policy", f"{best['policy']}: {best['violations']:g} violations "
+                     f"({100 * best['violation_rate']:.1f} %)" + (f", {llm}" if llm else "")])
+    for stage in data["stages"] or []:  # each objective of the lexicographic solve
+        if "value" in stage:
+            rows.append([f"objective {stage['name']}", f"{stage['value']:g} (bound "
+                         f"{stage['bound']:g}, {stage['status']})"])
+    if data["time_to_first_solution_s"] is not None:
+        rows.append(["first solution", f"{data['time_to_first_solution_s']:.1f} s"])
+    rows.append(["replay", "ok" if data["replay_ok"] else "FAILED"])
+    if data["interrupted"]:
+        rows.append(["interrupted", "yes: the best answer so far"])
+    return ["quantity", "value"], rows
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def solve_hint(data: dict) -> str | None:
+    """What to do next, and the solver's notes."""
+    notes = list(data["notes"] or [])
+    if not data["proven"] and data["violations"] is not None:
+        notes.append(f"Not proven: the optimum lies between {data['violations_lower_bound']:g} "
+                     f"and {data['violations']:g}. A longer --time-limit, a coarser "
+                     "--set granularity=group:N, or `rtgen-opt gap` on a shorter --horizon "
+                     "may close it.")
+    return "\n".join(notes) or None
 
 
 def _duration_option(option: str, text: str) -> Fraction:
@@ -530,54 +679,97 @@ def _duration_option(option: str, text: str) -> Fraction:
 
 @app.command()
 def gap(
-    scenario: str,
+    scenario: ScenarioArg,
     horizon: HorizonOpt = None,
-    report: Annotated[Optional[str], typer.Option(
-        help="Also write a report: FILE.html (self-contained page with charts) or FILE.md "
-        "(Markdown for a PR comment).")] = None,
+    report: ReportOpt = None,
     window: Annotated[Optional[str], typer.Option(
-        help="Time window of the report's Gantt charts, e.g. 2s..3s (default: the first "
-        "200 ms).")] = None,
-    time_limit: Annotated[str, typer.Option(
-        "--time-limit", help="Solver time for the whole analysis, e.g. 120s.")] = "120s",
+        metavar="START..END", help="Time window first shown in the report's Gantt charts, "
+        "e.g. 2s..3s (default: the first 200 ms; the HTML charts zoom out to the whole "
+        "run).")] = None,
+    time_limit: TimeLimitOpt = "120s",
     workers: WorkersOpt = 0,
     set_: SetOpt = None,
     policy: Annotated[Optional[list[str]], typer.Option(
-        help="Also compare this policy: your own FILE.py:CLASS (or an entry point); "
-        "repeatable.")] = None,
+        metavar="FILE.py:CLASS", help="Also compare this policy: your own FILE.py:CLASS (or "
+        "an entry point); repeatable.")] = None,
     format: FormatOpt = "table",
 ) -> None:
     """How far is each policy from the best possible schedule?
 
     Runs the five policies and the solver on the same task set: per policy its
     violations, its service-matched optimum (the fewest violations of any schedule that
-    serves every request at least as fast as the policy did) and the gap; the plain
-    optimum; the Pareto front of violations against the LLM's TTFT.
+    serves every request at least as fast as the policy did) and the gap — a range
+    min…max where the matched optimum is not proven; the plain optimum; the Pareto front
+    of violations against the LLM's TTFT. Exit 130 when interrupted (the policies done
+    so far are printed).
 
     Example: rtgen-opt gap scenario_c --horizon 2s --report report.html
     """
     from .gap import gap_analysis
-    from .gap_report import gap_rows, html_page, markdown
+    from .gap_report import gap_caption, gap_rows
 
     _check_format(format)
-    if report is not None and not report.endswith((".html", ".htm", ".md")):
-        raise InputError("--report", "", "a file name ending in .html or .md", report)
+    _check_report_name(report)
     limit = float(_duration_option("--time-limit", time_limit))
-    ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
-    span = _window(window, ts)
-    say = (lambda m: print(f"[gap] {m}", file=sys.stderr)) if format == "table" else None
-    extra = [p for p in map(load_policy, policy or ()) if p.name not in POLICIES]
-    data = gap_analysis(ts, limit, workers, progress=say,
-                        policies=list(POLICIES.values()) + extra)
+    with _supervised("gap", limit) as (budget, say):
+        say.phase("building the task set")
+        ts = build_taskset(_scenario(scenario, set_), _horizon(horizon))
+        span = _window(window, ts)
+        extra = [p for p in map(load_policy, policy or ()) if p.name not in POLICIES]
+        data = gap_analysis(ts, budget.share(1.0), workers, progress=say, budget=budget,
+                            policies=list(POLICIES.values()) + extra)
+    data["interrupted"] = budget.interrupted.is_set()
+    data["time_limit_s"] = limit
     if report:
-        text = markdown(data) if report.endswith(".md") else html_page(data, ts, span)
-        _write_text(report, text)
+        _write_report(report, "gap", ts, data, data["_schedules"], span)
     data.pop("_schedules")
     columns, rows = gap_rows(data)
-    emit(format, data, columns, rows, f"Optimality gap: {ts.scenario}, "
-         f"{ts.horizon_us / 1e6:g} s ({data['wall_s']:.0f} s)",
-         "matched optimum: fewest violations serving every request at least as fast as the "
-         "policy; a…b: not proven", numeric_from=1)
+    emit(format, data, columns, rows, f"Optimality gap: {ts.scenario}, {_run_length(ts)} "
+         f"({data['wall_s']:.0f} s of {limit:g} s)" + _interrupted_mark(budget),
+         gap_caption(data), numeric_from=1)
+    if data["interrupted"]:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _check_report_name(report: str | None) -> None:
+    if report is not None and not report.endswith((".html", ".htm", ".md")):
+        raise InputError("--report", "", "a file name ending in .html or .md", report)
+
+
+def _write_report(report: str, kind: str, ts: TaskSet, data: dict, schedules: dict,
+                  window_us: tuple[int, int] | None = None) -> None:
+    """Markdown (gap: its tables) or the interactive HTML page (html_report.py)."""
+    if report.endswith(".md"):
+        from .gap_report import markdown
+        from .report import markdown_table
+
+        if kind == "gap":
+            text = markdown(data)
+        elif kind == "solve":
+            text = markdown_table(f"solve: {data['scenario']}, {_run_length(ts)}",
+                                  *solve_summary_rows(data))
+        else:
+            text = markdown_table(f"simulate: {data['scenario']}, {_run_length(ts)}",
+                                  *_policy_rows(ts, data["runs"]))
+        _write_text(report, text)
+        return
+    from .html_report import render
+
+    if kind == "gap":
+        from .gap_report import gap_rows
+
+        tables = [("Each policy against its service-matched optimum (a…b: not proven)",
+                   *gap_rows(data))]
+    elif kind == "solve":
+        tables = [("What was found and what was proven", *solve_summary_rows(data))]
+        runs = [{"policy": "optimum" if data["proven"] else "best found", **data}]
+        if data["best_policy"]:
+            runs.append({**data["best_policy"], "policy": data["best_policy"]["policy"]
+                         + " (best policy)"})
+        tables.append(("Per task", *_policy_rows(ts, runs)))
+    else:
+        tables = [("Policies", *_policy_rows(ts, data["runs"]))]
+    _write_text(report, render(kind, ts, data, schedules, tables, window_us))
 
 
 def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:
@@ -598,32 +790,35 @@ def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:
 
 @app.command()
 def check(
-    scenario: str,
+    scenario: ScenarioArg,
     policy: Annotated[Optional[str], typer.Option(
-        help="Check this policy (simulated; a name, or your own FILE.py:CLASS) instead of "
-        "asking whether any schedule works.")] = None,
+        metavar="POLICY", help="Check this policy (simulated; a name, or your own "
+        "FILE.py:CLASS) instead of asking the solver whether any schedule works.")] = None,
     optimal: Annotated[bool, typer.Option(
-        "--optimal", help="Ask the solver whether any schedule meets every deadline "
-        "(the default).")] = False,
+        "--optimal", help="Ask the solver whether any schedule works: the default, so this "
+        "flag only documents it in scripts.")] = False,
     horizon: HorizonOpt = None,
     slo: Annotated[bool, typer.Option(
-        "--slo", help="With --policy: also require every request's TTFT and TPT within "
-        "its SLOs.")] = False,
+        "--slo", help="Also require every request's TTFT and TPT within its SLOs (with the "
+        "solver: TTFT SLOs become constraints; TPT is checked on the schedule found).")]
+    = False,
     max_fps: Annotated[Optional[str], typer.Option(
-        "--max-fps", help="Find, by bisection, the highest frame rate of this task that "
-        "stays schedulable (deadline = period).")] = None,
-    time_limit: Annotated[str, typer.Option(
-        "--time-limit", help="Solver limit per check, e.g. 60s.")] = "60s",
+        "--max-fps", metavar="TASK", help="Bracket the highest frame rate of this periodic "
+        "task that stays schedulable (deadline = period): highest rate proven, lowest "
+        "refuted, the unknown band between; the whole search within --time-limit.")] = None,
+    time_limit: TimeLimitOpt = "60s",
     workers: WorkersOpt = 0,
     latency: LatencyOpt = "median",
     set_: SetOpt = None,
     format: FormatOpt = "table",
 ) -> None:
-    """The deployment gate: exit 0 when the scenario is schedulable, 1 when it is not (or
-    when the solver cannot tell within the time limit), 2 on bad input.
+    """The deployment gate: exit 0 when the scenario is proven schedulable, 1 when it is
+    proven not, 3 when it was not decided within the time limit, 2 on bad input, 130 when
+    interrupted.
 
     Schedulable: no frame misses its deadline and no request starves. Cheap analytical
-    necessary conditions run first; then the policy, or the solver.
+    necessary conditions run first; then the policy, or the solver: a schedule without
+    violation proves yes, a lower bound of one violation or more proves no.
 
     Example: rtgen-opt check scenario_a --horizon 2s --policy edf-dyn
     """
@@ -634,29 +829,78 @@ def check(
     if policy is not None and optimal:
         raise InputError("--optimal", "", "either --policy P or --optimal, not both")
     limit = float(_duration_option("--time-limit", time_limit))
-    s = _scenario(scenario, set_, latency)
-    ts = build_taskset(s, _horizon(horizon))
-    if max_fps is not None:
-        if max_fps not in [t.name for t in s.tasks if t.kind == "periodic"]:
-            raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
-                             f"({', '.join(t.name for t in s.tasks if t.kind == 'periodic')})",
-                             max_fps)
-        fps, tried = checks.max_fps(s, max_fps, Fraction(ts.horizon_us, 1_000_000), chosen,
-                                    limit, workers)
-        method = f"policy:{policy}" if policy else "optimal"
-        data = {"scenario": ts.scenario, "task": max_fps, "max_fps": fps, "method": method,
-                "tried": [{"fps": f, "schedulable": ok} for f, ok in tried]}
-        emit(format, data, ["fps", "schedulable"], [[f, ok] for f, ok in tried],
-             f"{ts.scenario}: highest schedulable rate of {max_fps} ({method}): "
-             f"{'none' if fps is None else f'{fps:g} FPS'}", numeric_from=0)
-        raise typer.Exit(0 if fps is not None else 1)
-    verdict = checks.check(ts, chosen, limit, workers, slo)
+    with _supervised("check", limit) as (budget, say):
+        s = _scenario(scenario, set_, latency)
+        ts = build_taskset(s, _horizon(horizon))
+        if max_fps is not None:
+            _check_max_fps(checks, s, ts, max_fps, chosen, slo, budget, say, workers, format)
+        say.phase("analytical tests, then " + (f"simulating {chosen.name}" if chosen else
+                                               "the solver"))
+        verdict = checks.guarded_check(ts, chosen, budget.share(1.0), workers, slo,
+                                       progress=say, budget=budget)
+        verdict.interrupted = budget.interrupted.is_set()
     data = verdict.as_dict(ts.scenario)
-    emit(format, data, ["schedulable", "method", "reason"],
-         [["yes" if verdict.schedulable else ("unknown" if not verdict.proven else "no"),
-           verdict.method, verdict.reason]],
-         f"{ts.scenario}: {_run_length(ts)}", numeric_from=9)
-    raise typer.Exit(0 if verdict.schedulable else 1)
+    emit(format, data, ["verdict", "proven", "method", "reason"],
+         [[verdict.verdict, _yes_no(verdict.proven), verdict.method, verdict.reason]],
+         f"{ts.scenario}: {_run_length(ts)}, schedulable?" + _interrupted_mark(budget),
+         numeric_from=9)
+    raise typer.Exit(EXIT_INTERRUPTED if verdict.interrupted else verdict.exit_code)
+
+
+def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, format) -> None:
+    periodic = [t.name for t in s.tasks if t.kind == "periodic"]
+    if task not in periodic:
+        raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
+                         f"({', '.join(periodic)})", task)
+    say.phase(f"bracketing the rate of {task}")
+    bracket = checks.max_fps(s, task, Fraction(ts.horizon_us, 1_000_000), policy,
+                             budget.share(1.0), workers, slo=slo, budget=budget, progress=say)
+    method = f"policy:{policy.name}" if policy else "optimal"
+    data = bracket.as_dict(ts.scenario, method)
+    rows = [[f"{fps:g}", v.verdict, v.method, v.reason]
+            for fps, v in sorted(bracket.tried, key=lambda x: x[0])]
+    band = bracket.unknown_between
+    title = (f"{ts.scenario}: rate of {task} ({method}): proven schedulable up to "
+             f"{_fps(bracket.max_fps_proven)}, refuted from {_fps(bracket.min_fps_refuted)}"
+             + (_unknown_band(band) if band else "")
+             + _interrupted_mark(budget))
+    emit(format, data, ["fps", "verdict", "method", "reason"], rows, title,
+         "rates tried, in order of rate; the bracket assumes a higher rate is never easier",
+         numeric_from=9)
+    raise typer.Exit(EXIT_INTERRUPTED if bracket.interrupted else bracket.exit_code)
+
+
+def _unknown_band(band: list) -> str:
+    low, high = band
+    if high is None:
+        return f", unknown from {low:g} FPS up"
+    return f", unknown between {low:g} and {high:g} FPS"
+
+
+def _fps(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} FPS"
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _interrupted_mark(budget: Budget) -> str:
+    return " [INTERRUPTED: best answer so far]" if budget.interrupted.is_set() else ""
+
+
+@contextlib.contextmanager
+def _supervised(command: str, limit_s: float | None):
+    """Run a command's work under its wall clock, with progress and Ctrl-C (progress.py).
+    A second Ctrl-C aborts without an answer: exit 130."""
+    budget = Budget(limit_s)  # from the command's start (after Python's ~1 s of imports)
+    reporter = Reporter(command, budget)
+    try:
+        with supervise(budget, reporter):
+            yield budget, reporter
+    except KeyboardInterrupt:
+        print(f"rtgen-opt: {command}: interrupted before an answer", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 # ----------------------------------------------------------------------------- replay
@@ -664,9 +908,9 @@ def check(
 
 @app.command()
 def replay(
-    scenario: str,
-    schedule: Annotated[str, typer.Option(help="Schedule table (CSV or JSON) to check, as "
-                                          "written by --trace or --schedule-out.")],
+    scenario: ScenarioArg,
+    schedule: Annotated[str, typer.Option(metavar="FILE", help="Schedule table (CSV or "
+                                          "JSON) to check, as written by --schedule-out.")],
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
     format: FormatOpt = "table",

@@ -25,7 +25,9 @@ each piece of work where it drops the least frame weight, in four steps:
    work, and as a last resort as early as possible.
 4. **Polish**: short CP-SAT windows around the dropped frames, with the frames and the
    LLM segments inside free to move and everything else blocked, while the a-priori
-   budget lasts; a window's answer is kept only when it drops less weight.
+   budget lasts; a window's answer is kept only when it drops less weight. (Measured: no
+   gain on the 60 s instances of ``bench/bench_construct.py``, where the requests do not
+   overlap; a frame or two where they do.)
 
 Every step keeps the schedule feasible for the problem: required chains complete by their
 token deadlines (latest ends computed backwards from the first- and last-token deadlines
@@ -166,11 +168,11 @@ class _Board:
         n = len(starts)
         is_frame = self.is_frame_seg
         while i < n:
+            if starts[i] >= start + dur:  # sorted by start: nothing later can collide
+                break
             if ends[i] <= start or (skip_frames and owners[i] >= 0 and is_frame[owners[i]]):
                 i += 1
                 continue
-            if starts[i] >= start + dur:
-                break
             start = ends[i]
             if start > limit:
                 break
@@ -936,111 +938,146 @@ def _polish_windows(board: _Board, frames: _Frames) -> list[tuple[int, int]]:
 
 
 def _polish_window(board, frames, lo, hi, limit_s, workers, seed) -> bool:
-    from ortools.sat.python import cp_model
+    """Re-optimise the window [lo, hi) with CP-SAT; True when the board improved."""
+    window = _PolishWindow(board, frames, lo, hi)
+    return bool(window.free_frames) and window.solve(limit_s, workers, seed)
 
-    ts, problem = board.ts, board.problem
-    # frames inside the window; frames in `after` chains stay as they are
-    free_frames = [j for j in frames.meeting(ts, lo, hi)
-                   if ts.job_release_us[j] >= lo and ts.job_deadline_us[j] <= hi
-                   and ts.job_after[j] < 0 and j not in board.successor]
-    free_segs = sorted(s for s, r in board.segs.items() if r[3] >= lo and r[4] <= hi)
-    if not free_frames:
-        return False
-    before = sum(int(board.weights[j]) for j in free_frames if j in board.frames)
-    model = cp_model.CpModel()
-    lanes = [(b, k) for b in range(len(ts.backends)) for k in range(ts.instances[b])]
-    intervals = {lane: [] for lane in lanes}
-    start, end, on = {}, {}, {}
 
-    def add_segment(seg, earliest, latest_end, present, current):
+class _PolishWindow:
+    """The CP-SAT model of one polish window: the frames whose window lies inside it
+    (optional, on any lane) and the request segments inside it (on any lane, between
+    their fixed neighbours), around every other row meeting the window, fixed."""
+
+    def __init__(self, board: _Board, frames: _Frames, lo: int, hi: int):
+        from ortools.sat.python import cp_model
+
+        self.board, self.lo, self.hi = board, lo, hi
+        ts = self.ts = board.ts
+        # frames inside the window; frames in `after` chains stay as they are
+        self.free_frames = [j for j in frames.meeting(ts, lo, hi)
+                            if ts.job_release_us[j] >= lo and ts.job_deadline_us[j] <= hi
+                            and ts.job_after[j] < 0 and j not in board.successor]
+        self.free_segs = sorted(s for s, r in board.segs.items() if r[3] >= lo and r[4] <= hi)
+        self.model = cp_model.CpModel()
+        self.lanes = [(b, k) for b in range(len(ts.backends)) for k in range(ts.instances[b])]
+        self.intervals = {lane: [] for lane in self.lanes}
+        self.start, self.end, self.on, self.runs = {}, {}, {}, {}
+        if self.free_frames:
+            self._add_frames()
+            self._add_requests()
+            self._add_lanes()
+
+    def _add_segment(self, seg, earliest, latest_end, present, current) -> None:
+        """A segment on one of the lanes that can run it within [earliest, latest_end],
+        hinted from its ``current`` row (None: not placed)."""
+        m, ts = self.model, self.ts
         choices = {}
-        for b, k in lanes:
+        for b, k in self.lanes:
             dur = int(ts.seg_dur_us[seg, b])
             if dur == INELIGIBLE or earliest + dur > latest_end:
                 continue
-            choices[b, k] = model.new_bool_var(f"on_{seg}_{b}_{k}")
-            model.add_hint(choices[b, k], current is not None and current[1:3] == (b, k))
-        start[seg] = model.new_int_var(earliest, max(earliest, latest_end), f"s_{seg}")
-        end[seg] = model.new_int_var(earliest, max(earliest, latest_end), f"e_{seg}")
+            choices[b, k] = m.new_bool_var(f"on_{seg}_{b}_{k}")
+            m.add_hint(choices[b, k], current is not None and current[1:3] == (b, k))
+        top = max(earliest, latest_end)
+        self.start[seg] = m.new_int_var(earliest, top, f"s_{seg}")
+        self.end[seg] = m.new_int_var(earliest, top, f"e_{seg}")
         if current is not None:
-            model.add_hint(start[seg], current[3])
-            model.add_hint(end[seg], current[4])
-        model.add(sum(choices.values()) == present)
+            m.add_hint(self.start[seg], current[3])
+            m.add_hint(self.end[seg], current[4])
+        m.add(sum(choices.values()) == present)
         for (b, k), lit in choices.items():
             dur = int(ts.seg_dur_us[seg, b])
-            model.add(end[seg] == start[seg] + dur).only_enforce_if(lit)
-            intervals[b, k].append(model.new_optional_fixed_size_interval_var(
-                start[seg], dur, lit, f"iv_{seg}_{b}_{k}"))
-        on[seg] = choices
-        return choices
+            m.add(self.end[seg] == self.start[seg] + dur).only_enforce_if(lit)
+            self.intervals[b, k].append(m.new_optional_fixed_size_interval_var(
+                self.start[seg], dur, lit, f"iv_{seg}_{b}_{k}"))
+        self.on[seg] = choices
 
-    runs = {}
-    for job in free_frames:
-        runs[job] = model.new_bool_var(f"run_{job}")
-        model.add_hint(runs[job], job in board.frames)
-        placed = {r[0]: r for r in board.frames.get(job, [])}
-        release, deadline = int(ts.job_release_us[job]), int(ts.job_deadline_us[job])
-        segs = list(problem.segments(job))
-        for seg in segs:
-            add_segment(seg, release, deadline, runs[job], placed.get(seg))
-        _chain_links(model, ts, job, segs, start, end, on, runs[job])
-    free = set(free_segs)
-    for seg in free_segs:
-        job = int(ts.seg_job[seg])
-        earliest, latest = _seg_limits(board, seg, free)
-        # inside the window: outside it, only the rows meeting the window are modelled
-        add_segment(seg, max(lo, earliest), min(hi, latest), 1, board.segs[seg])
-    for seg in free_segs:
-        job = int(ts.seg_job[seg])
-        segs = problem.segments(job)
-        if seg + 1 in free and seg + 1 < segs.stop:
-            _chain_links(model, ts, job, [seg, seg + 1], start, end, on, None)
-        succ = board.successor.get(job)
-        if seg == segs.stop - 1 and succ is not None:
-            first = problem.segments(succ)[0]
-            if first in free:  # `after`: no transfer, as in the models
-                model.add(start[first] >= end[seg])
-        _fixed_neighbours(model, board, seg, free, start, end, on)
-    free_jobs = set(free_frames)
-    for b, k in lanes:
-        starts, ends, owners = board.starts[b][k], board.ends[b][k], board.owners[b][k]
-        first = max(0, bisect.bisect_right(starts, lo) - 1)
-        last = bisect.bisect_left(starts, hi)
-        fixed = [(starts[i], ends[i]) for i in range(first, last)
-                 if ends[i] > lo and not _is_free(board, owners[i], free_jobs, free)]
-        for n, (s, e) in enumerate(fixed):
-            intervals[b, k].append(model.new_fixed_size_interval_var(s, e - s, f"f{b}{k}{n}"))
-        model.add_no_overlap(intervals[b, k])
-    model.maximize(sum(int(board.weights[j]) * runs[j] for j in free_frames))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = limit_s
-    if workers == 1:  # stop on deterministic work first (reproducible); wall time: a cap
-        solver.parameters.max_deterministic_time = POLISH_DETERMINISTIC_PER_SECOND * limit_s
-        solver.parameters.max_time_in_seconds = 2 * limit_s
-    solver.parameters.num_workers = workers
-    solver.parameters.random_seed = seed
-    status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return False
-    if round(solver.objective_value) <= before:
-        return False
-    for job in free_frames:
-        board.take_frame(job)
-    for seg in free_segs:
-        board.take_seg(seg)
-    for seg in free_segs:
-        (b, k), = [lane for lane, lit in on[seg].items() if solver.boolean_value(lit)]
-        row = (seg, b, k, solver.value(start[seg]), solver.value(end[seg]))
-        board.put_seg(row)
-    for job in free_frames:
-        if solver.boolean_value(runs[job]):
-            rows = []
-            for seg in problem.segments(job):
-                (b, k), = [lane for lane, lit in on[seg].items() if solver.boolean_value(lit)]
-                rows.append((seg, b, k, solver.value(start[seg]), solver.value(end[seg])))
-            board.put_frame(job, rows)
-    board.journal.clear()
-    return True
+    def _add_frames(self) -> None:
+        board, ts = self.board, self.ts
+        for job in self.free_frames:
+            run = self.runs[job] = self.model.new_bool_var(f"run_{job}")
+            self.model.add_hint(run, job in board.frames)
+            placed = {r[0]: r for r in board.frames.get(job, [])}
+            release, deadline = int(ts.job_release_us[job]), int(ts.job_deadline_us[job])
+            segs = list(board.problem.segments(job))
+            for seg in segs:
+                self._add_segment(seg, release, deadline, run, placed.get(seg))
+            _chain_links(self.model, ts, job, segs, self.start, self.end, self.on, run)
+
+    def _add_requests(self) -> None:
+        board, ts, problem = self.board, self.ts, self.board.problem
+        free = set(self.free_segs)
+        for seg in self.free_segs:
+            earliest, latest = _seg_limits(board, seg, free)
+            # inside the window: outside it, only the rows meeting the window are modelled
+            self._add_segment(seg, max(self.lo, earliest), min(self.hi, latest), 1,
+                              board.segs[seg])
+        for seg in self.free_segs:
+            job = int(ts.seg_job[seg])
+            segs = problem.segments(job)
+            if seg + 1 in free and seg + 1 < segs.stop:
+                _chain_links(self.model, ts, job, [seg, seg + 1], self.start, self.end,
+                             self.on, None)
+            succ = board.successor.get(job)
+            if seg == segs.stop - 1 and succ is not None:
+                first = problem.segments(succ)[0]
+                if first in free:  # `after`: no transfer, as in the models
+                    self.model.add(self.start[first] >= self.end[seg])
+            _fixed_neighbours(self.model, board, seg, free, self.start, self.end, self.on)
+
+    def _add_lanes(self) -> None:
+        """No overlap per lane, with every row that stays as a fixed interval."""
+        board, free = self.board, set(self.free_segs)
+        free_jobs = set(self.free_frames)
+        for b, k in self.lanes:
+            starts, ends, owners = board.starts[b][k], board.ends[b][k], board.owners[b][k]
+            first = max(0, bisect.bisect_right(starts, self.lo) - 1)
+            last = bisect.bisect_left(starts, self.hi)
+            fixed = [(starts[i], ends[i]) for i in range(first, last)
+                     if ends[i] > self.lo and not _is_free(board, owners[i], free_jobs, free)]
+            for n, (s, e) in enumerate(fixed):
+                self.intervals[b, k].append(
+                    self.model.new_fixed_size_interval_var(s, e - s, f"f{b}{k}{n}"))
+            self.model.add_no_overlap(self.intervals[b, k])
+
+    def solve(self, limit_s: float, workers: int, seed: int) -> bool:
+        """Maximise the frame weight placed; apply the answer when it places more."""
+        from ortools.sat.python import cp_model
+
+        weights = self.board.weights
+        self.model.maximize(sum(int(weights[j]) * self.runs[j] for j in self.free_frames))
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = limit_s
+        if workers == 1:  # stop on deterministic work first (reproducible); wall time: a cap
+            solver.parameters.max_deterministic_time = POLISH_DETERMINISTIC_PER_SECOND * limit_s
+            solver.parameters.max_time_in_seconds = 2 * limit_s
+        solver.parameters.num_workers = workers
+        solver.parameters.random_seed = seed
+        status = solver.solve(self.model)
+        before = sum(int(weights[j]) for j in self.free_frames if j in self.board.frames)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or (
+                round(solver.objective_value) <= before):
+            return False
+        self._apply(solver)
+        return True
+
+    def _row(self, solver, seg) -> tuple:
+        (b, k), = [lane for lane, lit in self.on[seg].items() if solver.boolean_value(lit)]
+        return seg, b, k, solver.value(self.start[seg]), solver.value(self.end[seg])
+
+    def _apply(self, solver) -> None:
+        board = self.board
+        for job in self.free_frames:
+            board.take_frame(job)
+        for seg in self.free_segs:
+            board.take_seg(seg)
+        for seg in self.free_segs:
+            board.put_seg(self._row(solver, seg))
+        for job in self.free_frames:
+            if solver.boolean_value(self.runs[job]):
+                board.put_frame(job, [self._row(solver, seg)
+                                      for seg in board.problem.segments(job)])
+        board.journal.clear()
 
 
 def _is_free(board, owner, free_frames, free_segs) -> bool:

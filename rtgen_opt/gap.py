@@ -21,6 +21,7 @@ from .firm import firm_schedule, serves_every_request
 from .formulations.problem import Problem
 from .metrics import evaluate
 from .policies import POLICIES, Policy
+from .progress import TimeUp, budget_kwargs, cutoff
 from .solve import solve, solve_problem, service_matched_problem
 from .taskset import TaskSet
 
@@ -29,29 +30,48 @@ SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 
 
 def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
-                 progress=None, policies: list[Policy] | None = None) -> dict:
+                 progress=None, budget=None, policies: list[Policy] | None = None) -> dict:
     """The `gap` JSON (docs/files-and-output.md), plus the schedules the report draws
-    (``policies``: those to compare, by default every built-in one)."""
+    (``policies``: those to compare, by default every built-in one).
+
+    ``time_limit_s`` is split a priori (``SHARES``); ``budget`` (a progress.Budget), when
+    given, is asked between phases: once it is interrupted or spent, the remaining
+    policies and the Pareto front are skipped (the JSON says ``complete: false``)."""
     say = progress or (lambda m: None)
+
+    def stopped() -> bool:
+        return budget is not None and (budget.interrupted.is_set() or budget.expired)
+
     started = time.perf_counter()
-    optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers)
+    _phase(progress, "the plain optimum")
+    optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers,
+                    **budget_kwargs(solve, budget))
     say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
     released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
     chosen = list(POLICIES.values()) if policies is None else policies
     policies, traces, seeds = [], {}, [optimum.schedule]
     each = SHARES["matched"] * time_limit_s / len(chosen)
     for policy in chosen:
+        if stopped():
+            break
         name = policy.name
+        _phase(progress, f"{name} and its service-matched optimum")
         trace = simulate(ts, policy).schedule
         traces[name] = trace
         metrics = evaluate(ts, trace)
-        matched = solve_problem(service_matched_problem(ts, trace), each, workers,
-                                warm=firm_schedule(ts, trace), warm_name=name,
-                                stages=("violations",))
+        try:  # a matched optimum still unfinished at the deadline is dropped
+            with cutoff(budget):
+                matched = solve_problem(service_matched_problem(ts, trace), each, workers,
+                                        warm=firm_schedule(ts, trace), warm_name=name,
+                                        stages=("violations",))
+        except TimeUp:
+            say(f"{name}: matched optimum cut by the time limit")
+            break
         seeds += [firm_schedule(ts, trace), matched.schedule]
         violations = metrics["weighted_violations"]
-        gap_min = violations - matched.violations
-        gap_max = violations - matched.violations_lower_bound
+        gap_min = max(0.0, violations - matched.violations)
+        gap_max = max(gap_min, violations - matched.violations_lower_bound)
+        proven = matched.status.value == "OPTIMAL"
         policies.append({
             "policy": name, "violations": violations,
             "violation_rate": metrics["violation_rate"], "tasks": metrics["tasks"],
@@ -60,24 +80,41 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                                 "violations": matched.violations,
                                 "violations_lower_bound": matched.violations_lower_bound},
             "gap_violations": gap_min, "gap_violations_max": gap_max,
-            "gap_exact": matched.status.value == "OPTIMAL",
-            "gap_pp": 100 * gap_min / released,
+            "gap_exact": proven, "proven": proven,
+            "gap_pp_min": 100 * gap_min / released, "gap_pp_max": 100 * gap_max / released,
+            "gap_pp": 100 * gap_min / released if proven else None,
             "ttft_ms": _llm_stat(metrics, "ttft_ms"), "tpt_ms": _llm_stat(metrics, "tpt_ms"),
         })
         say(f"{name}: {violations:g} violations, matched optimum {matched.violations:g} "
             f"({matched.status.value})")
-    pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds)
+    complete = len(policies) == len(chosen) and not stopped()
+    _phase(progress, "the Pareto front")
+    pareto = []
+    if complete:
+        try:
+            with cutoff(budget):
+                pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds)
+        except TimeUp:
+            say("Pareto front cut by the time limit")
+            complete = False
     return {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
         "optimum": {"status": optimum.status.value, "violations": optimum.violations,
                     "violations_lower_bound": optimum.violations_lower_bound,
                     "gap": optimum.gap, "replay_ok": optimum.replay_ok,
+                    "lower_bound_method": getattr(optimum, "lower_bound_method", None),
                     **({k: optimum.metrics[k] for k in ("tasks", "llm", "violation_rate")}
                        if optimum.metrics else {})},
         "policies": policies, "pareto": pareto, "released": released,
+        "complete": complete,
         "wall_s": round(time.perf_counter() - started, 3),
         "_schedules": {"optimum": optimum.schedule, **traces},  # for the report only
     }
+
+
+def _phase(progress, name: str) -> None:
+    if hasattr(progress, "phase"):
+        progress.phase(name)
 
 
 def _llm_stat(metrics: dict, key: str) -> dict | None:

@@ -51,7 +51,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence],
         table.add_column(column, justify="right" if i >= numeric_from else "left")
     for row in rows:
         table.add_row(*(fmt(v) for v in row))
-    Console(file=sys.stdout, width=max(100, Console().width)).print(table)
+    Console(file=sys.stdout, width=max(120, Console().width)).print(table)
 
 
 def fmt(value) -> str:
@@ -72,3 +72,11 @@ def emit(fmt_name: str, data: dict, columns: Sequence[str], rows: Sequence[Seque
         sys.stdout.write(to_csv(columns, rows))
     else:
         print_table(title, columns, rows, caption, numeric_from)
+
+
+def markdown_table(title: str, columns: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A Markdown section: a heading and one table (cells formatted as in the terminal)."""
+    out = [f"## {title}", "", "| " + " | ".join(columns) + " |",
+           "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(fmt(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(out) + "\n"

@@ -25,7 +25,7 @@ import numpy as np
 
 from .executor import simulate
 from .firm import firm_schedule, serves_every_request
-from .construct import construct_schedule
+from .construct import ConstructionFailed, construct_schedule
 from .errors import InputError
 from .formulations.bounds import LowerBound, lower_bound, max_bound
 from .formulations.cpsat import CpSatModel
@@ -187,9 +187,9 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
     (the policy's, or the construction's when it is better)."""
     ts = problem.ts
     if _num_segments(problem) > CONSTRUCT_BEFORE_MODEL:
-        built = construct_schedule(problem, CONSTRUCT_SHARE * budget_s, max(1, workers), seed)
-        value = evaluate(ts, built)["weighted_violations"]
-        if warm is None or value < evaluate(ts, warm)["weighted_violations"]:
+        built = _construct(problem, CONSTRUCT_SHARE * budget_s, workers, seed, warm)
+        if built is not None and (warm is None or evaluate(ts, built)["weighted_violations"]
+                                  < evaluate(ts, warm)["weighted_violations"]):
             warm, warm_name = built, "the kill-aware construction"
         budget_s *= 1 - CONSTRUCT_SHARE
     if solver == "milp":
@@ -228,7 +228,7 @@ def _solve_long(problem, budget, workers, seed, warm, warm_name, say, started
     """Long horizons: a schedule by construction (the bound comes from the caller)."""
     ts = problem.ts
     windows: list[dict] = []
-    schedule = construct_schedule(problem, budget, max(1, workers), seed, progress=say)
+    schedule = _construct(problem, budget, workers, seed, warm, say)
     made_by = "kill-aware construction"
     upper = math.inf if schedule is None else evaluate(ts, schedule)["weighted_violations"]
     notes = [f"upper bound from the {made_by}"] if schedule is not None else []
@@ -245,6 +245,17 @@ def _solve_long(problem, budget, workers, seed, warm, warm_name, say, started
                       "construction", started, windows, notes)
     outcome.upper_bound_method = made_by
     return outcome
+
+
+def _construct(problem: Problem, budget_s: float, workers: int, seed: int,
+               floor: Schedule | None, say=None) -> Schedule | None:
+    """The kill-aware construction (never worse than ``floor``), or None where no schedule
+    it can build serves every required request."""
+    try:
+        return construct_schedule(problem, budget_s, max(1, workers), seed, progress=say,
+                                  floor=floor)
+    except ConstructionFailed:
+        return floor
 
 
 def _chain(ts: TaskSet, job: int) -> np.ndarray:

@@ -43,7 +43,7 @@ RUN_COLUMNS = ("command", "policy", "error")
 DEFAULT_PLOTS = {
     "simulate": ("violation_rate", "llm.*.ttft_ms.mean", "llm.*.tpt_ms.mean", "llm.*.starved"),
     "solve": ("violations", "violations_lower_bound", "gap"),
-    "check": ("verdict", "max_fps"),
+    "check": ("verdict", "max_fps_proven"),
     "gap": ("violations", "matched_optimum.violations", "gap_violations"),
 }
 
@@ -119,6 +119,8 @@ def run_key(scenario: Scenario, command: Command, fingerprint: str) -> str:
         "format": CACHE_FORMAT, "version": __version__, "code": fingerprint,
         "scenario": repr(dataclasses.replace(scenario, db=None, source="")),
         "db": db_fingerprint(scenario), "command": command.name, "options": command.options,
+        "policy_code": {spec: hashlib.sha256(Path(spec.rpartition(":")[0]).read_bytes())
+                        .hexdigest() for spec in command.options.get("policy_files", {}).values()},
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
@@ -215,13 +217,21 @@ def compute(run: Run) -> dict:
                 f"({Path(where.filename).name}:{where.lineno})"}
 
 
+def _policy(name: str, options: dict):
+    """A built-in policy by name, or a user's FILE.py:CLASS (loaded in this worker)."""
+    from .policies import POLICIES
+    from .policy_loader import load_policy
+
+    return name if name in POLICIES else load_policy(options["policy_files"][name])
+
+
 def _simulate(ts, scenario, options: dict) -> list[dict]:
     from .executor import simulate
     from .metrics import evaluate
 
     rows = []
     for name in options["policies"]:
-        result = simulate(ts, name)
+        result = simulate(ts, _policy(name, options))
         rows.append({"policy": name, **evaluate(ts, result.schedule), "events": result.events,
                      "wall_s": round(result.wall_s, 4)})
     return rows
@@ -245,13 +255,14 @@ def _check(ts, scenario, options: dict) -> list[dict]:
 
     rows = []
     for label in options["policies"]:
-        policy = None if label == "optimal" else label
+        policy = None if label == "optimal" else _policy(label, options)
         if options["max_fps"] is not None:
             horizon = Fraction(ts.horizon_us, 1_000_000)
-            fps, tried = checks.max_fps(scenario, options["max_fps"], horizon, policy,
-                                        options["time_limit_s"], options["workers"])
-            rows.append({"policy": label, "task": options["max_fps"], "max_fps": fps,
-                         "tried": [{"fps": f, "schedulable": ok} for f, ok in tried]})
+            bracket = checks.max_fps(scenario, options["max_fps"], horizon, policy,
+                                     options["time_limit_s"], options["workers"],
+                                     slo=options["slo"])
+            data = bracket.as_dict(ts.scenario, label)
+            rows.append({"policy": label, **{k: v for k, v in data.items() if k != "scenario"}})
             continue
         verdict = checks.check(ts, policy, options["time_limit_s"], options["workers"],
                                options["slo"])
@@ -413,8 +424,8 @@ def plot_columns(spec: SweepSpec, columns: list[str]) -> list[str]:
 def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int) -> dict:
     """What `--dry-run` prints: points, runs, what the cache already holds, and the work
     left: policy simulations and task-set segments, and the solver time budget (the sum
-    of the time limits of the solves: an upper bound on their time; a `max_fps` check
-    counts one solve per bisection step)."""
+    of the commands' time limits: an upper bound on their solver time; a `max_fps`
+    search shares one limit among its probes)."""
     from .taskset import build_taskset
 
     todo = [r for r in runs if cache.get(r.key) is None]
@@ -422,7 +433,7 @@ def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int)
     segments = sum(build_taskset(s).num_segments for s in scenarios.values())
     simulations = sum(len(r.command.options["policies"]) for r in todo
                       if r.command.name == "simulate")
-    solver_s = sum(_solver_budget(r, scenarios[r.point]) for r in todo)
+    solver_s = sum(_solver_budget(r) for r in todo)
     return {"sweep": spec.name, "points": spec.num_points, "runs": len(runs),
             "cached": len(runs) - len(todo), "to_compute": len(todo),
             "axes": list(spec.axis_keys), "commands": [c.name for c in spec.commands],
@@ -431,26 +442,13 @@ def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int)
             "solver_wall_s_at_most": solver_s / max(1, workers)}
 
 
-def _solver_budget(run: Run, scenario: Scenario) -> float:
+def _solver_budget(run: Run) -> float:
     options = run.command.options
     if run.command.name in ("solve", "gap"):
         return options["time_limit_s"]
-    if run.command.name != "check":
-        return 0.0
-    solves = sum(p == "optimal" for p in options["policies"])
-    if options["max_fps"] is not None:
-        solves *= _bisection_steps(scenario, options["max_fps"])
-    return solves * options["time_limit_s"]
-
-
-def _bisection_steps(scenario: Scenario, task: str) -> int:
-    """Checks `check.max_fps` makes: one at its lowest rate, then halving the interval
-    up to the rate where a frame no longer fits its period, to its 0.5 FPS precision."""
-    spec = scenario.task(task)
-    fastest_ms = min(scenario.db.layer_ms(spec.model, "frame", b, [spec.input_tokens or 0]).sum()
-                     for b in scenario.platform if (spec.model, "frame", b) in scenario.db.curves)
-    highest = math.floor(1000 / fastest_ms) + 1.0
-    return 1 + max(0, math.ceil(math.log2(max(1.0, (highest - 0.5) / 0.5))))
+    if run.command.name == "check":  # the optimal method solves; a policy simulates
+        return options["time_limit_s"] * sum(p == "optimal" for p in options["policies"])
+    return 0.0
 
 
 # ----------------------------------------------------------------------------- output

@@ -20,8 +20,11 @@ from .sweep import Run, compute
 OnResult = Callable[[int, dict], None]
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops them (no traceback per worker)."""
+def _leave_ctrl_c_to_the_parent() -> None:
+    """A worker leaves its terminal's process group and ignores SIGINT: Ctrl-C reaches
+    only the parent, which stops the workers itself. (In the group, CP-SAT would catch the
+    SIGINT, end its search early and hand back a truncated answer as if it were final.)"""
+    os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -52,7 +55,7 @@ def _run_pool(queue, workers: int, context, on_result: OnResult, work: Callable)
     """Run from ``queue`` until it is empty or the pool breaks."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_leave_ctrl_c_to_the_parent)
     pending: dict = {}
     try:
         while queue or pending:

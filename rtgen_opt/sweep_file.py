@@ -340,13 +340,39 @@ def _policies(opts: _Mapping, extra: tuple[str, ...] = (), default: str = "all")
     value = opts.mapping.get("policies", opts.mapping.get("policy", default))
     key = "policies" if opts.has("policies") else "policy"
     names = list(POLICIES) if value == "all" else [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not names or any(n not in known for n in names):
-        raise opts.error(key, f"all, or one or a list of {', '.join(known)}", value)
+    expected = f"all, or one or a list of {', '.join(known)} or FILE.py:CLASS"
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise opts.error(key, expected, value)
+    for name in names:
+        try:
+            if name not in known and policy_file(opts.source, name) is None:
+                raise opts.error(key, expected, name)
+        except InputError as exc:
+            if exc.source != opts.source or exc.field:
+                raise
+            raise opts.error(key, exc.expected, name) from None
     if len(set(names)) != len(names):
         raise opts.error(key, "each policy once", value)
     if opts.has("policies") and opts.has("policy"):
         raise opts.error("policy", "either policy or policies, not both")
     return names
+
+
+def policy_file(source: str, spec: str) -> str | None:
+    """``FILE.py:CLASS`` with FILE relative to the sweep file, as an absolute spec once the
+    class loads (a user's policy, as ``--policy`` takes it); None for anything else."""
+    from .policy_loader import load_policy
+
+    path, colon, name = spec.rpartition(":")
+    if not colon or not path.endswith(".py"):
+        return None
+    beside = Path(source).parent / path
+    resolved = f"{(beside if beside.is_file() else Path(path)).resolve()}:{name}"
+    try:
+        load_policy(resolved)
+    except InputError as exc:
+        raise InputError(source, "", f"a policy class that loads ({exc})", spec) from None
+    return resolved
 
 
 def _limit(opts: _Mapping, default: str) -> float:
@@ -356,7 +382,14 @@ def _limit(opts: _Mapping, default: str) -> float:
 
 
 def _simulate_options(opts: _Mapping) -> dict:
-    return {"policies": _policies(opts)}
+    policies = _policies(opts)
+    return {"policies": policies, "policy_files": _policy_files(opts, policies)}
+
+
+def _policy_files(opts: _Mapping, names: list[str]) -> dict[str, str]:
+    """Label as written -> the absolute FILE.py:CLASS, for the users' policies."""
+    files = {name: policy_file(opts.source, name) for name in names}
+    return {name: spec for name, spec in files.items() if spec is not None}
 
 
 def _solve_options(opts: _Mapping) -> dict:
@@ -377,7 +410,8 @@ def _solve_options(opts: _Mapping) -> dict:
 def _check_options(opts: _Mapping) -> dict:
     policies = _policies(opts, extra=("optimal",), default="optimal")
     max_fps = opts.text("max_fps") if opts.has("max_fps") else None
-    return {"policies": policies, "slo": opts.flag("slo", False), "max_fps": max_fps,
+    return {"policies": policies, "policy_files": _policy_files(opts, policies),
+            "slo": opts.flag("slo", False), "max_fps": max_fps,
             "time_limit_s": _limit(opts, "60s"), "workers": opts.integer("workers", 1)}
 
 

@@ -19,10 +19,11 @@ import itertools
 import math
 from collections import defaultdict
 
-from .gap_report import PALETTE
 from .sweep import ID_COLUMNS, plot_columns
 from .sweep_file import SweepSpec
 
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
+           "#9c755f"]  # Tableau 10: one colour per policy
 WIDTH, HEIGHT, MARGIN = 560, 300, (48, 16, 40, 64)  # top, right, bottom, left
 VERDICT_COLOURS = {"yes": "#59a14f", "no": "#e15759", "unknown": "#bab0ac", "failed": "#333"}
 MAX_PANELS = 36  # heatmaps per metric; beyond it the page points to the table

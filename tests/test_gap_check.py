@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from rtgen_opt.check import analytical
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.policies import POLICIES
 from tests.conftest import run_cli
 from tests.tiny import taskset, write_db
 
@@ -61,21 +62,37 @@ def test_gap_json_is_never_negative_and_the_html_has_its_charts(tmp_path, capsys
                 "gap_violations", "ttft_ms", "tpt_ms"} <= set(p)
         assert p["gap_violations"] >= 0
         assert p["violations"] >= p["matched_optimum"]["violations_lower_bound"]
+        assert p["gap_pp_min"] <= p["gap_pp_max"] and p["proven"] == p["gap_exact"]
+        if p["proven"]:
+            assert p["gap_pp"] == p["gap_pp_min"]
+        else:  # an unproven gap is a range, never a single number
+            assert p["gap_pp"] is None
     front = [p["violations"] for p in data["pareto"]]
     assert front == sorted(front, reverse=True)  # looser caps never cost more
 
+    page = report.read_text()
+    assert_self_contained_plotly_page(page, figures=1 + len(POLICIES) + 2)  # + rates, front
+
+
+def assert_self_contained_plotly_page(page: str, figures: int) -> None:
+    """The page embeds Plotly (no script from the network) and draws ``figures`` charts."""
+
     class Collect(HTMLParser):
-        tags: list = []
+        def __init__(self):
+            super().__init__()
+            self.tags = []
 
         def handle_starttag(self, tag, attrs):
             self.tags.append((tag, dict(attrs)))
 
     parser = Collect()
-    parser.feed(report.read_text())
-    labels = [a.get("aria-label") for t, a in parser.tags if t == "svg"]
-    assert labels.count("Gantt chart") == 3
-    assert "Violation rate per task and policy" in labels and "Pareto front" in labels
-    assert not any(t == "script" for t, _ in parser.tags)  # no network, no script
+    parser.feed(page)
+    scripts = [a for t, a in parser.tags if t == "script"]
+    assert scripts and not any("src" in a for a in scripts)  # nothing fetched: works offline
+    assert "plotly.js" in page.lower() or "Plotly" in page
+    divs = [a["id"] for t, a in parser.tags if t == "div" and a.get("id", "").startswith("figure-")]
+    assert len(divs) == figures
+    assert page.count("Plotly.newPlot") == figures
 
 
 def test_chrome_trace_has_one_event_per_executed_segment(tmp_path, capsys):
@@ -94,12 +111,15 @@ def test_check_exit_codes(tmp_path, capsys):
     scenario = small_scenario(tmp_path)
     code, out, _ = run_cli(["check", scenario, "--policy", "edf-dyn", "--format", "json"],
                            capsys)
-    assert code in (0, 1) and set(json.loads(out)) == {"scenario", "schedulable", "method",
-                                                       "reason"}
+    verdict = json.loads(out)
+    assert {"scenario", "verdict", "schedulable", "proven", "method", "reason"} <= set(verdict)
+    assert (code, verdict["verdict"], verdict["schedulable"]) in ((0, "yes", True),
+                                                                   (1, "no", False))
     easy = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "10ms"}])
     code, out, _ = run_cli(["check", easy, "--optimal", "--workers", "1", "--format", "json"],
                            capsys)
     assert code == 0 and json.loads(out)["schedulable"] is True
+    assert json.loads(out)["verdict"] == "yes" and json.loads(out)["proven"] is True
     hard = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "2ms"}])
     code, out, _ = run_cli(["check", hard, "--format", "json"], capsys)
     verdict = json.loads(out)
@@ -116,7 +136,9 @@ def test_max_fps_bisects_to_the_highest_schedulable_rate(tmp_path, capsys):
                             "--format", "json"], capsys)
     data = json.loads(out)
     # v takes 3 ms on its only backend: schedulable up to 333 FPS, not beyond
-    assert code == 0 and 330 <= data["max_fps"] <= 333.4
+    assert code == 0 and 333.3 - 0.5 <= data["max_fps_proven"] <= 333.4
+    assert 333.3 < data["min_fps_refuted"] <= data["max_fps_proven"] + 0.5
+    assert data["unknown_between"] is None  # a policy always decides
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -24,8 +24,16 @@ from rtgen_opt.executor import simulate
 from rtgen_opt.metrics import evaluate
 from rtgen_opt.policies import POLICIES
 from rtgen_opt.scenario import load_scenario
-from rtgen_opt.sweep import (ResultCache, code_fingerprint, compute, expand, flatten, plan,
-                             run_key, run_sweep)
+from rtgen_opt.sweep import (
+    ResultCache,
+    code_fingerprint,
+    compute,
+    expand,
+    flatten,
+    plan,
+    run_key,
+    run_sweep,
+)
 from rtgen_opt.sweep_engines import ENGINES, run_local
 from rtgen_opt.sweep_file import Command, load_sweep
 from rtgen_opt.taskset import build_taskset
@@ -151,6 +159,7 @@ BAD_FILES = [  # (change to the sweep file, the field the one-line message must 
     ({"zip": [{"llm.input_tokens": [32, 32], "od.fps": [30, 30]}]}, "zip[0]"),
     ({"run": {"simulate": {"policies": ["ftf", "lifo"]}}}, "run.simulate.policies"),
     ({"run": {"simulate": {"polices": "all"}}}, "run.simulate.polices"),
+    ({"run": {"simulate": {"policies": ["nofile.py:Mine"]}}}, "run.simulate.policies"),
     ({"run": {"check": {"time_limit": "10"}}}, "run.check.time_limit"),
     ({"run": {"check": {"max_fps": "llm"}}}, "run.check.max_fps"),
     ({"run": {"solve": {"workers": -1}}}, "run.solve.workers"),
@@ -307,13 +316,29 @@ def test_a_failing_run_is_recorded_not_cached_and_retried(tiny, tmp_path, monkey
     assert (again.cached, again.computed, again.failed) == (3, 0, 1)
 
 
+FRAGILE = """
+from rtgen_opt.policies import FcfsDyn
+
+
+class Fragile(FcfsDyn):
+    name = "fragile"
+
+    def priority(self, run, job, seg):
+        if len(run.release) > {limit}:
+            raise RuntimeError("more jobs than I can take")
+        return super().priority(run, job, seg)
+"""
+
+
 def test_a_failing_point_is_recorded_and_the_others_complete(tiny, tmp_path, capsys):
-    # 1 s of the tiny scenario overloads it (a RAG + LLM request every 50 ms): gap finds no
-    # schedule that serves every request and raises, when the run runs (not when the file
-    # is read); the 20 ms point is analysed.
-    path = write_sweep(tmp_path, horizon=None, grid={"horizon": ["20ms", "1s"]},
-                       run={"simulate": {"policies": ["ftf"]},
-                            "gap": {"time_limit": "2s"}})
+    # A user's policy that raises on the longer horizon: that run fails when it runs (not
+    # when the file is read); the other commands and points complete.
+    jobs = [build_taskset(load_scenario(str(tiny), [f"horizon={h}"])).num_jobs
+            for h in ("20ms", "100ms")]
+    (tmp_path / "fragile.py").write_text(FRAGILE.replace("{limit}", str(sum(jobs) // 2)))
+    path = write_sweep(tmp_path, horizon=None, grid={"horizon": ["20ms", "100ms"]},
+                       run={"simulate": {"policies": ["ftf", "fragile.py:Fragile"]},
+                            "check": {"policy": "edf-dyn"}})
     cache = tmp_path / "cache"
     code, data, err = sweep_cli([path, "--cache", str(cache), "--workers", "2", "--out",
                                  str(tmp_path / "t.csv")], capsys)
@@ -321,19 +346,22 @@ def test_a_failing_point_is_recorded_and_the_others_complete(tiny, tmp_path, cap
     assert (data["runs"], data["computed"], data["failed"]) == (4, 3, 1)
     frame = pd.read_csv(tmp_path / "t.csv")
     failed = frame[frame["error"].notna()]
-    assert set(failed["horizon"]) == {"1s"} and set(failed["command"]) == {"gap"}
-    assert set(failed["policy"]) == {*POLICIES, "optimum"}
-    assert (failed["error"].str.len() > 0).all()
+    assert set(failed["horizon"]) == {"100ms"} and set(failed["command"]) == {"simulate"}
+    assert list(failed["policy"]) == ["ftf", "fragile.py:Fragile"]  # the run's policies
+    assert failed["error"].str.contains("more jobs than I can take").all()
     ok = frame[frame["error"].isna()]
-    assert len(ok[ok["command"] == "gap"]) == len(POLICIES) + 1
-    assert len(ok[ok["command"] == "simulate"]) == 2
-    gap = ok[(ok["command"] == "gap") & (ok["policy"] != "optimum")]
-    assert len(gap) == len(POLICIES) and (gap["gap_violations"] >= 0).all()
-    assert "rtgen-opt: sweep: point 1 gap: " in err
+    assert len(ok) == 2 + 2 and set(ok[ok["command"] == "simulate"]["horizon"]) == {"20ms"}
+    assert "rtgen-opt: sweep: point 1 simulate: " in err
     # failures are not cached: a rerun tries the failed run again, and only it
     code, data, _ = sweep_cli([path, "--cache", str(cache), "--out", str(tmp_path / "t.csv")],
                               capsys)
     assert (data["cached"], data["computed"], data["failed"]) == (3, 0, 1)
+    # the policy's code is part of the key: fixed, the failed run and the run that
+    # succeeded with the old code are computed again, the check is still cached
+    (tmp_path / "fragile.py").write_text(FRAGILE.replace("{limit}", "10**9"))
+    code, data, _ = sweep_cli([path, "--cache", str(cache), "--out", str(tmp_path / "t.csv")],
+                              capsys)
+    assert code == 0 and (data["cached"], data["computed"], data["failed"]) == (2, 2, 0)
 
 
 def _exit_on_two(item: int) -> dict:
@@ -358,20 +386,39 @@ def test_a_dying_worker_fails_what_it_held_and_a_new_pool_takes_the_rest():
 
 def test_check_verdicts_and_the_report(tiny, tmp_path, capsys):
     path = write_sweep(tmp_path, grid={"od.fps": [30, 240]},
-                       run={"check": {"policies": ["ftf", "optimal"], "time_limit": "5s"}})
+                       run={"check": {"policies": ["ftf", "optimal"], "time_limit": "5s"},
+                            "solve": {"time_limit": "5s"}})
     code, data, err = sweep_cli([path, "--no-cache", "--out", str(tmp_path / "v.csv")], capsys)
     assert code == 0, err
     frame = pd.read_csv(tmp_path / "v.csv")
+    solved = frame[frame["command"] == "solve"].set_index("od.fps")
+    frame = frame[frame["command"] == "check"]
     verdicts = {(r["od.fps"], r["policy"]): r["verdict"] for _, r in frame.iterrows()}
     # yolov3 needs more than the 4.2 ms period of 240 FPS on its fastest backend: no.
     assert verdicts[240, "optimal"] == "no" and verdicts[240, "ftf"] == "no"
     assert verdicts[30, "optimal"] == "yes"
+    # the same question asked of solve: no violation at 30 FPS, at least one at 240
+    assert solved.loc[30, "violations"] == 0 and solved.loc[240, "violations"] >= 1
+    assert solved.loc[30, "replay_ok"]
     page = (tmp_path / "v.html").read_text()
     parser = _Tags()
     parser.feed(page)
     assert parser.count["svg"] >= 1 and parser.closed
     for colour in ("#59a14f", "#e15759"):  # the yes and no cells
         assert f'fill="{colour}"' in page
+
+
+def test_max_fps_brackets_the_rate_per_point(tiny, tmp_path, capsys):
+    path = write_sweep(tmp_path, grid={"llm.input_tokens": [32, 128]},
+                       run={"check": {"policy": "ftf", "max_fps": "od", "time_limit": "20s"}})
+    code, data, err = sweep_cli([path, "--no-cache", "--out", str(tmp_path / "f.csv")], capsys)
+    assert code == 0, err
+    frame = pd.read_csv(tmp_path / "f.csv")
+    assert list(frame["policy"]) == ["ftf", "ftf"] and (frame["task"] == "od").all()
+    for _, row in frame.iterrows():
+        assert row["max_fps_proven"] > 0
+        assert pd.isna(row["min_fps_refuted"]) or row["max_fps_proven"] < row["min_fps_refuted"]
+        assert json.loads(row["tried"])  # the probes, as JSON text
 
 
 def test_report_plots_each_metric_against_the_axis(tiny, tmp_path, capsys):

@@ -1,0 +1,125 @@
+"""The command's wall clock, progress on stderr and Ctrl-C (progress.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from ortools.sat.python import cp_model
+
+from rtgen_opt.progress import Budget, Reporter, supervise
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_shares_are_a_priori_and_the_limit_is_cut_to_what_is_left():
+    clock = FakeClock()
+    budget = Budget(20.0, reserve_s=1.0, clock=clock)
+    assert budget.share(0.5) == 9.5  # of the 19 s the solvers may use, whatever the clock
+    assert budget.limit(0.5) == 9.5
+    clock.now += 15.0
+    assert budget.share(0.5) == 9.5 and budget.limit(0.5) == 4.0
+    clock.now += 10.0
+    assert budget.expired and budget.limit(0.5) == 0.0
+    assert Budget(None).share(1.0) == float("inf") and not Budget(None).expired
+
+
+def test_an_interrupted_budget_has_no_time_left():
+    budget = Budget(60.0)
+    budget.interrupt()
+    assert budget.expired and budget.remaining() == 0.0
+
+
+def _slow_model() -> cp_model.CpModel:
+    model = cp_model.CpModel()
+    xs = [model.new_int_var(0, 100, f"x{i}") for i in range(40)]
+    model.add_all_different(xs)
+    model.maximize(sum((i * 7 % 13) * x for i, x in enumerate(xs)))
+    return model
+
+
+def test_a_supervised_search_gets_at_most_what_is_left_of_the_budget():
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = 600.0
+    solver.parameters.num_workers = 1
+    budget = Budget(1.0, reserve_s=0.0)
+    with supervise(budget, Reporter("test", budget, enabled=False)):
+        solver.solve(_slow_model())
+    assert solver.parameters.max_time_in_seconds <= 1.0
+    unsupervised = cp_model.CpSolver()
+    unsupervised.parameters.max_time_in_seconds = 0.1
+    unsupervised.solve(_slow_model())  # outside supervise: untouched
+    assert unsupervised.parameters.max_time_in_seconds == 0.1
+
+
+def _run_and_interrupt(args: list[str], after: str) -> tuple[int, str, str]:
+    """Start the CLI, press Ctrl-C once the stderr line containing ``after`` appears."""
+    proc = subprocess.Popen([sys.executable, "-m", "rtgen_opt.cli", *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if after in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, "".join(seen) + err
+
+
+def test_ctrl_c_during_solve_prints_the_best_answer_so_far_and_exits_130():
+    code, out, err = _run_and_interrupt(["solve", "scenario_c", "--horizon", "2s",
+                                         "--time-limit", "120s", "--workers", "1",
+                                         "--format", "json"], "warm start")
+    data = json.loads(out)
+    assert code == 130, err
+    assert data["interrupted"] is True and data["status"] in ("FEASIBLE", "OPTIMAL")
+    assert data["violations"] is not None  # the warm start at least
+    assert "interrupted" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_gap_keeps_what_was_done_and_exits_130():
+    code, out, err = _run_and_interrupt(["gap", "scenario_c", "--horizon", "2s",
+                                         "--time-limit", "300s", "--workers", "1",
+                                         "--format", "json"], "optimum:")
+    data = json.loads(out)
+    assert code == 130, err
+    assert data["interrupted"] is True and data["complete"] is False
+    assert data["optimum"]["status"] in ("FEASIBLE", "OPTIMAL")
+    assert len(data["policies"]) < 5 and data["pareto"] == []
+
+
+def test_ctrl_c_during_check_marks_the_verdict_interrupted():
+    code, out, err = _run_and_interrupt(["check", "scenario_c", "--horizon", "2s", "--max-fps",
+                                         "sr", "--time-limit", "300s", "--workers", "1",
+                                         "--format", "json"], "bracketing")
+    data = json.loads(out)
+    assert code == 130, err
+    assert data["interrupted"] is True and data["tried"]
+
+
+def test_work_in_a_cutoff_block_is_abandoned_at_the_deadline_and_nothing_leaks_after():
+    from rtgen_opt.progress import TimeUp, cutoff
+
+    budget = Budget(0.5, reserve_s=0.0)
+    cut = False
+    with supervise(budget, Reporter("test", budget, enabled=False)):
+        try:
+            with cutoff(budget):
+                while True:  # a Python loop that would never end by itself
+                    pass
+        except TimeUp:
+            cut = True
+        total = sum(range(200_000))  # runs to the end: no stray TimeUp after the block
+    assert cut and total == 199_999 * 100_000
