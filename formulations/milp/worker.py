@@ -139,6 +139,10 @@ def main() -> None:
     parent = os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     subprocess.Popen = _RecordingPopen  # type: ignore[misc]  # this process only
+    # the answer goes to the real stdout; whatever an engine prints there (highspy prints
+    # its banner from C) goes to stderr, or it would corrupt the pickle
+    answer_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     try:
         prob, engine, limit, threads, warm = pickle.load(sys.stdin.buffer)
         try:
@@ -148,8 +152,8 @@ def main() -> None:
             reason = (f"killed by {_signal_name(crashed[-1])}" if crashed
                       else f"{type(exc).__name__}: {exc}")
             answer = ("error", " ".join(reason.split())[:300])
-        sys.stdout.buffer.write(pickle.dumps(answer))
-        sys.stdout.buffer.flush()
+        answer_out.write(pickle.dumps(answer))
+        answer_out.flush()
     finally:  # on every exit (a truncated payload, a closed pipe): nothing stays behind
         _clean_up(orphaned=os.getppid() != parent)
 
