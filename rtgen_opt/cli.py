@@ -1097,8 +1097,8 @@ def _root(
     debug: Annotated[bool, typer.Option(
         "--debug", help="On an internal error, show the Python traceback.")] = False,
     max_memory: Annotated[Optional[str], typer.Option(
-        "--max-memory", help="Refuse task sets estimated to need more memory than this, "
-        "e.g. 16GiB (default: half the physical memory, at most 8GiB; also "
+        "--max-memory", metavar="SIZE", help="Refuse task sets estimated to need more "
+        "memory than this, e.g. 16GiB (default: half the physical memory, at most 8GiB; also "
         f"{limits.MAX_MEMORY_ENV}).")] = None,
 ) -> None:
     del debug  # read by main() from the command line: it matters when parsing failed too
