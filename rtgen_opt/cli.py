@@ -55,8 +55,11 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
     "KEY is a top-level key (granularity=model, platform.npu=2) or TASK.FIELD "
     "(llm.input_tokens=2048).")]
 HorizonOpt = Annotated[Optional[str], typer.Option(
-    "--horizon", metavar="DURATION", help="Jobs are released in [0, horizon), e.g. 60s or 500ms "
-    "(default: the scenario's `horizon`).")]
+    "--horizon", metavar="DURATION", help="Requests arrive in [0, horizon), e.g. 60s or 500ms "
+    "(default: the scenario's `horizon`); frames go on through the drain after it "
+    "(after_horizon: continue).")]
+
+
 def _check_workers(value: int) -> int:
     if not 0 <= value <= limits.MAX_WORKERS:
         raise InputError("--workers", "", f"an integer from 0 (one per core) to "

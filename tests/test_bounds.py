@@ -57,15 +57,19 @@ def test_segment_cost_is_the_sum_of_brute_force_minimum_overlaps(dur, cell, d, c
 # ------------------------------------------------------------------ hand-computed
 
 
-def test_one_34ms_npu_layer_among_60fps_frames_costs_exactly_two_frames(tmp_path):
-    # SR frames of 14 ms every 16.67 ms on the NPU leave 2.67 ms of slack each; a 34 ms
-    # layer needs 34 ms free, so it kills two frames (one kill frees at most ~22 ms).
+def one_layer_among_frames(tmp_path) -> Problem:
+    """SR frames of 14 ms every 16.67 ms on the NPU (2.67 ms of slack each) and one 34 ms
+    prefill layer, which needs 34 ms free: it kills two frames (one kill frees ~22 ms)."""
     rows = ["sr,frame,npu,,1,14", "llm,prefill,npu,8,1,34", "llm,prefill,npu,64,1,34",
             "llm,decode,npu,8,1,1", "llm,decode,npu,64,1,1"]
     tasks = [{"name": "sr", "model": "sr", "fps": 60},
              {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 1,
               "arrivals": {"times": ["20ms"]}}]
-    ts = taskset(tmp_path, rows, tasks, "100ms", drain="200ms")
+    return Problem(taskset(tmp_path, rows, tasks, "100ms", drain="200ms"))
+
+
+def test_one_34ms_npu_layer_among_60fps_frames_costs_exactly_two_frames(tmp_path):
+    ts = one_layer_among_frames(tmp_path).ts
     bound = lower_bound(Problem(ts))
     assert bound.value == 2
     result = CpSatModel(Problem(ts)).solve(20, workers=1)
@@ -215,12 +219,7 @@ def test_certificate_rechecked_by_independent_code(ts, tmp_path_factory):
 
 
 def test_a_certificate_claiming_more_than_its_prices_prove_is_rejected(tmp_path):
-    rows = ["sr,frame,npu,,1,14", "llm,prefill,npu,8,1,34", "llm,prefill,npu,64,1,34",
-            "llm,decode,npu,8,1,1", "llm,decode,npu,64,1,1"]
-    tasks = [{"name": "sr", "model": "sr", "fps": 60},
-             {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 1,
-              "arrivals": {"times": ["20ms"]}}]
-    problem = Problem(taskset(tmp_path, rows, tasks, "100ms", drain="200ms"))
+    problem = one_layer_among_frames(tmp_path)
     bound = lower_bound(problem)
     inflated = certificate_json(problem, bound.prices, bound.exact + 1)
     with pytest.raises(ValueError, match="claims"):

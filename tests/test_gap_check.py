@@ -102,7 +102,8 @@ def test_chrome_trace_has_one_event_per_executed_segment(tmp_path, capsys):
              "--trace-format", "chrome"], capsys)
     run_cli(["simulate", scenario, "--policy", "ftf", "--trace", str(table)], capsys)
     events = json.loads(trace.read_text())["traceEvents"]
-    rows = table.read_text().strip().splitlines()[1:]
+    rows = [line for line in table.read_text().strip().splitlines()
+            if not line.startswith("#")][1:]  # the metadata line, then the header
     assert len([e for e in events if e["ph"] == "X"]) == len(rows)
     assert all({"name", "ts", "dur", "pid", "tid"} <= set(e) for e in events if e["ph"] == "X")
 
