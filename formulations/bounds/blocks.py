@@ -278,6 +278,7 @@ def block_value(problem: Problem, setup: BlockSetup, lam: dict, tick_us: int) ->
         first = np.searchsorted(touches.ends, lo, "right")
         last = np.searchsorted(touches.starts, chain.due, "left")
         key = (lo % tick_us, chain.due - lo, chain.task, chain.job_breaks,
+               tuple((i, t - lo) for i, t in chain.milestones),
                tuple(e - lo for e in chain.earliest),
                problem.ts.seg_dur_us[list(chain.segments)].tobytes(),
                (touches.starts[first:last] - lo).tobytes(),

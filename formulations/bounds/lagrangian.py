@@ -29,7 +29,7 @@ certificate: ``certificate.py`` writes it and the tests re-check it independentl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -52,6 +52,17 @@ class Chain:
     due: int  # the last segment ends by this
     task: int  # for transfers between its own segments
     job_breaks: tuple[bool, ...]  # True where segment i starts a new job (no transfer)
+    milestones: tuple[tuple[int, int], ...] = ()  # (segment index, ends by): token 1
+
+    def latest_ends(self, fastest: np.ndarray) -> np.ndarray:
+        """Latest end of each segment: the due time and the milestones, less the fastest
+        durations of the segments that must follow before them."""
+        ends = np.empty(len(self.segments), dtype=np.int64)
+        by_index = dict(self.milestones)
+        ends[-1] = min(self.due, by_index.get(len(ends) - 1, self.due))
+        for i in range(len(ends) - 2, -1, -1):
+            ends[i] = min(ends[i + 1] - int(fastest[i + 1]), by_index.get(i, ends[i + 1]))
+        return ends
 
 
 def relaxed_chains(problem: Problem) -> tuple[list[Chain], list[Chain]]:
@@ -76,13 +87,20 @@ def relaxed_chains(problem: Problem) -> tuple[list[Chain], list[Chain]]:
             members.insert(0, int(ts.job_after[members[0]]))
         service = problem.token_service(job)
         own = list(problem.segments(job))
-        due = problem.end_us
+        due, milestones = problem.end_us, ()
         if service is not None:
-            first_seg, _, first_by, _ = service
-            own = own[:own.index(first_seg) + 1]
-            due = problem.end_us if first_by is None else min(first_by, problem.end_us)
+            first_seg, _, first_by, last_by = service
+            first_by = problem.end_us if first_by is None else min(first_by, problem.end_us)
+            if last_by < problem.end_us:  # a last-token deadline: decode is constrained too
+                due = last_by
+                index = sum(len(problem.segments(m)) for m in members[:-1]) + own.index(
+                    first_seg)
+                milestones = ((index, first_by),)
+            else:  # decode may wait: dropping it only drops constraints
+                own, due = own[:own.index(first_seg) + 1], first_by
         parts = [list(problem.segments(m)) for m in members[:-1]] + [own]
-        served.append(_chain(problem, job, members, parts, due, None))
+        served.append(replace(_chain(problem, job, members, parts, due, None),
+                              milestones=milestones))
     return firm, served
 
 
@@ -157,7 +175,7 @@ def chain_minimum(problem: Problem, chain: Chain, d: int, cost) -> float:
     ts = problem.ts
     durations = ts.seg_dur_us[list(chain.segments)]
     fastest = np.where(durations == INELIGIBLE, np.iinfo(np.int64).max, durations).min(axis=1)
-    after = np.concatenate([np.cumsum(fastest[::-1])[::-1][1:], [0]])  # fastest suffix
+    latest_end = chain.latest_ends(fastest)
     transfer = ts.transfer_us[chain.task]
     nxt = None  # per backend: (first cell, suffix minima of the next segment's values)
     for i in range(len(chain.segments) - 1, -1, -1):
@@ -165,7 +183,7 @@ def chain_minimum(problem: Problem, chain: Chain, d: int, cost) -> float:
         for b, dur in enumerate(durations[i].tolist()):
             if dur == INELIGIBLE:
                 continue
-            latest = chain.due - int(after[i]) - dur
+            latest = int(latest_end[i]) - dur
             if latest < chain.earliest[i]:
                 continue
             cells, s_min, s_max = _cells(chain.earliest[i], latest, d)
@@ -245,6 +263,7 @@ def _memoised(problem: Problem, prices: Prices):
         if chain.due >= limit:
             return chain_value(problem, chain, prices)
         key = (start % period, chain.due - start, chain.task, chain.job_breaks,
+               tuple((i, t - start) for i, t in chain.milestones),
                tuple(e - start for e in chain.earliest),
                ts.seg_dur_us[list(chain.segments)].tobytes())
         if key not in memo:
