@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import copy
+import os
 import sys
 
 import pytest
 import yaml
+from hypothesis import settings
 
-from rtgen_opt.cli import main
+# The default suite is reproducible: hypothesis draws the same examples on every run (a
+# CI gate must not flip on luck). HYPOTHESIS_PROFILE=explore draws new ones each run.
+settings.register_profile("reproducible", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "reproducible"))
+
+from rtgen_opt.cli import main  # noqa: E402 (after the profile: tests import it at once)
 
 # A small valid scenario; tests copy it and break one thing at a time.
 BASE_SCENARIO = {
