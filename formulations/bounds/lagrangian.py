@@ -4,7 +4,9 @@
 or dropped at its weight) and, for every request that must be served, its chain (the jobs
 it waits for through ``after``, then its own segments up to the one that emits token 1,
 which must end by the first-token due time; a request without tokens runs to its end by
-the end of the run). Dropping the later segments only drops constraints.
+the end of the run). Dropping the later segments only drops constraints — except where a
+service-matched problem gives the last token a deadline: then the decode stays in the
+chain, with token 1 as a milestone on the way.
 
 **Grid.** Time is cut into ticks of ``tick_us`` (D). A segment of duration p starting at S
 lies in cell ⌊S/D⌋. In tick k it is *charged* the minimum overlap of [S, S + p) with
