@@ -43,6 +43,7 @@ MILP_MAX_SEGMENTS = 4000  # the MILP solves one model; above this it is not atte
 # Shares of the time limit, fixed a priori (not from elapsed time) so that a run with one
 # worker is reproducible: the rest covers simulating the policies, greedy and replay.
 SOLVE_SHARE = 0.85
+BOUND_SHARE = 0.1  # of a problem's budget, for the phase-LP bound (seconds at 60 s)
 BLOCK_SHARE = 0.2  # of a problem's budget, kept for the block bound when a gap remains
 CONSTRUCT_BEFORE_MODEL = 500  # segments: above this a model is hinted by the construction
 CONSTRUCT_SHARE = 0.3  # of the model's budget, for that construction
@@ -60,7 +61,7 @@ class SolveOutcome:
     replay_ok: bool
     replay_violations: list[str]
     warm_start: str | None  # the policy whose firm schedule seeded the search
-    method: str  # "direct" or "windows"
+    method: str  # "direct" (one model) or "construction" (long horizons)
     wall_s: float
     windows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -145,8 +146,8 @@ def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int
     say("lower bound: phase LP and Lagrangian prices")
     bound = lower_bound(problem, blocks=False)
     say(f"lower bound {bound.value:g} ({bound.wall_s:.1f} s)")
-    # a share kept for the block bound, fixed a priori (reproducible with one worker)
-    remaining = max(0.5, (1 - BLOCK_SHARE) * budget_s - bound.wall_s)
+    # shares fixed a priori, not from elapsed time: reproducible with one worker
+    remaining = (1 - BOUND_SHARE - BLOCK_SHARE) * budget_s
     if solver == "milp" or _num_segments(problem) <= DIRECT_SEGMENTS:
         outcome = _solve_model(problem, remaining, workers, seed, warm, warm_name, solver,
                                mip_solver, export_model, started, stages)
