@@ -43,7 +43,7 @@ def main() -> None:
         print(f"{name:10s} {best.wall_s:8.3f} {best.events:8d} {best.events / best.wall_s:10.0f} "
               f"{len(best.schedule):8d}")
     verdict = "meets" if total < TARGET_S else "misses"
-    print(f"{"all":10s} {total:8.3f}   ({verdict} the {TARGET_S:g} s target)")
+    print(f"{'all':10s} {total:8.3f}   ({verdict} the {TARGET_S:g} s target)")
 
 
 if __name__ == "__main__":
