@@ -637,7 +637,7 @@ def solve_data(ts: TaskSet, out, solver: str, mip_solver: str, baseline: dict | 
         "best_policy": best,
         "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
         "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
-        "stages": out.stages, "windows": out.windows, "notes": out.notes,
+        "stages": out.stages, "notes": out.notes,
         "time_limit_s": budget.total_s, "interrupted": budget.interrupted.is_set(),
         "wall_s": round(out.wall_s, 3),
     }

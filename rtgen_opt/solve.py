@@ -63,7 +63,6 @@ class SolveOutcome:
     warm_start: str | None  # the policy whose firm schedule seeded the search
     method: str  # "direct" (one model) or "construction" (long horizons)
     wall_s: float
-    windows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     stages: list[dict] = field(default_factory=list)  # direct solves: per objective
     lower_bound_method: str = ""  # what proved violations_lower_bound
@@ -217,7 +216,7 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
         if value <= result.violations_lower_bound:
             status = SolveStatus.OPTIMAL
     outcome = _finish(ts, status, schedule, value, result.violations_lower_bound, warm_name,
-                      "direct", started, [], notes)
+                      "direct", started, notes)
     outcome.stages = result.stages
     outcome.lower_bound_method = f"{engine}'s proven bound"
     outcome.upper_bound_method = made_by
@@ -228,7 +227,6 @@ def _solve_long(problem, budget, workers, seed, warm, warm_name, say, started
                 ) -> SolveOutcome:
     """Long horizons: a schedule by construction (the bound comes from the caller)."""
     ts = problem.ts
-    windows: list[dict] = []
     schedule = _construct(problem, budget, workers, seed, warm, say)
     made_by = "kill-aware construction"
     upper = math.inf if schedule is None else evaluate(ts, schedule)["weighted_violations"]
@@ -241,9 +239,9 @@ def _solve_long(problem, budget, workers, seed, warm, warm_name, say, started
             notes.append(f"kept {warm_name}'s schedule: the construction found more violations")
     if schedule is None:
         return _finish(ts, SolveStatus.UNKNOWN, None, None, 0.0, warm_name, "construction",
-                       started, windows, notes)
+                       started, notes)
     outcome = _finish(ts, SolveStatus.FEASIBLE, schedule, upper, 0.0, warm_name,
-                      "construction", started, windows, notes)
+                      "construction", started, notes)
     outcome.upper_bound_method = made_by
     return outcome
 
@@ -269,7 +267,7 @@ def _chain(ts: TaskSet, job: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- finish
 
 
-def _finish(ts, status, schedule, violations, lower, warm_name, method, started, windows,
+def _finish(ts, status, schedule, violations, lower, warm_name, method, started,
             notes) -> SolveOutcome:
     """Replay the schedule in the executor's checker and compare its metrics."""
     metrics, replay_ok, problems = None, False, []
@@ -283,4 +281,4 @@ def _finish(ts, status, schedule, violations, lower, warm_name, method, started,
                 problems = [f"metrics: the evaluator counts {metrics['weighted_violations']} "
                             f"weighted violations, the solver {violations}"]
     return SolveOutcome(status, schedule, violations, lower, metrics, replay_ok, problems,
-                        warm_name, method, time.perf_counter() - started, windows, notes)
+                        warm_name, method, time.perf_counter() - started, notes)

@@ -31,7 +31,7 @@ certificate: ``certificate.py`` writes it and the tests re-check it independentl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -47,7 +47,6 @@ INF = float("inf")
 class Chain:
     """One relaxed job: segments in order, each with its start window per backend."""
 
-    job: int  # the job whose cost this is (the request, or the firm frame)
     segments: tuple[int, ...]
     weight: float | None  # firm: dropping costs this; None: must run
     earliest: tuple[int, ...]  # earliest start of each segment (order-independent)
@@ -101,13 +100,12 @@ def relaxed_chains(problem: Problem) -> tuple[list[Chain], list[Chain]]:
             else:  # decode may wait: dropping it only drops constraints
                 own, due = own[:own.index(first_seg) + 1], first_by
         parts = [list(problem.segments(m)) for m in members[:-1]] + [own]
-        served.append(replace(_chain(problem, job, members, parts, due, None),
-                              milestones=milestones))
+        served.append(_chain(problem, job, members, parts, due, None, milestones))
     return firm, served
 
 
 def _chain(problem: Problem, job: int, members: list[int], parts: list[list[int]], due: int,
-           weight: float | None) -> Chain:
+           weight: float | None, milestones: tuple = ()) -> Chain:
     ts = problem.ts
     segments, earliest, breaks = [], [], []
     at = 0
@@ -118,8 +116,8 @@ def _chain(problem: Problem, job: int, members: list[int], parts: list[list[int]
             earliest.append(at)
             breaks.append(i == 0)
             at += ts.fastest_us(s)
-    return Chain(job, tuple(segments), weight, tuple(earliest), due,
-                 int(ts.job_task[job]), tuple(breaks))
+    return Chain(tuple(segments), weight, tuple(earliest), due,
+                 int(ts.job_task[job]), tuple(breaks), milestones)
 
 
 # ----------------------------------------------------------------------------- prices
