@@ -557,29 +557,27 @@ def _cost(board: _Board, frames: _Frames, rows: list[tuple]) -> tuple[int, str]:
 
 def _choose_idle(board, frames, unit, i, lookahead):
     """The segment where it finishes first in idle time (displacing nothing)."""
+    return _earliest_end(board, unit, i, skip_frames=False, how="none")
+
+
+def _choose_asap(board, frames, unit, i, lookahead):
+    """The segment where it finishes first if frames did not count (they are repaired)."""
+    return _earliest_end(board, unit, i, skip_frames=True, how="full")
+
+
+def _earliest_end(board, unit, i, skip_frames: bool, how: str):
+    """Segment i of the unit on the lane where it ends first (each search bounded by the
+    best end so far); ``skip_frames``: frames' time counts as free."""
     seg = unit.segs[i]
     ready, prev, transfer = _ready(board, unit, i)
     best = None
     for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
                                             unit.latest_end[i]):
         limit = latest if best is None else min(latest, best[4] - dur)
-        start = board.earliest_gap(b, k, at, dur, limit=limit)
+        start = board.earliest_gap(b, k, at, dur, skip_frames=skip_frames, limit=limit)
         if start <= limit and (best is None or start + dur < best[4]):
             best = (seg, b, k, start, start + dur)
-    return None if best is None else ([best], "none")
-
-
-def _choose_asap(board, frames, unit, i, lookahead):
-    """The segment where it finishes first if frames did not count (they are repaired)."""
-    seg = unit.segs[i]
-    ready, prev, transfer = _ready(board, unit, i)
-    best = None
-    for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
-                                            unit.latest_end[i]):
-        start = board.earliest_gap(b, k, at, dur, skip_frames=True, limit=latest)
-        if start <= latest and (best is None or start + dur < best[4]):
-            best = (seg, b, k, start, start + dur)
-    return None if best is None else ([best], "full")
+    return None if best is None else ([best], how)
 
 
 def _choose_kill_aware(board, frames, unit, i, lookahead):
