@@ -568,9 +568,10 @@ def solve(
                                                      if baseline else {})})
     data["best_policy"] = data["best_policy"] and {k: v for k, v in data["best_policy"].items()
                                                    if k != "trace"}
-    engine = "CP-SAT" if solver == "cpsat" else f"MILP/{mip_solver}"
-    title = (f"{ts.scenario}: {_run_length(ts)}, {ts.num_jobs} jobs, {engine} "
-             f"({out.method}), {out.wall_s:.1f} s of {float(limit):g} s"
+    engine = ("kill-aware construction" if out.method == "construction" else "CP-SAT model"
+              if solver == "cpsat" else f"MILP/{mip_solver} model")
+    title = (f"{ts.scenario}: {_run_length(ts)}, {ts.num_jobs} jobs, {engine}, "
+             f"{out.wall_s:.1f} s of {float(limit):g} s"
              + _interrupted_mark(budget))
     columns, rows = solve_summary_rows(data)
     emit(format, data, columns, rows, title, solve_hint(data), numeric_from=9)
@@ -700,9 +701,9 @@ def solve_hint(data: dict) -> str | None:
     notes = list(data["notes"] or [])
     if not data["proven"] and data["violations"] is not None:
         notes.append(f"Not proven: the optimum lies between {data['violations_lower_bound']:g} "
-                     f"and {data['violations']:g}. A longer --time-limit, a coarser "
-                     "--set granularity=group:N, or `rtgen-opt gap` on a shorter --horizon "
-                     "may close it.")
+                     f"and {data['violations']:g}. A coarser --set granularity=group:N, or "
+                     "on small instances a longer --time-limit, may close it; "
+                     "docs/optimum.md says what each bound can and cannot see.")
     return "\n".join(notes) or None
 
 
