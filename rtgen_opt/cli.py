@@ -497,8 +497,8 @@ def solve(
     report: ReportOpt = None,
     export_model: Annotated[Optional[str], typer.Option(
         "--model-out", "--export-model", metavar="FILE", help="Write the model for "
-        "debugging: the CP-SAT proto (of the first window for long horizons), or the MILP as "
-        "an LP file. (--export-model: the old name, kept for one release.)")] = None,
+        "debugging: the CP-SAT proto, or the MILP as an LP file (instances solved as one "
+        "model; long horizons are built by construction and write none). (--export-model: the old name, kept for one release.)")] = None,
     export_bound: Annotated[Optional[str], typer.Option(
         "--bound-out", "--export-bound", metavar="FILE", help="Write the lower bound's "
         "certificate (JSON: the prices on backend time and the value they prove), for anyone "
@@ -520,7 +520,7 @@ def solve(
     The schedule is replayed by the executor's checker: exit 1 if it breaks a constraint
     or its metrics disagree; 130 when interrupted (the best schedule so far is printed).
 
-    Example: rtgen-opt solve scenario_c --horizon 1s --time-limit 30s
+    Example: rtgen-opt solve scenario_c --horizon 60s --report solve.html
     """
     from .solve import solve as run_solver
 
