@@ -17,10 +17,10 @@ from fractions import Fraction
 
 from rtgen_opt.formulations.problem import Problem
 
-from rtgen_opt.construct import construct
-from rtgen_opt.replay import replay
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.optimisation.construct import construct
 
 INSTANCES = {
     "c": ("scenario_c", []),

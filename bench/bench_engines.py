@@ -22,9 +22,10 @@ from fractions import Fraction
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.milp import MilpModel, TimeIndexedMilp, available_engines
 from rtgen_opt.formulations.problem import Problem
-from rtgen_opt.replay import replay
-from rtgen_opt.scenario import TaskSpec, load_scenario
-from rtgen_opt.taskset import build_taskset
+
+from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.model.scenario import TaskSpec, load_scenario
+from rtgen_opt.model.taskset import build_taskset
 
 
 def instances():

@@ -14,10 +14,10 @@ import platform
 import time
 from fractions import Fraction
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.policies import POLICIES
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
 
 TARGET_S = 2.0
 

@@ -20,12 +20,12 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES, KillAware, Policy
-from rtgen_opt.policy_loader import load_policy
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES, KillAware, Policy
+from rtgen_opt.simulation.policies.loader import load_policy
 
 CASES = [("scenario_a", ()), ("scenario_b", ()), ("scenario_c", ()), ("scenario_d", ())]
 CASES += [("scenario_c", (f"llm.input_tokens={n}",)) for n in (32, 256, 2048)]

@@ -21,9 +21,9 @@ import numpy as np
 
 
 def one(horizon: float, policy: str) -> dict:
-    from rtgen_opt.executor import simulate
-    from rtgen_opt.scenario import load_scenario
-    from rtgen_opt.taskset import build_taskset
+    from rtgen_opt.model.scenario import load_scenario
+    from rtgen_opt.model.taskset import build_taskset
+    from rtgen_opt.simulation.executor import simulate
 
     started = time.perf_counter()
     ts = build_taskset(load_scenario("scenario_c"), Fraction(str(horizon)))

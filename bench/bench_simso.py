@@ -33,10 +33,10 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.latency import load_db
-from rtgen_opt.scenario import Scenario, TaskSpec
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.model.latency import load_db
+from rtgen_opt.model.scenario import Scenario, TaskSpec
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.simulation.executor import simulate
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".simso-venv"

@@ -14,9 +14,9 @@ import argparse
 import os
 from fractions import Fraction
 
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.solve import solve
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.optimisation.solve import solve
 
 
 def main() -> None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 from fractions import Fraction
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.solve import solve
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.optimisation.solve import solve
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
 
 SCENARIOS = ("scenario_a", "scenario_b", "scenario_c", "scenario_d")
 

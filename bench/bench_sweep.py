@@ -30,8 +30,9 @@ from pathlib import Path
 
 import yaml
 
-from rtgen_opt.sweep import compute, plan, run_sweep
-from rtgen_opt.sweep_file import load_sweep
+from rtgen_opt.sweep.compute import compute
+from rtgen_opt.sweep.run import plan, run_sweep
+from rtgen_opt.sweep.spec import load_sweep
 
 LENGTHS_IN = [32, 64, 128, 256, 512, 1024, 1536, 2048]
 LENGTHS_OUT = [8, 16, 24, 32, 40, 48, 56, 64]

@@ -1,5 +1,5 @@
 """An example policy: FTF's order, but never start a frame where it would be dropped."""
-from rtgen_opt.policies import Ftf, Policy
+from rtgen_opt.simulation.policies.classic import Ftf, Policy
 
 
 class FtfNoHopeless(Policy):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rtgen_opt.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
+from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from rtgen_opt.schedule import Schedule
+from rtgen_opt.model.schedule import Schedule
 
 
 class SolveStatus(str, Enum):

@@ -16,7 +16,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .errors import InputError
+from rtgen_opt.errors import InputError
 
 _TEMP_PREFIX = ".rtgen-opt-"
 

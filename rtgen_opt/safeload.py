@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import InputError
+from rtgen_opt.errors import InputError
 
 MAX_DEPTH = 64  # nesting levels of mappings and lists
 MAX_EXPANDED_NODES = 200_000  # YAML nodes once every alias is expanded

@@ -12,7 +12,7 @@ import math
 import re
 from fractions import Fraction
 
-from .limits import MAX_DURATION_S
+from rtgen_opt.limits import MAX_DURATION_S
 
 US_PER_S = 1_000_000
 

@@ -16,7 +16,7 @@ settings.register_profile("reproducible", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "reproducible"))
 
-from rtgen_opt.cli import main  # noqa: E402 (after the profile: tests import it at once)
+from rtgen_opt.cli.app import main  # noqa: E402 (after the profile: tests import it at once)
 
 # A small valid scenario; tests copy it and break one thing at a time.
 BASE_SCENARIO = {

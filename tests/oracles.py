@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 
-from rtgen_opt.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
+from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
 
 
 def brute_force_min_violations(ts: TaskSet) -> float:

@@ -15,9 +15,9 @@ import hashlib
 import json
 from fractions import Fraction
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.taskset import TaskSet, build_taskset
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import TaskSet, build_taskset
+from rtgen_opt.simulation.executor import simulate
 
 CLASSIC = ("fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn", "ftf")
 CASES = {  # name -> (scenario, --set overrides, horizon in seconds)

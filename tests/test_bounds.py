@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
-from rtgen_opt.executor import simulate
 from rtgen_opt.formulations.bounds import Prices, lagrangian_value, lower_bound
 from rtgen_opt.formulations.bounds.certificate import certificate_json, check_certificate
 from rtgen_opt.formulations.bounds.lagrangian import relaxed_chains, segment_cost
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
-from rtgen_opt.solve import service_matched_problem
-from rtgen_opt.taskset import INELIGIBLE
+
+from rtgen_opt.model.taskset import INELIGIBLE
+from rtgen_opt.optimisation.solve import service_matched_problem
+from rtgen_opt.simulation.executor import simulate
 from tests.tiny import taskset
 
 SETTINGS = settings(max_examples=30, deadline=None,
@@ -229,8 +229,8 @@ def test_a_certificate_claiming_more_than_its_prices_prove_is_rejected(tmp_path)
 def test_scenario_c_two_seconds_bound_is_positive():
     # every placement of a 34 ms prefill layer among 60 FPS frames costs frames: the
     # continuing load leaves no frame-free time to hide the request in
-    from rtgen_opt.scenario import load_scenario
-    from rtgen_opt.taskset import build_taskset
+    from rtgen_opt.model.scenario import load_scenario
+    from rtgen_opt.model.taskset import build_taskset
 
     ts = build_taskset(load_scenario("scenario_c"), Fraction(2))
     assert lower_bound(Problem(ts)).value >= 30
@@ -239,7 +239,13 @@ def test_scenario_c_two_seconds_bound_is_positive():
 # ------------------------------------------------------------------ the block bound
 
 from rtgen_opt.formulations.bounds.blocks import (  # noqa: E402
-    block_bound, block_setup, block_value, _options, _touch_keys, _touches)
+    _options,
+    _touch_keys,
+    _touches,
+    block_bound,
+    block_setup,
+    block_value,
+)
 
 
 @st.composite

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from rtgen_opt import check as checks
-from rtgen_opt.check import NO, UNKNOWN, YES, Verdict
 from rtgen_opt.formulations.result import SolveStatus
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.solve import SolveOutcome
+
+from rtgen_opt.analysis import check as checks
+from rtgen_opt.analysis.check import NO, UNKNOWN, YES, Verdict
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.optimisation.solve import SolveOutcome
 from tests.conftest import run_cli
 from tests.test_gap_check import small_scenario
 
@@ -33,9 +33,9 @@ def _outcome(status, violations, lower) -> SolveOutcome:
 def test_the_solver_answer_maps_to_one_of_three_verdicts(tmp_path, capsys, monkeypatch,
                                                          status, violations, lower, verdict,
                                                          code):
-    import rtgen_opt.solve
+    import rtgen_opt.optimisation.solve
 
-    monkeypatch.setattr(rtgen_opt.solve, "solve",
+    monkeypatch.setattr(rtgen_opt.optimisation.solve, "solve",
                         lambda *a, **k: _outcome(status, violations, lower))
     easy = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "10ms"}])
     got, out, _ = run_cli(["check", easy, "--format", "json"], capsys)

@@ -15,15 +15,15 @@ from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
 
-from rtgen_opt.construct import ConstructionFailed, construct, construct_schedule
-from rtgen_opt.executor import simulate
-from rtgen_opt.firm import firm_schedule, serves_every_request
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES
-from rtgen_opt.replay import replay
-from rtgen_opt.greedy import greedy_schedule
-from rtgen_opt.solve import service_matched_problem
-from rtgen_opt.taskset import NO_DEADLINE
+from rtgen_opt.evaluation.firm import firm_schedule, serves_every_request
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.model.taskset import NO_DEADLINE
+from rtgen_opt.optimisation.construct import ConstructionFailed, construct, construct_schedule
+from rtgen_opt.optimisation.greedy import greedy_schedule
+from rtgen_opt.optimisation.solve import service_matched_problem
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
 from tests.tiny import ms, taskset
 
 SETTINGS = settings(max_examples=30, deadline=None,

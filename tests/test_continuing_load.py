@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.latency import builtin_dbs, load_db
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES
-from rtgen_opt.scenario import Arrivals, Scenario, TaskSpec
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.model.latency import builtin_dbs, load_db
+from rtgen_opt.model.scenario import Arrivals, Scenario, TaskSpec
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
 from tests.test_cli import run_cli
 
 DB = load_db(builtin_dbs()["ryzen_ai_9_365"])

@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
-from rtgen_opt.executor import simulate
-from rtgen_opt.firm import firm_schedule, serves_every_request
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES
-from rtgen_opt.replay import replay
-from rtgen_opt.solve import service_matched_problem
-from tests.oracles import brute_force_min_violations, moore_hodgson
+
+from rtgen_opt.evaluation.firm import firm_schedule, serves_every_request
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.optimisation.solve import service_matched_problem
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
 from tests.conftest import solve_with
+from tests.oracles import brute_force_min_violations, moore_hodgson
 from tests.tiny import taskset
 
 SETTINGS = settings(max_examples=25, deadline=None,
@@ -178,7 +178,7 @@ def test_tightening_a_deadline_never_decreases_the_optimum(ts, tighten):
 def test_scaling_every_time_by_an_integer_leaves_the_optimum_unchanged(ts, k):
     from dataclasses import replace
 
-    from rtgen_opt.taskset import NO_DEADLINE
+    from rtgen_opt.model.taskset import NO_DEADLINE
 
     scaled = replace(
         ts, horizon_us=k * ts.horizon_us, drain_us=k * ts.drain_us, end_us=k * ts.end_us,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.replay import replay
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.simulation.executor import simulate
 from tests.tiny import taskset
 
 

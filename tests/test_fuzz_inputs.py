@@ -550,7 +550,7 @@ def test_memory_stayed_bounded_over_the_fuzz_run():
 ])
 def test_every_way_a_command_can_fail_is_one_line_and_an_exit_code(monkeypatch, capsys,
                                                                     error, code, words):
-    from rtgen_opt import cli
+    from rtgen_opt.cli import common as cli
 
     def fail(*args, **kwargs):
         raise error
@@ -563,7 +563,7 @@ def test_every_way_a_command_can_fail_is_one_line_and_an_exit_code(monkeypatch, 
 
 
 def test_debug_shows_the_traceback_of_an_internal_error(monkeypatch, capsys):
-    from rtgen_opt import cli
+    from rtgen_opt.cli import common as cli
 
     def fail(*args, **kwargs):
         raise RuntimeError("boom")
@@ -580,7 +580,7 @@ def test_a_solver_crash_is_one_line_naming_the_engine(monkeypatch, capsys):
         raise SolverCrash("the MILP engine CBC crashed twice (killed by SIGSEGV; then "
                           "killed by SIGSEGV); try --mip-solver highs or --solver cpsat")
 
-    monkeypatch.setattr("rtgen_opt.solve.solve", crash)
+    monkeypatch.setattr("rtgen_opt.optimisation.solve.solve", crash)
     code, _, err = run_cli(["solve", "scenario_a", "--horizon", "100ms", "--solver",
                               "milp"], capsys)
     assert code == 70 and "CBC" in err and "SIGSEGV" in err

@@ -10,11 +10,11 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from rtgen_opt.check import analytical
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
-from rtgen_opt.policies import POLICIES
+
+from rtgen_opt.analysis.check import analytical
+from rtgen_opt.simulation.policies.classic import POLICIES
 from tests.conftest import run_cli
 from tests.tiny import taskset, write_db
 

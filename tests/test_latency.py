@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rtgen_opt.errors import InputError
-from rtgen_opt.latency import Curve, SeqLenOutOfRange, builtin_dbs, load_db
+from rtgen_opt.model.latency import Curve, SeqLenOutOfRange, builtin_dbs, load_db
 from tests.conftest import run_cli
 
 DB = load_db(builtin_dbs()["ryzen_ai_9_365"])

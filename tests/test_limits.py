@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.size import check_size, estimate_size
+from rtgen_opt.model.taskset import build_taskset
 from tests.conftest import base
 
 FPS = st.sampled_from([1, 7.5, 24, 29.97, 30, 60, 144])
@@ -39,7 +40,7 @@ def test_the_estimate_is_exact_when_frames_stop_at_the_horizon(tmp_path_factory,
     folder = tmp_path_factory.mktemp("s")
     s = scenario(lambda d: _write(folder, d), fps, every_ms, tokens, granularity, "stop")
     horizon = Fraction(horizon_ms, 1000)
-    estimate, ts = limits.estimate_size(s, horizon), build_taskset(s, horizon)
+    estimate, ts = estimate_size(s, horizon), build_taskset(s, horizon)
     assert (estimate.jobs, estimate.segments) == (ts.num_jobs, ts.num_segments)
 
 
@@ -53,7 +54,7 @@ def test_the_estimate_bounds_the_continuing_load_and_poisson_arrivals(
     s = scenario(lambda d: _write(folder, d), fps, every_ms, tokens, granularity, "continue",
                  poisson)
     horizon = Fraction(horizon_ms, 1000)
-    estimate, ts = limits.estimate_size(s, horizon), build_taskset(s, horizon)
+    estimate, ts = estimate_size(s, horizon), build_taskset(s, horizon)
     assert estimate.jobs >= ts.num_jobs and estimate.segments >= ts.num_segments
 
 
@@ -70,8 +71,8 @@ def test_a_task_set_over_the_limit_is_refused_with_the_estimate_and_a_suggestion
     limits.set_max_memory(limits.parse_size("200MiB", "test"))
     try:
         with pytest.raises(InputError) as info:
-            limits.check_size(s, Fraction(3600))
-        assert limits.check_size(s, Fraction(1)) is not None  # a small one passes
+            check_size(s, Fraction(3600))
+        assert check_size(s, Fraction(1)) is not None  # a small one passes
     finally:
         limits.set_max_memory(None)
     message = str(info.value)

@@ -13,10 +13,10 @@ from fractions import Fraction
 
 import pytest
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.simulation.executor import simulate
 
 HORIZON = Fraction(60)
 

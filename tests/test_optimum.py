@@ -7,14 +7,14 @@ from fractions import Fraction
 
 import pytest
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.firm import serves_every_request
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES
-from rtgen_opt.replay import replay
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.solve import solve
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.evaluation.firm import serves_every_request
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.optimisation.solve import solve
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
 
 
 def sandwich(name: str, seconds: int, overrides=(), limit: float = 30.0):

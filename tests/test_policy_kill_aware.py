@@ -11,15 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.result import SolveStatus
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.firm import firm_schedule
-from rtgen_opt.kill_aware import _misses, home_backends
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import KillAware
-from rtgen_opt.replay import replay
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.solve import service_matched_problem
-from rtgen_opt.taskset import NO_DEADLINE, build_taskset
+from rtgen_opt.evaluation.firm import firm_schedule
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import NO_DEADLINE, build_taskset
+from rtgen_opt.optimisation.solve import service_matched_problem
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import KillAware
+from rtgen_opt.simulation.policies.kill_aware import _misses, home_backends
 from tests.test_cpsat import small_scenarios
 from tests.test_executor import rows
 from tests.test_executor_properties import scenarios

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rtgen_opt import policy_loader
-from rtgen_opt.policies import Policy
+from rtgen_opt.simulation.policies import loader as policy_loader
+from rtgen_opt.simulation.policies.classic import Policy
 from tests.conftest import run_cli
 from tests.test_gap_check import small_scenario
 
@@ -74,20 +74,20 @@ def test_the_readme_shows_the_example_file_verbatim():
 
 BROKEN = {  # file body -> what the one-line error must mention
     "": "a class named 'P'",
-    "class P:\n    name = 'p'\n": "a subclass of rtgen_opt.policies.Policy",
+    "class P:\n    name = 'p'\n": "a subclass of rtgen_opt.simulation.policies.classic.Policy",
     "import nonexistent_module_xyz\n": "imports without error",
     "def broken(:\n": "imports without error",
-    "from rtgen_opt.policies import Policy\nclass P(Policy):\n    name, dynamic = 'ftf', True\n"
+    "from rtgen_opt.simulation.policies.classic import Policy\nclass P(Policy):\n    name, dynamic = 'ftf', True\n"
     "    def priority(self, run, job, seg):\n        return (job,)\n": "a name of its own",
-    "from rtgen_opt.policies import Policy\nclass P(Policy):\n    name, dynamic = 'p', True\n":
+    "from rtgen_opt.simulation.policies.classic import Policy\nclass P(Policy):\n    name, dynamic = 'p', True\n":
         "priority",
-    "from rtgen_opt.policies import Policy\nclass P(Policy):\n    name, dynamic = 'p', True\n"
+    "from rtgen_opt.simulation.policies.classic import Policy\nclass P(Policy):\n    name, dynamic = 'p', True\n"
     "    def priority(self, run, job, seg):\n        return 1 / 0\n":
         "P.py:P: priority: expected a method that runs without error, got 'ZeroDivisionError",
-    "from rtgen_opt.policies import Policy\nclass P(Policy):\n    name, dynamic = 'p', True\n"
+    "from rtgen_opt.simulation.policies.classic import Policy\nclass P(Policy):\n    name, dynamic = 'p', True\n"
     "    def __init__(self, x):\n        pass\n"
     "    def priority(self, run, job, seg):\n        return (job,)\n": "without arguments",
-    "from rtgen_opt.policies import Policy\nclass P(Policy):\n    name, dynamic = 'p', True\n"
+    "from rtgen_opt.simulation.policies.classic import Policy\nclass P(Policy):\n    name, dynamic = 'p', True\n"
     "    def priority(self, run, job, seg):\n        return (job,)\n"
     "    def placement(self, run):\n        return self\n"
     "    def place(self, now, job, seg):\n        return 99\n":

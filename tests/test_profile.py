@@ -18,7 +18,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtgen_opt.latency import load_db
+from rtgen_opt.model.latency import load_db
 from tests.conftest import run_cli
 
 needs_ort = pytest.mark.skipif(find_spec("onnxruntime") is None or find_spec("onnx") is None,

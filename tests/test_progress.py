@@ -11,7 +11,7 @@ import sys
 import pytest
 from ortools.sat.python import cp_model
 
-from rtgen_opt.progress import Budget, Reporter, supervise
+from rtgen_opt.supervise import Budget, Reporter, supervise
 
 
 class FakeClock:
@@ -64,7 +64,7 @@ def test_a_supervised_search_gets_at_most_what_is_left_of_the_budget():
 
 def _run_and_interrupt(args: list[str], after: str) -> tuple[int, str, str]:
     """Start the CLI, press Ctrl-C once the stderr line containing ``after`` appears."""
-    proc = subprocess.Popen([sys.executable, "-m", "rtgen_opt.cli", *args], text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "rtgen_opt.cli.app", *args], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     seen = []
@@ -110,7 +110,7 @@ def test_ctrl_c_during_check_marks_the_verdict_interrupted():
 
 
 def test_work_in_a_cutoff_block_is_abandoned_at_the_deadline_and_nothing_leaks_after():
-    from rtgen_opt.progress import TimeUp, cutoff
+    from rtgen_opt.supervise import TimeUp, cutoff
 
     budget = Budget(0.5, reserve_s=0.0)
     cut = False

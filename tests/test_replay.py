@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.replay import replay
-from rtgen_opt.schedule import Schedule, read_schedule
+from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.model.schedule import Schedule, read_schedule
+from rtgen_opt.simulation.executor import simulate
 from tests.tiny import taskset
 
 DB = ["enc,frame,a,16,1,2", "enc,frame,b,16,1,3", "llm,prefill,a,16,2,4",

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.gap_report import gap_rows
-from rtgen_opt.html_report import busy_before, missed_jobs
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.report.gap import gap_rows
+from rtgen_opt.report.html import busy_before, missed_jobs
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
 from tests.conftest import run_cli
 from tests.test_gap_check import assert_self_contained_plotly_page, small_scenario
 

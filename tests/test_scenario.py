@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from rtgen_opt.errors import InputError
-from rtgen_opt.scenario import apply_override, builtin_scenarios, load_scenario
+from rtgen_opt.model.scenario import apply_override, builtin_scenarios, load_scenario
 from tests.conftest import base, run_cli
 
 
@@ -143,7 +143,7 @@ def test_bad_input_through_the_console_script_has_no_traceback(tmp_path):
     data = base()
     data["tasks"][0]["fps"] = -1
     path.write_text(yaml.safe_dump(data))
-    proc = subprocess.run([sys.executable, "-c", "from rtgen_opt.cli import main; main()",
+    proc = subprocess.run([sys.executable, "-c", "from rtgen_opt.cli.app import main; main()",
                            "taskset", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stdout == "" and "Traceback" not in proc.stderr

@@ -8,15 +8,15 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
-from rtgen_opt import solve as solve_module
-from rtgen_opt.executor import simulate
-from rtgen_opt.firm import serves_every_request
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES
+
+from rtgen_opt.evaluation.firm import serves_every_request
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.optimisation import solve as solve_module
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
 from tests.tiny import taskset
 
 ROWS = ["v,frame,a,,1,3", "v,frame,b,,1,5", "w,frame,a,,1,2", "w,frame,b,,1,4",

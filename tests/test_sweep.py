@@ -20,23 +20,22 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtgen_opt.executor import simulate
-from rtgen_opt.metrics import evaluate
-from rtgen_opt.policies import POLICIES
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.sweep import (
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
+from rtgen_opt.sweep.compute import compute, flatten
+from rtgen_opt.sweep.engines import ENGINES, run_local
+from rtgen_opt.sweep.run import (
     ResultCache,
     code_fingerprint,
-    compute,
     expand,
-    flatten,
     plan,
     run_key,
     run_sweep,
 )
-from rtgen_opt.sweep_engines import ENGINES, run_local
-from rtgen_opt.sweep_file import Command, load_sweep
-from rtgen_opt.taskset import build_taskset
+from rtgen_opt.sweep.spec import Command, load_sweep
 from tests.conftest import BASE_SCENARIO, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -317,7 +316,7 @@ def test_a_failing_run_is_recorded_not_cached_and_retried(tiny, tmp_path, monkey
 
 
 FRAGILE = """
-from rtgen_opt.policies import FcfsDyn
+from rtgen_opt.simulation.policies.classic import FcfsDyn
 
 
 class Fragile(FcfsDyn):
@@ -525,7 +524,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path):
                        grid={"llm.input_tokens": [64, 128, 256, 512, 768, 1024, 1536, 2048]},
                        run={"simulate": {"policies": "all"}})
     cache = tmp_path / "cache"
-    command = [sys.executable, "-c", "from rtgen_opt.cli import main; main()", "sweep", path,
+    command = [sys.executable, "-c", "from rtgen_opt.cli.app import main; main()", "sweep", path,
                "--cache", str(cache), "--workers", "1", "--out", str(tmp_path / "t.csv"),
                "--format", "json"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -10,10 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtgen_opt.latency import builtin_dbs, load_db
-from rtgen_opt.scenario import Arrivals, Scenario, TaskSpec, load_scenario
-from rtgen_opt.taskset import (DECODE, FRAME, INELIGIBLE, NO_DEADLINE, PREFILL, TaskSet,
-                               build_taskset)
+from rtgen_opt.model.latency import builtin_dbs, load_db
+from rtgen_opt.model.scenario import Arrivals, Scenario, TaskSpec, load_scenario
+from rtgen_opt.model.taskset import (
+    DECODE,
+    FRAME,
+    INELIGIBLE,
+    NO_DEADLINE,
+    PREFILL,
+    TaskSet,
+    build_taskset,
+)
 
 DB = load_db(builtin_dbs()["ryzen_ai_9_365"])
 PLATFORM = {"cpu": 1, "gpu": 1, "npu": 1}

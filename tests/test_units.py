@@ -4,8 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtgen_opt.units import (lcm_fraction, parse_duration, to_us_down, to_us_nearest,
-                             to_us_up)
+from rtgen_opt.units import lcm_fraction, parse_duration, to_us_down, to_us_nearest, to_us_up
 
 
 @pytest.mark.parametrize("text, seconds", [

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from rtgen_opt.scenario import load_scenario
-from rtgen_opt.taskset import TaskSet, build_taskset
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import TaskSet, build_taskset
 
 HEADER = "model,stage,backend,seq_len,layers,latency_ms,layer,source\n"
 

@@ -18,9 +18,8 @@ import math  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
 
-from .blocks import block_bound  # noqa: E402
-
 from ..problem import Problem  # noqa: E402
+from .blocks import block_bound  # noqa: E402
 
 DEFAULT_TICK_US = 500  # strength vs memory: 0.5 ms is near the finest that pays (see README)
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from rtgen_opt.taskset import INELIGIBLE
+from rtgen_opt.model.taskset import INELIGIBLE
 
 from ..problem import Problem
 from .lagrangian import INF, Chain, chain_minimum, relaxed_chains

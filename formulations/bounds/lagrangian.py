@@ -36,7 +36,7 @@ from functools import partial
 
 import numpy as np
 
-from rtgen_opt.taskset import INELIGIBLE, NO_DEADLINE
+from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE
 
 from ..problem import Problem
 

@@ -21,7 +21,7 @@ from fractions import Fraction
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from rtgen_opt.taskset import INELIGIBLE, TaskSet
+from rtgen_opt.model.taskset import INELIGIBLE, TaskSet
 
 from ..problem import Problem
 from .lagrangian import Chain, Prices, relaxed_chains

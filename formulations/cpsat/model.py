@@ -28,8 +28,8 @@ import time
 
 from ortools.sat.python import cp_model
 
-from rtgen_opt.schedule import Schedule, assign_instances
-from rtgen_opt.taskset import NO_DEADLINE
+from rtgen_opt.model.schedule import Schedule, assign_instances
+from rtgen_opt.model.taskset import NO_DEADLINE
 
 from ..problem import Problem
 from ..result import SolveResult, SolveStatus

@@ -27,14 +27,14 @@ Objectives and stages as in CP-SAT: weighted violations, then TTFT (sum or max),
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 import time
+from abc import ABC, abstractmethod
 
 import numpy as np
 import pulp
 
-from rtgen_opt.schedule import Schedule, assign_instances
-from rtgen_opt.taskset import NO_DEADLINE
+from rtgen_opt.model.schedule import Schedule, assign_instances
+from rtgen_opt.model.taskset import NO_DEADLINE
 
 from ..problem import Problem
 from ..result import SolveResult, SolveStatus

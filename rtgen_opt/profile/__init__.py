@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from rtgen_opt.errors import InputError
 
 EXTRA_HINT = "pip install 'rtgen-opt[profile]'"
 
@@ -42,7 +42,8 @@ def profile(models: list[str], llms: list[str], out: str, *, providers: list[str
     """Validate the request, time every point (resuming an interrupted run), write the
     database. Returns ``{"db", "rows_written", "rows_kept", "points": [...]}``."""
     require_extra()
-    from . import database, profiler
+    from rtgen_opt.profile import database, profiler
+
     from .providers import backend_map, logical_cpus, resolve_providers
     from .providers import provider_options as options_for
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import InputError
+from rtgen_opt.errors import InputError
 
 ARCH_DIR = Path(__file__).resolve().parent / "archs"
 PRECISIONS = ("fp32", "fp16", "int8", "int4")

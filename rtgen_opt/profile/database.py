@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import InputError
-from ..latency import load_db
+from rtgen_opt.errors import InputError
+from rtgen_opt.model.latency import load_db
 
 COLUMNS = ("model", "stage", "backend", "seq_len", "layers", "latency_ms", "layer",
            "latency_p99_ms", "samples", "source")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from rtgen_opt.errors import InputError
+
 from .architecture import Architecture
 from .progress import ProfileProgress
 from .providers import ProviderInfo, device_name

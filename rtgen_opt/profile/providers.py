@@ -12,7 +12,7 @@ import platform
 import subprocess
 from dataclasses import dataclass
 
-from ..errors import InputError
+from rtgen_opt.errors import InputError
 
 
 @dataclass(frozen=True)

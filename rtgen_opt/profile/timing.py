@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from rtgen_opt.errors import InputError
 
 BATCH_AXES = ("batch", "batch_size", "n", "batchsize")
 

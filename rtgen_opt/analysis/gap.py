@@ -1,0 +1,162 @@
+"""Optimality-gap analysis: how far each policy is from the best possible (`rtgen-opt gap`).
+
+For every policy P (docs/semantics.md): its violations, and its **service-matched optimum**
+OPT(P) — the fewest violations of any schedule that gives every request P completed its
+first and last token no later than P did (requests P did not complete are free). P's own
+firm schedule is feasible for OPT(P) and warm-starts it, so the gap violations(P) - OPT(P)
+is never negative; when OPT(P) is not proven, the gap lies between violations(P) -
+OPT(P).violations (a proven minimum) and violations(P) - its lower bound (the maximum).
+
+Plus the plain optimum (every request served, any TTFT) and the **Pareto front** of frame
+violations against the LLM's TTFT: the minimum violations under a cap on every request's
+TTFT, for caps from the LLM's standalone TTFT up.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rtgen_opt.evaluation.firm import firm_schedule, serves_every_request
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.model.taskset import TaskSet
+from rtgen_opt.optimisation.solve import service_matched_problem, solve, solve_problem
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES, Policy
+from rtgen_opt.supervise import TimeUp, budget_kwargs, cutoff
+
+CAP_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # x the LLM's standalone TTFT
+SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
+
+
+def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
+                 progress=None, budget=None, policies: list[Policy] | None = None) -> dict:
+    """The `gap` JSON (docs/files-and-output.md), plus the schedules the report draws
+    (``policies``: those to compare, by default every built-in one).
+
+    ``time_limit_s`` is split a priori (``SHARES``); ``budget`` (a progress.Budget), when
+    given, is asked between phases: once it is interrupted or spent, the remaining
+    policies and the Pareto front are skipped (the JSON says ``complete: false``)."""
+    say = progress or (lambda m: None)
+
+    def stopped() -> bool:
+        return budget is not None and (budget.interrupted.is_set() or budget.expired)
+
+    started = time.perf_counter()
+    _phase(progress, "the plain optimum")
+    optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers,
+                    **budget_kwargs(solve, budget))
+    say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
+    released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
+    chosen = list(POLICIES.values()) if policies is None else policies
+    policies, traces, seeds = [], {}, [optimum.schedule]
+    each = SHARES["matched"] * time_limit_s / len(chosen)
+    for policy in chosen:
+        if stopped():
+            break
+        name = policy.name
+        _phase(progress, f"{name} and its service-matched optimum")
+        trace = simulate(ts, policy).schedule
+        traces[name] = trace
+        metrics = evaluate(ts, trace)
+        try:  # a matched optimum still unfinished at the deadline is dropped
+            with cutoff(budget):
+                matched = solve_problem(service_matched_problem(ts, trace), each, workers,
+                                        warm=firm_schedule(ts, trace), warm_name=name,
+                                        stages=("violations",))
+        except TimeUp:
+            say(f"{name}: matched optimum cut by the time limit")
+            break
+        seeds += [firm_schedule(ts, trace), matched.schedule]
+        violations = metrics["weighted_violations"]
+        gap_min = max(0.0, violations - matched.violations)
+        gap_max = max(gap_min, violations - matched.violations_lower_bound)
+        proven = matched.status.value == "OPTIMAL"
+        policies.append({
+            "policy": name, "violations": violations,
+            "violation_rate": metrics["violation_rate"], "tasks": metrics["tasks"],
+            "starved": sum(m["starved"] for m in metrics["llm"].values()),
+            "matched_optimum": {"status": matched.status.value,
+                                "violations": matched.violations,
+                                "violations_lower_bound": matched.violations_lower_bound},
+            "gap_violations": gap_min, "gap_violations_max": gap_max,
+            "gap_exact": proven, "proven": proven,
+            "gap_pp_min": 100 * gap_min / released, "gap_pp_max": 100 * gap_max / released,
+            "gap_pp": 100 * gap_min / released if proven else None,
+            "ttft_ms": _llm_stat(metrics, "ttft_ms"), "tpt_ms": _llm_stat(metrics, "tpt_ms"),
+        })
+        say(f"{name}: {violations:g} violations, matched optimum {matched.violations:g} "
+            f"({matched.status.value})")
+    complete = len(policies) == len(chosen) and not stopped()
+    _phase(progress, "the Pareto front")
+    pareto = []
+    if complete:
+        try:
+            with cutoff(budget):
+                pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds)
+        except TimeUp:
+            say("Pareto front cut by the time limit")
+            complete = False
+    return {
+        "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
+        "optimum": {"status": optimum.status.value, "violations": optimum.violations,
+                    "violations_lower_bound": optimum.violations_lower_bound,
+                    "gap": optimum.gap, "replay_ok": optimum.replay_ok,
+                    "lower_bound_method": getattr(optimum, "lower_bound_method", None),
+                    **({k: optimum.metrics[k] for k in ("tasks", "llm", "violation_rate")}
+                       if optimum.metrics else {})},
+        "policies": policies, "pareto": pareto, "released": released,
+        "complete": complete,
+        "wall_s": round(time.perf_counter() - started, 3),
+        "_schedules": {"optimum": optimum.schedule, **traces},  # for the report only
+    }
+
+
+def _phase(progress, name: str) -> None:
+    if hasattr(progress, "phase"):
+        progress.phase(name)
+
+
+def _llm_stat(metrics: dict, key: str) -> dict | None:
+    llms = list(metrics["llm"].values())
+    return llms[0][key] if len(llms) == 1 else (None if not llms else
+                                                {n: m[key] for n, m in metrics["llm"].items()})
+
+
+def _pareto(ts: TaskSet, budget_s: float, workers: int, seeds: list) -> list[dict]:
+    """Minimum violations for each cap on every request's TTFT, tightest cap first. Every
+    schedule found so far that serves all requests within a cap (policies' firm schedules,
+    service-matched optima, the tighter caps' answers) may seed it: the best one does."""
+    llm = [t for t in ts.tasks if t.is_llm and t.num_jobs]
+    if not llm:
+        return []
+    alone = min(_first_token_alone(ts, t) for t in llm)
+    caps = sorted({int(alone * f) for f in CAP_FACTORS})
+    candidates = [(evaluate(ts, s), s) for s in seeds if s is not None]
+    candidates = [(m, s) for m, s in candidates if serves_every_request(ts, m)]
+    points = []
+    for cap in caps:
+        fitting = [(m["weighted_violations"], s) for m, s in candidates
+                   if max((x["ttft_ms"]["max"] or 0) for x in m["llm"].values()) * 1000 <= cap]
+        warm = min(fitting, key=lambda c: c[0])[1] if fitting else None
+        out = solve_problem(Problem(ts, ttft_cap_us=cap), budget_s / len(caps), workers,
+                            warm=warm, warm_name="the best schedule within the cap",
+                            stages=("violations",))
+        if out.schedule is not None:
+            candidates.append((evaluate(ts, out.schedule), out.schedule))
+        points.append({"ttft_cap_ms": cap / 1000, "status": out.status.value,
+                       "violations": out.violations,
+                       "violations_lower_bound": out.violations_lower_bound})
+    return points
+
+
+def _first_token_alone(ts: TaskSet, task) -> int:
+    """The request's time to first token with the platform to itself (fastest backends)."""
+    j = task.first_job
+    segs = ts.job_segments(j)
+    first = next(s for s in segs if ts.seg_token[s] == 1)
+    total = sum(ts.fastest_us(s) for s in range(segs.start, first + 1))
+    pred = int(ts.job_after[j])
+    if pred >= 0:
+        total += sum(ts.fastest_us(s) for s in ts.job_segments(pred))
+    return total

@@ -1,0 +1,106 @@
+"""The `rtgen-opt` command line (Typer). Commands only parse, call the library and render.
+
+Exit codes: 0 success, 1 a check failed, 2 bad input (one message naming the file, the
+field and what was expected; never a traceback), 70 an internal error (one line saying how
+to report it; ``--debug`` shows the traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Annotated, Optional
+
+import typer
+
+from rtgen_opt import __version__, limits
+
+# each command module registers its commands on the apps, in the order of --help
+from rtgen_opt.cli import check, db, gap, replay, scenarios, simulate, solve, sweep, taskset  # noqa: F401, E402, I001
+from rtgen_opt.cli.common import app
+from rtgen_opt.errors import InputError, SolverCrash, printable
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="On an internal error, show the Python traceback.")] = False,
+    max_memory: Annotated[Optional[str], typer.Option(
+        "--max-memory", metavar="SIZE", help="Refuse task sets estimated to need more "
+        "memory than this, e.g. 16GiB (default: half the physical memory, at most 8GiB; also "
+        f"{limits.MAX_MEMORY_ENV}).")] = None,
+) -> None:
+    del debug  # read by main() from the command line: it matters when parsing failed too
+    limits.set_max_memory(None if max_memory is None
+                          else limits.parse_size(max_memory, "--max-memory"))
+    if version:
+        typer.echo(f"rtgen-opt {__version__}")
+        raise typer.Exit()
+
+
+REPORT_HINT = ("a bug in rtgen-opt: please report it to the maintainers with the command "
+               "line and the output of the same command with --debug")
+
+
+def main() -> None:
+    """Console-script entry point; every way a command can end maps to an exit code.
+
+    0/1/3 come from the commands; 2: bad input, one line on stderr (usage errors, our
+    ``InputError``, a task set too large for memory); 70: an internal error, one line and
+    how to report it (``--debug`` shows the traceback); 130: interrupted (Ctrl-C).
+    """
+    # the click that typer runs on (typer >= 0.20 vendors its own copy)
+    click = sys.modules[typer.BadParameter.__module__]
+    no_args = getattr(click, "NoArgsIsHelpError", ())
+    debug = "--debug" in sys.argv[1:]
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
+    try:
+        code = app(prog_name="rtgen-opt", standalone_mode=False)
+    except InputError as exc:
+        _fail(2, f"error: {exc}")
+    except no_args as exc:  # `rtgen-opt db`: the help is the answer
+        print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)
+        sys.exit(2)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "rtgen-opt"
+        _fail(2, f"error: {printable(exc.format_message(), 300)} (see {command} --help)")
+    except click.ClickException as exc:
+        _fail(2, f"error: {printable(exc.format_message(), 300)}")
+    except (KeyboardInterrupt, typer.Abort):
+        _fail(130, "interrupted")
+    except MemoryError:
+        _fail(2, "error: out of memory: the task set or the model is too large for this "
+              "machine; shorten --horizon, coarsen granularity, or lower --max-memory so "
+              "the size check refuses it before building", debug)
+    except SolverCrash as exc:
+        _fail(70, f"error: {exc}", debug)
+    except BrokenPipeError:  # `rtgen-opt ... | head`
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the last resort: never a raw traceback
+        kind = type(exc).__name__
+        _fail(70, f"internal error ({kind}: {printable(str(exc), 120)}); {REPORT_HINT}", debug)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _terminated(signum, frame) -> None:
+    """SIGTERM: leave through SystemExit, so that every `finally` runs (solver process
+    groups killed, temporary files removed)."""
+    print("rtgen-opt: terminated", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
+def _fail(code: int, message: str, debug: bool = False) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    print(f"rtgen-opt: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

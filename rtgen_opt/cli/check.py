@@ -1,0 +1,130 @@
+"""`rtgen-opt check`: the deployment gate."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Annotated, Optional
+
+import typer
+
+from rtgen_opt.cli.common import (
+    FormatOpt,
+    HorizonOpt,
+    LatencyOpt,
+    ScenarioArg,
+    SetOpt,
+    TimeLimitOpt,
+    WorkersOpt,
+    _check_format,
+    _duration_option,
+    _horizon,
+    _interrupted_mark,
+    _run_length,
+    _scenario,
+    _supervised,
+    _taskset,
+    app,
+)
+from rtgen_opt.errors import InputError
+from rtgen_opt.report.tables import emit
+from rtgen_opt.simulation.policies.loader import load_policy
+from rtgen_opt.supervise import EXIT_INTERRUPTED
+
+# ----------------------------------------------------------------------------- check
+
+
+@app.command()
+def check(
+    scenario: ScenarioArg,
+    policy: Annotated[Optional[str], typer.Option(
+        metavar="POLICY", help="Check this policy (simulated; a name, or your own "
+        "FILE.py:CLASS) instead of asking the solver whether any schedule works.")] = None,
+    optimal: Annotated[bool, typer.Option(
+        "--optimal", help="Ask the solver whether any schedule works: the default, so this "
+        "flag only documents it in scripts.")] = False,
+    horizon: HorizonOpt = None,
+    slo: Annotated[bool, typer.Option(
+        "--slo", help="Also require every request's TTFT and TPT within its SLOs (with the "
+        "solver: TTFT SLOs become constraints; TPT is checked on the schedule found).")]
+    = False,
+    max_fps: Annotated[Optional[str], typer.Option(
+        "--max-fps", metavar="TASK", help="Bracket the highest frame rate of this periodic "
+        "task that stays schedulable (deadline = period): highest rate proven, lowest "
+        "refuted, the unknown band between; the whole search within --time-limit.")] = None,
+    time_limit: TimeLimitOpt = "60s",
+    workers: WorkersOpt = 0,
+    latency: LatencyOpt = "median",
+    set_: SetOpt = None,
+    format: FormatOpt = "table",
+) -> None:
+    """The deployment gate: exit 0 when the scenario is proven schedulable, 1 when it is
+    proven not, 3 when it was not decided within the time limit, 2 on bad input, 130 when
+    interrupted.
+
+    Schedulable: no frame misses its deadline and no request starves. Cheap analytical
+    necessary conditions run first; then the policy, or the solver: a schedule without
+    violation proves yes, a lower bound of one violation or more proves no.
+
+    Example: rtgen-opt check scenario_a --horizon 2s --policy edf-dyn
+    """
+    from rtgen_opt.analysis import check as checks
+
+    _check_format(format)
+    chosen = None if policy is None else load_policy(policy)
+    if policy is not None and optimal:
+        raise InputError("--optimal", "", "either --policy P or --optimal, not both")
+    limit = float(_duration_option("--time-limit", time_limit))
+    with _supervised("check", limit) as (budget, say):
+        s = _scenario(scenario, set_, latency)
+        ts = _taskset(s, _horizon(horizon))
+        if max_fps is not None:
+            _check_max_fps(checks, s, ts, max_fps, chosen, slo, budget, say, workers, format)
+        say.phase("analytical tests, then " + (f"simulating {chosen.name}" if chosen else
+                                               "the solver"))
+        verdict = checks.guarded_check(ts, chosen, budget.share(1.0), workers, slo,
+                                       progress=say, budget=budget)
+        verdict.interrupted = budget.interrupted.is_set()
+    data = verdict.as_dict(ts.scenario)
+    emit(format, data, ["verdict", "proven", "method", "reason"],
+         [[verdict.verdict, _yes_no(verdict.proven), verdict.method, verdict.reason]],
+         f"{ts.scenario}: {_run_length(ts)}, schedulable?" + _interrupted_mark(budget),
+         numeric_from=9)
+    raise typer.Exit(EXIT_INTERRUPTED if verdict.interrupted else verdict.exit_code)
+
+
+def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, format) -> None:
+    periodic = [t.name for t in s.tasks if t.kind == "periodic"]
+    if task not in periodic:
+        raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
+                         f"({', '.join(periodic)})", task)
+    say.phase(f"bracketing the rate of {task}")
+    bracket = checks.max_fps(s, task, Fraction(ts.horizon_us, 1_000_000), policy,
+                             budget.share(1.0), workers, slo=slo, budget=budget, progress=say)
+    method = f"policy:{policy.name}" if policy else "optimal"
+    data = bracket.as_dict(ts.scenario, method)
+    rows = [[f"{fps:g}", v.verdict, v.method, v.reason]
+            for fps, v in sorted(bracket.tried, key=lambda x: x[0])]
+    band = bracket.unknown_between
+    title = (f"{ts.scenario}: rate of {task} ({method}): proven schedulable up to "
+             f"{_fps(bracket.max_fps_proven)}, refuted from {_fps(bracket.min_fps_refuted)}"
+             + (_unknown_band(band) if band else "")
+             + _interrupted_mark(budget))
+    emit(format, data, ["fps", "verdict", "method", "reason"], rows, title,
+         "rates tried, in order of rate; the bracket assumes a higher rate is never easier",
+         numeric_from=9)
+    raise typer.Exit(EXIT_INTERRUPTED if bracket.interrupted else bracket.exit_code)
+
+
+def _unknown_band(band: list) -> str:
+    low, high = band
+    if high is None:
+        return f", unknown from {low:g} FPS up"
+    return f", unknown between {low:g} and {high:g} FPS"
+
+
+def _fps(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} FPS"
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -1,0 +1,301 @@
+"""What every command shares: the Typer apps, the common options, loading a scenario and
+its task set, running under the wall clock and Ctrl-C, the tables several commands print."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from fractions import Fraction
+from typing import Annotated, Optional
+
+import typer
+
+from rtgen_opt import limits
+from rtgen_opt.errors import InputError
+from rtgen_opt.model.latency import LATENCY_STATISTICS
+from rtgen_opt.model.scenario import Scenario, load_scenario
+from rtgen_opt.model.size import check_size
+from rtgen_opt.model.taskset import TaskSet, build_taskset
+from rtgen_opt.output import write_file
+from rtgen_opt.report.tables import FORMATS
+from rtgen_opt.supervise import EXIT_INTERRUPTED, Budget, Reporter, supervise
+from rtgen_opt.units import parse_duration
+
+app = typer.Typer(
+    name="rtgen-opt",
+    help="How well can real-time generative-AI workloads be scheduled on a heterogeneous "
+    "laptop SoC (CPU + GPU + NPU)?\n\nSCENARIO is a built-in name (scenario_a ... "
+    "scenario_d, see `rtgen-opt scenarios list`) or the path of a YAML file.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+scenarios_app = typer.Typer(help="List and inspect scenarios.", no_args_is_help=True)
+db_app = typer.Typer(help="Inspect latency databases.", no_args_is_help=True)
+app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(db_app, name="db")
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="table|json|csv",
+                                        help="Output: a table for people, JSON or CSV.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", metavar="KEY=VALUE", help="Override a scenario field, KEY=VALUE; repeatable. "
+    "KEY is a top-level key (granularity=model, platform.npu=2) or TASK.FIELD "
+    "(llm.input_tokens=2048).")]
+HorizonOpt = Annotated[Optional[str], typer.Option(
+    "--horizon", metavar="DURATION", help="Requests arrive in [0, horizon), e.g. 60s or 500ms "
+    "(default: the scenario's `horizon`); frames go on through the drain after it "
+    "(after_horizon: continue).")]
+
+
+def _check_workers(value: int) -> int:
+    if not 0 <= value <= limits.MAX_WORKERS:
+        raise InputError("--workers", "", f"an integer from 0 (one per core) to "
+                         f"{limits.MAX_WORKERS}", value)
+    return value
+
+
+def _check_seed(value: int) -> int:
+    if not 0 <= value <= limits.MAX_SOLVER_SEED:
+        raise InputError("--seed", "", f"an integer from 0 to {limits.MAX_SOLVER_SEED}", value)
+    return value
+
+
+LatencyOpt = Annotated[str, typer.Option(
+    "--latency", metavar="median|p99", help="Latency statistic of the database to schedule "
+    "with: median (latency_ms) or p99 (latency_p99_ms, as measured by `db profile`; the "
+    "conservative gate).")]
+ScheduleOutOpt = Annotated[Optional[str], typer.Option(
+    "--schedule-out", metavar="FILE", help="Write the schedule table (one row per executed "
+    "segment): CSV, or JSON if FILE ends in .json.")]
+ReportOpt = Annotated[Optional[str], typer.Option(
+    "--report", metavar="FILE", help="Also write a report: FILE.html (one self-contained "
+    "interactive page, needs the 'report' extra: pip install 'rtgen-opt[report]') or FILE.md "
+    "(Markdown).")]
+ScenarioArg = Annotated[str, typer.Argument(
+    metavar="SCENARIO", help="A built-in name (scenario_c) or the path of a YAML file.")]
+TimeLimitOpt = Annotated[str, typer.Option(
+    "--time-limit", metavar="DURATION", help="Wall-clock limit of the whole command, e.g. "
+    "60s: the answer comes within it, split a priori between the phases.")]
+WorkersOpt = Annotated[int, typer.Option(
+    metavar="N", help="CP-SAT workers; 0 = one per core. With 1 the result is reproducible "
+    "bit for bit (the search stops on deterministic time).", callback=_check_workers)]
+
+
+def _check_format(value: str) -> str:
+    if value not in FORMATS:
+        raise InputError("--format", "", f"one of {', '.join(FORMATS)}", value)
+    return value
+
+
+def _check_trace_format(value: str) -> None:
+    if value not in ("table", "chrome"):
+        raise InputError("--trace-format", "", "table or chrome", value)
+
+
+def _horizon(text: str | None) -> Fraction | None:
+    if text is None:
+        return None
+    try:
+        horizon = parse_duration(text)
+    except ValueError as exc:
+        raise InputError("--horizon", "", str(exc), text) from None
+    if horizon <= 0:
+        raise InputError("--horizon", "", "a positive duration", text)
+    return horizon
+
+
+def _run_length(ts: TaskSet) -> str:
+    """"60 s + 7.3 s drain": the horizon and the continuing load after it."""
+    if getattr(ts, "after_horizon", "continue") == "stop":
+        return f"{ts.horizon_us / 1e6:g} s (frames stop at the horizon)"
+    return f"{ts.horizon_us / 1e6:g} s + {ts.drain_us / 1e6:.1f} s drain"
+
+
+def _scenario(ref: str, overrides: list[str] | None, latency: str = "median") -> Scenario:
+    if latency not in LATENCY_STATISTICS:
+        raise InputError("--latency", "", "median or p99", latency)
+    return load_scenario(ref, overrides or (), latency)
+
+
+def _taskset(scenario: Scenario, horizon: Fraction | None) -> TaskSet:
+    """Build the task set after its size estimate passed the memory limit."""
+    check_size(scenario, horizon)
+    return build_taskset(scenario, horizon)
+
+
+def _interrupted_mark(budget: Budget) -> str:
+    return " [INTERRUPTED: best answer so far]" if budget.interrupted.is_set() else ""
+
+
+@contextlib.contextmanager
+def _supervised(command: str, limit_s: float | None):
+    """Run a command's work under its wall clock, with progress and Ctrl-C (progress.py).
+    A second Ctrl-C aborts without an answer: exit 130."""
+    budget = Budget(limit_s)  # from the command's start (after Python's ~1 s of imports)
+    reporter = Reporter(command, budget)
+    try:
+        with supervise(budget, reporter):
+            yield budget, reporter
+    except KeyboardInterrupt:
+        print(f"rtgen-opt: {command}: interrupted before an answer", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
+    frame_tasks = list(runs[0]["tasks"]) if runs else []
+    llm_tasks = list(runs[0]["llm"]) if runs else []
+    # the drain's share of the violations: what the frames after the horizon cost
+    drain = ts.after_horizon == "continue"
+    columns = ["policy", "violations %"] + [f"{t} %" for t in frame_tasks]
+    columns += ["drain violations"] if drain else []
+    for t in llm_tasks:
+        columns += [f"{t} TTFT ms", f"{t} TPT ms", f"{t} starved"]
+    rows = []
+    for run in runs:
+        row = [run["policy"], _pct(run["violation_rate"])]
+        row += [_pct(run["tasks"][t]["violation_rate"]) for t in frame_tasks]
+        if drain:
+            counts = [(run["tasks"][t].get("drain_violations", 0),
+                       run["tasks"][t].get("drain_released", 0)) for t in frame_tasks]
+            row.append(f"{sum(v for v, _ in counts)}/{sum(r for _, r in counts)}")
+        for t in llm_tasks:
+            llm = run["llm"][t]
+            row += [_num(llm["ttft_ms"]["mean"]), _num(llm["tpt_ms"]["mean"]),
+                    f"{llm['starved']}/{llm['requests']}"]
+        rows.append(row)
+    return columns, rows
+
+
+def _pct(rate: float | None) -> str | None:
+    """A rate as a percentage with one decimal (the one format of every percentage)."""
+    return None if rate is None else f"{100 * rate:.1f}"
+
+
+def _num(value: float | None) -> str | None:
+    """Milliseconds with one decimal (the one format of every time in ms)."""
+    return None if value is None else f"{value:.1f}"
+
+
+def _suffixed(path: str, name: str) -> str:
+    stem, dot, ext = path.rpartition(".")
+    return f"{stem}.{name}.{ext}" if dot and "/" not in ext else f"{path}.{name}"
+
+
+STATUS_TEXT = {"OPTIMAL": "OPTIMAL: proven optimal",
+               "FEASIBLE": "FEASIBLE: best found, not proven optimal",
+               "INFEASIBLE": "INFEASIBLE: no schedule serves every request",
+               "UNKNOWN": "UNKNOWN: no schedule found within the limit"}
+
+
+def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
+    """The solve result as quantity/value rows: what was found, what was proven, how."""
+    released = data["released"]
+
+    def share(x: float | None) -> str:
+        return "-" if x is None else f"{x:g} ({100 * x / max(1, released):.1f} % of frames)"
+
+    rows = [["status", STATUS_TEXT.get(data["status"], data["status"])]]
+    up = data["upper_bound_method"]
+    rows.append(["violations" if data["proven"] else "violations (best found)",
+                 share(data["violations"]) + (f"; by {up}" if up else "")])
+    low = data["lower_bound_method"]
+    rows.append(["lower bound (proven)", f"{data['violations_lower_bound']:g}"
+                 + (f"; by {low}" if low else "")])
+    if data["gap_violations"] is not None:
+        rows.append(["gap", "0 (proven optimal)" if data["proven"] else
+                     f"at most {data['gap_violations']:g} violation"
+                     f"{'' if data['gap_violations'] == 1 else 's'}, "
+                     f"{_pp(data['gap_pp'])} pp of frames"])
+    best = data["best_policy"]
+    if best:
+        llm = "; ".join(f"{n} TTFT {_ms(x['ttft_ms']['mean'])}"
+                        for n, x in best["llm"].items())
+        rows.append(["best policy", f"{best['policy']}: {best['violations']:g} violations "
+                     f"({100 * best['violation_rate']:.1f} %)" + (f", {llm}" if llm else "")])
+    for stage in data["stages"] or []:  # each objective of the lexicographic solve
+        if "value" in stage:
+            rows.append([f"objective {stage['name']}", f"{stage['value']:g} (bound "
+                         f"{stage['bound']:g}, {stage['status']})"])
+    if data["time_to_first_solution_s"] is not None:
+        rows.append(["first solution", f"{data['time_to_first_solution_s']:.1f} s"])
+    rows.append(["replay", "ok" if data["replay_ok"] else "FAILED"])
+    if data["interrupted"]:
+        rows.append(["interrupted", "yes: the best answer so far"])
+    return ["quantity", "value"], rows
+
+
+def _pp(value: float) -> str:
+    """Percentage points with one decimal; a small positive gap is not rounded to 0."""
+    return "< 0.1" if 0 < value < 0.05 else f"{value:.1f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def solve_hint(data: dict) -> str | None:
+    """What to do next, and the solver's notes."""
+    notes = list(data["notes"] or [])
+    if not data["proven"] and data["violations"] is not None:
+        notes.append(f"Not proven: the optimum lies between {data['violations_lower_bound']:g} "
+                     f"and {data['violations']:g}. A coarser --set granularity=group:N, or "
+                     "on small instances a longer --time-limit, may close it; "
+                     "docs/optimum.md says what each bound can and cannot see.")
+    return "\n".join(notes) or None
+
+
+def _duration_option(option: str, text: str) -> Fraction:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise InputError(option, "", str(exc), text) from None
+    if value <= 0:
+        raise InputError(option, "", "a positive duration", text)
+    return value
+
+
+def _check_report_name(report: str | None) -> None:
+    if report is not None and not report.endswith((".html", ".htm", ".md")):
+        raise InputError("--report", "", "a file name ending in .html or .md", report)
+
+
+def _write_report(report: str, kind: str, ts: TaskSet, data: dict, schedules: dict,
+                  window_us: tuple[int, int] | None = None) -> None:
+    """Markdown (gap: its tables) or the interactive HTML page (html_report.py)."""
+    if report.endswith(".md"):
+        from rtgen_opt.report.gap import markdown
+        from rtgen_opt.report.tables import markdown_table
+
+        if kind == "gap":
+            text = markdown(data)
+        elif kind == "solve":
+            text = markdown_table(f"solve: {data['scenario']}, {_run_length(ts)}",
+                                  *solve_summary_rows(data))
+        else:
+            text = markdown_table(f"simulate: {data['scenario']}, {_run_length(ts)}",
+                                  *_policy_rows(ts, data["runs"]))
+        _write_text(report, text)
+        return
+    from rtgen_opt.report.html import render
+
+    if kind == "gap":
+        from rtgen_opt.report.gap import gap_rows
+
+        tables = [("Each policy against its service-matched optimum (a…b: not proven)",
+                   *gap_rows(data))]
+    elif kind == "solve":
+        tables = [("What was found and what was proven", *solve_summary_rows(data))]
+        runs = [{"policy": "optimum" if data["proven"] else "best found", **data}]
+        if data["best_policy"]:
+            runs.append({**data["best_policy"], "policy": data["best_policy"]["policy"]
+                         + " (best policy)"})
+        tables.append(("Per task", *_policy_rows(ts, runs)))
+    else:
+        tables = [("Policies", *_policy_rows(ts, data["runs"]))]
+    _write_text(report, render(kind, ts, data, schedules, tables, window_us))
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write a whole file at once (nothing half-written on error)."""
+    write_file(path, text)

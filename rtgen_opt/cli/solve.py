@@ -1,0 +1,214 @@
+"""`rtgen-opt solve`: the optimum and its proven bound."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from rtgen_opt.cli.common import (
+    FormatOpt,
+    HorizonOpt,
+    LatencyOpt,
+    ReportOpt,
+    ScenarioArg,
+    ScheduleOutOpt,
+    SetOpt,
+    TimeLimitOpt,
+    WorkersOpt,
+    _check_format,
+    _check_report_name,
+    _check_seed,
+    _check_trace_format,
+    _duration_option,
+    _horizon,
+    _interrupted_mark,
+    _policy_rows,
+    _run_length,
+    _scenario,
+    _supervised,
+    _taskset,
+    _write_report,
+    _write_text,
+    app,
+    solve_hint,
+    solve_summary_rows,
+)
+from rtgen_opt.errors import InputError
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.model.taskset import TaskSet
+from rtgen_opt.output import check_writable
+from rtgen_opt.report.tables import emit
+from rtgen_opt.simulation.executor import simulate as run_policy
+from rtgen_opt.simulation.policies.classic import POLICIES
+from rtgen_opt.supervise import EXIT_INTERRUPTED, Budget, budget_kwargs
+
+# ----------------------------------------------------------------------------- solve
+
+
+@app.command()
+def solve(
+    scenario: ScenarioArg,
+    horizon: HorizonOpt = None,
+    solver: Annotated[str, typer.Option(metavar="ENGINE",
+                                        help="cpsat (OR-Tools CP-SAT) or milp (PuLP).")]
+    = "cpsat",
+    mip_solver: Annotated[str, typer.Option(
+        "--mip-solver", metavar="ENGINE", help="MILP engine: cbc (ships with PuLP) or highs "
+        "(pip install 'rtgen-opt[highs]').")] = "cbc",
+    time_limit: TimeLimitOpt = "60s",
+    workers: WorkersOpt = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed of the solver.",
+                                      callback=_check_seed)] = 0,
+    ttft: Annotated[str, typer.Option(metavar="sum|max", help="Second objective: sum or "
+                                      "max of the LLM TTFTs.")] = "sum",
+    schedule_out: ScheduleOutOpt = None,
+    report: ReportOpt = None,
+    export_model: Annotated[Optional[str], typer.Option(
+        "--model-out", "--export-model", metavar="FILE", help="Write the model for "
+        "debugging: the CP-SAT proto, or the MILP as an LP file (instances solved as one "
+        "model; long horizons are built by construction and write none). (--export-model: the old name, kept for one release.)")] = None,
+    export_bound: Annotated[Optional[str], typer.Option(
+        "--bound-out", "--export-bound", metavar="FILE", help="Write the lower bound's "
+        "certificate (JSON: the prices on backend time and the value they prove), for anyone "
+        "to re-check. (--export-bound: the first name, kept for one release.)")]
+    = None,
+    trace_format: Annotated[str, typer.Option(
+        "--trace-format", metavar="table|chrome", help="Format of --schedule-out: table (CSV "
+        "or JSON) or chrome.")] = "table",
+    latency: LatencyOpt = "median",
+    set_: SetOpt = None,
+    format: FormatOpt = "table",
+) -> None:
+    """Compute the best schedule any scheduler could achieve, or a schedule with a proven
+    lower bound and the gap between them.
+
+    Frames are firm (on time or dropped); every LLM request is served. Objectives, in
+    order: weighted frame violations, LLM TTFT, TPT. The output says what was proven
+    (status, lower bound and the method behind it) and puts the best policy beside it.
+    The schedule is replayed by the executor's checker: exit 1 if it breaks a constraint
+    or its metrics disagree; 130 when interrupted (the best schedule so far is printed).
+
+    Example: rtgen-opt solve scenario_c --horizon 60s --report solve.html
+    """
+    from rtgen_opt.optimisation.solve import solve as run_solver
+
+    _check_format(format)
+    from rtgen_opt.formulations.milp import available_engines
+
+    if solver not in ("cpsat", "milp"):
+        raise InputError("--solver", "", "cpsat or milp", solver)
+    if solver == "milp" and mip_solver not in available_engines():
+        raise InputError("--mip-solver", "", f"an installed MILP engine "
+                         f"({', '.join(available_engines()) or 'none'}; HiGHS: pip install "
+                         "'rtgen-opt[highs]')", mip_solver)
+    if ttft not in ("sum", "max"):
+        raise InputError("--ttft", "", "sum or max", ttft)
+    _check_trace_format(trace_format)
+    _check_report_name(report)
+    limit = _duration_option("--time-limit", time_limit)
+    for option, path in (("--schedule-out", schedule_out), ("--model-out", export_model),
+                         ("--bound-out", export_bound), ("--report", report)):
+        if path:
+            check_writable(path, option)
+    with _supervised("solve", float(limit)) as (budget, say):
+        say.phase("building the task set")
+        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
+        say.phase("solving")
+        out = run_solver(ts, budget.share(1.0), workers, seed, ttft, progress=say,
+                         export_model=export_model, solver=solver, mip_solver=mip_solver,
+                         **budget_kwargs(run_solver, budget))
+        say.phase("measuring the best policy beside it")
+        baseline = _baseline(ts, out.warm_start)
+    if schedule_out and out.schedule is not None:
+        _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format,
+                                                       set_ or ()))
+    if export_bound and getattr(out, "bound", None) is not None \
+            and out.bound.prices is not None:
+        from rtgen_opt.formulations.bounds.certificate import certificate_json
+        from rtgen_opt.formulations.problem import Problem
+
+        _write_text(export_bound, certificate_json(Problem(ts, ttft=ttft), out.bound.prices,
+                                                   out.bound.exact))
+    data = solve_data(ts, out, solver, mip_solver, baseline, budget)
+    if report:
+        _write_report(report, "solve", ts, data, {"best found": out.schedule,
+                                                  **({baseline["policy"]: baseline["trace"]}
+                                                     if baseline else {})})
+    data["best_policy"] = data["best_policy"] and {k: v for k, v in data["best_policy"].items()
+                                                   if k != "trace"}
+    engine = ("kill-aware construction" if out.method == "construction" else "CP-SAT model"
+              if solver == "cpsat" else f"MILP/{mip_solver} model")
+    title = (f"{ts.scenario}: {_run_length(ts)}, {ts.num_jobs} jobs, {engine}, "
+             f"{out.wall_s:.1f} s of {float(limit):g} s"
+             + _interrupted_mark(budget))
+    columns, rows = solve_summary_rows(data)
+    emit(format, data, columns, rows, title, solve_hint(data), numeric_from=9)
+    if format == "table" and out.metrics:
+        label = "optimum (proven)" if out.status.value == "OPTIMAL" else "best found"
+        runs = [{"policy": label, **out.metrics}]
+        if baseline:
+            runs.append({"policy": f"{baseline['policy']} (best policy)", **baseline["metrics"]})
+        columns, rows = _policy_rows(ts, runs)
+        emit(format, data, columns, rows, "Per task: the schedule found beside the best policy")
+    if not out.replay_ok and out.schedule is not None:
+        for problem in out.replay_violations[:10]:
+            print(f"rtgen-opt: replay: {problem}", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED if data["interrupted"] else 1)
+    if data["interrupted"]:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _baseline(ts: TaskSet, name: str | None) -> dict | None:
+    """The best policy that serves every request, measured for comparison: the solver's
+    warm start when that was a policy, else found again."""
+    if name not in POLICIES:
+        from rtgen_opt.optimisation.solve import best_policy_schedule
+
+        name = best_policy_schedule(ts)[0]
+    if name is None:
+        return None
+    trace = run_policy(ts, name).schedule
+    return {"policy": name, "metrics": evaluate(ts, trace), "trace": trace}
+
+
+def solve_data(ts: TaskSet, out, solver: str, mip_solver: str, baseline: dict | None,
+               budget: Budget) -> dict:
+    """The `solve` JSON (docs/files-and-output.md) with what was proven and how."""
+    metrics = out.metrics or {}
+    released = (sum(t["released"] for t in metrics["tasks"].values()) if metrics.get("tasks")
+                else int(sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None)))
+    gap = (None if out.violations is None
+           else max(0.0, out.violations - out.violations_lower_bound))
+    best = None
+    if baseline:
+        m = baseline["metrics"]
+        best = {"policy": baseline["policy"], "violations": m["weighted_violations"],
+                "violation_rate": m["violation_rate"], "tasks": m["tasks"],
+                "llm": {n: {k: x[k] for k in ("requests", "ttft_ms", "tpt_ms", "starved")}
+                        for n, x in m["llm"].items()},
+                "trace": baseline["trace"]}
+    return {
+        "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
+        "drain_s": getattr(ts, "drain_us", 0) / 1e6, "solver": solver,
+        "mip_solver": mip_solver if solver == "milp" else None,
+        "status": out.status.value, "proven": out.status.value == "OPTIMAL",
+        "violations": out.violations, "violations_lower_bound": out.violations_lower_bound,
+        "gap": out.gap, "gap_violations": gap,
+        "gap_pp": None if gap is None else 100 * gap / max(1, released),
+        "gap_pct_of_frames": None if gap is None else 100 * gap / max(1, released),
+        "released": released,
+        "lower_bound_method": getattr(out, "lower_bound_method", None) or None,
+        "upper_bound_method": getattr(out, "upper_bound_method", None) or None,
+        "time_to_first_solution_s": getattr(out, "time_to_first_solution_s", None),
+        "tasks": metrics.get("tasks"), "llm": metrics.get("llm"),
+        "violation_rate": metrics.get("violation_rate"),
+        "utilization": metrics.get("utilization"), "placement": metrics.get("placement"),
+        "best_policy": best,
+        "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
+        "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
+        "stages": out.stages, "notes": out.notes,
+        "time_limit_s": budget.total_s, "interrupted": budget.interrupted.is_set(),
+        "wall_s": round(out.wall_s, 3),
+    }

@@ -1,0 +1,1 @@
+"""The optimum: solver orchestration, warm starts and the upper-bound construction."""

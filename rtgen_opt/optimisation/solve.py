@@ -1,0 +1,284 @@
+"""Orchestration of `solve`: warm starts, bounds, constructions, the gap.
+
+Every problem (plain, service-matched, TTFT-capped) gets the same treatment:
+
+* *Lower bound* — the Lagrangian bound on a time grid (``formulations/bounds``): prices on
+  backend time chosen by the phase LP, frames and request chains minimised exactly; valid
+  for any prices, seconds at 60 s. While a gap remains after the schedule, the block bound
+  (frames with slack) too; the larger is kept.
+* *Upper bound* — a schedule: on small instances (at most ``DIRECT_SEGMENTS`` segments)
+  one CP-SAT (or MILP) model, warm-started from the best schedule known (the policy's or
+  the kill-aware construction's); on long horizons the construction itself
+  (``construct.py``). Never worse than the best policy that serves every request.
+
+The status is OPTIMAL exactly when the upper bound meets the lower bound; the outcome says
+which method gave each bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtgen_opt.errors import InputError
+from rtgen_opt.evaluation.firm import firm_schedule, serves_every_request
+from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.formulations.bounds import LowerBound, lower_bound, max_bound
+from rtgen_opt.formulations.cpsat import CpSatModel
+from rtgen_opt.formulations.milp import MilpModel
+from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.formulations.result import SolveStatus
+from rtgen_opt.model.schedule import Schedule
+from rtgen_opt.model.taskset import TaskSet
+from rtgen_opt.optimisation.construct import ConstructionFailed, construct_schedule
+from rtgen_opt.simulation.executor import simulate
+from rtgen_opt.simulation.policies.classic import POLICIES
+
+DIRECT_SEGMENTS = 4000  # above this, decompose
+MILP_MAX_SEGMENTS = 4000  # the MILP solves one model; above this it is not attempted
+# Shares of the time limit, fixed a priori (not from elapsed time) so that a run with one
+# worker is reproducible: the rest covers simulating the policies, greedy and replay.
+SOLVE_SHARE = 0.85
+BOUND_SHARE = 0.1  # of a problem's budget, for the phase-LP bound (seconds at 60 s)
+BLOCK_SHARE = 0.2  # of a problem's budget, kept for the block bound when a gap remains
+CONSTRUCT_BEFORE_MODEL = 500  # segments: above this a model is hinted by the construction
+CONSTRUCT_SHARE = 0.3  # of the model's budget, for that construction
+
+
+@dataclass
+class SolveOutcome:
+    """Everything `rtgen-opt solve` reports."""
+
+    status: SolveStatus
+    schedule: Schedule | None
+    violations: float | None  # weighted violations of the schedule
+    violations_lower_bound: float
+    metrics: dict | None
+    replay_ok: bool
+    replay_violations: list[str]
+    warm_start: str | None  # the policy whose firm schedule seeded the search
+    method: str  # "direct" (one model) or "construction" (long horizons)
+    wall_s: float
+    notes: list[str] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)  # direct solves: per objective
+    lower_bound_method: str = ""  # what proved violations_lower_bound
+    upper_bound_method: str = ""  # what produced the schedule
+    bound: LowerBound | None = None  # the Lagrangian certificate (--export-bound)
+
+    @property
+    def gap(self) -> float | None:
+        """(UB - LB) / max(1, UB) on the weighted violations."""
+        if self.violations is None:
+            return None
+        return (self.violations - self.violations_lower_bound) / max(1.0, self.violations)
+
+
+def best_policy_schedule(ts: TaskSet) -> tuple[str | None, Schedule | None, float]:
+    """The firm schedule of the best policy that serves every request (fewest weighted
+    violations, then task order of the registry)."""
+    best = (None, None, math.inf)
+    for name in POLICIES:
+        result = simulate(ts, name)
+        metrics = evaluate(ts, result.schedule)
+        if serves_every_request(ts, metrics) and metrics["weighted_violations"] < best[2]:
+            best = (name, firm_schedule(ts, result.schedule), metrics["weighted_violations"])
+    return best
+
+
+def service_matched_problem(ts: TaskSet, trace: Schedule, ttft: str = "sum") -> Problem:
+    """OPT(P), the service-matched optimum (docs/semantics.md): every request P completed
+    gets its first and last token no later than under P; requests P did not complete
+    (starved, or cut by the end of the run) are left free (optional). P's own firm schedule is feasible for it, so the gap
+    violations(P) - OPT(P) is never negative."""
+    done = trace.done
+    seg, end = trace.seg[done], trace.end_us[done]
+    token = ts.seg_token[seg]
+    job = ts.seg_job[seg]
+    deadlines, optional = {}, set()
+    for task in ts.tasks:
+        if not task.is_llm:
+            continue
+        for j in task.job_range:
+            first = end[(job == j) & (token == 1)]
+            last = end[(job == j) & (token == task.output_tokens)]
+            if len(last):
+                deadlines[j] = (int(first[0]), int(last[0]))
+            else:
+                optional.update(_chain(ts, j).tolist())
+    return Problem(ts, optional=frozenset(optional), token_deadlines=deadlines, ttft=ttft)
+
+
+def solve(ts: TaskSet, time_limit_s: float = 60.0, workers: int = 0, seed: int = 0,
+          ttft: str = "sum", progress=None, export_model: str | None = None,
+          solver: str = "cpsat", mip_solver: str = "cbc") -> SolveOutcome:
+    """Solve the task set within ``time_limit_s`` seconds overall, with CP-SAT (``solver``
+    "cpsat") or the MILP ("milp", on CBC or HiGHS: ``mip_solver``)."""
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    if solver == "milp" and ts.num_segments > MILP_MAX_SEGMENTS:
+        raise InputError("--solver", "milp", f"an instance of at most {MILP_MAX_SEGMENTS} "
+                         f"segments for the MILP (this one has {ts.num_segments}: use a "
+                         "shorter --horizon, a coarser granularity, or --solver cpsat)")
+    say("simulating the policies for a warm start")
+    warm_name, warm, _ = best_policy_schedule(ts)
+    say(f"warm start: {warm_name or 'none (no policy serves every request)'}")
+    return solve_problem(Problem(ts, ttft=ttft), SOLVE_SHARE * time_limit_s, workers, seed,
+                         warm, warm_name, solver, mip_solver, export_model, started,
+                         progress=say)
+
+
+def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int = 0,
+                  warm: Schedule | None = None, warm_name: str | None = None,
+                  solver: str = "cpsat", mip_solver: str = "cbc",
+                  export_model: str | None = None, started: float | None = None,
+                  stages: tuple[str, ...] = ("violations", "ttft", "tpt"),
+                  progress=None) -> SolveOutcome:
+    """Bound and solve ``problem`` (the plain problem, a service-matched one, a TTFT
+    cap...) within ``budget_s``; ``warm`` must be feasible for it: the answer is never
+    worse."""
+    started = time.perf_counter() if started is None else started
+    say = progress or (lambda message: None)
+    say("lower bound: phase LP and Lagrangian prices")
+    bound = lower_bound(problem, blocks=False)
+    say(f"lower bound {bound.value:g} ({bound.wall_s:.1f} s)")
+    # shares fixed a priori, not from elapsed time: reproducible with one worker
+    remaining = (1 - BOUND_SHARE - BLOCK_SHARE) * budget_s
+    if solver == "milp" or _num_segments(problem) <= DIRECT_SEGMENTS:
+        outcome = _solve_model(problem, remaining, workers, seed, warm, warm_name, solver,
+                               mip_solver, export_model, started, stages)
+    else:
+        outcome = _solve_long(problem, remaining, workers, seed, warm, warm_name, say,
+                              started)
+    if outcome.violations is None or outcome.violations > bound.value:
+        say("lower bound: block bound (frames with slack)")
+        bound = max_bound(problem, bound)
+        say(f"lower bound {bound.value:g}")
+    return _with_bound(outcome, bound)
+
+
+def _num_segments(problem: Problem) -> int:
+    if problem.jobs is None:
+        return problem.ts.num_segments
+    return sum(len(problem.segments(int(j))) for j in problem.job_ids)
+
+
+def _with_bound(outcome: SolveOutcome, bound: LowerBound) -> SolveOutcome:
+    """Take the Lagrangian bound where it beats the solver's own; OPTIMAL once they meet."""
+    outcome.bound = bound
+    if bound.value > outcome.violations_lower_bound or not outcome.lower_bound_method:
+        outcome.violations_lower_bound = bound.value
+        outcome.lower_bound_method = bound.method
+    if outcome.violations is not None and outcome.status == SolveStatus.FEASIBLE \
+            and outcome.violations <= outcome.violations_lower_bound + 1e-9:
+        outcome.status = SolveStatus.OPTIMAL
+    if outcome.violations is not None:  # a bound above a feasible schedule is a bug
+        assert outcome.violations_lower_bound <= outcome.violations + 1e-6, (
+            outcome.violations_lower_bound, outcome.violations)
+    return outcome
+
+
+def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_solver,
+                 export_model, started, stages) -> SolveOutcome:
+    """One CP-SAT or MILP model of the whole problem, hinted with the best schedule known
+    (the policy's, or the construction's when it is better)."""
+    ts = problem.ts
+    if _num_segments(problem) > CONSTRUCT_BEFORE_MODEL:
+        built = _construct(problem, CONSTRUCT_SHARE * budget_s, workers, seed, warm)
+        if built is not None and (warm is None or evaluate(ts, built)["weighted_violations"]
+                                  < evaluate(ts, warm)["weighted_violations"]):
+            warm, warm_name = built, "the kill-aware construction"
+        budget_s *= 1 - CONSTRUCT_SHARE
+    if solver == "milp":
+        model = MilpModel(problem)
+        if export_model:
+            model.prob.writeLP(export_model)
+        result = model.solve(budget_s, mip_solver, max(1, workers), hint=warm, stages=stages)
+        engine = f"MILP ({mip_solver})"
+    else:
+        model = CpSatModel(problem)
+        if export_model:
+            model.export(export_model)
+        result = model.solve(budget_s, workers, seed, hint=warm, stages=stages)
+        engine = "CP-SAT"
+    status, schedule, value = result.status, result.schedule, result.violations
+    notes = list(result.notes)
+    made_by = f"{engine} on the whole problem"
+    if warm is not None and status != SolveStatus.INFEASIBLE:
+        policy = evaluate(ts, warm)["weighted_violations"]
+        if value is None or policy < value:  # the incumbent is never worse than it
+            status, schedule, value = SolveStatus.FEASIBLE, warm, policy
+            made_by = f"{warm_name}'s schedule (the solver found nothing better)"
+            notes.append(f"the solver found nothing better than {warm_name}'s schedule")
+        if value <= result.violations_lower_bound:
+            status = SolveStatus.OPTIMAL
+    outcome = _finish(ts, status, schedule, value, result.violations_lower_bound, warm_name,
+                      "direct", started, notes)
+    outcome.stages = result.stages
+    outcome.lower_bound_method = f"{engine}'s proven bound"
+    outcome.upper_bound_method = made_by
+    return outcome
+
+
+def _solve_long(problem, budget, workers, seed, warm, warm_name, say, started
+                ) -> SolveOutcome:
+    """Long horizons: a schedule by construction (the bound comes from the caller)."""
+    ts = problem.ts
+    schedule = _construct(problem, budget, workers, seed, warm, say)
+    made_by = "kill-aware construction"
+    upper = math.inf if schedule is None else evaluate(ts, schedule)["weighted_violations"]
+    notes = [f"upper bound from the {made_by}"] if schedule is not None else []
+    if warm is not None:
+        policy = evaluate(ts, warm)["weighted_violations"]
+        if policy < upper:  # never worse than the best policy that serves every request
+            schedule, upper = warm, policy
+            made_by = f"{warm_name}'s schedule"
+            notes.append(f"kept {warm_name}'s schedule: the construction found more violations")
+    if schedule is None:
+        return _finish(ts, SolveStatus.UNKNOWN, None, None, 0.0, warm_name, "construction",
+                       started, notes)
+    outcome = _finish(ts, SolveStatus.FEASIBLE, schedule, upper, 0.0, warm_name,
+                      "construction", started, notes)
+    outcome.upper_bound_method = made_by
+    return outcome
+
+
+def _construct(problem: Problem, budget_s: float, workers: int, seed: int,
+               floor: Schedule | None, say=None) -> Schedule | None:
+    """The kill-aware construction (never worse than ``floor``), or None where no schedule
+    it can build serves every required request."""
+    try:
+        return construct_schedule(problem, budget_s, max(1, workers), seed, progress=say,
+                                  floor=floor)
+    except ConstructionFailed:
+        return floor
+
+
+def _chain(ts: TaskSet, job: int) -> np.ndarray:
+    chain = [job]
+    while ts.job_after[chain[-1]] >= 0:
+        chain.append(int(ts.job_after[chain[-1]]))
+    return np.array(chain, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- finish
+
+
+def _finish(ts, status, schedule, violations, lower, warm_name, method, started,
+            notes) -> SolveOutcome:
+    """Replay the schedule in the executor's checker and compare its metrics."""
+    metrics, replay_ok, problems = None, False, []
+    if schedule is not None:
+        check = replay(ts, schedule)
+        problems = check.violations
+        if check.ok:
+            metrics = check.metrics
+            replay_ok = abs(metrics["weighted_violations"] - violations) < 1e-6
+            if not replay_ok:
+                problems = [f"metrics: the evaluator counts {metrics['weighted_violations']} "
+                            f"weighted violations, the solver {violations}"]
+    return SolveOutcome(status, schedule, violations, lower, metrics, replay_ok, problems,
+                        warm_name, method, time.perf_counter() - started, notes)

@@ -1,0 +1,1 @@
+"""Rendering results: terminal tables, number formats, Markdown and HTML pages."""

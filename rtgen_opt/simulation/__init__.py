@@ -1,0 +1,1 @@
+"""The embedded event-driven executor and the scheduling policies it runs."""

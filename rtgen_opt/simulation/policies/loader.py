@@ -1,0 +1,139 @@
+"""Policies by name: built in, a user's class in a file, or one a package declares.
+
+``--policy`` accepts
+
+* a built-in name (``POLICIES``: ``fcfs-aot`` ... ``ftf``, ``kill-aware``);
+* ``path/to/file.py:ClassName`` — a subclass of ``rtgen_opt.simulation.policies.classic.Policy`` defined in
+  that file, created without arguments;
+* the name of an entry point in the group ``rtgen_opt.simulation.policies.classic`` that an installed package
+  declares (``[project.entry-points."rtgen_opt.simulation.policies.classic"] my-policy = "pkg.mod:MyPolicy"``).
+
+A user's policy runs behind a guard: an exception inside its methods, or a backend it may
+not use, is reported as bad input (exit 2) naming the file and the method, never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from rtgen_opt.errors import InputError
+from rtgen_opt.simulation.policies.classic import POLICIES, Policy
+
+ENTRY_POINT_GROUP = "rtgen_opt.simulation.policies.classic"
+EXPECTED_CLASS = "a subclass of rtgen_opt.simulation.policies.classic.Policy"
+
+
+def load_policy(spec: str) -> Policy:
+    """The policy ``spec`` names (see the module docstring)."""
+    if spec in POLICIES:
+        return POLICIES[spec]
+    path, colon, class_name = spec.rpartition(":")
+    if colon and path.endswith(".py"):
+        return _guarded(_class_from_file(Path(path), class_name), f"{path}:{class_name}")
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name == spec:
+            return _guarded(_class_from_entry_point(entry), f"entry point {entry.value}")
+    raise InputError("--policy", "", f"one of {', '.join(POLICIES)}, FILE.py:CLASS, or an "
+                     f"entry point of the group {ENTRY_POINT_GROUP}", spec)
+
+
+def _class_from_file(path: Path, class_name: str) -> type:
+    if not path.is_file():
+        raise InputError(str(path), "", "an existing Python file defining the policy class")
+    module_name = f"rtgen_opt_user_policy_{abs(hash(str(path.resolve())))}"
+    try:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # (dataclasses and pickling look modules up)
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's file is bad input
+        sys.modules.pop(module_name, None)
+        raise InputError(str(path), "", "a Python file that imports without error",
+                         f"{type(exc).__name__}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        found = [n for n, v in vars(module).items() if inspect.isclass(v)
+                 and issubclass(v, Policy) and v is not Policy and v.__module__ == module_name]
+        raise InputError(str(path), class_name, f"a class named {class_name!r} "
+                         f"({EXPECTED_CLASS}); the file defines "
+                         f"{', '.join(found) or 'no policy class'}")
+    return _checked_class(cls, str(path), class_name)
+
+
+def _class_from_entry_point(entry) -> type:
+    try:
+        cls = entry.load()
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"entry point {entry.value}", "", "an importable policy class",
+                         f"{type(exc).__name__}: {exc}") from None
+    return _checked_class(cls, f"entry point {entry.value}", entry.name)
+
+
+def _checked_class(cls: object, source: str, field: str) -> type:
+    if not (inspect.isclass(cls) and issubclass(cls, Policy)):
+        raise InputError(source, field, EXPECTED_CLASS, cls)
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise InputError(source, f"{field}.name", "a class attribute `name`: the policy's "
+                         "name in reports", name)
+    if name in POLICIES:
+        raise InputError(source, f"{field}.name", "a name of its own, not one of the "
+                         f"built-in policies ({', '.join(POLICIES)})", name)
+    if cls.priority is Policy.priority:
+        raise InputError(source, f"{field}.priority", "a method priority(self, run, job, "
+                         "seg) returning a tuple (smaller runs first)")
+    if not isinstance(getattr(cls, "dynamic", None), bool):
+        raise InputError(source, f"{field}.dynamic", "a class attribute `dynamic`: True "
+                         "(best available backend) or False (ahead-of-time mapping)")
+    return cls
+
+
+def _guarded(cls: type, source: str) -> Policy:
+    try:
+        policy = cls()
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(source, "", "a policy class that can be created without "
+                         "arguments", f"{type(exc).__name__}: {exc}") from None
+    return GuardedPolicy(policy, source)
+
+
+class GuardedPolicy(Policy):
+    """A user's policy whose failures are reported as bad input naming its source."""
+
+    def __init__(self, policy: Policy, source: str):
+        self.inner, self.source = policy, source
+        self.name, self.dynamic = policy.name, policy.dynamic
+        self.description = getattr(policy, "description", "") or f"user policy {source}"
+
+    def priority(self, run, job, seg):
+        try:
+            return self.inner.priority(run, job, seg)
+        except Exception as exc:  # noqa: BLE001
+            raise self._failed("priority", exc) from None
+
+    def placement(self, run):
+        try:
+            placement = self.inner.placement(run)
+        except Exception as exc:  # noqa: BLE001
+            raise self._failed("placement", exc) from None
+        return None if placement is None else _GuardedPlacement(placement, self)
+
+    def _failed(self, method: str, exc: Exception) -> InputError:
+        return InputError(self.source, method, "a method that runs without error",
+                          f"{type(exc).__name__}: {exc}")
+
+
+class _GuardedPlacement:
+    def __init__(self, placement, policy: GuardedPolicy):
+        self.inner, self.policy = placement, policy
+
+    def place(self, now: int, job: int, seg: int) -> int | None:
+        try:
+            return self.inner.place(now, job, seg)
+        except Exception as exc:  # noqa: BLE001
+            raise self.policy._failed("place", exc) from None

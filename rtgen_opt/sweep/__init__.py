@@ -1,0 +1,2 @@
+"""Parameter sweeps: the sweep file, the plan of runs, the cache, the engines, the
+result table and its page."""
