@@ -16,9 +16,14 @@ import typer
 
 from rtgen_opt import __version__, limits
 
-# each command module registers its commands on the apps, in the order of --help
-from rtgen_opt.cli import check, db, gap, replay, scenarios, simulate, solve, sweep, taskset  # noqa: F401, E402, I001
 from rtgen_opt.cli.common import app
+
+# Each command module registers its commands on import; the order here is the order of
+# --help (the data flow: task set, policies, optimum, gap, check, then the tools).
+# isort: off
+from rtgen_opt.cli import taskset, simulate, solve, gap, check, replay, sweep  # noqa: F401,E402
+from rtgen_opt.cli import scenarios, db  # noqa: F401,E402
+# isort: on
 from rtgen_opt.errors import InputError, SolverCrash, printable
 
 
