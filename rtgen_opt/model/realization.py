@@ -147,7 +147,7 @@ def read_realization(path: str | Path, ts: TaskSet, scenario_ref: str,
                            "ready_us", "duration_us"}
     if unknown:
         raise InputError(source, sorted(unknown)[0], "only the keys of a realization file")
-    _check_meta(data, realization_meta(ts, scenario_ref, overrides), source)
+    _check_meta(data, realization_meta(ts, scenario_ref, overrides), source, (ts.scenario,))
     r = nominal(ts)
     _read_ready(data.get("ready_us", {}), ts, r, source)
     _read_durations(data.get("duration_us", {}), ts, r, source)
@@ -155,13 +155,16 @@ def read_realization(path: str | Path, ts: TaskSet, scenario_ref: str,
     return r
 
 
-def _check_meta(data: dict, ours: dict, source: str) -> None:
+def _check_meta(data: dict, ours: dict, source: str, also: tuple = ()) -> None:
+    """Refuse a file of another format version, scenario, horizon or overrides (the
+    scenario may be named by the reference given on the command line or by its name,
+    ``also``)."""
     version = data.get("version")
     if type(version) is not int or not 1 <= version <= VERSION:
         raise InputError(source, "version", f"a realization format version up to {VERSION}",
                          version)
     for key in ("scenario", "horizon_us", "overrides"):
-        if data.get(key) != ours[key]:
+        if data.get(key) != ours[key] and not (key == "scenario" and data.get(key) in also):
             raise InputError(source, key, f"{ours[key]!r} like this run (the file was written "
                              f"for scenario {data.get('scenario')!r}, horizon_us "
                              f"{data.get('horizon_us')!r}, overrides "
