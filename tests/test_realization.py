@@ -367,3 +367,12 @@ def test_any_sampled_realization_yields_a_valid_schedule(tmp_path_factory, case,
     validate(ts, r)
     result = replay(_realized(ts, r), simulate(ts, policy, r).schedule)
     assert result.ok, result.violations[:3]
+
+
+def test_the_html_report_shows_the_sampled_distribution(tmp_path, capsys):
+    pytest.importorskip("plotly")
+    page = tmp_path / "r.html"
+    code, _, _ = run_cli(["simulate", "scenario_a", "--horizon", "1s", "--policy",
+                          "ftf", "--set", "execution=[0.8,1.3]",
+                          "--samples", "8", "--workers", "1", "--report", str(page)], capsys)
+    assert code == 0 and "Sampled realizations" in page.read_text()
