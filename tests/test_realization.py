@@ -129,7 +129,7 @@ def test_bad_database_bounds_exit_2_naming_the_column(cells, column, tmp_path, c
         f"m,frame,cpu,,4,{cells},t\n")
     (tmp_path / "s.yaml").write_text(json.dumps({"latency_db": str(db), "tasks": [
         {"name": "a", "model": "m", "fps": 10}]}))
-    code, out, err = run_cli(["taskset", str(tmp_path / "s.yaml"), "--horizon", "1s"], capsys)
+    code, _, err = run_cli(["taskset", str(tmp_path / "s.yaml"), "--horizon", "1s"], capsys)
     assert code == 2 and err.count("\n") == 1 and "latency.csv" in err and column in err
 
 
@@ -301,7 +301,7 @@ def test_the_witness_file_replays_to_the_recorded_metrics(tmp_path, capsys):
 
 
 def test_sample_json_states_the_distribution_and_the_miss_bound(capsys):
-    code, out, err = run_cli(["simulate", "scenario_a", "--horizon", "1s", "--policy", "ftf",
+    code, out, _ = run_cli(["simulate", "scenario_a", "--horizon", "1s", "--policy", "ftf",
                               "--set", "execution=[0.9,1.1]", "--samples", "12",
                               "--workers", "1", "--format", "json"], capsys)
     s = json.loads(out)["runs"][0]["samples"]
@@ -328,7 +328,7 @@ def test_miss_bound_is_clopper_pearson_and_the_rule_of_three():
     ["--samples", "3", "--workers", "-2"],
 ])
 def test_bad_sampling_options_exit_2(args, capsys):
-    code, out, err = run_cli(["simulate", "scenario_a", "--horizon", "1s", *args], capsys)
+    code, out, _ = run_cli(["simulate", "scenario_a", "--horizon", "1s", *args], capsys)
     assert code == 2 and out == ""
 
 

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from rtgen_opt import limits
+from rtgen_opt.analysis.sampling import draw, run_samples, summarize
 from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
@@ -27,8 +29,6 @@ from rtgen_opt.cli.common import (
     _write_report,
     app,
 )
-from rtgen_opt import limits
-from rtgen_opt.analysis.sampling import draw, run_samples, summarize
 from rtgen_opt.errors import InputError
 from rtgen_opt.evaluation.metrics import evaluate
 from rtgen_opt.model.realization import read_realization, realization_text

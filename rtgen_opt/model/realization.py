@@ -146,7 +146,7 @@ def read_realization(path: str | Path, ts: TaskSet, scenario_ref: str,
     unknown = set(data) - {"format", "version", "scenario", "horizon_us", "overrides",
                            "ready_us", "duration_us"}
     if unknown:
-        raise InputError(source, sorted(unknown)[0], "only the keys of a realization file")
+        raise InputError(source, min(unknown), "only the keys of a realization file")
     _check_meta(data, realization_meta(ts, scenario_ref, overrides), source, (ts.scenario,))
     r = nominal(ts)
     _read_ready(data.get("ready_us", {}), ts, r, source)
