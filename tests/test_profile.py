@@ -94,6 +94,9 @@ def test_profile_writes_a_database_that_db_show_reads_and_a_scenario_runs_on(
     assert (row["model"], row["stage"], row["backend"], row["layers"]) == ("det", "frame",
                                                                           "cpu", "1")
     assert 0 < float(row["latency_ms"]) <= float(row["latency_p99_ms"])
+    # the range of the timed runs, beside median and p99
+    assert (0 < float(row["latency_min_ms"]) <= float(row["latency_ms"])
+            <= float(row["latency_p99_ms"]) <= float(row["latency_max_ms"]))
     assert row["samples"] == "6"
     assert "ONNX Runtime" in row["source"] and "CPUExecutionProvider" in row["source"]
     assert "intra-op threads" in row["source"] and "median of 6 runs" in row["source"]

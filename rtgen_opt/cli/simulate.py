@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from rtgen_opt import limits
+from rtgen_opt.analysis.sampling import draw, run_samples, summarize
 from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
@@ -27,7 +29,9 @@ from rtgen_opt.cli.common import (
     _write_report,
     app,
 )
+from rtgen_opt.errors import InputError
 from rtgen_opt.evaluation.metrics import evaluate
+from rtgen_opt.model.realization import read_realization, realization_text
 from rtgen_opt.output import check_writable, write_files
 from rtgen_opt.report.tables import emit
 from rtgen_opt.simulation.executor import simulate as run_policy
@@ -57,6 +61,24 @@ def simulate(
         "JSON) or chrome (trace events for chrome://tracing or Perfetto).")] = "table",
     report: ReportOpt = None,
     latency: LatencyOpt = "median",
+    realization: Annotated[Optional[str], typer.Option(
+        "--realization", metavar="FILE", help="Run this realization (ready time per job, "
+        "duration per segment; absent entries nominal), e.g. a witness of check or of "
+        "--samples --witness-out.")] = None,
+    samples: Annotated[Optional[int], typer.Option(
+        "--samples", metavar="N", help="Monte Carlo: run N random realizations per policy "
+        "(durations and ready times uniform in their ranges) and report each metric's "
+        "distribution.")] = None,
+    seed: Annotated[int, typer.Option(
+        "--seed", metavar="S", help="Seed of --samples (same seed, same samples, whatever "
+        "the number of workers).")] = 0,
+    workers: Annotated[int, typer.Option(
+        "--workers", metavar="W", help="Processes for --samples (0: one per core).")] = 0,
+    witness_out: Annotated[Optional[str], typer.Option(
+        "--witness-out", metavar="FILE", help="With --samples: write the worst sampled "
+        "realization (most violations, then starved requests) as a realization file; "
+        "--realization FILE replays it. With several policies, one file per policy.")]
+    = None,
     format: FormatOpt = "table",
 ) -> None:
     """Run the heuristic policies of the paper in the event-driven executor.
@@ -65,45 +87,122 @@ def simulate(
     """
     _check_format(format)
     policies = list(POLICIES.values()) if policy == "all" else [load_policy(policy)]
+    specs = {p.name: (p.name if policy == "all" else policy) for p in policies}
     _check_trace_format(trace_format)
     _check_report_name(report)
+    _check_sampling(realization, samples, seed, workers, witness_out)
     if report:
         check_writable(report, "--report")
     for chosen in policies if schedule_out else ():  # every target, before any work
         check_writable(schedule_out if len(policies) == 1
                        else _suffixed(schedule_out, chosen.name), "--schedule-out")
-    runs, outputs, traces = [], {}, {}
+    for chosen in policies if witness_out else ():
+        check_writable(witness_out if len(policies) == 1
+                       else _suffixed(witness_out, chosen.name), "--witness-out")
+    runs, outputs, traces, sample_values = [], {}, {}, {}
     with _supervised("simulate", None) as (budget, say):
         ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
+        given = None if realization is None else read_realization(realization, ts, scenario,
+                                                                  set_ or ())
         for chosen in policies:
             if budget.interrupted.is_set():
                 break
             name = chosen.name
             say.phase(f"simulating {name}")
-            result = run_policy(ts, chosen)
+            result = run_policy(ts, chosen, given)
             runs.append({"policy": name, **evaluate(ts, result.schedule),
                          "events": result.events, "wall_s": round(result.wall_s, 4)})
+            if given is not None:
+                runs[-1]["realization"] = realization
             traces[name] = result.schedule
             if schedule_out:
                 target = schedule_out if len(policies) == 1 else _suffixed(schedule_out, name)
                 outputs[target] = result.schedule.to_text(ts, target, trace_format,
                                                              set_ or ())
+            if samples:
+                say.phase(f"sampling {name}")
+                sampled = run_samples(ts, specs[name], samples, seed, workers, say,
+                                      budget.interrupted.is_set)
+                runs[-1]["samples"] = summarize(sampled)
+                sample_values[name] = [x["violations"] for x in sampled.samples]
+                worst = sampled.worst_index()
+                if witness_out and worst is not None:
+                    target = witness_out if len(policies) == 1 else _suffixed(witness_out,
+                                                                              name)
+                    runs[-1]["samples"]["witness"] = target
+                    outputs[target] = realization_text(ts, draw(ts, seed, worst), scenario,
+                                                       set_ or ())
     interrupted = budget.interrupted.is_set()
     write_files(outputs)  # all runs succeeded: now every trace, or none
     data = {"scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
             "drain_s": ts.drain_us / 1e6, "after_horizon": ts.after_horizon, "runs": runs,
             "interrupted": interrupted}
+    if given is not None:
+        data["realization"] = realization
     if report:
-        _write_report(report, "simulate", ts, data, traces)
+        _write_report(report, "simulate", ts, {**data, "sample_values": sample_values},
+                      traces)
     columns, rows = _policy_rows(ts, runs)
+    if samples:
+        columns, rows = _with_sample_columns(columns, rows, runs)
     emit(format, data, columns, rows, f"{ts.scenario}: {_run_length(ts)}, "
          f"{ts.num_jobs} jobs, granularity {ts.granularity}, on_miss {ts.on_miss}, "
-         f"preemption {ts.preemption}" + _interrupted_mark(budget),
+         f"preemption {ts.preemption}" + _realization_mark(realization, samples, seed)
+         + _interrupted_mark(budget),
          "violations: frames dropped or late / released, over the whole run; "
          + ("drain violations: those of frames released after the horizon; "
             if ts.after_horizon == "continue" else "")
          + "TTFT, TPT: means over served requests; starved: no first token within the "
-         "request's give-up time",
+         "request's give-up time"
+         + (_SAMPLE_NOTE if samples else ""),
          numeric_from=1)
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+_SAMPLE_NOTE = ("; the policy's row is the nominal run; sampled: violations over the "
+                "realizations (mean, p99, max) and how many had a miss, with the 95 % upper "
+                "bound on the miss probability (sampling evidence, not a proof)")
+
+
+def _check_sampling(realization, samples, seed, workers, witness_out) -> None:
+    if realization is not None and samples is not None:
+        raise InputError("--realization", "", "either --realization FILE or --samples N, "
+                         "not both", realization)
+    if samples is not None and not 1 <= samples <= MAX_SAMPLES:
+        raise InputError("--samples", "", f"an integer from 1 to {MAX_SAMPLES:,}", samples)
+    if not 0 <= seed <= limits.MAX_SEED:
+        raise InputError("--seed", "", f"an integer from 0 to {limits.MAX_SEED}", seed)
+    if not 0 <= workers <= limits.MAX_WORKERS:
+        raise InputError("--workers", "", f"an integer from 0 to {limits.MAX_WORKERS}",
+                         workers)
+    if witness_out is not None and samples is None:
+        raise InputError("--witness-out", "", "--samples N with it (the worst of the "
+                         "sampled realizations is the witness)", witness_out)
+
+
+MAX_SAMPLES = 10**7
+
+
+def _realization_mark(realization, samples, seed) -> str:
+    if realization is not None:
+        return f", realization {realization}"
+    if samples:
+        return f", nominal run + {samples} sampled realizations (seed {seed})"
+    return ""
+
+
+def _with_sample_columns(columns: list, rows: list, runs: list) -> tuple[list, list]:
+    columns = columns + ["sampled violations mean/p99/max", "samples with a miss",
+                         "miss probability <"]
+    out = []
+    for row, run in zip(rows, runs):
+        s = run.get("samples")
+        if s is None or not s["n"]:
+            out.append(row + [None, None, None])
+            continue
+        v = s["violations"]
+        out.append(row + [f"{v['mean']:.1f}/{v['p99']:.0f}/{v['max']:.0f}",
+                          f"{s['miss']['samples_with_miss']}/{s['n']}",
+                          f"{s['miss']['probability_upper_95']:.3g}"])
+    return columns, out

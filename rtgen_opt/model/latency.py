@@ -27,7 +27,8 @@ from rtgen_opt.safeload import read_limited
 STAGES = ("frame", "prefill", "decode")
 LLM_STAGES = ("prefill", "decode")
 REQUIRED_COLUMNS = ("model", "stage", "backend", "seq_len", "layers", "latency_ms", "source")
-OPTIONAL_COLUMNS = ("layer", "latency_p99_ms", "samples")
+OPTIONAL_COLUMNS = ("layer", "latency_p99_ms", "samples", "latency_min_ms", "latency_max_ms")
+BOUND_COLUMNS = ("latency_min_ms", "latency_max_ms")  # the range of actual durations
 LATENCY_STATISTICS = ("median", "p99")  # --latency: latency_ms, or latency_p99_ms
 TRANSFER_COLUMNS = ("from_backend", "to_backend", "latency_ms")
 # plain ASCII decimals: float() would also take "nan", "1_000" or Arabic-Indic digits
@@ -36,7 +37,8 @@ _INTEGER = re.compile(r"[0-9]{1,15}", re.ASCII)
 _DECIMAL = re.compile(r"(?=.{1,40}$)([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?",
                       re.ASCII)
 _MAXIMA = {"layers": limits.MAX_LAYERS, "layer": limits.MAX_LAYERS - 1,
-           "seq_len": limits.MAX_SEQ_LEN, "latency_ms": limits.MAX_LATENCY_MS}
+           "seq_len": limits.MAX_SEQ_LEN, "latency_ms": limits.MAX_LATENCY_MS,
+           "latency_min_ms": limits.MAX_LATENCY_MS, "latency_max_ms": limits.MAX_LATENCY_MS}
 
 
 class SeqLenOutOfRange(ValueError):
@@ -82,6 +84,10 @@ class LatencyDB:
     curves: dict[tuple[str, str, str], Curve]  # (model, stage, backend) -> curve
     stage2layers: dict[tuple[str, str], int]  # (model, stage) -> number of layers
     transfers: dict[tuple[str, str, str | None], float] = field(default_factory=dict)
+    # (model, stage, backend) -> (min curve, max curve) of the actual durations, NaN where
+    # a row gives no bound (the scenario's `execution` factors apply there)
+    bound_curves: dict[tuple[str, str, str], tuple[Curve, Curve]] = field(
+        default_factory=dict)
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -113,6 +119,15 @@ class LatencyDB:
             return self.curves[model, stage, backend].at(seq_lens)
         except SeqLenOutOfRange as exc:
             raise SeqLenOutOfRange(f"{self.name}: {model}/{stage} on {backend} is {exc}") from None
+
+    def layer_bounds_ms(self, model: str, stage: str, backend: str, seq_lens
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-layer (min, max) of the actual durations in ms, like ``layer_ms``; NaN where
+        the database gives no bound; None when no row of this curve has one."""
+        curves = self.bound_curves.get((model, stage, backend))
+        if curves is None:
+            return None
+        return curves[0].at(seq_lens), curves[1].at(seq_lens)
 
     def transfer_ms(self, model: str, src: str, dst: str) -> float:
         """Cost of moving a job's data from ``src`` to ``dst`` (0 when not listed)."""
@@ -151,12 +166,14 @@ def load_db(path: Path, name: str | None = None, latency: str = "median") -> Lat
         raise InputError(str(path), "", "a latency database: a CSV file or a folder with "
                          "latency.csv")
     rows = _read_latency_rows(csv_path)
-    curves, stage2layers = _build_curves(csv_path, select_latency(csv_path, rows, latency))
+    chosen = select_latency(csv_path, rows, latency)
+    curves, stage2layers = _build_curves(csv_path, chosen)
+    bound_curves = _build_bound_curves(csv_path, chosen)
     transfers = {}
     if path.is_dir() and (path / "transfers.csv").is_file():
         transfers = _read_transfers(path / "transfers.csv", stage2layers, curves)
     return LatencyDB(name or (path.name if path.is_dir() else path.stem), path,
-                     tuple(r for r, _ in rows), curves, stage2layers, transfers)
+                     tuple(r for r, _ in rows), curves, stage2layers, transfers, bound_curves)
 
 
 def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...]):
@@ -248,6 +265,9 @@ def _read_latency_rows(path: Path) -> list[tuple[dict, int]]:
                              positive=False, optional=True),
             "source": names["source"],
         }
+        row.update({c: _number(path, line, c, raw.get(c), optional=True)
+                    for c in BOUND_COLUMNS})
+        _check_bounds(path, line, row)
         if row["layer"] is not None and row["layer"] >= layers:
             raise InputError(str(path), f"line {line}, layer", f"a layer index below layers="
                              f"{layers}", row["layer"])
@@ -263,6 +283,18 @@ def _read_latency_rows(path: Path) -> list[tuple[dict, int]]:
     if not rows:
         raise InputError(str(path), "", "at least one latency row", "an empty table")
     return rows
+
+
+def _check_bounds(path: Path, line: int, row: dict) -> None:
+    """latency_min_ms <= latency_ms (and latency_p99_ms) <= latency_max_ms."""
+    low, high = row["latency_min_ms"], row["latency_max_ms"]
+    if low is not None and low > row["latency_ms"]:
+        raise InputError(str(path), f"line {line}, latency_min_ms", "a minimum at most "
+                         f"latency_ms ({row['latency_ms']:g})", low)
+    for column in ("latency_ms", "latency_p99_ms"):
+        if high is not None and row[column] is not None and high < row[column]:
+            raise InputError(str(path), f"line {line}, latency_max_ms", f"a maximum at "
+                             f"least {column} ({row[column]:g})", high)
 
 
 def select_latency(path: Path, rows: list[tuple[dict, int]], statistic: str
@@ -324,6 +356,32 @@ def _build_curves(path: Path, rows: list[tuple[dict, int]]):
         curves[model, stage, backend] = Curve(
             None if seq_lens == [None] else np.array(seq_lens, dtype=float), table)
     return curves, stage2layers
+
+
+def _build_bound_curves(path: Path, rows: list[tuple[dict, int]]):
+    """The (min, max) curves of every (model, stage, backend) with at least one bound,
+    split over layers as the nominal latency is (the rows passed ``_build_curves``); a
+    row without the bound gives NaN."""
+    groups: dict[tuple[str, str, str], dict] = {}
+    for row, line in rows:
+        key = (row["model"], row["stage"], row["backend"])
+        groups.setdefault(key, {}).setdefault(row["seq_len"], []).append((row, line))
+    result = {}
+    for key, points in groups.items():
+        if all(r[c] is None for same_len in points.values() for r, _ in same_len
+               for c in BOUND_COLUMNS):
+            continue
+        layers = points[next(iter(points))][0][0]["layers"]
+        seq_lens = sorted(points) if None not in points else [None]
+        pair = []
+        for column in BOUND_COLUMNS:
+            table = np.array([_layer_vector(path, [
+                ({**r, "latency_ms": math.nan if r[column] is None else r[column]}, line)
+                for r, line in points[s]], layers) for s in seq_lens])
+            pair.append(Curve(None if seq_lens == [None] else np.array(seq_lens, dtype=float),
+                              table))
+        result[key] = tuple(pair)
+    return result
 
 
 def _layer_vector(path: Path, rows: list[tuple[dict, int]], layers: int) -> np.ndarray:

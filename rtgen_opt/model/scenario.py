@@ -21,11 +21,12 @@ from rtgen_opt.safeload import load_yaml, read_limited
 from rtgen_opt.units import parse_duration
 
 TOP_KEYS = ("name", "description", "latency_db", "platform", "horizon", "drain", "after_horizon",
-            "granularity", "on_miss", "preemption", "mapping", "tasks")
+            "granularity", "on_miss", "preemption", "execution", "mapping", "tasks")
 PERIODIC_KEYS = ("name", "model", "fps", "period", "deadline", "phase", "weight", "after",
-                 "input_tokens")
+                 "input_tokens", "jitter")
 REQUEST_KEYS = ("name", "model", "arrivals", "after", "input_tokens", "output_tokens", "ttft",
-                "tpt", "deadline", "weight")
+                "tpt", "deadline", "weight", "jitter")
+MAX_EXECUTION_FACTOR = 100  # `execution: [lo, hi]`: hi at most this (a typo guard)
 ARRIVAL_KINDS = ("every", "times", "poisson")
 ON_MISS = ("drop", "continue")
 PREEMPTION = ("none", "restart")
@@ -62,6 +63,7 @@ class TaskSpec:
     output_tokens: int | None = None
     ttft: Fraction | None = None
     tpt: Fraction | None = None
+    jitter: Fraction = Fraction(0)  # ready anywhere in [arrival, arrival + jitter]
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Scenario:
     on_miss: str = "drop"
     preemption: str = "none"
     mapping: dict[tuple[str, str], str] = field(default_factory=dict)
+    execution: tuple[float, float] = (1.0, 1.0)  # actual durations in [lo, hi] x nominal
 
     def layers_per_segment(self, layers: int) -> int:
         """How many consecutive layers one segment groups under this granularity."""
@@ -286,7 +289,25 @@ def _validate(raw: dict, source: str, path: Path, latency: str = "median") -> Sc
         on_miss=top.text("on_miss", "drop", ON_MISS),
         preemption=top.text("preemption", "none", PREEMPTION),
         mapping=_mapping(top, db, platform, tasks),
+        execution=_execution(top),
     )
+
+
+def _execution(top: _Fields) -> tuple[float, float]:
+    """`execution: [lo, hi]` with 0 < lo <= 1 <= hi <= MAX_EXECUTION_FACTOR."""
+    if not top.has("execution"):
+        return (1.0, 1.0)
+    value = top.mapping["execution"]
+    expected = (f"[lo, hi]: two numbers with 0 < lo <= 1 <= hi <= {MAX_EXECUTION_FACTOR} "
+                "(actual durations within lo..hi x the nominal latency)")
+    if not isinstance(value, list) or len(value) != 2 or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+            for x in value):
+        raise top.error("execution", expected, value)
+    lo, hi = (float(x) for x in value)
+    if not 0 < lo <= 1 <= hi <= MAX_EXECUTION_FACTOR:
+        raise top.error("execution", expected, value)
+    return (lo, hi)
 
 
 def _is_group(text: str) -> bool:
@@ -357,6 +378,7 @@ def _task(source: str, where: str, raw: object, db: LatencyDB,
                       "task, give it arrivals", model)
     common = dict(name=name, model=model,
                   weight=f.number("weight", maximum=limits.MAX_WEIGHT) or 1.0,
+                  jitter=f.duration("jitter", positive=False) or Fraction(0),
                   after=f.text("after") if f.has("after") else None,
                   input_tokens=_input_tokens(f, db, model))
     if periodic:

@@ -12,6 +12,14 @@ NumPy arrays (structure of arrays), not millions of Python objects:
   1 for the last prefill segment, k + 1 for the last segment of decode step k, else 0) and
   ``seg_dur_us[s, b]`` (integer µs on backend b, ``INELIGIBLE`` where it cannot run).
 
+Timing uncertainty (docs/semantics.md): ``seg_dur_lo_us``/``seg_dur_hi_us`` bound each
+segment's actual duration per backend (equal to ``seg_dur_us`` without uncertainty): the
+database's ``latency_min_ms``/``latency_max_ms`` where a row has them (split over layers as
+the nominal is; min rounded down, max up), else ``floor(lo x nominal)`` and
+``ceil(hi x nominal)`` from the scenario's ``execution: [lo, hi]``; never below 1 µs.
+``job_jitter_us`` is each job's release jitter (rounded up): it is ready anywhere in
+``[release, release + jitter]``.
+
 An LLM request of N output tokens is its prefill (which emits token 1) followed by N - 1
 decode steps (step k emits token k + 1 at context length input_tokens + k), so that
 TTFT = token 1 - arrival and TPT = (token N - token 1) / (N - 1) (docs/semantics.md).
@@ -32,7 +40,7 @@ import numpy as np
 from rtgen_opt.errors import InputError
 from rtgen_opt.limits import DRAIN_FACTOR
 from rtgen_opt.model.scenario import Scenario, TaskSpec
-from rtgen_opt.units import US_PER_S, lcm_fraction, to_us_down, to_us_nearest
+from rtgen_opt.units import US_PER_S, lcm_fraction, to_us_down, to_us_nearest, to_us_up
 
 FRAME, PREFILL, DECODE = 0, 1, 2
 STAGE_NAMES = ("frame", "prefill", "decode")
@@ -96,6 +104,16 @@ class TaskSet:
     seg_step: np.ndarray
     seg_token: np.ndarray
     seg_dur_us: np.ndarray
+    seg_dur_lo_us: np.ndarray  # shortest actual duration (same shape as seg_dur_us)
+    seg_dur_hi_us: np.ndarray  # longest actual duration
+    job_jitter_us: np.ndarray  # ready anywhere in [release, release + jitter]
+
+    @property
+    def has_uncertainty(self) -> bool:
+        """Some duration or ready time is a range rather than a point."""
+        return bool(self.job_jitter_us.any()) or not (
+            np.array_equal(self.seg_dur_lo_us, self.seg_dur_us)
+            and np.array_equal(self.seg_dur_hi_us, self.seg_dur_us))
 
     @property
     def num_jobs(self) -> int:
@@ -145,7 +163,7 @@ class TaskSet:
 
     _ARRAYS = ("transfer_us", "job_task", "job_index", "job_release_us", "job_deadline_us",
                "job_after", "job_seg_start", "seg_job", "seg_stage", "seg_step", "seg_token",
-               "seg_dur_us")
+               "seg_dur_us", "seg_dur_lo_us", "seg_dur_hi_us", "job_jitter_us")
 
     def to_json(self) -> str:
         """The complete task set as JSON (arrays as nested lists)."""
@@ -169,8 +187,9 @@ class TaskSet:
         if arrays["transfer_us"].ndim != 3:  # an empty list loses its shape
             arrays["transfer_us"] = arrays["transfer_us"].reshape(
                 len(data["tasks"]), len(data["backends"]), len(data["backends"]))
-        if arrays["seg_dur_us"].ndim != 2:
-            arrays["seg_dur_us"] = arrays["seg_dur_us"].reshape(0, len(data["backends"]))
+        for name in ("seg_dur_us", "seg_dur_lo_us", "seg_dur_hi_us"):
+            if arrays[name].ndim != 2:
+                arrays[name] = arrays[name].reshape(0, len(data["backends"]))
         hp = data.pop("hyperperiod_s")
         return cls(
             **{k: v for k, v in data.items() if k not in ("tasks", "aot_mapping", "backends",
@@ -238,10 +257,13 @@ def build_taskset(scenario: Scenario, horizon: Fraction | None = None) -> TaskSe
     segs_per_job = np.array([t.segs_per_job for t in tasks], dtype=np.int64)[job_task]
     job_seg_start = np.concatenate([[0], np.cumsum(segs_per_job)]).astype(np.int64)
     seg_job = np.repeat(np.arange(len(job_task), dtype=np.int64), segs_per_job)
-    parts = [[np.tile(tpl[k], (t.num_jobs, 1) if k == 3 else t.num_jobs)
-              for t, tpl in zip(tasks, templates)] for k in range(4)]
+    parts = [[np.tile(tpl[k], (t.num_jobs, 1) if k >= 3 else t.num_jobs)
+              for t, tpl in zip(tasks, templates)] for k in range(6)]
     stage, step, token = (np.concatenate(p).astype(np.int64) for p in parts[:3])
-    dur = np.concatenate(parts[3]).astype(np.int64).reshape(-1, len(backends))
+    dur, dur_lo, dur_hi = (np.concatenate(p).astype(np.int64).reshape(-1, len(backends))
+                           for p in parts[3:])
+    jitter = np.array([to_us_up(spec.jitter) for spec in scenario.tasks],
+                      dtype=np.int64)[job_task]
 
     return TaskSet(
         scenario=scenario.name, horizon_us=horizon_us, hyperperiod_s=_hyperperiod(scenario),
@@ -254,7 +276,8 @@ def build_taskset(scenario: Scenario, horizon: Fraction | None = None) -> TaskSe
         transfer_us=transfer, job_task=job_task, job_index=job_index,
         job_release_us=job_release, job_deadline_us=job_deadline, job_after=job_after,
         job_seg_start=job_seg_start, seg_job=seg_job, seg_stage=stage, seg_step=step,
-        seg_token=token, seg_dur_us=dur)
+        seg_token=token, seg_dur_us=dur, seg_dur_lo_us=dur_lo, seg_dur_hi_us=dur_hi,
+        job_jitter_us=jitter)
 
 
 def _releases(spec: TaskSpec, horizon: Fraction) -> np.ndarray:
@@ -288,8 +311,10 @@ def _nearest_us(start: Fraction, step: Fraction, count: int) -> np.ndarray:
 
 
 def _template(scenario: Scenario, spec: TaskSpec, backends: tuple[str, ...]):
-    """Stage, step, token and duration (µs per backend) of one job's segments."""
+    """Stage, step, token and duration, shortest and longest duration (µs per backend) of
+    one job's segments."""
     db, stages, steps, tokens, durations = scenario.db, [], [], [], []
+    lows, highs = [], []
     for stage in db.stages(spec.model):
         stage_id = STAGE_NAMES.index(stage)
         layers = db.stage2layers[spec.model, stage]
@@ -299,15 +324,21 @@ def _template(scenario: Scenario, spec: TaskSpec, backends: tuple[str, ...]):
             lengths = spec.input_tokens + np.arange(1, spec.output_tokens)
         else:
             lengths = [spec.input_tokens or 0]
-        per_step = np.full((len(lengths), len(starts), len(backends)), INELIGIBLE, np.int64)
+        shape = (len(lengths), len(starts), len(backends))
+        per_step, low, high = (np.full(shape, INELIGIBLE, np.int64) for _ in range(3))
         for b, backend in enumerate(backends):
             if (spec.model, stage, backend) in db.curves and len(lengths):
                 ms = db.layer_ms(spec.model, stage, backend, lengths)
                 seg_ms = np.add.reduceat(ms, starts, axis=1)
                 # durations round up; round(…, 6) first so 14.0000000001 ms stays 14000 µs
                 per_step[:, :, b] = np.maximum(1, np.ceil(np.round(seg_ms * 1000, 6)))
+                low[:, :, b], high[:, :, b] = _duration_range(
+                    scenario.execution, per_step[:, :, b], ms,
+                    db.layer_bounds_ms(spec.model, stage, backend, lengths), starts)
         n_steps, n_segs = per_step.shape[:2]
         durations.append(per_step.reshape(-1, len(backends)))
+        lows.append(low.reshape(-1, len(backends)))
+        highs.append(high.reshape(-1, len(backends)))
         stages.append(np.full(n_steps * n_segs, stage_id))
         step_ids = np.arange(1, n_steps + 1) if stage == "decode" else np.zeros(n_steps, int)
         steps.append(np.repeat(step_ids, n_segs))
@@ -316,7 +347,28 @@ def _template(scenario: Scenario, spec: TaskSpec, backends: tuple[str, ...]):
             token[:, -1] = step_ids + 1
         tokens.append(token.ravel())
     return (np.concatenate(stages), np.concatenate(steps), np.concatenate(tokens),
-            np.concatenate(durations))
+            np.concatenate(durations), np.concatenate(lows), np.concatenate(highs))
+
+
+def _duration_range(execution: tuple[float, float], nominal_us: np.ndarray,
+                    layer_ms: np.ndarray, bounds, starts: np.ndarray):
+    """(shortest, longest) µs of segments whose nominal durations are ``nominal_us``:
+    ``floor(lo x nominal)``, ``ceil(hi x nominal)``; where the database bounds the layers
+    (``bounds``: per-layer min and max ms, NaN where a row has none), the sum over the
+    segment's layers of the database bound, or of lo/hi x the layer's nominal where it
+    has none, rounded down (min) or up (max). Never below 1 µs."""
+    lo, hi = execution
+    low = np.floor(np.round(lo * nominal_us, 6))
+    high = np.ceil(np.round(hi * nominal_us, 6))
+    if bounds is not None:
+        for factor, layer_bound, out, rounding in ((lo, bounds[0], low, np.floor),
+                                                   (hi, bounds[1], high, np.ceil)):
+            given = ~np.isnan(layer_bound)
+            bounded = np.add.reduceat(given, starts, axis=1) > 0
+            layer = np.where(given, layer_bound, factor * layer_ms)
+            seg_us = rounding(np.round(np.add.reduceat(layer, starts, axis=1) * 1000, 6))
+            out[bounded] = seg_us[bounded]
+    return np.maximum(1, low).astype(np.int64), np.maximum(1, high).astype(np.int64)
 
 
 def _transfer_us(scenario: Scenario, model: str, src: str, dst: str) -> int:
@@ -421,7 +473,7 @@ def _run_length(tasks: list[TaskInfo], requests: dict[int, np.ndarray], horizon_
 def _aot_mapping(scenario: Scenario, spec: TaskSpec, template, backends) -> tuple[int, ...]:
     """Backend per stage for the AOT policies: the scenario's `mapping`, else the backend
     with the smallest standalone latency of the whole stage (ties: platform order)."""
-    stage_ids, _, _, dur = template
+    stage_ids, _, _, dur = template[:4]
     mapping = []
     for stage_id, stage in enumerate(STAGE_NAMES):
         rows = dur[stage_ids == stage_id]

@@ -20,7 +20,7 @@ from rtgen_opt.errors import InputError
 from rtgen_opt.model.latency import load_db
 
 COLUMNS = ("model", "stage", "backend", "seq_len", "layers", "latency_ms", "layer",
-           "latency_p99_ms", "samples", "source")
+           "latency_p99_ms", "latency_min_ms", "latency_max_ms", "samples", "source")
 
 
 def point_rows(points, measured: dict[str, dict], backends: dict[str, str],
@@ -45,15 +45,21 @@ def point_rows(points, measured: dict[str, dict], backends: dict[str, str],
 
 def _row(model, stage, backend, seq_len, layers, layer, record, head=None) -> dict:
     median, p99 = record["median_ms"], record["p99_ms"]
+    low, high = record.get("min_ms"), record.get("max_ms")  # (absent in older records)
     source, samples = record["source"], record["samples"]
     if head is not None:  # p99 of a sum <= sum of p99s: the conservative side
         median, p99 = median + head["median_ms"], p99 + head["p99_ms"]
+        low = None if low is None or head.get("min_ms") is None else low + head["min_ms"]
+        high = None if high is None or head.get("max_ms") is None else high + head["max_ms"]
         samples = min(samples, head["samples"])
         source += " + final norm and LM head timed separately (sum of medians; of p99s)"
     return {"model": model, "stage": stage, "backend": backend,
             "seq_len": "" if seq_len is None else seq_len, "layers": layers,
             "latency_ms": f"{median:.6g}", "layer": "" if layer is None else layer,
-            "latency_p99_ms": f"{p99:.6g}", "samples": samples, "source": source}
+            "latency_p99_ms": f"{p99:.6g}", "samples": samples, "source": source,
+            # .6g rounds monotonically: min <= median <= p99 <= max survive it
+            "latency_min_ms": "" if low is None else f"{low:.6g}",
+            "latency_max_ms": "" if high is None else f"{high:.6g}"}
 
 
 def merge_and_write(out: Path, rows: list[dict]) -> tuple[int, int]:
@@ -128,7 +134,8 @@ def _readme_header(name: str) -> str:
     return (f"# Latency database {name}\n\n"
             "Measured with `rtgen-opt db profile` (ONNX Runtime). `latency_ms` is the median "
             "and `latency_p99_ms` the 99th percentile of `samples` timed runs (with few runs "
-            "the p99 is close to the maximum); `source` says per row exactly what was timed. "
+            "the p99 is close to the maximum), `latency_min_ms` and `latency_max_ms` their "
+            "range (what timing-uncertainty analyses use); `source` says per row exactly what was timed. "
             "LLM rows are per decoder layer; the last layer also carries the final norm and "
             "LM head. Each profile run below replaced the rows of the models and backends it "
             "measured and kept the others.\n")

@@ -154,6 +154,7 @@ def run(request: ProfileRequest, show_progress: bool = True) -> list[Point]:
                                      "--shape and --dim)", str(exc)) from None
                 record = {"key": point.key, "median_ms": timing.median_ms,
                           "p99_ms": timing.p99_ms, "samples": timing.samples,
+                          "min_ms": timing.min_ms, "max_ms": timing.max_ms,
                           "source": _source(request, point, timing)}
                 _append(partial, record)
                 request.measured[point.key] = record

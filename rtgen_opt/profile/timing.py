@@ -35,6 +35,8 @@ class Timing:
     median_ms: float
     p99_ms: float
     samples: int
+    min_ms: float | None = None  # the range of the timed runs (latency_min_ms/max_ms)
+    max_ms: float | None = None
 
 
 def describe_inputs(path: Path) -> list[InputSpec]:
@@ -179,7 +181,8 @@ def make_session(model, provider: str, options: dict[str, str], threads: int):
 
 def time_runs(session, feeds: dict[str, np.ndarray], warmup: int, runs: int,
               on_run=None) -> Timing:
-    """Warm up, then time ``runs`` calls; median and 99th percentile (linear interpolation).
+    """Warm up, then time ``runs`` calls; median and 99th percentile (linear interpolation),
+    minimum and maximum.
 
     A run the provider rejects (shapes, unsupported op at run time) raises ``RunFailed``.
     """
@@ -205,4 +208,5 @@ def _time_runs(session, feeds, warmup, runs, on_run) -> Timing:
         samples.append((time.perf_counter() - start) * 1000)
         if on_run:
             on_run()
-    return Timing(float(np.median(samples)), float(np.percentile(samples, 99)), len(samples))
+    return Timing(float(np.median(samples)), float(np.percentile(samples, 99)), len(samples),
+                  float(min(samples)), float(max(samples)))

@@ -73,6 +73,9 @@ def render(kind: str, ts: TaskSet, data: dict, schedules: dict[str, Schedule | N
     rates = violation_rates(go, ts, _rate_groups(kind, data))
     if rates is not None:
         figures.append(("Violation rate per task", rates))
+    cdf = sample_distributions(go, data.get("sample_values") or {})
+    if cdf is not None:
+        figures.append(("Sampled realizations: violations per run (CDF per policy)", cdf))
     front = tradeoff(go, kind, data)
     if front is not None:
         figures.append(("Frame violations against the LLM's TTFT", front))
@@ -401,3 +404,24 @@ def _merge_equal(points: list[tuple[str, float, float]]) -> list[tuple[str, floa
 def _non_dominated(points: list[tuple[float, float]]) -> set[int]:
     return {i for i, (t, v) in enumerate(points)
             if not any((t2 <= t and v2 <= v) and (t2 < t or v2 < v) for t2, v2 in points)}
+
+
+def sample_distributions(go, values: dict[str, list[int]]):
+    """``simulate --samples``: the empirical CDF of the frame violations over the sampled
+    realizations, one line per policy (None without samples)."""
+    if not any(values.values()):
+        return None
+    fig = go.Figure()
+    for i, (policy, counts) in enumerate(values.items()):
+        if not counts:
+            continue
+        xs = np.sort(np.asarray(counts))
+        ys = np.arange(1, len(xs) + 1) / len(xs)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line_shape="hv", name=policy,
+                                 line={"color": TASK_COLOURS[i % len(TASK_COLOURS)]},
+                                 hovertemplate="%{x} violations or fewer in %{y:.1%} of "
+                                 "the samples<extra>" + html.escape(policy) + "</extra>"))
+    fig.update_layout(xaxis_title="frame violations in one realization",
+                      yaxis_title="share of samples", yaxis_range=[0, 1.02], height=380,
+                      margin={"t": 30})
+    return fig

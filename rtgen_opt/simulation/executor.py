@@ -42,6 +42,16 @@ free. Such a policy never preempts. It may ask for a dispatch round at a later t
 **Transfers.** When consecutive segments of a job run on different backends, the later one
 starts ``transfer`` µs after dispatch; its backend is held from dispatch on.
 
+**Realizations (timing uncertainty).** ``simulate`` may be given a ``Realization``: a
+ready time per job and an actual duration per (segment, backend). A job still *arrives* at
+its release — its deadline, priority and give-up time count from there — but enters the
+ready queues only at its ready time (a ``RELEASE`` event split in two: the arrival, then
+the readiness, marked by flag bits in the subject). Policies decide with the nominal
+durations (``dur_on``; ``inst_end`` is the *expected* end, start + nominal duration),
+because that is what a runtime knows; a started segment holds its instance for its actual
+duration (``inst_done``). Without a realization, or with the nominal one, the run is the
+plain one, bit for bit.
+
 **Run length.** Requests are released in [0, horizon); frames keep coming through the
 drain (continuing load: ``TaskSet.release_end_us``) and the run ends at ``TaskSet.end_us``,
 after every deadline and give-up time. Segments still running then are cut (recorded as
@@ -58,6 +68,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtgen_opt.model.realization import Realization
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import NO_DEADLINE, PREFILL, TaskSet
 from rtgen_opt.simulation.policies.classic import POLICIES, Placement, Policy, PolicyError
@@ -80,6 +91,11 @@ def _event(time_us: int, kind: int, subject: int) -> int:
 
 _NEVER = _event(NO_DEADLINE + 1, 0, 0)  # after every event
 _WAKE = _SUBJECT_MASK  # the subject of a wake-up a placement asked for (never a job id)
+# RELEASE subjects of a job whose ready time is later than its arrival: the arrival (its
+# deadline and give-up time start) and, later, the readiness (it may run)
+_ARRIVE_ONLY = 1 << (_SUBJECT_BITS - 1)
+_READY_ONLY = 1 << (_SUBJECT_BITS - 2)
+_MAX_JOBS = _READY_ONLY - 1
 
 
 # job states
@@ -97,12 +113,14 @@ class RunResult:
     wall_s: float
 
 
-def simulate(ts: TaskSet, policy: Policy | str) -> RunResult:
-    """Run ``policy`` (an instance or a name from ``POLICIES``) over the task set."""
+def simulate(ts: TaskSet, policy: Policy | str,
+             realization: Realization | None = None) -> RunResult:
+    """Run ``policy`` (an instance or a name from ``POLICIES``) over the task set, in the
+    nominal realization or the given one (ready times and actual durations)."""
     if isinstance(policy, str):
         policy = POLICIES[policy]
     started = time.perf_counter()
-    run = _Run(ts, policy)
+    run = _Run(ts, policy, realization)
     schedule, events = run.execute()
     return RunResult(policy.name, schedule, events, run.end_time,
                      time.perf_counter() - started)
@@ -111,14 +129,14 @@ def simulate(ts: TaskSet, policy: Policy | str) -> RunResult:
 class _Run:
     """The state of one simulation. Plain lists, not NumPy: the loop indexes scalars."""
 
-    def __init__(self, ts: TaskSet, policy: Policy):
+    def __init__(self, ts: TaskSet, policy: Policy, realization: Realization | None = None):
         self.ts, self.policy = ts, policy
         self.restart = ts.preemption == "restart"
         self.drop = ts.on_miss == "drop"
         self.end_time = ts.end_us
         n_jobs = ts.num_jobs
-        if n_jobs > _SUBJECT_MASK:
-            raise ValueError(f"{n_jobs} jobs: the executor handles at most {_SUBJECT_MASK}")
+        if n_jobs > _MAX_JOBS:
+            raise ValueError(f"{n_jobs} jobs: the executor handles at most {_MAX_JOBS}")
 
         # what policies see (RunView)
         self.release = ts.job_release_us.tolist()
@@ -129,6 +147,10 @@ class _Run:
         self.seg_job = ts.seg_job.tolist()
         self.seg_token = ts.seg_token.tolist()
         self.dur_on = [column.tolist() for column in ts.seg_dur_us.T]  # [backend][seg]
+        # what a started segment actually takes (the policies see dur_on, the nominal)
+        self.actual_on = self.dur_on if realization is None else [
+            column.tolist() for column in realization.dur_us.T]
+        self.ready = self.release if realization is None else realization.ready_us.tolist()
         self.job_task = ts.job_task.tolist()
         self.job_deadline = ts.job_deadline_us.tolist()
         self.job_after = ts.job_after.tolist()
@@ -155,7 +177,8 @@ class _Run:
         self.inst_seg = [-1] * n_inst
         self.inst_key: list[tuple | None] = [None] * n_inst
         self.inst_start = [0] * n_inst
-        self.inst_end = [0] * n_inst  # when the instance's segment will complete
+        self.inst_end = [0] * n_inst  # when the instance's segment is expected to complete
+        self.inst_done = self.inst_end if realization is None else [0] * n_inst  # will
         self.idle_count = list(ts.instances)
 
         # ready queues: one heap per candidate-backend set (few), so a dispatch round
@@ -237,15 +260,14 @@ class _Run:
         heap = self.heap  # completions, deadlines, give-ups
         # releases are known up front: one sorted list, merged with the heap as it goes,
         # keeps the heap small (a few events per running job instead of every job)
-        releases = sorted(_event(release, RELEASE, job)
-                          for job, release in enumerate(self.release))
+        releases = sorted(self._release_events())
         releases.append(_NEVER)
         next_release = 0
         end_time, restart, priority = self.end_time, self.restart, self.policy.priority
         seg_job, seg_token, seg_queue = self.seg_job, self.seg_token, self.seg_queue
         job_task, job_end, next_seg = self.job_task, self.job_end, self.next_seg
         queued, prev_backend = self.queued, self.prev_backend
-        inst_seg, inst_start, inst_end = self.inst_seg, self.inst_start, self.inst_end
+        inst_seg, inst_start, inst_done = self.inst_seg, self.inst_start, self.inst_done
         inst_backend, inst_index, backend_insts = (self.inst_backend, self.inst_index,
                                                    self.backend_insts)
         idle, queues, queue_backends, queue_single = (self.idle_count, self.queues,
@@ -281,7 +303,7 @@ class _Run:
                 if kind == COMPLETE:
                     inst = subject
                     seg = inst_seg[inst]
-                    if seg < 0 or inst_end[inst] != now:
+                    if seg < 0 or inst_done[inst] != now:
                         continue  # that segment was aborted before it could end
                     backend = inst_backend[inst]
                     rows_append((seg, backend, inst_index[inst], inst_start[inst], now, False))
@@ -305,6 +327,9 @@ class _Run:
                         push(queues[seg_queue[seg]], (priority(self, job, seg), seg, job))
                 elif kind == RELEASE:
                     job = subject
+                    if job > _MAX_JOBS:  # arrival and readiness apart (a realization)
+                        self._arrive_or_ready(job)
+                        continue
                     pred = job_after[job]
                     if pred >= 0 and state[pred] != DONE:  # it waits for its predecessor
                         if state[pred] == DROPPED:
@@ -375,9 +400,11 @@ class _Run:
         prev = self.prev_backend[job]  # (a backend to itself costs nothing)
         start = (now + self.transfer[self.job_task[job]][prev][backend]
                  if 0 <= prev != backend else now)
-        end = start + self.dur_on[backend][seg]
+        end = start + self.actual_on[backend][seg]
         self.inst_seg[inst], self.inst_key[inst] = seg, key
-        self.inst_start[inst], self.inst_end[inst] = start, end
+        self.inst_start[inst], self.inst_done[inst] = start, end
+        if self.inst_end is not self.inst_done:  # policies see the nominal expectation
+            self.inst_end[inst] = start + self.dur_on[backend][seg]
         self.idle_count[backend] -= 1
         heapq.heappush(self.heap, end << _TIME_SHIFT | inst)  # its COMPLETE event
 
@@ -428,6 +455,39 @@ class _Run:
             heapq.heappush(self.heap, _event(time_us, GIVE_UP, _WAKE))
 
     # ------------------------------------------------------------------ the rarer events
+
+    def _release_events(self) -> list[int]:
+        """One RELEASE per job at its arrival; a job ready later gets two: its arrival
+        (subject flagged ``_ARRIVE_ONLY``) and its readiness (``_READY_ONLY``)."""
+        events = []
+        for job, (release, ready) in enumerate(zip(self.release, self.ready)):
+            if ready == release:
+                events.append(_event(release, RELEASE, job))
+            else:
+                events.append(_event(release, RELEASE, job | _ARRIVE_ONLY))
+                events.append(_event(ready, RELEASE, job | _READY_ONLY))
+        return events
+
+    def _arrive_or_ready(self, subject: int) -> None:
+        """The two halves of a RELEASE whose job becomes ready after it arrives."""
+        if subject & _ARRIVE_ONLY:  # deadline and give-up time count from arrival
+            job = subject & _MAX_JOBS
+            if self.drop and self.job_deadline[job] != NO_DEADLINE:
+                heapq.heappush(self.heap, _event(self.job_deadline[job], DEADLINE, job))
+            if self.give_up[job] != NO_DEADLINE:
+                heapq.heappush(self.heap, _event(self.give_up[job], GIVE_UP, job))
+            return
+        job = subject & _MAX_JOBS
+        if self.state[job] != PENDING:  # dropped (deadline or give-up) before it was ready
+            return
+        pred = self.job_after[job]
+        if pred >= 0 and self.state[pred] != DONE:
+            if self.state[pred] == DROPPED:
+                self._drop(job)
+            else:
+                self.state[job] = WAITING
+            return
+        self._activate(job)
 
     def _finish(self, job: int) -> None:
         """The job's last segment completed: the jobs waiting for it may start."""
