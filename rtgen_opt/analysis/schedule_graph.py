@@ -350,8 +350,9 @@ class _State:
             mine = self.finished[job]
             self.finished[job] = (min(mine[0], lo), max(mine[1], hi))
         for i, (mine, theirs) in enumerate(zip(self.run, other.run)):
-            if mine is not None and mine[2:4] != theirs[2:4] or (
-                    mine is not None and mine[4] != theirs[4]):
+            if mine is None or theirs is None or mine[:2] != theirs[:2]:
+                self.run[i] = None  # (not restart) forget what ran there: no correlation
+            elif mine != theirs:
                 self.run[i] = (mine[0], mine[1], min(mine[2], theirs[2]),
                                max(mine[3], theirs[3]), _widen(mine[4], theirs[4]))
 
