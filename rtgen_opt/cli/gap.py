@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -92,6 +93,10 @@ def gap(
          gap_caption(data), numeric_from=1)
     if data["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)
+    for failure in data["replay_failed"]:  # a schedule that proves nothing: exit 1
+        print(f"rtgen-opt: REPLAY_FAILED: {failure}", file=sys.stderr)
+    if data["replay_failed"]:
+        raise typer.Exit(1)
 
 
 def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:
