@@ -219,3 +219,33 @@ def test_split_frames_are_not_refuted_by_backend_load(tmp_path):
     result = optimum(Problem(ts))
     assert result.status == SolveStatus.OPTIMAL and result.violations == 0
     assert replay(ts, result.schedule, service_rules(Problem(ts))).ok
+
+
+def test_the_construction_path_compares_its_own_count_with_the_evaluator(monkeypatch):
+    """On the construction path the count reported is the construction's claim (the firm
+    jobs it leaves out), not the evaluator's: a claim that is off by one fails replay."""
+    import rtgen_opt.optimisation.solve as solve_module
+
+    ts = build_taskset(load_scenario(str(_small_file())))
+    monkeypatch.setattr(solve_module, "DIRECT_SEGMENTS", 0)  # force the construction
+    honest = solve_module.solve(ts, 5, workers=1)
+    assert honest.method == "construction" and honest.replay_ok
+    assert honest.status != SolveStatus.REPLAY_FAILED
+    real = solve_module.claimed_violations
+    monkeypatch.setattr(solve_module, "claimed_violations", lambda p, s: real(p, s) + 1)
+    lying = solve_module.solve(ts, 5, workers=1)
+    assert lying.status == SolveStatus.REPLAY_FAILED and not lying.replay_ok
+    assert lying.replay_violations[0].startswith("metrics")
+
+
+def _small_file() -> Path:
+    path = FOLDER / "small.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "small", "latency_db": str(_database(True)), "horizon": "16ms",
+        "drain": "20ms", "tasks": [
+            {"name": "v", "model": "split", "period": "4ms"},
+            {"name": "rag", "model": "enc", "input_tokens": 16,
+             "arrivals": {"times": ["1ms", "2ms"]}},
+            {"name": "llm", "model": "llm", "after": "rag", "input_tokens": 16,
+             "output_tokens": 2}]}))
+    return path
