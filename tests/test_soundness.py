@@ -74,7 +74,7 @@ def _database(transfers: bool) -> Path:
 def scenarios(draw):
     """A small scenario of any accepted shape, as a task set."""
     tasks = []
-    for i in range(draw(st.integers(1, 2))):
+    for i in range(draw(st.integers(1, 3))):
         period = draw(st.sampled_from([2, 3, 4, 5, 8, 10]))
         tasks.append({"name": f"v{i}", "model": draw(st.sampled_from(["split", "one"])),
                       "period": f"{period}ms",
