@@ -52,8 +52,8 @@ def test_a_schedule_that_failed_replay_is_never_a_verdict(tmp_path, capsys, monk
     import rtgen_opt.optimisation.solve
 
     failed = SolveOutcome(SolveStatus.REPLAY_FAILED, None, 0.0, 1.0, None, False,
-                          ["service: llm request 0 (job 3) completes at 9 us, after the end "
-                           "of the drain (8 us)"], None, "direct", 0.1)
+                          [("service: llm request 0 (job 3) completes at 9 us, after the end "
+                            "of the drain (8 us)")], None, "direct", 0.1)
     monkeypatch.setattr(rtgen_opt.optimisation.solve, "solve", lambda *a, **k: failed)
     easy = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "10ms"}])
     code, out, _ = run_cli(["check", easy, "--format", "json"], capsys)

@@ -27,15 +27,15 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
+from rtgen_opt.formulations.bounds import lower_bound, max_bound
+from rtgen_opt.formulations.cpsat import CpSatModel
+from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.formulations.result import SolveStatus
 
 from rtgen_opt.analysis.conditions import NECESSARY
 from rtgen_opt.evaluation.firm import firm_schedule
 from rtgen_opt.evaluation.metrics import evaluate
 from rtgen_opt.evaluation.replay import replay
-from rtgen_opt.formulations.bounds import lower_bound, max_bound
-from rtgen_opt.formulations.cpsat import CpSatModel
-from rtgen_opt.formulations.problem import Problem
-from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.model.scenario import load_scenario
 from rtgen_opt.model.taskset import build_taskset
 from rtgen_opt.optimisation.construct import ConstructionFailed, construct_schedule
@@ -65,8 +65,7 @@ def _database(transfers: bool) -> Path:
                  ["a,b,0.5", "b,a,0.5"] if transfers else None)
         with open(folder / "latency.csv", "a") as f:
             for (model, backend), layers in PER_LAYER.items():
-                for k, ms in enumerate(layers):
-                    f.write(f"{model},frame,{backend},,2,{ms},{k},test\n")
+                f.writelines(f"{model},frame,{backend},,2,{ms},{k},test\n" for k, ms in enumerate(layers))
     return folder
 
 
@@ -169,7 +168,7 @@ def campaign(drawn) -> None:
         result = optimum(plain)
         assert result.status == SolveStatus.INFEASIBLE or result.violations_lower_bound >= 1, \
             verdicts
-    name = sorted(traces)[0]  # a service-matched problem: token deadlines, optional requests
+    name = min(traces)  # a service-matched problem: token deadlines, optional requests
     matched = service_matched_problem(ts, traces[name])
     assert_sound(matched, {name: firm_schedule(ts, traces[name])}, fan_out)
     llm_jobs = [j for t in ts.tasks if t.is_llm for j in t.job_range]
@@ -249,3 +248,27 @@ def _small_file() -> Path:
             {"name": "llm", "model": "llm", "after": "rag", "input_tokens": 16,
              "output_tokens": 2}]}))
     return path
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(frames=st.lists(st.tuples(st.sampled_from(["split", "one"]),
+                                 st.sampled_from([3, 4, 6]),
+                                 st.sampled_from([0.75, 1])), min_size=2, max_size=4),
+       platform=st.sampled_from([{"a": 1, "b": 1}, {"a": 2, "b": 1}, {"a": 1}]))
+def test_backend_load_says_no_only_when_the_optimum_misses(frames, platform):
+    """Heavy frame sets, where backend_load (not job_fits) decides: its "no" must come
+    with a CP-SAT optimum of at least one violation."""
+    tasks = [{"name": f"v{i}", "model": model, "period": f"{period}ms",
+              "deadline": f"{period * factor}ms"}
+             for i, (model, period, factor) in enumerate(frames)]
+    path = FOLDER / f"heavy_{hashlib.sha1(repr((tasks, platform)).encode()).hexdigest()[:12]}.yaml"
+    path.write_text(yaml.safe_dump({"name": "heavy", "latency_db": str(_database(False)),
+                                    "horizon": "12ms", "platform": platform, "tasks": tasks}))
+    ts = build_taskset(load_scenario(str(path)))
+    assume(NECESSARY["job_fits"](ts) is None)
+    said_no = NECESSARY["backend_load"](ts) is not None
+    event(f"backend_load says no: {said_no}")
+    if said_no:
+        result = CpSatModel(Problem(ts)).solve(20, workers=1, stages=("violations",))
+        assert result.violations_lower_bound >= 1 or result.status == SolveStatus.INFEASIBLE

@@ -48,7 +48,7 @@ def evaluate(ts: TaskSet, schedule: Schedule) -> dict:
             late = ~completed[jobs] | ((deadline != NO_DEADLINE) & (finish[jobs] > deadline))
             count = int(late.sum())
             drain = ts.job_in_drain[jobs]
-            tasks[info.name] = {"released": int(len(jobs)), "violations": count,
+            tasks[info.name] = {"released": len(jobs), "violations": count,
                                 "violation_rate": count / len(jobs) if len(jobs) else 0.0,
                                 "drain_released": int(drain.sum()),
                                 "drain_violations": int((late & drain).sum())}
@@ -79,7 +79,7 @@ def _llm_metrics(ts: TaskSet, info, jobs, job, token, end) -> dict:
     if info.output_tokens > 1:
         tpt = ((last[jobs] - first[jobs])[has_last] / (info.output_tokens - 1)) / 1000
     served = has_last & (last[jobs] <= ts.horizon_us + ts.drain_us)
-    return {"requests": int(len(jobs)), "completed": int(has_last.sum()),
+    return {"requests": len(jobs), "completed": int(has_last.sum()),
             "served": int(served.sum()),
             "starved": int((~has_first).sum()), "ttft_ms": _stats(ttft), "tpt_ms": _stats(tpt)}
 

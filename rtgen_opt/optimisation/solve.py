@@ -193,7 +193,6 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
                  export_model, started, stages) -> SolveOutcome:
     """One CP-SAT or MILP model of the whole problem, hinted with the best schedule known
     (the policy's, or the construction's when it is better)."""
-    ts = problem.ts
     if _num_segments(problem) > CONSTRUCT_BEFORE_MODEL:
         built = _construct(problem, CONSTRUCT_SHARE * budget_s, workers, seed, warm)
         if built is not None and (warm is None or claimed_violations(problem, built)
@@ -234,7 +233,6 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
 def _solve_long(problem, budget, workers, seed, warm, warm_name, say, started
                 ) -> SolveOutcome:
     """Long horizons: a schedule by construction (the bound comes from the caller)."""
-    ts = problem.ts
     schedule = _construct(problem, budget, workers, seed, warm, say)
     made_by = "kill-aware construction"
     upper = math.inf if schedule is None else claimed_violations(problem, schedule)
@@ -310,8 +308,8 @@ def _finish(problem, status, schedule, violations, lower, warm_name, method, sta
             metrics = check.metrics
             replay_ok = abs(metrics["weighted_violations"] - violations) < 1e-6
             if not replay_ok:
-                problems = [f"metrics: the evaluator counts {metrics['weighted_violations']} "
-                            f"weighted violations, the schedule's producer {violations}"]
+                problems = [(f"metrics: the evaluator counts {metrics['weighted_violations']} "
+                             f"weighted violations, the schedule's producer {violations}")]
         if not replay_ok:
             status = SolveStatus.REPLAY_FAILED
             notes = [*notes, f"replay failed: {problems[0]}"]
