@@ -13,6 +13,9 @@ class SolveStatus(str, Enum):
     FEASIBLE = "FEASIBLE"  # a schedule, not proven optimal: see the lower bound
     INFEASIBLE = "INFEASIBLE"  # no schedule serves every required request
     UNKNOWN = "UNKNOWN"  # no schedule found within the limit
+    # the schedule found breaks a constraint of the problem, or the evaluator disagrees
+    # with the solver's own count: nothing about it is proven (exit 1)
+    REPLAY_FAILED = "REPLAY_FAILED"
 
 
 @dataclass

@@ -46,6 +46,23 @@ def test_the_solver_answer_maps_to_one_of_three_verdicts(tmp_path, capsys, monke
     assert data["method"] == "optimal" and data["reason"]
 
 
+def test_a_schedule_that_failed_replay_is_never_a_verdict(tmp_path, capsys, monkeypatch):
+    """Zero violations and a bound of one, from a schedule that failed replay: neither yes
+    nor no is proven by it; status REPLAY_FAILED, exit 1, the failed constraint named."""
+    import rtgen_opt.optimisation.solve
+
+    failed = SolveOutcome(SolveStatus.REPLAY_FAILED, None, 0.0, 1.0, None, False,
+                          [("service: llm request 0 (job 3) completes at 9 us, after the end "
+                            "of the drain (8 us)")], None, "direct", 0.1)
+    monkeypatch.setattr(rtgen_opt.optimisation.solve, "solve", lambda *a, **k: failed)
+    easy = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "10ms"}])
+    code, out, _ = run_cli(["check", easy, "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 1 and data["status"] == "REPLAY_FAILED"
+    assert data["verdict"] == UNKNOWN and data["proven"] is False
+    assert "end of the drain" in data["reason"]
+
+
 def test_the_table_says_yes_no_or_unknown_never_true_or_false(tmp_path, capsys):
     easy = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "10ms"}])
     code, out, _ = run_cli(["check", easy, "--workers", "1"], capsys)

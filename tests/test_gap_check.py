@@ -60,7 +60,9 @@ def test_gap_json_is_never_negative_and_the_html_has_its_charts(tmp_path, capsys
     for p in data["policies"]:
         assert {"policy", "violations", "violation_rate", "starved", "matched_optimum",
                 "gap_violations", "ttft_ms", "tpt_ms"} <= set(p)
-        assert p["gap_violations"] >= 0
+        # unclamped: exactly the policy's violations minus its matched optimum's
+        m = p["matched_optimum"]
+        assert p["gap_violations"] == p["violations"] - m["violations"] and m["replay_ok"]
         assert p["violations"] >= p["matched_optimum"]["violations_lower_bound"]
         assert p["gap_pp_min"] <= p["gap_pp_max"] and p["proven"] == p["gap_exact"]
         if p["proven"]:
@@ -154,3 +156,47 @@ def test_an_analytical_no_means_the_solver_bound_is_at_least_one(periods, platfo
     if verdict is not None:
         result = CpSatModel(Problem(ts)).solve(20, workers=1, stages=("violations",))
         assert result.violations_lower_bound >= 1, verdict.reason
+
+
+def test_a_negative_gap_is_an_internal_error_never_a_zero(tmp_path, capsys, monkeypatch):
+    """A matched optimum with more violations than the policy it is matched to is a bug
+    (the policy's own firm schedule is feasible for it): exit 70 with both numbers."""
+    import rtgen_opt.analysis.gap as gap_module
+    from rtgen_opt.optimisation.solve import solve_problem
+
+    def worse(problem, *args, **kwargs):
+        out = solve_problem(problem, *args, **kwargs)
+        out.violations += 7
+        out.violations_lower_bound = 0.0
+        out.status = out.status.__class__.FEASIBLE
+        return out
+
+    monkeypatch.setattr(gap_module, "solve_problem", worse)
+    code, _, err = run_cli(["gap", small_scenario(tmp_path), "--workers", "1",
+                            "--time-limit", "20s", "--format", "json"], capsys)
+    assert code == 70 and "NegativeGap" in err and "fewer than" in err, err
+
+
+def test_a_matched_optimum_that_fails_replay_gives_no_gap_and_exit_1(tmp_path, capsys,
+                                                                     monkeypatch):
+    import rtgen_opt.optimisation.solve as solve_module
+    from rtgen_opt.evaluation.replay import ReplayResult
+
+    real = solve_module.replay
+    calls = []
+
+    def broken(ts, schedule, service=None):  # every schedule after the plain optimum's
+        calls.append(1)
+        return real(ts, schedule, service) if len(calls) == 1 else \
+            ReplayResult(["chain: made up for the test"], None)
+
+    monkeypatch.setattr(solve_module, "replay", broken)
+    code, out, err = run_cli(["gap", small_scenario(tmp_path), "--workers", "1",
+                              "--time-limit", "20s", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 1 and "REPLAY_FAILED" in err and "made up for the test" in err
+    assert data["optimum"]["replay_ok"] is True
+    for p in data["policies"]:
+        assert p["matched_optimum"]["status"] == "REPLAY_FAILED"
+        assert p["gap_violations"] is None and p["proven"] is False
+    assert all(point["status"] == "REPLAY_FAILED" for point in data["pareto"])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.evaluation.replay import ServiceRules, drain_end_us, replay
 from rtgen_opt.model.schedule import Schedule, read_schedule
 from rtgen_opt.simulation.executor import simulate
+from tests.conftest import run_cli
 from tests.tiny import taskset
 
 DB = ["enc,frame,a,16,1,2", "enc,frame,b,16,1,3", "llm,prefill,a,16,2,4",
@@ -122,3 +124,89 @@ def test_trace_files_round_trip(valid, tmp_path, suffix):
     assert replay(ts, again).metrics == replay(ts, s).metrics
     for field in ("seg", "backend", "start_us", "end_us", "aborted"):
         assert np.array_equal(getattr(again, field), getattr(s, field))
+
+
+# --------------------------------------------------------------- the problem's service rules
+
+
+def llm_job(ts):
+    return ts.tasks[ts.task_index("llm")].first_job
+
+
+def test_the_valid_trace_serves_its_request_by_the_rules(valid):
+    ts, s = valid
+    assert replay(ts, s, ServiceRules.plain(ts)).ok  # ftf serves the one request in time
+
+
+def test_a_request_finished_after_the_end_of_the_drain_is_not_served(valid):
+    ts, s = valid
+    last = int(ts.job_seg_start[llm_job(ts) + 1]) - 1
+    i = int(np.flatnonzero((s.seg == last) & s.done)[0])
+    late = shifted(s, i, drain_end_us(ts) + 1 - int(s.start_us[i]))  # in the last deadline
+    assert drain_end_us(ts) < int(late.end_us[i]) <= ts.end_us
+    assert replay(ts, late).ok  # an execution may run it there...
+    found = replay(ts, late, ServiceRules.when_served(ts)).violations
+    assert any(v.startswith("service") and "end of the drain" in v for v in found), found
+
+
+def test_a_token_past_its_matched_deadline_or_the_cap_fails(valid):
+    ts, s = valid
+    job = llm_job(ts)
+    first = int(np.flatnonzero(ts.seg_token[ts.job_segments(job)] == 1)[0]) + ts.job_seg_start[job]
+    first_end = int(s.end_us[(s.seg == first) & s.done][0])
+    last_end = int(s.end_us[(s.seg == ts.job_seg_start[job + 1] - 1) & s.done][0])
+    rules = ServiceRules.plain(ts)
+    for changed, words in [
+            (replace(rules, token_deadlines={job: (first_end - 1, None)}), "first-token"),
+            (replace(rules, token_deadlines={job: (None, last_end - 1)}), "last-token"),
+            (replace(rules, ttft_cap_us=first_end - int(ts.job_release_us[job]) - 1),
+             "TTFT cap")]:
+        found = replay(ts, s, changed).violations
+        assert any(v.startswith("service") and words in v for v in found), (words, found)
+    exact = replace(rules, token_deadlines={job: (first_end, last_end)},
+                    ttft_cap_us=first_end - int(ts.job_release_us[job]))
+    assert replay(ts, s, exact).ok  # met exactly: fine
+
+
+def test_an_unserved_required_request_fails_only_under_the_plain_problem(valid):
+    ts, s = valid
+    keep = ts.seg_job[s.seg] != llm_job(ts)
+    without = Schedule(*(getattr(s, f)[keep] for f in ("seg", "backend", "instance",
+                                                       "start_us", "end_us", "aborted")))
+    assert replay(ts, without, ServiceRules.when_served(ts)).ok  # starved: counted, allowed
+    found = replay(ts, without, ServiceRules.plain(ts)).violations
+    assert any("never completed" in v for v in found), found
+
+
+def test_a_first_token_after_the_give_up_time_fails_every_replay(valid):
+    ts, s = valid
+    job = llm_job(ts)
+    give_up = int(ts.job_release_us[job]) + ts.tasks[ts.task_index("llm")].give_up_us
+    rows = np.flatnonzero(ts.seg_job[s.seg] == job)
+    moved = s
+    for i in rows:  # the whole request, past its give-up time, keeps its own order
+        moved = shifted(moved, i, give_up)
+    found = replay(ts, moved).violations
+    assert any(v.startswith("give-up") for v in found), found
+
+
+def test_replay_command_names_a_request_finished_after_the_drain(valid, tmp_path, capsys):
+    ts, s = valid
+    path = tmp_path / "late.json"
+    path.write_text(s.to_text(ts, str(path)))
+    data = json.loads(path.read_text())
+    last = int(ts.job_seg_start[llm_job(ts) + 1]) - 1
+    columns = data["columns"]
+    for row in data["rows"]:
+        if row[columns.index("job")] == llm_job(ts) and \
+                row[columns.index("segment")] == last - ts.job_seg_start[llm_job(ts)] and \
+                not row[columns.index("aborted")]:
+            length = row[columns.index("end_us")] - row[columns.index("start_us")]
+            row[columns.index("start_us")] = drain_end_us(ts) + 1
+            row[columns.index("end_us")] = drain_end_us(ts) + 1 + length
+    path.write_text(json.dumps(data))
+    code, out, _ = run_cli(["replay", str(tmp_path / "tiny.yaml"), "--schedule", str(path),
+                            "--format", "json"], capsys)
+    found = json.loads(out)["violations"]
+    assert code == 1 and any("end of the drain" in v and "llm request 0" in v
+                             for v in found), found

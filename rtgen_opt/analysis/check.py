@@ -14,36 +14,27 @@ it is phrased for a person). Then, by method:
   ``unknown`` — not decided within the time limit (exit 3: a CI gate fails on it, but a
   program can tell it from a proven no).
 
-Why each analytical test is necessary (a schedulable scenario passes all of them):
-
-* ``job_fits`` — a job whose fastest chain (each segment on its fastest backend) is longer
-  than its window from release to deadline misses in every schedule.
-* ``backend_load`` — over each hyperperiod window [kH, (k+1)H], the jobs released and due
-  inside it must run inside it. Restricted to a set S of backends, the jobs that can only
-  meet their deadline on backends of S need at least Σ min_{b in S} work, at most
-  Σ_{b in S} instances x H is available: energetic counting, with each job on its cheapest
-  usable backend (splitting work across backends only helps the sum).
-* ``llm_fits`` — an LLM request's first-token work, at its fastest, must fit between its
-  arrival and its give-up time.
+The necessary conditions live in ``conditions.py``; docs/semantics.md states each with
+its proof sketch. A schedule whose replay failed proves nothing: the answer is then
+``unknown`` with status REPLAY_FAILED and exit 1 (never a verdict built on it).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-import numpy as np
-
+from rtgen_opt.analysis.conditions import NECESSARY
 from rtgen_opt.evaluation.metrics import evaluate
 from rtgen_opt.model.scenario import Scenario
-from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE, TaskSet, build_taskset
+from rtgen_opt.model.taskset import TaskSet, build_taskset
 from rtgen_opt.simulation.executor import simulate
 
 YES, NO, UNKNOWN = "yes", "no", "unknown"
-EXIT_CODES = {YES: 0, NO: 1, UNKNOWN: 3}  # a CI gate fails on 1 and 3 (docs/files-and-output.md)
+EXIT_CODES = {YES: 0, NO: 1, UNKNOWN: 3}
+REPLAY_FAILED = "REPLAY_FAILED"  # a CI gate fails on 1 and 3 (docs/files-and-output.md)
 
 
 @dataclass
@@ -55,6 +46,8 @@ class Verdict:
     method: str  # "analytical:NAME", "policy:NAME", "optimal"
     reason: str
     interrupted: bool = False
+    status: str | None = None  # "REPLAY_FAILED": the solver's schedule broke a constraint
+
 
     @property
     def schedulable(self) -> bool | None:
@@ -66,92 +59,19 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
+        return 1 if self.status == REPLAY_FAILED else EXIT_CODES[self.verdict]
 
     def as_dict(self, scenario: str) -> dict:
         return {"scenario": scenario, "verdict": self.verdict,
                 "schedulable": self.schedulable, "proven": self.proven,
                 "method": self.method, "reason": self.reason,
-                "interrupted": self.interrupted}
+                "interrupted": self.interrupted,
+                **({"status": self.status} if self.status else {})}
 
 
 # ----------------------------------------------------------------------------- analytical
 
-
-def job_fits(ts: TaskSet) -> str | None:
-    for task in ts.tasks:
-        if task.deadline_us is None or not task.num_jobs:
-            continue
-        j = task.first_job
-        fastest = sum(ts.fastest_us(s) for s in ts.job_segments(j))
-        if fastest > task.deadline_us:
-            return (f"{task.name} ({task.model}) needs {fastest / 1000:.2f} ms on its fastest "
-                    f"backend, more than its {task.deadline_us / 1000:.2f} ms deadline: every "
-                    "frame misses")
-    return None
-
-
-def backend_load(ts: TaskSet) -> str | None:
-    if ts.hyperperiod_s is None:
-        return None
-    hyper = int(ts.hyperperiod_s * 1_000_000)
-    firm = np.flatnonzero(ts.job_deadline_us != NO_DEADLINE)
-    if hyper <= 0 or not len(firm):
-        return None
-    names = ts.backends
-    for k in range(max(1, ts.horizon_us // hyper)):
-        a, b = k * hyper, (k + 1) * hyper
-        inside = firm[(ts.job_release_us[firm] >= a) & (ts.job_deadline_us[firm] <= b)]
-        if not len(inside):
-            continue
-        work = {j: _work(ts, j) for j in inside.tolist()}  # backend -> chain time, usable only
-        for size in range(1, len(names) + 1):
-            for subset in itertools.combinations(range(len(names)), size):
-                bound = [j for j, w in work.items() if w and set(w) <= set(subset)]
-                need = sum(min(work[j][b_] for b_ in subset if b_ in work[j]) for j in bound)
-                have = sum(ts.instances[b_] for b_ in subset) * hyper
-                if need > have:
-                    where = "+".join(names[b_] for b_ in subset)
-                    tasks = sorted({ts.tasks[ts.job_task[j]].name for j in bound})
-                    only = ("the only backend fast enough for them" if size == 1 else
-                            "the only backends fast enough for them")
-                    return (f"{', '.join(tasks)} need {100 * need / have:.0f} % of the "
-                            f"{where} ({only}) in every {hyper / 1000:g} ms hyperperiod, "
-                            "even alone")
-        break  # periodic: one hyperperiod tells for all (requests are checked apart)
-    return None
-
-
-def llm_fits(ts: TaskSet) -> str | None:
-    for task in ts.tasks:
-        if not task.is_llm or not task.num_jobs or task.give_up_us is None:
-            continue
-        j = task.first_job
-        segs = ts.job_segments(j)
-        first = segs.start + int(np.flatnonzero(ts.seg_token[segs.start:segs.stop] == 1)[0])
-        need = sum(ts.fastest_us(s) for s in range(segs.start, first + 1))
-        pred = int(ts.job_after[j])
-        if pred >= 0:
-            need += sum(ts.fastest_us(s) for s in ts.job_segments(pred))
-        if need > task.give_up_us:
-            return (f"{task.name} needs {need / 1000:.0f} ms to its first token at best, "
-                    f"longer than its {task.give_up_us / 1000:.0f} ms drain limit")
-    return None
-
-
-def _work(ts: TaskSet, job: int) -> dict[int, int]:
-    """Chain time on each backend that can run every segment within the job's window."""
-    window = int(ts.job_deadline_us[job] - ts.job_release_us[job])
-    segs = list(ts.job_segments(job))
-    out = {}
-    for b in range(len(ts.backends)):
-        d = ts.seg_dur_us[segs, b]
-        if np.all(d != INELIGIBLE) and d.sum() <= window:
-            out[b] = int(d.sum())
-    return out
-
-
-ANALYTICAL = {"job_fits": job_fits, "llm_fits": llm_fits, "backend_load": backend_load}
+ANALYTICAL = NECESSARY
 
 
 def analytical(ts: TaskSet) -> Verdict | None:
@@ -217,6 +137,9 @@ def check_optimal(ts: TaskSet, time_limit_s: float, workers: int = 0, slo: bool 
 
 
 def _no_or_unknown(out, service: str) -> Verdict:
+    if out.status.value == REPLAY_FAILED:  # a broken schedule (or model) proves nothing
+        return Verdict(UNKNOWN, "optimal", "not decided: the solver's schedule failed "
+                       f"replay ({out.replay_violations[0]})", status=REPLAY_FAILED)
     if out.violations_lower_bound >= 1:
         how = getattr(out, "lower_bound_method", None)
         return Verdict(NO, "optimal", f"no schedule can: at least "

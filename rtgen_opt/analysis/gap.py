@@ -7,6 +7,12 @@ firm schedule is feasible for OPT(P) and warm-starts it, so the gap violations(P
 is never negative; when OPT(P) is not proven, the gap lies between violations(P) -
 OPT(P).violations (a proven minimum) and violations(P) - its lower bound (the maximum).
 
+The gap is never clamped: a negative one means a bug (the policy's firm schedule is
+feasible for OPT(P) and seeds it), so it stops the command as an internal error with both
+numbers (``NegativeGap``, exit 70). A schedule whose replay failed proves nothing: its row
+says REPLAY_FAILED with no gap, and ``replay_failed`` lists the first failed constraint of
+each such schedule (the command exits 1).
+
 Plus the plain optimum (every request served, any TTFT) and the **Pareto front** of frame
 violations against the LLM's TTFT: the minimum violations under a cap on every request's
 TTFT, for caps from the LLM's standalone TTFT up.
@@ -27,6 +33,11 @@ from rtgen_opt.supervise import TimeUp, budget_kwargs, cutoff
 
 CAP_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # x the LLM's standalone TTFT
 SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
+TOLERANCE = 1e-6  # weighted counts are sums of float weights
+
+
+class NegativeGap(RuntimeError):
+    """A policy beat its own service-matched optimum: a bug, never a result to print."""
 
 
 def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
@@ -47,9 +58,10 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
     optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers,
                     **budget_kwargs(solve, budget))
     say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
+    replay_failed = _replay_failures("optimum", optimum)
     released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
     chosen = list(POLICIES.values()) if policies is None else policies
-    policies, traces, seeds = [], {}, [optimum.schedule]
+    policies, traces, seeds = [], {}, [optimum.schedule if optimum.replay_ok else None]
     each = SHARES["matched"] * time_limit_s / len(chosen)
     for policy in chosen:
         if stopped():
@@ -67,25 +79,20 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
         except TimeUp:
             say(f"{name}: matched optimum cut by the time limit")
             break
-        seeds += [firm_schedule(ts, trace), matched.schedule]
+        seeds += [firm_schedule(ts, trace), matched.schedule if matched.replay_ok else None]
+        replay_failed += _replay_failures(f"{name}'s matched optimum", matched)
         violations = metrics["weighted_violations"]
-        gap_min = max(0.0, violations - matched.violations)
-        gap_max = max(gap_min, violations - matched.violations_lower_bound)
-        proven = matched.status.value == "OPTIMAL"
-        policies.append({
-            "policy": name, "violations": violations,
-            "violation_rate": metrics["violation_rate"], "tasks": metrics["tasks"],
-            "starved": sum(m["starved"] for m in metrics["llm"].values()),
-            "matched_optimum": {"status": matched.status.value,
-                                "violations": matched.violations,
-                                "violations_lower_bound": matched.violations_lower_bound},
-            "gap_violations": gap_min, "gap_violations_max": gap_max,
-            "gap_exact": proven, "proven": proven,
-            "gap_pp_min": 100 * gap_min / released, "gap_pp_max": 100 * gap_max / released,
-            "gap_pp": 100 * gap_min / released if proven else None,
-            "ttft_ms": _llm_stat(metrics, "ttft_ms"), "tpt_ms": _llm_stat(metrics, "tpt_ms"),
-        })
-        say(f"{name}: {violations:g} violations, matched optimum {matched.violations:g} "
+        row = {"policy": name, "violations": violations,
+               "violation_rate": metrics["violation_rate"], "tasks": metrics["tasks"],
+               "starved": sum(m["starved"] for m in metrics["llm"].values()),
+               "matched_optimum": {"status": matched.status.value,
+                                   "violations": matched.violations,
+                                   "violations_lower_bound": matched.violations_lower_bound,
+                                   "replay_ok": matched.replay_ok},
+               **_gap_fields(name, violations, matched, released)}
+        policies.append({**row, "ttft_ms": _llm_stat(metrics, "ttft_ms"),
+                         "tpt_ms": _llm_stat(metrics, "tpt_ms")})
+        say(f"{name}: {violations:g} violations, matched optimum {matched.violations} "
             f"({matched.status.value})")
     complete = len(policies) == len(chosen) and not stopped()
     _phase(progress, "the Pareto front")
@@ -93,7 +100,8 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
     if complete:
         try:
             with cutoff(budget):
-                pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds)
+                pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds,
+                                 replay_failed)
         except TimeUp:
             say("Pareto front cut by the time limit")
             complete = False
@@ -106,10 +114,36 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                     **({k: optimum.metrics[k] for k in ("tasks", "llm", "violation_rate")}
                        if optimum.metrics else {})},
         "policies": policies, "pareto": pareto, "released": released,
-        "complete": complete,
+        "complete": complete, "replay_failed": replay_failed,
         "wall_s": round(time.perf_counter() - started, 3),
         "_schedules": {"optimum": optimum.schedule, **traces},  # for the report only
     }
+
+
+def _gap_fields(name: str, violations: float, matched, released: int) -> dict:
+    """The gap between a policy and its matched optimum: exact when that is proven, else
+    the range [violations - best found, violations - lower bound]; none when the matched
+    optimum's schedule failed replay (it proves nothing)."""
+    if not matched.replay_ok or matched.violations is None:
+        return {"gap_violations": None, "gap_violations_max": None, "gap_exact": False,
+                "proven": False, "gap_pp_min": None, "gap_pp_max": None, "gap_pp": None}
+    gap_min = violations - matched.violations
+    gap_max = violations - matched.violations_lower_bound
+    if gap_min < -TOLERANCE:
+        raise NegativeGap(f"{name} has {violations:g} weighted violations, fewer than its "
+                          f"service-matched optimum's {matched.violations:g}")
+    proven = matched.status.value == "OPTIMAL"
+    return {"gap_violations": gap_min, "gap_violations_max": gap_max, "gap_exact": proven,
+            "proven": proven, "gap_pp_min": 100 * gap_min / released,
+            "gap_pp_max": 100 * gap_max / released,
+            "gap_pp": 100 * gap_min / released if proven else None}
+
+
+def _replay_failures(what: str, outcome) -> list[str]:
+    """``what``'s first failed constraint, when its schedule failed replay."""
+    if outcome.schedule is None or outcome.replay_ok:
+        return []
+    return [f"{what}: {outcome.replay_violations[0]}"]
 
 
 def _phase(progress, name: str) -> None:
@@ -123,7 +157,8 @@ def _llm_stat(metrics: dict, key: str) -> dict | None:
                                                 {n: m[key] for n, m in metrics["llm"].items()})
 
 
-def _pareto(ts: TaskSet, budget_s: float, workers: int, seeds: list) -> list[dict]:
+def _pareto(ts: TaskSet, budget_s: float, workers: int, seeds: list,
+            replay_failed: list[str]) -> list[dict]:
     """Minimum violations for each cap on every request's TTFT, tightest cap first. Every
     schedule found so far that serves all requests within a cap (policies' firm schedules,
     service-matched optima, the tighter caps' answers) may seed it: the best one does."""
@@ -142,7 +177,9 @@ def _pareto(ts: TaskSet, budget_s: float, workers: int, seeds: list) -> list[dic
         out = solve_problem(Problem(ts, ttft_cap_us=cap), budget_s / len(caps), workers,
                             warm=warm, warm_name="the best schedule within the cap",
                             stages=("violations",))
-        if out.schedule is not None:
+        replay_failed += _replay_failures(f"the optimum under a {cap / 1000:g} ms TTFT cap",
+                                          out)
+        if out.schedule is not None and out.replay_ok:
             candidates.append((evaluate(ts, out.schedule), out.schedule))
         points.append({"ttft_cap_ms": cap / 1000, "status": out.status.value,
                        "violations": out.violations,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import sys
+from typing import Annotated
 
 import typer
 
@@ -43,14 +44,14 @@ def gap(
     scenario: ScenarioArg,
     horizon: HorizonOpt = None,
     report: ReportOpt = None,
-    window: Annotated[Optional[str], typer.Option(
+    window: Annotated[str | None, typer.Option(
         metavar="START..END", help="Time window first shown in the report's Gantt charts, "
         "e.g. 2s..3s (default: the first 200 ms; the HTML charts zoom out to the whole "
         "run).")] = None,
     time_limit: TimeLimitOpt = "120s",
     workers: WorkersOpt = 0,
     set_: SetOpt = None,
-    policy: Annotated[Optional[list[str]], typer.Option(
+    policy: Annotated[list[str] | None, typer.Option(
         metavar="FILE.py:CLASS", help="Also compare this policy: your own FILE.py:CLASS (or "
         "an entry point); repeatable.")] = None,
     format: FormatOpt = "table",
@@ -92,6 +93,10 @@ def gap(
          gap_caption(data), numeric_from=1)
     if data["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)
+    for failure in data["replay_failed"]:  # a schedule that proves nothing: exit 1
+        print(f"rtgen-opt: REPLAY_FAILED: {failure}", file=sys.stderr)
+    if data["replay_failed"]:
+        raise typer.Exit(1)
 
 
 def _window(text: str | None, ts: TaskSet) -> tuple[int, int]:

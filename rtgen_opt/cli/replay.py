@@ -18,6 +18,7 @@ from rtgen_opt.cli.common import (
     _taskset,
     app,
 )
+from rtgen_opt.evaluation.replay import ServiceRules
 from rtgen_opt.evaluation.replay import replay as replay_schedule
 from rtgen_opt.model.schedule import read_schedule, read_schedule_meta, replay_settings
 from rtgen_opt.report.tables import emit
@@ -37,7 +38,9 @@ def replay(
     """Check a schedule against every constraint of the task set, then evaluate it.
 
     Exit 0 when the schedule is valid (its metrics are printed), 1 when it violates a
-    constraint (each violation is listed). The horizon and --set overrides default to
+    constraint (each violation is listed). Requests may be left unserved (counted as
+    starved); a served one must get its first token by its give-up time and finish by the
+    end of the drain. The horizon and --set overrides default to
     those recorded in the schedule file.
 
     Example: rtgen-opt replay scenario_a --schedule trace.csv
@@ -46,7 +49,7 @@ def replay(
     recorded_horizon, recorded_set = replay_settings(read_schedule_meta(schedule), schedule)
     span = _horizon(horizon) if horizon is not None else recorded_horizon
     ts = _taskset(_scenario(scenario, set_ if set_ else recorded_set), span)
-    result = replay_schedule(ts, read_schedule(schedule, ts))
+    result = replay_schedule(ts, read_schedule(schedule, ts), ServiceRules.when_served(ts))
     if not result.ok:
         data = {"scenario": ts.scenario, "valid": False, "violations": result.violations}
         emit(format, data, ["violated constraint"], [[v] for v in result.violations],

@@ -9,8 +9,10 @@ what makes comparing them fair. It reads only the schedule, never how it was pro
   ``drain_violations`` (the continuing load);
 * overall ``violation_rate`` = total violations / total released frames, and
   ``weighted_violations`` (the solvers' first objective);
-* LLM tasks: ``requests``, ``completed`` (last token out), ``starved`` (no first token by
-  the end of the run), ``ttft_ms`` = first token - arrival and ``tpt_ms`` =
+* LLM tasks: ``requests``, ``completed`` (last token out), ``served`` (last token out by
+  the end of the drain: what ``solve`` demands of every request; one finished in the last
+  frame deadline after the drain is completed but not served), ``starved`` (no first
+  token by the end of the run), ``ttft_ms`` = first token - arrival and ``tpt_ms`` =
   (last token - first token) / (output_tokens - 1), each as mean / p50 / p99 / max over
   the requests that have them;
 * ``utilization`` per backend: busy time (aborted work included) / (instances x span),
@@ -46,7 +48,7 @@ def evaluate(ts: TaskSet, schedule: Schedule) -> dict:
             late = ~completed[jobs] | ((deadline != NO_DEADLINE) & (finish[jobs] > deadline))
             count = int(late.sum())
             drain = ts.job_in_drain[jobs]
-            tasks[info.name] = {"released": int(len(jobs)), "violations": count,
+            tasks[info.name] = {"released": len(jobs), "violations": count,
                                 "violation_rate": count / len(jobs) if len(jobs) else 0.0,
                                 "drain_released": int(drain.sum()),
                                 "drain_violations": int((late & drain).sum())}
@@ -76,7 +78,9 @@ def _llm_metrics(ts: TaskSet, info, jobs, job, token, end) -> dict:
     tpt = np.array([])
     if info.output_tokens > 1:
         tpt = ((last[jobs] - first[jobs])[has_last] / (info.output_tokens - 1)) / 1000
-    return {"requests": int(len(jobs)), "completed": int(has_last.sum()),
+    served = has_last & (last[jobs] <= ts.horizon_us + ts.drain_us)
+    return {"requests": len(jobs), "completed": int(has_last.sum()),
+            "served": int(served.sum()),
             "starved": int((~has_first).sum()), "ttft_ms": _stats(ttft), "tpt_ms": _stats(tpt)}
 
 

@@ -12,12 +12,24 @@ here, independently of how it was produced:
   twice;
 * release: nothing of a job starts before its release;
 * dependency (``after``): nothing of a job starts before the job it waits for completed;
-* firm deadline (``on_miss: drop``): nothing of a job runs past its deadline.
+* firm deadline (``on_miss: drop``): nothing of a job runs past its deadline;
+* give-up: an LLM request's first token comes by its arrival + give-up time (the executor
+  abandons it there; the problem demands it).
+
+Those are the rules of any execution: a policy's trace obeys them, starved requests and
+late frames included. Given ``ServiceRules``, replay also checks what the optimisation
+problem demands of requests (docs/semantics.md, *The optimization problem*): every
+required request is served; a served request's chain completes by the end of the drain
+(a request finished in the last frame deadline after it is *not* served); its first and
+last tokens meet the service-matched deadlines; its TTFT meets the cap. These are
+re-derived here from the rules, not taken from the formulation, so that a formulation
+that forgets one is caught.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,11 +50,47 @@ class ReplayResult:
         return not self.violations
 
 
-def replay(ts: TaskSet, schedule: Schedule) -> ReplayResult:
-    """Validate ``schedule`` against the task set; metrics when it is valid."""
+@dataclass(frozen=True)
+class ServiceRules:
+    """What the optimisation problem demands of requests, beyond the rules of an execution.
+
+    ``served_by_us``: every served request's chain completes by then (the end of the
+    drain); ``required``: request jobs that must be served (the others may stay unserved,
+    like requests a policy starved); ``token_deadlines``: per LLM job, the latest first and
+    last token (service-matched; None: no limit); ``ttft_cap_us``: every served request's
+    first token within this of its arrival."""
+
+    served_by_us: int
+    required: frozenset[int] = frozenset()
+    token_deadlines: Mapping[int, tuple[int | None, int | None]] = field(default_factory=dict)
+    ttft_cap_us: int | None = None
+
+    @classmethod
+    def plain(cls, ts: TaskSet) -> ServiceRules:
+        """`solve`'s problem: every request without a deadline is served."""
+        requests = np.flatnonzero(ts.job_deadline_us == NO_DEADLINE)
+        return cls(drain_end_us(ts), frozenset(requests.tolist()))
+
+    @classmethod
+    def when_served(cls, ts: TaskSet) -> ServiceRules:
+        """Any request may stay unserved (a policy may starve it); those served obey the
+        problem's rules. What `rtgen-opt replay` checks."""
+        return cls(drain_end_us(ts))
+
+
+def drain_end_us(ts: TaskSet) -> int:
+    """The end of the drain: every served request's chain completes by then."""
+    return ts.horizon_us + ts.drain_us
+
+
+def replay(ts: TaskSet, schedule: Schedule, service: ServiceRules | None = None
+           ) -> ReplayResult:
+    """Validate ``schedule`` against the task set (and ``service``, when given); metrics
+    when it is valid."""
     found: list[str] = []
     for check in (_check_durations, _check_overlap, _check_chains):
         check(ts, schedule, found)
+    _check_service(ts, schedule, service, found)
     if found:
         extra = len(found) - MAX_REPORTED
         return ReplayResult(found[:MAX_REPORTED] + ([f"... and {extra} more"] if extra > 0
@@ -142,3 +190,51 @@ def _check_chains(ts: TaskSet, s: Schedule, found: list[str]) -> None:
             found.append(f"firm deadline: {_where(ts, seg)} runs until {end}, past the job's "
                          f"deadline {deadline}")
 
+
+
+def _check_service(ts: TaskSet, s: Schedule, service: ServiceRules | None,
+                   found: list[str]) -> None:
+    """The give-up time always; with ``service``, the problem's demands on requests (LLM
+    requests with a deadline are firm, but their tokens obey the same rules when run)."""
+    done = s.done
+    end_of = dict(zip(s.seg[done].tolist(), s.end_us[done].tolist()))
+    for task in ts.tasks:
+        if task.kind == "request" and (task.deadline_us is None or task.is_llm):
+            for job in task.job_range:
+                found += _request_problems(ts, job, end_of, service)
+
+
+def _request_problems(ts: TaskSet, job: int, end_of: dict[int, int],
+                      service: ServiceRules | None) -> list[str]:
+    task = ts.tasks[ts.job_task[job]]
+    segs = ts.job_segments(job)
+    release = int(ts.job_release_us[job])
+    name = f"{task.name} request {int(ts.job_index[job])} (job {job})"
+    first_seg = None
+    if task.is_llm:
+        tokens = ts.seg_token[segs.start:segs.stop]
+        first_seg = segs.start + int(np.flatnonzero(tokens == 1)[0])
+    first_end, last_end = end_of.get(first_seg), end_of.get(segs.stop - 1)
+    problems = []
+    if first_end is not None and task.give_up_us is not None \
+            and first_end > release + task.give_up_us:
+        problems.append(f"give-up: {name} gets its first token at {first_end} us, after "
+                        f"its give-up time {release + task.give_up_us} us")
+    if service is None:
+        return problems
+    complete = all(s in end_of for s in segs)
+    if not complete:
+        if job in service.required:
+            problems.append(f"service: {name} is never completed (every request must be "
+                            "served)")
+        return problems
+    first, last = "gets its first token", "completes"
+    matched = service.token_deadlines.get(job, (None, None))
+    cap = None if service.ttft_cap_us is None else release + service.ttft_cap_us
+    limits = [(last, last_end, "the end of the drain", service.served_by_us),
+              (last, last_end, "its service-matched last-token deadline", matched[1])]
+    if first_end is not None:
+        limits += [(first, first_end, "its service-matched first-token deadline", matched[0]),
+                   (first, first_end, "the TTFT cap", cap)]
+    return problems + [f"service: {name} {verb} at {at} us, after {what} ({due} us)"
+                       for verb, at, what, due in limits if due is not None and at > due]

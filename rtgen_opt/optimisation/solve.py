@@ -12,7 +12,12 @@ Every problem (plain, service-matched, TTFT-capped) gets the same treatment:
   (``construct.py``). Never worse than the best policy that serves every request.
 
 The status is OPTIMAL exactly when the upper bound meets the lower bound; the outcome says
-which method gave each bound.
+which method gave each bound. Every schedule is replayed against the problem's rules
+(``ServiceRules``: service, drain, matched deadlines, TTFT cap) and its violations counted
+by the evaluator, which must agree with the count of whatever produced it — the solver's
+objective value, or, for a policy's or the construction's schedule, the weight of the firm
+jobs it leaves out (``claimed_violations``, not the evaluator). Otherwise the status is
+REPLAY_FAILED: nothing about that schedule is proven.
 """
 
 from __future__ import annotations
@@ -26,14 +31,14 @@ import numpy as np
 from rtgen_opt.errors import InputError
 from rtgen_opt.evaluation.firm import firm_schedule, serves_every_request
 from rtgen_opt.evaluation.metrics import evaluate
-from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.evaluation.replay import ServiceRules, replay
 from rtgen_opt.formulations.bounds import LowerBound, lower_bound, max_bound
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.milp import MilpModel
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.model.schedule import Schedule
-from rtgen_opt.model.taskset import TaskSet
+from rtgen_opt.model.taskset import NO_DEADLINE, TaskSet
 from rtgen_opt.optimisation.construct import ConstructionFailed, construct_schedule
 from rtgen_opt.simulation.executor import simulate
 from rtgen_opt.simulation.policies.classic import POLICIES
@@ -92,20 +97,22 @@ def best_policy_schedule(ts: TaskSet) -> tuple[str | None, Schedule | None, floa
 def service_matched_problem(ts: TaskSet, trace: Schedule, ttft: str = "sum") -> Problem:
     """OPT(P), the service-matched optimum (docs/semantics.md): every request P completed
     gets its first and last token no later than under P; requests P did not complete
-    (starved, or cut by the end of the run) are left free (optional). P's own firm schedule is feasible for it, so the gap
+    (starved, cut by the end of the run, or finished after the end of the drain) are left
+    free (optional). P's own firm schedule is feasible for it, so the gap
     violations(P) - OPT(P) is never negative."""
     done = trace.done
     seg, end = trace.seg[done], trace.end_us[done]
     token = ts.seg_token[seg]
     job = ts.seg_job[seg]
     deadlines, optional = {}, set()
+    drain_end = ts.horizon_us + ts.drain_us
     for task in ts.tasks:
         if not task.is_llm:
             continue
         for j in task.job_range:
             first = end[(job == j) & (token == 1)]
             last = end[(job == j) & (token == task.output_tokens)]
-            if len(last):
+            if len(last) and last[0] <= drain_end:  # finished after the drain: not served
                 deadlines[j] = (int(first[0]), int(last[0]))
             else:
                 optional.update(_chain(ts, j).tolist())
@@ -175,7 +182,8 @@ def _with_bound(outcome: SolveOutcome, bound: LowerBound) -> SolveOutcome:
     if outcome.violations is not None and outcome.status == SolveStatus.FEASIBLE \
             and outcome.violations <= outcome.violations_lower_bound + 1e-9:
         outcome.status = SolveStatus.OPTIMAL
-    if outcome.violations is not None:  # a bound above a feasible schedule is a bug
+    if outcome.violations is not None and outcome.replay_ok:  # a bound above a feasible
+        # schedule is a bug (an invalid schedule bounds nothing: REPLAY_FAILED says so)
         assert outcome.violations_lower_bound <= outcome.violations + 1e-6, (
             outcome.violations_lower_bound, outcome.violations)
     return outcome
@@ -185,11 +193,10 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
                  export_model, started, stages) -> SolveOutcome:
     """One CP-SAT or MILP model of the whole problem, hinted with the best schedule known
     (the policy's, or the construction's when it is better)."""
-    ts = problem.ts
     if _num_segments(problem) > CONSTRUCT_BEFORE_MODEL:
         built = _construct(problem, CONSTRUCT_SHARE * budget_s, workers, seed, warm)
-        if built is not None and (warm is None or evaluate(ts, built)["weighted_violations"]
-                                  < evaluate(ts, warm)["weighted_violations"]):
+        if built is not None and (warm is None or claimed_violations(problem, built)
+                                  < claimed_violations(problem, warm)):
             warm, warm_name = built, "the kill-aware construction"
         budget_s *= 1 - CONSTRUCT_SHARE
     if solver == "milp":
@@ -208,15 +215,15 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
     notes = list(result.notes)
     made_by = f"{engine} on the whole problem"
     if warm is not None and status != SolveStatus.INFEASIBLE:
-        policy = evaluate(ts, warm)["weighted_violations"]
+        policy = claimed_violations(problem, warm)
         if value is None or policy < value:  # the incumbent is never worse than it
             status, schedule, value = SolveStatus.FEASIBLE, warm, policy
             made_by = f"{warm_name}'s schedule (the solver found nothing better)"
             notes.append(f"the solver found nothing better than {warm_name}'s schedule")
         if value <= result.violations_lower_bound:
             status = SolveStatus.OPTIMAL
-    outcome = _finish(ts, status, schedule, value, result.violations_lower_bound, warm_name,
-                      "direct", started, notes)
+    outcome = _finish(problem, status, schedule, value, result.violations_lower_bound,
+                      warm_name, "direct", started, notes)
     outcome.stages = result.stages
     outcome.lower_bound_method = f"{engine}'s proven bound"
     outcome.upper_bound_method = made_by
@@ -226,21 +233,20 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
 def _solve_long(problem, budget, workers, seed, warm, warm_name, say, started
                 ) -> SolveOutcome:
     """Long horizons: a schedule by construction (the bound comes from the caller)."""
-    ts = problem.ts
     schedule = _construct(problem, budget, workers, seed, warm, say)
     made_by = "kill-aware construction"
-    upper = math.inf if schedule is None else evaluate(ts, schedule)["weighted_violations"]
+    upper = math.inf if schedule is None else claimed_violations(problem, schedule)
     notes = [f"upper bound from the {made_by}"] if schedule is not None else []
     if warm is not None:
-        policy = evaluate(ts, warm)["weighted_violations"]
+        policy = claimed_violations(problem, warm)
         if policy < upper:  # never worse than the best policy that serves every request
             schedule, upper = warm, policy
             made_by = f"{warm_name}'s schedule"
             notes.append(f"kept {warm_name}'s schedule: the construction found more violations")
     if schedule is None:
-        return _finish(ts, SolveStatus.UNKNOWN, None, None, 0.0, warm_name, "construction",
-                       started, notes)
-    outcome = _finish(ts, SolveStatus.FEASIBLE, schedule, upper, 0.0, warm_name,
+        return _finish(problem, SolveStatus.UNKNOWN, None, None, 0.0, warm_name,
+                       "construction", started, notes)
+    outcome = _finish(problem, SolveStatus.FEASIBLE, schedule, upper, 0.0, warm_name,
                       "construction", started, notes)
     outcome.upper_bound_method = made_by
     return outcome
@@ -264,21 +270,48 @@ def _chain(ts: TaskSet, job: int) -> np.ndarray:
     return np.array(chain, dtype=np.int64)
 
 
+def claimed_violations(problem: Problem, schedule: Schedule) -> float:
+    """What a firm schedule (a policy's, the construction's) claims: the weight of the firm
+    jobs of the problem it leaves out — everything else runs whole and on time. Counted
+    without the evaluator, so that comparing the two checks the schedule."""
+    ts = problem.ts
+    present = np.bincount(ts.seg_job[schedule.seg[schedule.done]], minlength=ts.num_jobs)
+    total = 0.0
+    for job in problem.job_ids.tolist():
+        if ts.job_deadline_us[job] != NO_DEADLINE and present[job] < len(problem.segments(job)):
+            total += ts.tasks[ts.job_task[job]].weight
+    return total
+
+
+def service_rules(problem: Problem) -> ServiceRules:
+    """The problem's demands on requests, for replay (which re-checks them on its own)."""
+    ts = problem.ts
+    required = frozenset(j for j in problem.job_ids.tolist()
+                         if ts.job_deadline_us[j] == NO_DEADLINE and j not in problem.optional)
+    return ServiceRules(problem.end_us, required, dict(problem.token_deadlines),
+                        problem.ttft_cap_us)
+
+
 # ----------------------------------------------------------------------------- finish
 
 
-def _finish(ts, status, schedule, violations, lower, warm_name, method, started,
+def _finish(problem, status, schedule, violations, lower, warm_name, method, started,
             notes) -> SolveOutcome:
-    """Replay the schedule in the executor's checker and compare its metrics."""
+    """Replay the schedule against the problem's rules and compare the evaluator's count
+    with the producer's own (``violations``); a failure makes the status REPLAY_FAILED."""
+    ts = problem.ts
     metrics, replay_ok, problems = None, False, []
     if schedule is not None:
-        check = replay(ts, schedule)
+        check = replay(ts, schedule, service_rules(problem))
         problems = check.violations
         if check.ok:
             metrics = check.metrics
             replay_ok = abs(metrics["weighted_violations"] - violations) < 1e-6
             if not replay_ok:
-                problems = [f"metrics: the evaluator counts {metrics['weighted_violations']} "
-                            f"weighted violations, the solver {violations}"]
+                problems = [(f"metrics: the evaluator counts {metrics['weighted_violations']} "
+                             f"weighted violations, the schedule's producer {violations}")]
+        if not replay_ok:
+            status = SolveStatus.REPLAY_FAILED
+            notes = [*notes, f"replay failed: {problems[0]}"]
     return SolveOutcome(status, schedule, violations, lower, metrics, replay_ok, problems,
                         warm_name, method, time.perf_counter() - started, notes)

@@ -51,7 +51,9 @@ def gap_caption(data: dict) -> str:
     return text
 
 
-def _range(low: float, high: float, spec: str) -> str:
+def _range(low: float | None, high: float | None, spec: str) -> str:
+    if low is None or high is None:  # no gap: the matched optimum failed replay
+        return "-"
     return format(low, spec) if high == low else f"{format(low, spec)}…{format(high, spec)}"
 
 
