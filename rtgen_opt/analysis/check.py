@@ -47,7 +47,10 @@ class Verdict:
     reason: str
     interrupted: bool = False
     status: str | None = None  # "REPLAY_FAILED": the solver's schedule broke a constraint
-
+    question: str | None = None  # which question was answered (timing uncertainty)
+    witness: object | None = None  # the Realization that misses, for a policy's "no"
+    analysis: dict | None = None  # what was explored to decide
+    margin: dict | None = None  # with --margin: the critical scaling factor bracket
 
     @property
     def schedulable(self) -> bool | None:
@@ -66,7 +69,10 @@ class Verdict:
                 "schedulable": self.schedulable, "proven": self.proven,
                 "method": self.method, "reason": self.reason,
                 "interrupted": self.interrupted,
-                **({"status": self.status} if self.status else {})}
+                **({"status": self.status} if self.status else {}),
+                **({"question": self.question} if self.question else {}),
+                **({"analysis": self.analysis} if self.analysis else {}),
+                **({"margin": self.margin} if self.margin else {})}
 
 
 # ----------------------------------------------------------------------------- analytical
@@ -86,21 +92,27 @@ def analytical(ts: TaskSet) -> Verdict | None:
 # ----------------------------------------------------------------------------- methods
 
 
-def check_policy(ts: TaskSet, policy, slo: bool = False) -> Verdict:
-    """Simulate ``policy`` (a name of POLICIES or a Policy object)."""
-    metrics = evaluate(ts, simulate(ts, policy).schedule)
-    policy = _policy_name(policy)
-    problems = [f"{n}: {t['violations']} of {t['released']} frames miss"
-                for n, t in metrics["tasks"].items() if t["violations"]]
-    for name, llm in metrics["llm"].items():
-        if llm["starved"]:
-            problems.append(f"{name}: {llm['starved']} of {llm['requests']} requests starve")
-    if slo:
-        problems += slo_misses(ts, metrics)
-    if problems:
-        return Verdict(NO, f"policy:{policy}", "; ".join(problems))
-    return Verdict(YES, f"policy:{policy}", f"{policy} meets every deadline and serves every "
-                   "request" + (" within its SLOs" if slo else ""))
+def check_policy(ts: TaskSet, policy, slo: bool = False, time_limit_s: float = 60.0,
+                 progress=None) -> Verdict:
+    """Does ``policy`` (a name of POLICIES or a Policy object) meet every deadline and
+    serve every request in **every** realization of the ranges? Without timing
+    uncertainty there is one realization: the simulation decides. With it, the witness
+    search and the exact analysis do (``uncertainty.py``)."""
+    from rtgen_opt.analysis.uncertainty import check_every_realization
+
+    name = _policy_name(policy)
+    answer = check_every_realization(ts, policy, time_limit_s, slo, progress=progress)
+    one = not ts.has_uncertainty
+    reason = answer.reason
+    if one and answer.verdict == YES:
+        reason = (f"{name} meets every deadline and serves every request"
+                  + (" within its SLOs" if slo else ""))
+    elif one and answer.verdict == NO:
+        reason = "; ".join(answer.witness.problems)
+    return Verdict(answer.verdict, f"policy:{name}", reason,
+                   question=f"policy {name}, every realization",
+                   witness=answer.witness.realization if answer.witness else None,
+                   analysis=None if one else answer.explored())
 
 
 def _policy_name(policy) -> str:
@@ -193,13 +205,50 @@ def _check_optimal_slo(ts: TaskSet, time_limit_s: float, workers: int, progress)
 
 def check(ts: TaskSet, policy: str | None = None, time_limit_s: float = 60.0,
           workers: int = 0, slo: bool = False, progress=None) -> Verdict:
-    """Analytical tests first, then the policy or the solver."""
-    verdict = analytical(ts)
+    """Analytical tests first, then the policy or the solver. The analytical tests assume
+    nominal durations: with timing uncertainty they run on the shortest durations and
+    earliest ready times (a "no" there holds for every realization)."""
+    from rtgen_opt.analysis.uncertainty import best_case_taskset
+
+    verdict = analytical(best_case_taskset(ts) if ts.has_uncertainty else ts)
     if verdict is not None:
+        verdict.question = (f"policy {_policy_name(policy)}, every realization" if policy
+                            else "time-triggered table, these arrivals")
         return verdict
     if policy is not None:
-        return check_policy(ts, policy, slo)
-    return check_optimal(ts, time_limit_s, workers, slo, progress)
+        return check_policy(ts, policy, slo, time_limit_s, progress)
+    if ts.has_uncertainty:
+        return check_optimal_uncertain(ts, time_limit_s, workers, slo, progress)
+    verdict = check_optimal(ts, time_limit_s, workers, slo, progress)
+    verdict.question = "time-triggered table, these arrivals"
+    return verdict
+
+
+def check_optimal_uncertain(ts: TaskSet, time_limit_s: float, workers: int = 0,
+                            slo: bool = False, progress=None) -> Verdict:
+    """Optimal mode under timing uncertainty: "yes" — a time-triggered table works with
+    every segment at its longest and every job ready at its latest; "no" — no schedule
+    exists even at the shortest durations and earliest ready times; else "unknown"."""
+    from rtgen_opt.analysis.uncertainty import best_case_taskset, worst_case_taskset
+
+    question = "time-triggered table, these arrivals"
+    say = progress or (lambda message: None)
+    say("the solver, every segment at its longest and every job ready at its latest")
+    worst = check_optimal(worst_case_taskset(ts), time_limit_s / 2, workers, slo, progress)
+    if worst.verdict == YES:
+        return Verdict(YES, "optimal", "a time-triggered table meets every deadline and "
+                       "serves every request with every segment at its longest and every job "
+                       "ready at its latest: started at its table times, it is safe for every "
+                       "realization", question=question, status=worst.status)
+    say("the solver, every segment at its shortest and every job ready at once")
+    best = check_optimal(best_case_taskset(ts), time_limit_s / 2, workers, slo, progress)
+    if best.verdict == NO:
+        return Verdict(NO, "optimal", f"even at the shortest durations and earliest ready "
+                       f"times: {best.reason}; so no policy can, in any realization",
+                       question=question, status=best.status)
+    return Verdict(UNKNOWN, "optimal", "not decided: at the longest durations "
+                   f"({worst.reason}), at the shortest ({best.reason})", question=question,
+                   status=worst.status or best.status)
 
 
 def guarded_check(ts: TaskSet, policy: str | None = None, time_limit_s: float = 60.0,
@@ -216,6 +265,20 @@ def guarded_check(ts: TaskSet, policy: str | None = None, time_limit_s: float = 
         method = f"policy:{_policy_name(policy)}" if policy else "optimal"
         why = "interrupted" if budget.interrupted.is_set() else "the time limit was reached"
         return Verdict(UNKNOWN, method, f"not decided: {why} before an answer")
+
+
+def guarded_margin(ts: TaskSet, policy, time_limit_s: float, slo: bool = False,
+                   progress=None, budget=None) -> dict | None:
+    """The critical scaling factor bracket (``uncertainty.margin``) within the budget;
+    None when the time ran out first."""
+    from rtgen_opt.analysis.uncertainty import margin
+    from rtgen_opt.supervise import TimeUp, cutoff
+
+    try:
+        with cutoff(budget):
+            return margin(ts, policy, time_limit_s, slo, progress=progress).as_dict()
+    except TimeUp:
+        return None
 
 
 @dataclass

@@ -26,6 +26,8 @@ from rtgen_opt.cli.common import (
     app,
 )
 from rtgen_opt.errors import InputError
+from rtgen_opt.model.realization import realization_text
+from rtgen_opt.output import check_writable, write_file
 from rtgen_opt.report.tables import emit
 from rtgen_opt.simulation.policies.loader import load_policy
 from rtgen_opt.supervise import EXIT_INTERRUPTED
@@ -51,6 +53,14 @@ def check(
         "--max-fps", metavar="TASK", help="Bracket the highest frame rate of this periodic "
         "task that stays schedulable (deadline = period): highest rate proven, lowest "
         "refuted, the unknown band between; the whole search within --time-limit.")] = None,
+    witness_out: Annotated[Optional[str], typer.Option(
+        "--witness-out", metavar="FILE", help="With --policy: when the answer is no, write "
+        "the realization (ready times, durations) under which the policy misses; `simulate "
+        "--realization FILE` replays it.")] = None,
+    margin: Annotated[bool, typer.Option(
+        "--margin", help="With --policy: also bracket the critical scaling factor — how far "
+        "every duration's upper end may grow while the policy stays schedulable (shares "
+        "--time-limit with the verdict).")] = False,
     time_limit: TimeLimitOpt = "60s",
     workers: WorkersOpt = 0,
     latency: LatencyOpt = "median",
@@ -61,9 +71,18 @@ def check(
     proven not, 3 when it was not decided within the time limit, 2 on bad input, 130 when
     interrupted.
 
-    Schedulable: no frame misses its deadline and no request starves. Cheap analytical
-    necessary conditions run first; then the policy, or the solver: a schedule without
-    violation proves yes, a lower bound of one violation or more proves no.
+    Schedulable: no frame misses its deadline, every request gets its first token by its
+    give-up time and completes. Cheap analytical necessary conditions run first.
+
+    With --policy P the question is "does P meet every deadline for every realization":
+    every ready time within [arrival, arrival + jitter] and every duration within its range
+    (scenario key execution: [lo, hi], database columns latency_min_ms/latency_max_ms).
+    yes is proven for all of them (exact analysis); no comes with a witness realization
+    (--witness-out); unknown otherwise. Without ranges there is one realization.
+
+    Without --policy the solver answers a narrower question: yes, a time-triggered table
+    works with every segment at its longest and every job ready at its latest; no, no
+    schedule exists even at the shortest durations; for these request arrivals only.
 
     Example: rtgen-opt check scenario_a --horizon 2s --policy edf-dyn
     """
@@ -73,23 +92,62 @@ def check(
     chosen = None if policy is None else load_policy(policy)
     if policy is not None and optimal:
         raise InputError("--optimal", "", "either --policy P or --optimal, not both")
+    for flag, given in (("--witness-out", witness_out), ("--margin", margin)):
+        if given and chosen is None:
+            raise InputError(flag, "", "--policy P (a witness and a margin are a policy's)")
+    if witness_out is not None:
+        check_writable(witness_out, "--witness-out")
     limit = float(_duration_option("--time-limit", time_limit))
     with _supervised("check", limit) as (budget, say):
         s = _scenario(scenario, set_, latency)
         ts = _taskset(s, _horizon(horizon))
         if max_fps is not None:
             _check_max_fps(checks, s, ts, max_fps, chosen, slo, budget, say, workers, format)
-        say.phase("analytical tests, then " + (f"simulating {chosen.name}" if chosen else
-                                               "the solver"))
-        verdict = checks.guarded_check(ts, chosen, budget.share(1.0), workers, slo,
+        say.phase("analytical tests, then " + (f"{chosen.name} in every realization"
+                                               if chosen else "the solver"))
+        share = 0.5 if margin else 1.0
+        verdict = checks.guarded_check(ts, chosen, budget.share(share), workers, slo,
                                        progress=say, budget=budget)
+        if margin and verdict.verdict != "unknown":
+            verdict.margin = checks.guarded_margin(ts, chosen, budget.share(1.0), slo,
+                                                   progress=say, budget=budget)
         verdict.interrupted = budget.interrupted.is_set()
     data = verdict.as_dict(ts.scenario)
-    emit(format, data, ["verdict", "proven", "method", "reason"],
-         [[verdict.verdict, _yes_no(verdict.proven), verdict.method, verdict.reason]],
-         f"{ts.scenario}: {_run_length(ts)}, schedulable?" + _interrupted_mark(budget),
-         numeric_from=9)
+    data["question"] = verdict.question
+    data["assumptions"] = assumptions(s, ts, latency)
+    data["witness"] = None
+    if witness_out is not None and verdict.witness is not None:
+        write_file(witness_out, realization_text(ts, verdict.witness, scenario, set_ or ()))
+        data["witness"] = witness_out
+    rows = [[verdict.verdict, _yes_no(verdict.proven), verdict.method, verdict.reason]]
+    if margin and verdict.margin:
+        rows.append(["margin", "", "scaling of upper ends", _margin_text(verdict.margin)])
+    emit(format, data, ["verdict", "proven", "method", "reason"], rows,
+         f"{ts.scenario}: {_run_length(ts)}, schedulable? ({verdict.question})"
+         + _interrupted_mark(budget), _assumption_text(data["assumptions"]), numeric_from=9)
     raise typer.Exit(EXIT_INTERRUPTED if verdict.interrupted else verdict.exit_code)
+
+
+def assumptions(s, ts, latency: str) -> dict:
+    """Under which assumptions the answer holds (the JSON's ``assumptions``)."""
+    from rtgen_opt.analysis.uncertainty import jitter_ms
+
+    return {"execution": list(s.execution), "jitter_ms": jitter_ms(ts),
+            "latency": latency, "arrivals": "as declared"}
+
+
+def _assumption_text(a: dict) -> str:
+    lo, hi = a["execution"]
+    jitter = ", ".join(f"{k} {v:g} ms" for k, v in a["jitter_ms"].items()) or "none"
+    return (f"assumes: durations within [{lo:g}, {hi:g}] x the {a['latency']} latency, "
+            f"release jitter {jitter}, request arrivals as declared")
+
+
+def _margin_text(m: dict) -> str:
+    proven, refuted = m["scaling_proven"], m["scaling_refuted"]
+    safe = "none proven" if proven is None else f"safe up to {proven:.3g}x"
+    broken = "not refuted up to 4x" if refuted is None else f"misses from {refuted:.3g}x"
+    return f"{safe}; {broken}"
 
 
 def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, format) -> None:
