@@ -162,17 +162,23 @@ def scaled(ts: TaskSet, factor: float) -> TaskSet:
 
 def margin(ts: TaskSet, policy, time_limit_s: float, slo: bool = False, seed: int = 0,
            progress=None, first: RobustAnswer | None = None) -> Margin:
-    """Bracket the critical scaling factor by bisection (each probe a full check with an
-    equal share of the time limit); "unknown" probes leave the bracket where it is."""
+    """Bracket the critical scaling factor: grow (x1.5) until refuted or shrink until
+    proven, then bisect geometrically; an "unknown" probe narrows the search towards the
+    proven side without moving the bracket. Each probe is a full check with an equal share
+    of what is left of the time limit."""
     say = progress or (lambda message: None)
-    share = time_limit_s / MARGIN_STEPS
-    proven, refuted, probes = None, None, []
-    factor = 1.0
+    end = time.monotonic() + time_limit_s
+    proven = refuted = undecided = None
+    probes: list[tuple[float, str]] = []
+    factor: float | None = 1.0
     for step in range(MARGIN_STEPS):
+        if factor is None or time.monotonic() >= end:
+            break
         if step == 0 and first is not None:
             verdict = first.verdict
         else:
             say(f"margin: trying {factor:.3f} x the upper ends")
+            share = (end - time.monotonic()) / (MARGIN_STEPS - step)
             verdict = check_every_realization(scaled(ts, factor), policy, share, slo,
                                               seed).verdict
         probes.append((round(factor, 4), verdict))
@@ -180,22 +186,23 @@ def margin(ts: TaskSet, policy, time_limit_s: float, slo: bool = False, seed: in
             proven = factor if proven is None else max(proven, factor)
         elif verdict == NO:
             refuted = factor if refuted is None else min(refuted, factor)
-        factor = _next_factor(proven, refuted, factor, verdict)
-        if factor is None:
-            break
+        else:
+            undecided = factor if undecided is None else min(undecided, factor)
+        factor = _next_factor(proven, refuted, undecided, factor)
     return Margin(proven, refuted, tuple(probes))
 
 
-def _next_factor(proven, refuted, last, verdict) -> float | None:
-    if proven is not None and refuted is not None:
-        if refuted - proven < 0.005:
+def _next_factor(proven, refuted, undecided, last) -> float | None:
+    upper = min(x for x in (refuted, undecided, math.inf) if x is not None)
+    if proven is not None and upper < math.inf:
+        if upper / proven < 1.005:
             return None
-        return round(math.sqrt(proven * refuted), 4)
-    if refuted is None:  # nothing refuted yet: grow
+        return round(math.sqrt(proven * upper), 4)
+    if proven is not None:  # nothing refuted or undecided above: grow
         return None if last >= MARGIN_MAX else min(MARGIN_MAX, last * 1.5)
     if last <= 0.0625:
         return None
-    return last / 1.5  # nothing proven yet: shrink (never below the nominal: see scaled)
+    return round(last / 1.5, 4)  # nothing proven yet: shrink (never below the nominal)
 
 
 # ----------------------------------------------------------------------------- optimal mode
