@@ -675,12 +675,15 @@ def _split_token_time(inp: _Input, state: _State, edge: tuple) -> list[_State]:
     entry = state.active.get(job)
     tpt = inp.tpt[job]
     if (entry is None or not inp.token[seg] or tpt is None or not inp.edf_priority
-            or entry[_RHI] - entry[_RLO] <= max(1, tpt // SPLIT_PIECES)):
+            or entry[_RLO] // max(1, tpt // SPLIT_PIECES)
+            == entry[_RHI] // max(1, tpt // SPLIT_PIECES)):
         return [state]
     width = max(1, tpt // SPLIT_PIECES)
     pieces = []
-    for lo in range(entry[_RLO], entry[_RHI] + 1, width):
-        hi = min(entry[_RHI], lo + width - 1)
+    # cells of a fixed grid: pieces from different paths are one cell or disjoint, so
+    # merging never widens a deadline past a cell
+    for cell in range(entry[_RLO] // width, entry[_RHI] // width + 1):
+        lo, hi = max(entry[_RLO], cell * width), min(entry[_RHI], (cell + 1) * width - 1)
         piece = _State(state.zob, state.count, state.floor, [list(a) for a in state.avail],
                        list(state.run), state.next_unstarted, state.started_ahead,
                        dict(state.active), state.finished, state.path)
