@@ -135,7 +135,7 @@ def block_dual(ts: TaskSet, data: dict, path: str) -> float:
     spec = data.get("blocks")
     try:
         tick, touched_names = int(spec["tick_us"]), list(spec["touched"])
-        types, placed = list(spec["types"]), [(int(s), int(t)) for s, t in spec["blocks"]]
+        types, placed = [dict(t) for t in spec["types"]], [(int(s), int(t)) for s, t in spec["blocks"]]
         touched = [ts.backends.index(name) for name in touched_names]
         for t in types:
             t["frames"] = [(int(r), int(d), tuple(int(x) for x in dur), float(w))
