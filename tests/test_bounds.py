@@ -1,7 +1,7 @@
 """The Lagrangian lower bound against independent oracles: CP-SAT-proven optima on random
 small scenarios (plain, service-matched, TTFT-capped; prices from the LP and random ones),
-a hand-computed cost, brute-force building blocks, and the certificate re-checked by slow
-code that shares nothing with the bound's own."""
+a hand-computed cost, brute-force building blocks, and the certificate re-checked by
+``rtgen_opt.analysis.certificate_check``, which imports nothing from the bound."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rtgen_opt.formulations.bounds import Prices, lagrangian_value, lower_bound
 from rtgen_opt.formulations.bounds.certificate import certificate_json, check_certificate
-from rtgen_opt.formulations.bounds.lagrangian import relaxed_chains, segment_cost
+from rtgen_opt.analysis.certificate_check import load, verify
+from rtgen_opt.analysis.dual_check import CertificateInvalid
+from rtgen_opt.formulations.bounds.lagrangian import segment_cost
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
@@ -160,62 +162,17 @@ def test_any_nonnegative_prices_give_a_valid_bound(ts, tick, seed):
 # ------------------------------------------------------------------ certificate
 
 
-def independent_value(problem: Problem, prices: np.ndarray, d: int) -> float:
-    """L(π) by slow code: every placement enumerated, each tick's charge by brute force
-    over every start, chains by memoised recursion over (segment, backend, cell)."""
-    ts = problem.ts
-    num_ticks = prices.shape[1]
-    price = lambda b, k: prices[b, k] if k < num_ticks else 0.0  # noqa: E731
-
-    def placement_cost(b, dur, s_min, s_max):
-        cell = s_min // d
-        return sum(price(b, k) * brute_charge(dur, s_min, s_max, k, d)
-                   for k in range(cell, (s_max + dur) // d + 1))
-
-    def chain_min(chain) -> float:
-        segs = chain.segments
-        dur = ts.seg_dur_us[list(segs)]
-        fastest = [int(min(x for x in row if x != INELIGIBLE)) for row in dur]
-
-        def _continue(i, b, b2, s_min, p):
-            gap = 0 if chain.job_breaks[i + 1] else int(ts.transfer_us[chain.task][b, b2])
-            return best_on(i + 1, b2, (s_min + p + gap) // d)
-
-        @lru_cache(maxsize=None)
-        def best_on(i: int, b: int, ready_cell: int) -> float:
-            p = int(dur[i][b])
-            if p == INELIGIBLE:
-                return float("inf")
-            latest = chain.due - sum(fastest[i + 1:]) - p
-            out = float("inf")
-            for cell in range(max(ready_cell, chain.earliest[i] // d), latest // d + 1):
-                s_min, s_max = max(chain.earliest[i], cell * d), min(latest, (cell + 1) * d - 1)
-                if s_min > s_max:
-                    continue
-                rest = 0.0 if i + 1 == len(segs) else min(
-                    _continue(i, b, b2, s_min, p) for b2 in range(len(ts.backends)))
-                out = min(out, placement_cost(b, p, s_min, s_max) + rest)
-            return out
-
-        return min(best_on(0, b, 0) for b in range(len(ts.backends)))
-
-    firm, served = relaxed_chains(problem)
-    total = sum(min(c.weight, chain_min(c)) for c in firm)
-    total += sum(v for v in (chain_min(c) for c in served) if v < float("inf"))
-    cap = np.array(ts.instances, dtype=float)[:, None] * d
-    return total - float((prices * cap).sum())
-
-
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ts=tight_scenarios())
-def test_certificate_rechecked_by_independent_code(ts, tmp_path_factory):
+def test_certificate_rechecked_by_independent_code(ts):
+    # certificate_check imports the model layer only: its chains and costs are its own
     problem = Problem(ts)
-    bound = lower_bound(problem, 1000)
+    bound = lower_bound(problem, 1000, blocks=False)
     assume(bound.prices is not None)
     text = certificate_json(problem, bound.prices, bound.exact)
     assert check_certificate(problem, text) == pytest.approx(bound.exact, abs=1e-6)
-    again = independent_value(problem, bound.prices.values, bound.prices.tick_us)
-    assert again == pytest.approx(bound.exact, rel=1e-9, abs=1e-6)
+    data = load(text, "cert.json")
+    assert verify(ts, data, "cert.json") == pytest.approx(bound.exact, rel=1e-9, abs=1e-6)
 
 
 def test_a_certificate_claiming_more_than_its_prices_prove_is_rejected(tmp_path):
@@ -365,3 +322,203 @@ def test_damage_columns_cover_every_prefix_and_suffix_pair():
     assert (-1, bt.levels) in pairs
     assert all((a, c) in pairs for a in range(bt.levels) for c in range(max(a, 1),
                                                                         bt.levels + 1))
+
+
+# ------------------------------------------------------------------ fan-out and fan-in
+
+import json  # noqa: E402
+
+import yaml  # noqa: E402
+
+from tests.conftest import run_cli  # noqa: E402
+from tests.tiny import write_db  # noqa: E402
+
+FAN_ROWS = ["cam,frame,a,,1,6", "llm,prefill,b,8,1,2", "llm,prefill,b,64,1,2",
+            "llm,decode,b,8,1,1", "llm,decode,b,64,1,1"]
+
+
+def fan_out_tasks(n: int) -> list[dict]:
+    """A 6 ms frame every 10 ms on a, one RAG job on a, n LLM requests after it on b."""
+    return [{"name": "cam", "model": "cam", "period": "10ms"},
+            {"name": "rag", "model": "rag", "input_tokens": 8, "arrivals": {"times": ["0ms"]}}
+            ] + [{"name": f"llm{i}", "model": "llm", "input_tokens": 8, "output_tokens": 2,
+                  "after": "rag"} for i in range(n)]
+
+
+def fan_out(tmp_path, n: int, rag_ms: int):
+    rows = FAN_ROWS + [f"rag,frame,a,8,1,{rag_ms}", f"rag,frame,a,64,1,{rag_ms}"]
+    return taskset(tmp_path, rows, fan_out_tasks(n), "50ms", platform={"a": 1, "b": 1})
+
+
+# the issue's reproductions: (requests, RAG ms, CP-SAT optimum); the bound said 2, 2, 3, 2
+@pytest.mark.parametrize("n, rag_ms, optimum", [(3, 9, 1), (4, 9, 1), (6, 9, 1), (12, 4, 0)])
+def test_a_predecessor_shared_by_many_requests_is_charged_once(tmp_path, n, rag_ms, optimum):
+    problem = Problem(fan_out(tmp_path, n, rag_ms))
+    result = CpSatModel(problem).solve(20, workers=1, stages=("violations",))
+    assert result.status == SolveStatus.OPTIMAL and result.violations == optimum
+    assert lower_bound(problem).value <= optimum
+    setup_bound = block_bound(problem)
+    assert setup_bound is None or setup_bound.value <= optimum + 1e-6
+
+
+def test_solve_on_a_fan_out_exits_0_with_the_optimum(tmp_path, capsys):
+    rows = FAN_ROWS + ["rag,frame,a,8,1,9", "rag,frame,a,64,1,9"]
+    db = write_db(tmp_path / "db", rows)
+    path = tmp_path / "fan.yaml"
+    path.write_text(yaml.safe_dump({"name": "fan", "latency_db": str(db), "horizon": "50ms",
+                                    "platform": {"a": 1, "b": 1}, "tasks": fan_out_tasks(4)}))
+    cert = tmp_path / "cert.json"
+    code, out, _ = run_cli(["solve", str(path), "--time-limit", "20s", "--workers", "1",
+                            "--bound-out", str(cert), "-f", "json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["violations"] == 1 and data["violations_lower_bound"] <= 1
+    assert run_cli(["verify-bound", str(cert)], capsys)[0] == 0
+
+
+@st.composite
+def after_scenarios(draw):
+    """Frames (maybe two layers, maybe on both backends, fractional weights, maybe two
+    instances) and requests in an `after` forest — fan-out, fan-in chains a -> b -> c —
+    overlapping in time, with transfers, token deadlines, drop or continue."""
+    rows, tasks = [], []
+    period = draw(st.sampled_from([5, 6, 8]))
+    layers = draw(st.sampled_from([1, 2]))
+    for b in draw(st.sampled_from([("a",), ("a", "b")])):
+        rows.append(f"f,frame,{b},,{layers},{period - draw(st.integers(1, 3))}")
+    tasks.append({"name": "f", "model": "f", "period": f"{period}ms",
+                  "weight": draw(st.sampled_from([1, 0.5, 1.5, 2]))})
+    names = []
+    for i in range(draw(st.integers(1, 4))):
+        name, model = f"r{i}", draw(st.sampled_from(["rag", "llm"]))
+        task = {"name": name, "model": model, "input_tokens": 8}
+        if model == "llm":
+            task["output_tokens"] = 2
+            if draw(st.booleans()):
+                task["ttft"] = f"{draw(st.integers(10, 40))}ms"
+        if names and draw(st.integers(0, 2)):
+            task["after"] = draw(st.sampled_from(names))
+        else:
+            task["arrivals"] = {"times": sorted({f"{draw(st.integers(0, 6))}ms"
+                                                 for _ in range(draw(st.integers(1, 2)))})}
+        names.append(name)
+        tasks.append(task)
+    for b in ("a", "b"):
+        p = draw(st.integers(1, 6))
+        rows += [f"rag,frame,{b},8,1,{p}", f"rag,frame,{b},64,1,{p}",
+                 f"llm,prefill,{b},8,2,{p}", f"llm,prefill,{b},64,2,{p}",
+                 f"llm,decode,{b},8,1,1", f"llm,decode,{b},64,1,1"]
+    transfers = ["a,b,1", "b,a,1"] if draw(st.booleans()) else None
+    with tempfile.TemporaryDirectory() as tmp:
+        return taskset(Path(tmp), rows, tasks, "10ms", transfers=transfers,
+                       platform={"a": draw(st.sampled_from([1, 1, 2])), "b": 1},
+                       drain=f"{draw(st.sampled_from([25, 40]))}ms",
+                       after_horizon=draw(st.sampled_from(["continue", "stop"])))
+
+
+def every_bound_below_the_optimum(problem: Problem, tick: int) -> None:
+    optimum = proven_optimum(problem)
+    assert lower_bound(problem, tick).value <= optimum + 1e-6
+    blocks = block_bound(problem, tick)
+    assert blocks is None or blocks.value <= optimum + 1e-6
+
+
+PROBLEMS = st.sampled_from(["plain", "matched", "capped"])
+
+
+def shaped(ts, kind: str, cap: int) -> Problem:
+    if kind == "matched":
+        return service_matched_problem(ts, simulate(ts, "fcfs-dyn").schedule)
+    return Problem(ts, ttft_cap_us=cap * 1000 if kind == "capped" else None)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=after_scenarios(), tick=TICKS, kind=PROBLEMS, cap=st.integers(8, 30))
+def test_bounds_with_after_forests_never_exceed_the_optimum(ts, tick, kind, cap):
+    every_bound_below_the_optimum(shaped(ts, kind, cap), tick)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=after_scenarios(), tick=TICKS, kind=PROBLEMS, cap=st.integers(8, 30))
+def test_bounds_with_after_forests_never_exceed_the_optimum_many(ts, tick, kind, cap):
+    every_bound_below_the_optimum(shaped(ts, kind, cap), tick)
+
+
+# ------------------------------------------------------------------ verify-bound
+
+
+def solve_certificate(tmp_path, capsys, scenario: str, horizon: str) -> Path:
+    cert = tmp_path / f"{Path(scenario).stem}.json"
+    code, _, _ = run_cli(["solve", scenario, "--horizon", horizon, "--time-limit", "20s",
+                          "--workers", "1", "--bound-out", str(cert), "-f", "json"], capsys)
+    assert code == 0 and cert.exists()
+    return cert
+
+
+@pytest.mark.parametrize("scenario", ["scenario_a", "scenario_b", "scenario_c", "scenario_d"])
+def test_verify_bound_accepts_the_certificates_solve_writes(tmp_path, capsys, scenario):
+    cert = solve_certificate(tmp_path, capsys, scenario, "2s")
+    code, out, _ = run_cli(["verify-bound", str(cert), "-f", "json"], capsys)
+    assert code == 0 and json.loads(out)["valid"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["scenario_a", "scenario_b", "scenario_c", "scenario_d"])
+def test_verify_bound_accepts_60s_certificates(tmp_path, capsys, scenario):
+    cert = solve_certificate(tmp_path, capsys, scenario, "60s")
+    assert run_cli(["verify-bound", str(cert)], capsys)[0] == 0
+
+
+def tampered(cert: Path, tmp_path, change) -> str:
+    data = json.loads(cert.read_text())
+    change(data)
+    out = tmp_path / "tampered.json"
+    out.write_text(json.dumps(data))
+    return str(out)
+
+
+def test_verify_bound_rejects_tampered_certificates(tmp_path, capsys):
+    cert = solve_certificate(tmp_path, capsys, "scenario_c", "2s")
+
+    def inflate(data):  # one violation more than the prices prove
+        data["value"] += 1
+        data["violations_lower_bound"] += 1
+
+    def raise_prices(data):
+        prices = data["lagrangian"]["prices"]
+        for row in prices.values():
+            row[:] = [x * 1.5 + 0.01 for x in row]
+
+    for change in (inflate, raise_prices):
+        code, out, _ = run_cli(["verify-bound", tampered(cert, tmp_path, change)], capsys)
+        assert code == 1 and "invalid" in out
+    for args in (["scenario_a"], ["--horizon", "3s"]):
+        code, _, err = run_cli(["verify-bound", str(cert), *args], capsys)
+        assert code == 2 and str(cert) in err
+    code, _, err = run_cli(["verify-bound", tampered(cert, tmp_path, lambda d: d.pop(
+        "taskset_sha256"))], capsys)
+    assert code == 2 and "taskset_sha256" in err
+
+
+def test_block_certificate_verified_and_tampered_damage_rejected(tmp_path):
+    rows = ["od,frame,a,,1,4", "sr,frame,b,,1,8", "llm,prefill,a,8,2,30",
+            "llm,prefill,a,64,2,30", "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    tasks = [{"name": "sr", "model": "sr", "period": "10ms"},
+             {"name": "od", "model": "od", "period": "10ms"},
+             {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 1,
+              "arrivals": {"every": "100ms"}}]
+    ts = taskset(tmp_path, rows, tasks, "50ms", platform={"a": 1, "b": 1}, drain="100ms")
+    problem = Problem(ts)
+    bound = lower_bound(problem)
+    assert bound.blocks is not None and bound.value == 2
+    data = json.loads(certificate_json(problem, bound.prices, bound.exact, bound.blocks))
+    assert verify(ts, data, "c.json") == pytest.approx(bound.exact, abs=1e-6)
+    worse = json.loads(json.dumps(data))
+    worse["blocks"]["types"][0]["damage"] = [x + 1 for x in data["blocks"]["types"][0][
+        "damage"]]
+    with pytest.raises(CertificateInvalid, match="damage"):
+        verify(ts, worse, "c.json")
+    inflated = dict(data, value=data["value"] + 1, violations_lower_bound=3)
+    with pytest.raises(CertificateInvalid, match="claimed"):
+        verify(ts, inflated, "c.json")

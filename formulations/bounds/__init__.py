@@ -31,8 +31,9 @@ class LowerBound:
     value: float  # in weight units, rounded up when the weights are integers
     method: str  # what proved it, for the output
     prices: Prices | None  # the phase LP's prices: the exportable certificate (or None)
-    exact: float  # L(π) at those prices, before rounding (what the certificate proves)
+    exact: float  # the reported bound before rounding (what the certificate proves)
     wall_s: float
+    blocks: dict | None = None  # the block bound's certificate part, when it is reported
 
 
 def lower_bound(problem: Problem, tick_us: int = DEFAULT_TICK_US, blocks: bool = True,
@@ -65,7 +66,7 @@ def max_bound(problem: Problem, best: LowerBound, tick_us: int = DEFAULT_TICK_US
         best = LowerBound(_rounded(problem, blocks.value),
                           f"block bound (exact frame damage per block, {blocks.blocks} blocks "
                           f"of {blocks.types} types; phase LP: {best.value:g})", best.prices,
-                          best.exact, best.wall_s)
+                          blocks.value, best.wall_s, blocks.certificate)
     return replace(best, wall_s=best.wall_s + time.perf_counter() - started)
 
 

@@ -215,6 +215,7 @@ class BlockBound:
     blocks: int
     types: int
     left_out: int  # blocks too large to enumerate
+    certificate: dict | None = None  # λ, blocks and damages, for `verify-bound`
 
 
 def block_bound(problem: Problem, tick_us: int = 500) -> BlockBound | None:
@@ -287,7 +288,29 @@ def block_value(problem: Problem, setup: BlockSetup, lam: dict, tick_us: int) ->
             memo[key] = chain_minimum(problem, chain, tick_us, cost)
         value += memo[key] if memo[key] < INF else 0.0
     left_out = sum(1 for _, _, bt in setup.blocks if bt is None)
-    return BlockBound(value, len(setup.blocks), len(setup.types), left_out)
+    return BlockBound(value, len(setup.blocks), len(setup.types), left_out,
+                      block_certificate(problem, setup, lam, tick_us))
+
+
+def block_certificate(problem: Problem, setup: BlockSetup, lam: dict, tick_us: int) -> dict:
+    """The block bound's part of a certificate: per block type its frames, λ per touch and
+    damage per column; the blocks as (start, type)."""
+    names = problem.ts.backends
+    type_ids = {bt: i for i, bt in enumerate(setup.types)}
+    types = []
+    for bt in setup.types:
+        types.append({
+            "length": bt.length, "quantum": bt.quantum, "levels": bt.levels,
+            "frames": [[r, d, list(dur), w] for r, d, dur, w in bt.frames],
+            "full": {names[b]: lam.get((bt, b, "full"), 0.0) for b in setup.touched},
+            "prefix": {names[b]: [lam.get((bt, b, "prefix", a), 0.0)
+                                  for a in range(bt.levels)] for b in setup.touched},
+            "suffix": {names[b]: [lam.get((bt, b, "suffix", c), 0.0)
+                                  for c in range(bt.levels + 1)] for b in setup.touched},
+            "damage": [float(x) for x in setup.tables[bt].ravel()]})
+    return {"tick_us": tick_us, "touched": [names[b] for b in setup.touched],
+            "types": types,
+            "blocks": [[s, type_ids[bt]] for s, _, bt in setup.blocks if bt is not None]}
 
 
 def _touched_backends(problem: Problem, served, blocks) -> list[int]:

@@ -1,12 +1,21 @@
 """A Lagrangian lower bound on the time grid: prices on backend time.
 
 **Relaxation.** Keep every firm job (all its segments in order inside [release, deadline],
-or dropped at its weight) and, for every request that must be served, its chain (the jobs
-it waits for through ``after``, then its own segments up to the one that emits token 1,
-which must end by the first-token due time; a request without tokens runs to its end by
-the end of the run). Dropping the later segments only drops constraints — except where a
-service-matched problem gives the last token a deadline: then the decode stays in the
-chain, with token 1 as a milestone on the way.
+or dropped at its weight) and cut the served requests into *chains*, each job in exactly
+one. A served request (and every request it waits for through ``after``, which must run
+for it) belongs to the forest of ``after`` edges (each job waits for at most one). Each
+job with dependents keeps the edge to one of them — the one whose path ends soonest — so
+the forest falls into paths; a chain is one path: its jobs' segments in order, ending
+with the last job's segments up to the one that emits token 1, which must end by the
+first-token due time (a request without tokens runs to its end by the end of the run).
+Every other dependent heads its own chain and only waits for its predecessor's *earliest
+possible* end (its release, after its own predecessors' earliest ends, plus its fastest
+durations), which holds in every schedule. Cutting an edge to a release time, dropping
+the later segments and the deadlines of the jobs inside a chain only drop constraints —
+except where a service-matched problem gives the last token a deadline: then the decode
+stays in the chain, with token 1 as a milestone on the way. Because each job lies in one
+chain, a predecessor shared by several requests (fan-out) is charged once, as in any
+real schedule; chains of ``after`` (a -> b -> c) are one path.
 
 **Grid.** Time is cut into ticks of ``tick_us`` (D). A segment of duration p starting at S
 lies in cell ⌊S/D⌋. In tick k it is *charged* the minimum overlap of [S, S + p) with
@@ -67,48 +76,89 @@ class Chain:
 
 
 def relaxed_chains(problem: Problem) -> tuple[list[Chain], list[Chain]]:
-    """(firm chains, served chains) of the relaxation (see the module docstring)."""
+    """(firm chains, served chains) of the relaxation (see the module docstring): every job
+    in exactly one chain."""
     ts = problem.ts
-    jobs = [int(j) for j in problem.job_ids]
-    in_problem = set(jobs)
-    feeds = {int(ts.job_after[j]) for j in jobs if ts.job_after[j] >= 0}
-    firm, served = [], []
-    for job in jobs:
-        if int(ts.job_deadline_us[job]) != NO_DEADLINE:
-            if job in problem.optional:
-                continue
-            segs = list(problem.segments(job))
-            firm.append(_chain(problem, job, [job], [segs], int(ts.job_deadline_us[job]),
-                               ts.tasks[ts.job_task[job]].weight))
-            continue
-        if job in problem.optional or job in feeds:
-            continue  # optional: free; a predecessor: inside its dependent's chain
-        members = [job]
-        while ts.job_after[members[0]] >= 0 and int(ts.job_after[members[0]]) in in_problem:
-            members.insert(0, int(ts.job_after[members[0]]))
-        service = problem.token_service(job)
-        own = list(problem.segments(job))
-        due, milestones = problem.end_us, ()
-        if service is not None:
-            first_seg, _, first_by, last_by = service
-            first_by = problem.end_us if first_by is None else min(first_by, problem.end_us)
-            if last_by < problem.end_us:  # a last-token deadline: decode is constrained too
-                due = last_by
-                index = sum(len(problem.segments(m)) for m in members[:-1]) + own.index(
-                    first_seg)
-                milestones = ((index, first_by),)
-            else:  # decode may wait: dropping it only drops constraints
-                own, due = own[:own.index(first_seg) + 1], first_by
+    firm, requests = [], []
+    for job in (int(j) for j in problem.job_ids):
+        if int(ts.job_deadline_us[job]) == NO_DEADLINE:
+            requests.append(job)
+        elif job not in problem.optional:
+            firm.append(_chain(problem, job, [job], [list(problem.segments(job))], 0,
+                               int(ts.job_deadline_us[job]), ts.tasks[ts.job_task[job]].weight))
+    return firm, _served_chains(problem, requests)
+
+
+def _served_chains(problem: Problem, requests: list[int]) -> list[Chain]:
+    """The after-forest of the served requests cut into paths: each predecessor follows
+    its most urgent dependent; the others only wait for its earliest possible end."""
+    ts = problem.ts
+    in_problem = set(requests)
+    pred = {j: int(ts.job_after[j]) if int(ts.job_after[j]) in in_problem else -1
+            for j in requests}
+    served = set()
+    for job in requests:  # a served request's predecessors must run too
+        j = job if job not in problem.optional else -1
+        while j >= 0 and j not in served:
+            served.add(j)
+            j = pred[j]
+    children: dict[int, list[int]] = {j: [] for j in served}
+    for j in sorted(served):
+        if pred[j] >= 0:
+            children[pred[j]].append(j)
+    ends = {j: _tail(problem, j) for j in served}
+    urgency: dict[int, int] = {}
+
+    def due_of(j: int) -> int:  # the due of the path from j along its chosen dependents
+        if j not in urgency:
+            urgency[j] = (min(due_of(c) for c in children[j]) if children[j]
+                          else min([ends[j][1]] + [t for _, t in ends[j][2]]))
+        return urgency[j]
+
+    follow = {j: min(children[j], key=lambda c: (due_of(c), c)) for j in served
+              if children[j]}
+    ready: dict[int, int] = {}
+
+    def ready_at(j: int) -> int:  # earliest end of j's scheduled segments
+        if j not in ready:
+            start = max(int(ts.job_release_us[j]), ready_at(pred[j]) if pred[j] >= 0 else 0)
+            ready[j] = start + sum(ts.fastest_us(s) for s in problem.segments(j))
+        return ready[j]
+
+    chains = []
+    for head in sorted(j for j in served if pred[j] < 0 or follow[pred[j]] != j):
+        members = [head]
+        while members[-1] in follow:
+            members.append(follow[members[-1]])
+        own, due, milestones = ends[members[-1]]
         parts = [list(problem.segments(m)) for m in members[:-1]] + [own]
-        served.append(_chain(problem, job, members, parts, due, None, milestones))
-    return firm, served
+        offset = sum(len(p) for p in parts[:-1])
+        milestones = tuple((offset + i, t) for i, t in milestones)
+        start = ready_at(pred[head]) if pred[head] >= 0 else 0
+        chains.append(_chain(problem, members[-1], members, parts, start, due, None,
+                             milestones))
+    return chains
 
 
-def _chain(problem: Problem, job: int, members: list[int], parts: list[list[int]], due: int,
-           weight: float | None, milestones: tuple = ()) -> Chain:
+def _tail(problem: Problem, job: int) -> tuple[list[int], int, tuple]:
+    """(segments, due, milestones) of a request ending a chain: up to its first token,
+    due by then, unless a last-token deadline keeps the decode in (token 1 a milestone)."""
+    own = list(problem.segments(job))
+    service = problem.token_service(job)
+    if service is None:
+        return own, problem.end_us, ()
+    first_seg, _, first_by, last_by = service
+    first_by = problem.end_us if first_by is None else min(first_by, problem.end_us)
+    if last_by < problem.end_us:  # a last-token deadline: decode is constrained too
+        return own, last_by, ((own.index(first_seg), first_by),)
+    return own[:own.index(first_seg) + 1], first_by, ()
+
+
+def _chain(problem: Problem, job: int, members: list[int], parts: list[list[int]],
+           start: int, due: int, weight: float | None, milestones: tuple = ()) -> Chain:
     ts = problem.ts
     segments, earliest, breaks = [], [], []
-    at = 0
+    at = start
     for member, segs in zip(members, parts):
         at = max(at, int(ts.job_release_us[member]))
         for i, s in enumerate(segs):

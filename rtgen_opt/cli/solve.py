@@ -71,8 +71,8 @@ def solve(
         "model; long horizons are built by construction and write none). (--export-model: the old name, kept for one release.)")] = None,
     export_bound: Annotated[Optional[str], typer.Option(
         "--bound-out", "--export-bound", metavar="FILE", help="Write the lower bound's "
-        "certificate (JSON: the prices on backend time and the value they prove), for anyone "
-        "to re-check. (--export-bound: the first name, kept for one release.)")]
+        "certificate (JSON: the prices and the value they prove, the task set's hash), for "
+        "anyone to re-check with verify-bound. (--export-bound: the first name, kept for one release.)")]
     = None,
     trace_format: Annotated[str, typer.Option(
         "--trace-format", metavar="table|chrome", help="Format of --schedule-out: table (CSV "
@@ -125,12 +125,13 @@ def solve(
         _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format,
                                                        set_ or ()))
     if export_bound and getattr(out, "bound", None) is not None \
-            and out.bound.prices is not None:
+            and (out.bound.prices is not None or out.bound.blocks is not None):
         from rtgen_opt.formulations.bounds.certificate import certificate_json
         from rtgen_opt.formulations.problem import Problem
 
-        _write_text(export_bound, certificate_json(Problem(ts, ttft=ttft), out.bound.prices,
-                                                   out.bound.exact))
+        _write_text(export_bound, certificate_json(
+            Problem(ts, ttft=ttft), out.bound.prices, out.bound.exact, out.bound.blocks,
+            scenario, tuple(set_ or ()), latency))
     data = solve_data(ts, out, solver, mip_solver, baseline, budget)
     if report:
         _write_report(report, "solve", ts, data, {"best found": out.schedule,

@@ -1,0 +1,109 @@
+"""Reading and re-checking a bound certificate (`rtgen-opt verify-bound`).
+
+The file names the task set it was written for (scenario, overrides, latency statistic,
+horizon, the semantics and a content hash of the expanded task set) and the prices
+behind the bound. ``verify`` recomputes the value from the prices with ``dual_check`` and
+``block_check``, which share no code with ``formulations.bounds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from rtgen_opt.analysis.block_check import block_dual
+from rtgen_opt.analysis.dual_check import CertificateInvalid, lagrangian_dual
+from rtgen_opt.errors import InputError
+from rtgen_opt.model.taskset import TaskSet
+
+FORMAT = "rtgen-opt bound certificate"
+VERSION = 2
+SEMANTICS = ("granularity", "on_miss", "preemption", "after_horizon", "drain_us")
+
+
+def taskset_sha256(ts: TaskSet) -> str:
+    """The content hash of an expanded task set (scenario, latencies, overrides, horizon)."""
+    return hashlib.sha256(ts.to_json().encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+def load(text: str, path: str) -> dict:
+    """The certificate's JSON, its format checked (InputError naming the field)."""
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise InputError(path, "", f"a JSON bound certificate ({error})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(path, "format", repr(FORMAT), data.get("format")
+                         if isinstance(data, dict) else type(data).__name__)
+    if data.get("version") != VERSION:
+        raise InputError(path, "version", str(VERSION), data.get("version"))
+    for key, kind in (("kind", str), ("scenario", str), ("horizon_us", int),
+                      ("taskset_sha256", str), ("semantics", dict), ("value", (int, float)),
+                      ("violations_lower_bound", (int, float))):
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            raise InputError(path, key, f"a {getattr(kind, '__name__', 'number')}",
+                             data.get(key))
+    if data["kind"] not in ("lagrangian", "blocks"):
+        raise InputError(path, "kind", "lagrangian or blocks", data["kind"])
+    return data
+
+
+def same_problem(ts: TaskSet, data: dict, path: str) -> None:
+    """InputError unless the task set is the one the certificate was written for."""
+    if data["horizon_us"] != ts.horizon_us:
+        raise InputError(path, "horizon_us", f"{ts.horizon_us} (the task set's horizon)",
+                         data["horizon_us"])
+    for key in SEMANTICS:
+        if data["semantics"].get(key) != getattr(ts, key):
+            raise InputError(path, f"semantics.{key}", f"{getattr(ts, key)!r} (the "
+                             "task set's)", data["semantics"].get(key))
+    if data["taskset_sha256"] != taskset_sha256(ts):
+        raise InputError(path, "taskset_sha256", f"{taskset_sha256(ts)} (another scenario, "
+                         "latency database or override?)", data["taskset_sha256"])
+
+
+def read_prices(data: dict, ts: TaskSet, path: str) -> tuple[np.ndarray, int]:
+    """The prices per (backend, tick), tiled when the certificate stores one period."""
+    spec = data.get("lagrangian")
+    try:
+        tick, num_ticks, period = spec["tick_us"], spec["num_ticks"], spec["period_ticks"]
+        rows = [spec["prices"][b] for b in ts.backends]
+        values = np.array(rows, dtype=float)
+        assert values.ndim == 2 and isinstance(tick, int) and tick >= 1
+        assert isinstance(num_ticks, int) and num_ticks >= 0
+    except (TypeError, KeyError, ValueError, AssertionError):
+        raise InputError(path, "lagrangian", "tick_us, num_ticks, period_ticks and prices "
+                         f"per backend ({', '.join(ts.backends)})") from None
+    if period is not None:
+        values = values[:, np.arange(num_ticks) % max(1, values.shape[1])]
+    return values, tick
+
+
+def rounded(ts: TaskSet, value: float) -> float:
+    """Whole violations when every weight is whole (so is the optimum)."""
+    if all(float(t.weight).is_integer() for t in ts.tasks):
+        return float(max(0, int(np.ceil(value - 1e-6))))
+    return max(0.0, value)
+
+
+def verify(ts: TaskSet, data: dict, path: str) -> float:
+    """The value the certificate's prices prove; CertificateInvalid where it claims more."""
+    if data["kind"] == "lagrangian":
+        prices, tick = read_prices(data, ts, path)
+        if (prices < 0).any() or not np.isfinite(prices).all():
+            raise CertificateInvalid("a price is negative or not finite")
+        value = lagrangian_dual(ts, prices, tick)
+    else:
+        value = block_dual(ts, data, path)
+    if data["value"] > value + 1e-6 * max(1.0, abs(value)):
+        raise CertificateInvalid(f"value {data['value']!r} claimed, the prices prove "
+                                 f"{value!r}")
+    if data["violations_lower_bound"] > rounded(ts, value) + 1e-9:
+        raise CertificateInvalid(f"violations_lower_bound {data['violations_lower_bound']!r}"
+                                 f" claimed, the prices prove {rounded(ts, value)!r}")
+    return value

@@ -1,0 +1,85 @@
+"""`rtgen-opt verify-bound`: re-check a bound certificate written by `solve --bound-out`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from rtgen_opt.analysis.certificate_check import load, same_problem, verify
+from rtgen_opt.analysis.dual_check import CertificateInvalid
+from rtgen_opt.cli.common import (
+    FormatOpt,
+    HorizonOpt,
+    SetOpt,
+    _check_format,
+    _horizon,
+    _scenario,
+    _taskset,
+    app,
+)
+from rtgen_opt.errors import InputError
+from rtgen_opt.report.tables import emit
+from rtgen_opt.units import US_PER_S
+
+
+@app.command("verify-bound")
+def verify_bound(
+    certificate: Annotated[str, typer.Argument(metavar="CERT.json", help="The certificate "
+                                               "written by solve --bound-out.")],
+    scenario: Annotated[Optional[str], typer.Argument(
+        metavar="SCENARIO", help="Built-in name or YAML path (default: the one recorded "
+        "in the certificate).")] = None,
+    horizon: HorizonOpt = None,
+    set_: SetOpt = None,
+    format: FormatOpt = "table",
+) -> None:
+    """Re-check a lower-bound certificate with code that shares nothing with the bound:
+    its own chains, its own cost of every placement, its own block damages.
+
+    Exit 0 when the prices prove the value claimed, 1 when they do not (the first
+    discrepancy named), 2 when the file is unreadable or written for another task set
+    (scenario content, horizon or semantics). The scenario, horizon, --set overrides and
+    latency statistic default to those recorded in the certificate.
+
+    Example: rtgen-opt solve scenario_c --horizon 2s --bound-out cert.json &&
+    rtgen-opt verify-bound cert.json
+    """
+    _check_format(format)
+    try:
+        with open(certificate, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(certificate, "", f"a readable certificate file ({error})") from None
+    data = load(text, certificate)
+    recorded = data.get("overrides") or []
+    latency = data.get("latency", "median")
+    if not isinstance(recorded, list) or not all(isinstance(x, str) for x in recorded) \
+            or not isinstance(latency, str):
+        raise InputError(certificate, "overrides", "a list of KEY=VALUE strings and a "
+                         "latency statistic")
+    span = _horizon(horizon) if horizon is not None else None
+    ts = _taskset(_scenario(scenario or data["scenario"], set_ or recorded, latency),
+                  span if span is not None else _recorded_horizon(data))
+    same_problem(ts, data, certificate)
+    try:
+        value = verify(ts, data, certificate)
+    except CertificateInvalid as error:
+        emit(format, {"certificate": certificate, "valid": False, "reason": str(error)},
+             ["certificate", "valid", "reason"], [[certificate, False, str(error)]],
+             f"{certificate}: invalid: {error}")
+        raise typer.Exit(1)
+    rows = [[certificate, True, data["kind"], data["value"], value,
+             data["violations_lower_bound"]]]
+    emit(format, {"certificate": certificate, "valid": True, "kind": data["kind"],
+                  "claimed": data["value"], "recomputed": value,
+                  "violations_lower_bound": data["violations_lower_bound"]},
+         ["certificate", "valid", "kind", "claimed", "recomputed", "violations_lower_bound"],
+         rows, f"{certificate}: valid: proves at least {data['violations_lower_bound']:g} "
+         f"weighted violations on {ts.scenario}")
+
+
+def _recorded_horizon(data: dict):
+    from fractions import Fraction
+
+    return Fraction(data["horizon_us"], US_PER_S)
