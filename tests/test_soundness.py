@@ -141,13 +141,9 @@ def assert_sound(problem: Problem, warm: dict, fan_out: bool) -> None:
         assert abs(claimed_violations(problem, schedule)
                    - check.metrics["weighted_violations"]) < 1e-6, name
         assert best <= check.metrics["weighted_violations"] + 1e-6, name
-    # TODO(issue 23 item 1, bounds' fan-out fix on its own branch): the Lagrangian and
-    # block bounds charge a shared predecessor once per dependent; check fan-out draws too
-    # once it is merged.
-    if not fan_out:
-        bound = lower_bound(problem, blocks=False)
-        assert bound.value <= best + 1e-6, ("lagrangian", bound.value, best)
-        assert max_bound(problem, bound).value <= best + 1e-6, ("block", best)
+    bound = lower_bound(problem, blocks=False)
+    assert bound.value <= best + 1e-6, ("lagrangian", bound.value, best)
+    assert max_bound(problem, bound).value <= best + 1e-6, ("block", best)
 
 
 def campaign(drawn) -> None:
