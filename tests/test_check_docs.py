@@ -1,0 +1,65 @@
+"""The worked example of docs/check.md runs as written (horizons shortened to 2 s, the
+margin's time limit to 60 s), and `check`'s JSON carries its question and assumptions."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "check.md"
+EXPECTED = [0, 0, 0, 1, 0, 0]  # yes, yes, yes, no (fcfs-dyn), the replay, the margin
+
+
+def example_commands() -> list[list[str]]:
+    text = DOC.read_text().split("## Worked example", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.startswith("    rtgen-opt ")]
+    commands = []
+    for line in lines:
+        line = line.replace("--horizon 10s", "--horizon 2s").replace("300s", "60s")
+        commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_the_worked_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    commands = example_commands()
+    assert len(commands) == len(EXPECTED)
+    for args, expected in zip(commands, EXPECTED):
+        code, out, err = run_cli([*args, "-f", "json"], capsys)
+        assert code == expected, (args, err[-500:])
+        data = json.loads(out)
+        if args[0] == "check":
+            assert data["question"] == re.search(r"--policy (\S+)", " ".join(args)).expand(
+                r"policy \1, every realization")
+            assert data["assumptions"]["arrivals"] == "as declared"
+        if "--witness-out" in args:
+            assert data["witness"] == "fcfs.json" and (tmp_path / "fcfs.json").is_file()
+        if "--realization" in args:
+            assert data["runs"][0]["tasks"]["od"]["violations"] > 0  # the replayed miss
+        if "--margin" in args:
+            margin = data["margin"]
+            assert margin["scaling_proven"] is None or margin["scaling_refuted"] is None \
+                or margin["scaling_proven"] < margin["scaling_refuted"]
+
+
+@pytest.mark.parametrize("flag", [["--witness-out", "w.json"], ["--margin"]])
+def test_witness_and_margin_need_a_policy(tmp_path, monkeypatch, capsys, flag):
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run_cli(["check", "scenario_a", "--horizon", "1s", *flag], capsys)
+    assert code == 2 and "--policy" in err and err.count("\n") == 1
+
+
+def test_optimal_mode_says_which_question_it_answered(capsys):
+    code, out, _err = run_cli(["check", "scenario_a", "--horizon", "1s", "--set",
+                               "execution=[0.9,1.1]", "--time-limit", "20s", "-f", "json"],
+                              capsys)
+    data = json.loads(out)
+    assert data["question"] == "time-triggered table, these arrivals"
+    assert data["assumptions"]["execution"] == [0.9, 1.1]
+    assert code in (0, 1, 3)
