@@ -50,7 +50,7 @@ exact); past ``max_width`` states at one depth, all states with the same key are
 Covered: the five classic policies (their priority and backend-choice rules, read through
 the policies' own ``priority``), ``preemption: none``, any platform, chains, ``after``
 (fan-out and fan-in), transfers, firm or continuing frames, requests (first token by the
-give-up time, completion by the end of the run; with ``slo``, TTFT and — bounded from
+give-up time, completion by the end of the drain; with ``slo``, TTFT and — bounded from
 above — TPT). Not covered (the caller answers "unknown"): ``preemption: restart``,
 policies that place work themselves (kill-aware) or that are not one of the five.
 """
@@ -83,7 +83,7 @@ class Miss:
 
     job: int
     seg: int
-    kind: str  # "deadline" | "give-up" | "end of run" | "ttft" | "tpt"
+    kind: str  # "deadline" | "give-up" | "end of the drain" | "ttft" | "tpt"
     latest_us: int  # the latest finish on that edge (or the TPT bound)
     limit_us: int
     dispatch_order: tuple[int, ...]  # segments dispatched before it, on one path
@@ -290,7 +290,7 @@ def _checks(ts: TaskSet, slo: bool) -> list[list[tuple[str, int]]]:
             if not task.is_llm and give_up[j] != NO_DEADLINE:  # a RAG job: done by then
                 checks[last].append(("give-up", give_up[j]))
             if task.kind == "request":
-                checks[last].append(("end of run", ts.end_us))
+                checks[last].append(("end of the drain", ts.horizon_us + ts.drain_us))
     return checks
 
 

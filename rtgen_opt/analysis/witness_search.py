@@ -51,16 +51,16 @@ class SearchReport:
 
 def problems(ts: TaskSet, metrics: dict, slo: bool = False) -> list[str]:
     """What makes a run fail the check: a frame violation, a starved request, a request
-    not complete by the end of the run (and with ``slo`` a TTFT or TPT above its SLO)."""
+    not complete by the end of the drain (and with ``slo`` a TTFT or TPT above its SLO)."""
     found = [f"{name}: {t['violations']} of {t['released']} frames miss"
              for name, t in metrics["tasks"].items() if t["violations"]]
     for name, llm in metrics["llm"].items():
         if llm["starved"]:
             found.append(f"{name}: {llm['starved']} of {llm['requests']} requests starve")
-        unfinished = llm["requests"] - llm["completed"] - llm["starved"]
+        unfinished = llm["requests"] - llm["served"] - llm["starved"]
         if unfinished > 0:
             found.append(f"{name}: {unfinished} of {llm['requests']} requests unfinished at "
-                         "the end of the run")
+                         "the end of the drain")
         if slo:
             task = ts.tasks[ts.task_index(name)]
             ttft, tpt = llm["ttft_ms"]["max"], llm["tpt_ms"]["max"]

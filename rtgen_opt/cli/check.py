@@ -72,7 +72,8 @@ def check(
     interrupted.
 
     Schedulable: no frame misses its deadline, every request gets its first token by its
-    give-up time and completes. Cheap analytical necessary conditions run first.
+    give-up time and completes by the end of the drain. Cheap analytical necessary
+    conditions run first.
 
     With --policy P the question is "does P meet every deadline for every realization":
     every ready time within [arrival, arrival + jitter] and every duration within its range
