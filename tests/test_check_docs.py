@@ -63,3 +63,20 @@ def test_optimal_mode_says_which_question_it_answered(capsys):
     assert data["question"] == "time-triggered table, these arrivals"
     assert data["assumptions"]["execution"] == [0.9, 1.1]
     assert code in (0, 1, 3)
+
+
+@pytest.mark.parametrize("policy, verdict", [("edf-dyn", "no"), ("fcfs-dyn", "yes")])
+def test_junit_output_parses_and_carries_the_verdict(tmp_path, monkeypatch, capsys, policy,
+                                                     verdict):
+    import xml.etree.ElementTree as ET
+
+    monkeypatch.chdir(tmp_path)
+    sets = ["--set", "platform.npu=2"] if verdict == "yes" else []
+    code, out, _err = run_cli(["check", "scenario_c", "--horizon", "1s", "--policy", policy,
+                               *sets, "--junit", "r.xml", "-f", "json"], capsys)
+    assert json.loads(out)["verdict"] == verdict
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    case = suite.find("testcase")
+    assert suite.get("tests") == "1"
+    assert (case.find("failure") is not None) == (verdict == "no")
+    assert code == (1 if verdict == "no" else 0)

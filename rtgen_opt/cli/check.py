@@ -61,6 +61,9 @@ def check(
         "--margin", help="With --policy: also bracket the critical scaling factor — how far "
         "every duration's upper end may grow while the policy stays schedulable (shares "
         "--time-limit with the verdict).")] = False,
+    junit: Annotated[Optional[str], typer.Option(
+        "--junit", metavar="FILE", help="Also write the answer as JUnit XML (one test case; "
+        "a failure for no, an error for unknown), which every CI system renders.")] = None,
     time_limit: TimeLimitOpt = "60s",
     workers: WorkersOpt = 0,
     latency: LatencyOpt = "median",
@@ -96,8 +99,9 @@ def check(
     for flag, given in (("--witness-out", witness_out), ("--margin", margin)):
         if given and chosen is None:
             raise InputError(flag, "", "--policy P (a witness and a margin are a policy's)")
-    if witness_out is not None:
-        check_writable(witness_out, "--witness-out")
+    for flag, path in (("--witness-out", witness_out), ("--junit", junit)):
+        if path is not None:
+            check_writable(path, flag)
     limit = float(_duration_option("--time-limit", time_limit))
     with _supervised("check", limit) as (budget, say):
         s = _scenario(scenario, set_, latency)
@@ -120,6 +124,8 @@ def check(
     if witness_out is not None and verdict.witness is not None:
         write_file(witness_out, realization_text(ts, verdict.witness, scenario, set_ or ()))
         data["witness"] = witness_out
+    if junit is not None:
+        write_file(junit, junit_xml(data, ts))
     rows = [[verdict.verdict, _yes_no(verdict.proven), verdict.method, verdict.reason]]
     if margin and verdict.margin:
         rows.append(["margin", "", "scaling of upper ends", _margin_text(verdict.margin)])
@@ -127,6 +133,37 @@ def check(
          f"{ts.scenario}: {_run_length(ts)}, schedulable? ({verdict.question})"
          + _interrupted_mark(budget), _assumption_text(data["assumptions"]), numeric_from=9)
     raise typer.Exit(EXIT_INTERRUPTED if verdict.interrupted else verdict.exit_code)
+
+
+def junit_xml(data: dict, ts) -> str:
+    """The answer as a JUnit XML report: one test suite, one test case (its name the
+    question), a <failure> for no and an <error> for unknown, the reason as the message."""
+    from xml.sax.saxutils import quoteattr
+
+    verdict = data["verdict"]
+    name = f"{data['scenario']}: {data.get('question') or data['method']}"
+    message = data["reason"] + (f" (witness: {data['witness']})" if data.get("witness") else "")
+    failures, errors = int(verdict == "no"), int(verdict == "unknown")
+    body = ""
+    if failures:
+        body = f"<failure message={quoteattr(message)} type=\"not schedulable\"/>"
+    elif errors:
+        body = f"<error message={quoteattr(message)} type=\"undecided\"/>"
+    props = "".join(f"<property name={quoteattr(k)} value={quoteattr(str(v))}/>"
+                    for k, v in (data.get("assumptions") or {}).items())
+    return ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            f"<testsuites><testsuite name=\"rtgen-opt check\" tests=\"1\" "
+            f"failures=\"{failures}\" errors=\"{errors}\">"
+            f"<properties>{props}</properties>"
+            f"<testcase classname={quoteattr(data['scenario'])} name={quoteattr(name)}>"
+            f"{body}<system-out>{_escape(data['reason'])}</system-out></testcase>"
+            "</testsuite></testsuites>\n")
+
+
+def _escape(text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return escape(text)
 
 
 def assumptions(s, ts, latency: str) -> dict:
