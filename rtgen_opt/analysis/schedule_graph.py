@@ -59,22 +59,17 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from rtgen_opt.model.taskset import NO_DEADLINE, PREFILL, TaskSet
-from rtgen_opt.simulation.policies.classic import (EdfAot, EdfDyn, FcfsAot, FcfsDyn, Ftf,
-                                                   Policy)
+from rtgen_opt.analysis.analysed_jobs import AnalysedJobs, analysed_jobs
+from rtgen_opt.model.taskset import NO_DEADLINE, TaskSet
+from rtgen_opt.simulation.policies.classic import Policy
 
-ANALYSED = (FcfsAot, FcfsDyn, EdfAot, EdfDyn, Ftf)
 SPLIT_PIECES = 10  # an uncertain token time is split into pieces of tpt / this
 MAX_WIDTH = 4096  # states at one depth before same-key states are merged regardless
 STATE_BYTES = 600  # rough size of one state, for the reported memory
-
-
-class NotCovered(Exception):
-    """The analysis does not cover this policy or scenario (the answer is "unknown")."""
 
 
 @dataclass(frozen=True)
@@ -113,185 +108,6 @@ class GraphResult:
                 "max_width": self.max_width, "depth": self.depth,
                 "memory_mb": round(self.memory_bytes / 2**20, 1),
                 "wall_s": round(self.wall_s, 3)}
-
-
-# ----------------------------------------------------------------------------- the input
-
-
-class _Keys:
-    """The policy's priority key of a segment, as an interval: the policy's own
-    ``priority`` is read with EDF's deadline at the low and the high end of its interval
-    (the five policies are monotone in it)."""
-
-    __slots__ = ("release", "first_token_work", "edf_deadline", "_policy", "_job", "_value")
-
-    def __init__(self, ts: TaskSet, policy: Policy, first_token_work: list[bool]):
-        self.release = ts.job_release_us.tolist()
-        self.first_token_work = first_token_work
-        self.edf_deadline = self  # indexable: returns the value being tried
-        self._policy = policy
-        self._value = 0
-
-    def __getitem__(self, job: int) -> int:
-        return self._value
-
-    def key(self, job: int, seg: int, edf: tuple[int, int]) -> tuple[tuple, tuple]:
-        self._value = edf[0]
-        low = self._policy.priority(self, job, seg)
-        self._value = edf[1]
-        return low, self._policy.priority(self, job, seg)
-
-
-@dataclass
-class _Input:
-    """The task set as plain lists, with the ranges and the policy's rules."""
-
-    ts: TaskSet
-    policy: Policy
-    dur_lo: list[list[int]]  # [seg][backend], -1 where ineligible
-    dur_hi: list[list[int]]
-    nominal: list[list[int]]
-    ready_lo: list[int]  # per job: arrival
-    ready_hi: list[int]  # arrival + jitter
-    eligible: list[tuple[int, ...]]  # per segment: the backends the policy may use
-    order: list[int]  # jobs by (arrival, id): the order in which they are scanned
-    keys: _Keys
-    edf0: list[int]  # EDF deadline of each job before any token
-    checks: list[list[tuple[str, int]]] = field(default_factory=list)  # per segment
-    dependents: dict[int, list[int]] = field(default_factory=dict)
-    zobrist: list[int] = field(default_factory=list)
-    backend_insts: list[list[int]] = field(default_factory=list)
-    inst_backend: list[int] = field(default_factory=list)
-    tpt: list[int | None] = field(default_factory=list)  # per job
-    slo: bool = False
-    edf_priority: bool = False  # the policy orders decode by EDF's token deadlines
-    # plain lists of the task set's arrays (the loop indexes scalars)
-    after: list[int] = field(default_factory=list)
-    last_seg: list[int] = field(default_factory=list)
-    first_seg: list[int] = field(default_factory=list)
-    position: list[int] = field(default_factory=list)  # job -> its place in ``order``
-    token: list[int] = field(default_factory=list)
-    output_tokens: list[int] = field(default_factory=list)  # per job (0 for frames)
-    deadline: list[int] = field(default_factory=list)
-    job_task: list[int] = field(default_factory=list)
-    transfer: list = field(default_factory=list)  # [task][from][to]
-
-
-def _input(ts: TaskSet, policy: Policy, dur_lo: np.ndarray, dur_hi: np.ndarray,
-           jitter: np.ndarray, slo: bool) -> _Input:
-    if type(policy) not in ANALYSED:
-        raise NotCovered(f"policy {policy.name}: the exact analysis covers the five classic "
-                         "policies (fcfs-aot, fcfs-dyn, edf-aot, edf-dyn, ftf)")
-    if np.any(np.diff(ts.job_seg_start) <= 0):
-        raise NotCovered("a job without segments")
-    first_token_work = _first_token_work(ts)
-    release = ts.job_release_us.tolist()
-    eligible = _eligible(ts, policy)
-    inp = _Input(
-        ts, policy, dur_lo.tolist(), dur_hi.tolist(), ts.seg_dur_us.tolist(), release,
-        (ts.job_release_us + jitter).tolist(), eligible,
-        sorted(range(ts.num_jobs), key=lambda j: (release[j], j)),
-        _Keys(ts, policy, first_token_work), _initial_edf(ts))
-    inp.checks, inp.slo = _checks(ts, slo), slo
-    inp.edf_priority = type(policy) in (EdfAot, EdfDyn, Ftf)
-    for job, pred in enumerate(ts.job_after.tolist()):
-        if pred >= 0:
-            inp.dependents.setdefault(pred, []).append(job)
-    rng = np.random.default_rng(20171205)  # fixed: the hash is an identity, not a sample
-    words = rng.integers(0, 2**63, size=(ts.num_segments, 2), dtype=np.int64).tolist()
-    inp.zobrist = [hi << 63 | lo for hi, lo in words]
-    inp.inst_backend = [b for b, k in enumerate(ts.instances) for _ in range(k)]
-    inp.backend_insts = [[i for i, b in enumerate(inp.inst_backend) if b == backend]
-                         for backend in range(len(ts.backends))]
-    inp.job_task = ts.job_task.tolist()
-    inp.tpt = [ts.tasks[t].tpt_us for t in inp.job_task]
-    inp.output_tokens = [ts.tasks[t].output_tokens or 0 for t in inp.job_task]
-    inp.after = ts.job_after.tolist()
-    inp.last_seg = (ts.job_seg_start[1:] - 1).tolist()
-    inp.first_seg = ts.job_seg_start[:-1].tolist()
-    inp.position = [0] * ts.num_jobs
-    for pos, job in enumerate(inp.order):
-        inp.position[job] = pos
-    inp.token = ts.seg_token.tolist()
-    inp.deadline = ts.job_deadline_us.tolist()
-    inp.transfer = ts.transfer_us.tolist()
-    return inp
-
-
-def _first_token_work(ts: TaskSet) -> list[bool]:
-    """As the executor defines it: LLM prefill, and the jobs an LLM request waits for."""
-    is_llm_job = np.array([t.is_llm for t in ts.tasks], dtype=bool)[ts.job_task]
-    feeds_llm = np.zeros(ts.num_jobs, dtype=bool)
-    feeds_llm[ts.job_after[(ts.job_after >= 0) & is_llm_job]] = True
-    return ((ts.seg_stage == PREFILL) | feeds_llm[ts.seg_job]).tolist()
-
-
-def _initial_edf(ts: TaskSet) -> list[int]:
-    """EDF's deadline before any token (as the executor sets it): a frame's deadline, an
-    LLM prefill's arrival + ttft, a RAG job its LLM's."""
-    deadline = ts.job_deadline_us.tolist()
-    release = ts.job_release_us.tolist()
-    for task in ts.tasks:
-        if task.is_llm and task.ttft_us is not None:
-            for j in task.job_range:
-                deadline[j] = min(deadline[j], release[j] + task.ttft_us)
-    for job, pred in enumerate(ts.job_after.tolist()):
-        if pred >= 0 and ts.tasks[ts.job_task[job]].is_llm:
-            deadline[pred] = min(deadline[pred], deadline[job])
-    return deadline
-
-
-def _eligible(ts: TaskSet, policy: Policy) -> list[tuple[int, ...]]:
-    """Per segment, the backends the policy may dispatch it to (the executor's queues: a
-    dynamic policy any backend that can run the task's stage, else the AOT mapping)."""
-    per_task_stage = {}
-    for t, task in enumerate(ts.tasks):
-        if not task.num_jobs:
-            continue
-        for s in ts.job_segments(task.first_job):
-            stage = int(ts.seg_stage[s])
-            if (t, stage) in per_task_stage:
-                continue
-            if policy.dynamic:
-                backends = tuple(b for b, d in enumerate(ts.seg_dur_us[s]) if d >= 0)
-            else:
-                backends = (ts.aot_mapping[t][stage],)
-            per_task_stage[t, stage] = backends
-    task_of = ts.job_task[ts.seg_job].tolist()
-    return [per_task_stage[task_of[s], stage] for s, stage in enumerate(ts.seg_stage.tolist())]
-
-
-def _checks(ts: TaskSet, slo: bool) -> list[list[tuple[str, int]]]:
-    """Per segment, the limits its finish time must respect in a run without a miss."""
-    checks: list[list[tuple[str, int]]] = [[] for _ in range(ts.num_segments)]
-    release = ts.job_release_us.tolist()
-    give_up = [NO_DEADLINE] * ts.num_jobs
-    for task in ts.tasks:
-        if task.give_up_us is not None:
-            for j in task.job_range:
-                give_up[j] = release[j] + task.give_up_us
-    after = ts.job_after.tolist()
-    for job, pred in enumerate(after):
-        if pred >= 0:
-            give_up[pred] = min(give_up[pred], give_up[job])
-    token = ts.seg_token.tolist()
-    for task in ts.tasks:
-        for j in task.job_range:
-            segs = ts.job_segments(j)
-            deadline = int(ts.job_deadline_us[j])
-            for s in segs:
-                if deadline != NO_DEADLINE:
-                    checks[s].append(("deadline", deadline))
-                if token[s] == 1 and give_up[j] != NO_DEADLINE:
-                    checks[s].append(("give-up", give_up[j]))
-                if token[s] == 1 and slo and task.ttft_us is not None:
-                    checks[s].append(("ttft", release[j] + task.ttft_us))
-            last = segs.stop - 1
-            if not task.is_llm and give_up[j] != NO_DEADLINE:  # a RAG job: done by then
-                checks[last].append(("give-up", give_up[j]))
-            if task.kind == "request":
-                checks[last].append(("end of the drain", ts.horizon_us + ts.drain_us))
-    return checks
 
 
 # ----------------------------------------------------------------------------- the state
@@ -357,13 +173,13 @@ class _State:
                                max(mine[3], theirs[3]), _widen(mine[4], theirs[4]))
 
 
-def _root(inp: _Input) -> _State:
+def _root(inp: AnalysedJobs) -> _State:
     n_inst = len(inp.inst_backend)
     return _State(0, 0, 0, [[0, 0] for _ in range(n_inst)], [None] * n_inst, 0,
                   frozenset(), {}, {})
 
 
-def _fresh_entry(inp: _Input, job: int) -> tuple:
+def _fresh_entry(inp: AnalysedJobs, job: int) -> tuple:
     """The entry of a job not started yet (ready from its arrival, no previous backend)."""
     edf = inp.edf0[job]
     return (int(inp.ts.job_seg_start[job]), inp.ready_lo[job], inp.ready_hi[job], -1, edf,
@@ -380,7 +196,7 @@ def explore(ts: TaskSet, policy: Policy, dur_lo: np.ndarray, dur_hi: np.ndarray,
     their earliest next dispatch, merged while they wait — until a possible miss, every
     path complete, or ``deadline`` (a ``time.monotonic()`` value)."""
     started = time.perf_counter()
-    inp = _input(ts, policy, dur_lo, dur_hi, jitter, slo)
+    inp = analysed_jobs(ts, policy, dur_lo, dur_hi, jitter, slo)
     restart = ts.preemption == "restart"
     result = GraphResult(None, False)
     pending: dict[tuple, list[_State]] = {}
@@ -459,7 +275,7 @@ def _merge_all(pending: dict) -> int:
 
 
 # One candidate: job, seg, ready-, ready+, prev backend, key-, key+.
-def _candidates(inp: _Input, state: _State, restart: bool) -> list[tuple]:
+def _candidates(inp: AnalysedJobs, state: _State, restart: bool) -> list[tuple]:
     """Pending segments that could be dispatched next: the next segment of each job in
     progress, and jobs not started whose arrival is no later than the time by which some
     dispatch certainly happens (later ones cannot come first, nor tighten any bound)."""
@@ -491,7 +307,7 @@ def _candidates(inp: _Input, state: _State, restart: bool) -> list[tuple]:
     return cands
 
 
-def _own(inp: _Input, state: _State, cand: tuple, inst: int) -> bool:
+def _own(inp: AnalysedJobs, state: _State, cand: tuple, inst: int) -> bool:
     """``inst`` last ran what ``cand`` waits for (the previous segment of its job, or the
     last segment of the job it is ``after``): it is idle whenever ``cand`` is ready — the
     correlation that independent intervals would lose."""
@@ -505,12 +321,12 @@ def _own(inp: _Input, state: _State, cand: tuple, inst: int) -> bool:
         and seg == inp.first_seg[job]
 
 
-def _idle_for(inp: _Input, state: _State, cand: tuple, inst: int) -> int:
+def _idle_for(inp: AnalysedJobs, state: _State, cand: tuple, inst: int) -> int:
     """From when ``inst`` is certainly idle, as seen by ``cand`` once it is ready."""
     return state.floor if _own(inp, state, cand, inst) else state.avail[inst][1]
 
 
-def _free_for(inp: _Input, state: _State, cand: tuple, inst: int, restart: bool) -> int:
+def _free_for(inp: AnalysedJobs, state: _State, cand: tuple, inst: int, restart: bool) -> int:
     """From when ``inst`` is certainly available to ``cand``: certainly idle, or (restart)
     certainly running less urgent work, which it would evict."""
     run = state.run[inst]
@@ -519,14 +335,14 @@ def _free_for(inp: _Input, state: _State, cand: tuple, inst: int, restart: bool)
     return _idle_for(inp, state, cand, inst)
 
 
-def _certain_start(inp: _Input, state: _State, cand: tuple, restart: bool) -> int:
+def _certain_start(inp: AnalysedJobs, state: _State, cand: tuple, restart: bool) -> int:
     """The earliest time by which ``cand`` is certainly ready with an eligible instance
     certainly available: by then the executor dispatches something."""
     return max(cand[3], min(_free_for(inp, state, cand, i, restart)
                             for b in inp.eligible[cand[1]] for i in inp.backend_insts[b]))
 
 
-def _expand(inp: _Input, state: _State, restart: bool) -> list[tuple]:
+def _expand(inp: AnalysedJobs, state: _State, restart: bool) -> list[tuple]:
     """The edges out of ``state``: (candidate, instance, backend, EST, LST, evicted)."""
     cands = _candidates(inp, state, restart)
     avail, floor = state.avail, state.floor
@@ -565,14 +381,14 @@ def _expand(inp: _Input, state: _State, restart: bool) -> list[tuple]:
     return edges
 
 
-def _blocks(inp: _Input, state: _State, h: tuple, elig_c: tuple, restart: bool) -> int:
+def _blocks(inp: AnalysedJobs, state: _State, h: tuple, elig_c: tuple, restart: bool) -> int:
     """From when a more urgent ``h`` is certainly placeable somewhere (the backends c
     itself may use are handled per backend by the caller)."""
     return max(h[3], min(_free_for(inp, state, h, i, restart)
                          for b in inp.eligible[h[1]] for i in inp.backend_insts[b]))
 
 
-def _evictions(inp: _Input, state: _State, c: tuple, b: int, lst_b: int) -> list[tuple]:
+def _evictions(inp: AnalysedJobs, state: _State, c: tuple, b: int, lst_b: int) -> list[tuple]:
     """Restart: c takes an instance of b that runs less urgent work, when no instance of b
     is idle; the evicted segment's job waits again (it restarts from scratch)."""
     insts = inp.backend_insts[b]
@@ -589,7 +405,7 @@ def _evictions(inp: _Input, state: _State, c: tuple, b: int, lst_b: int) -> list
     return edges
 
 
-def _evictable(inp: _Input, state: _State, run: tuple) -> bool:
+def _evictable(inp: AnalysedJobs, state: _State, run: tuple) -> bool:
     """The segment last dispatched on an instance may still be running: its job has not
     moved past it (nor, if it was the job's last, has a job waiting for it started)."""
     job, seg = run[0], run[1]
@@ -601,12 +417,12 @@ def _evictable(inp: _Input, state: _State, run: tuple) -> bool:
     return not any(_started(state, inp, d) for d in inp.dependents.get(job, ()))
 
 
-def _started(state: _State, inp: _Input, job: int) -> bool:
+def _started(state: _State, inp: AnalysedJobs, job: int) -> bool:
     return job in state.active or job in state.started_ahead or \
         inp.position[job] < state.next_unstarted
 
 
-def _costs(inp: _Input, job: int, seg: int, prev: int, elig: tuple[int, ...]) -> dict:
+def _costs(inp: AnalysedJobs, job: int, seg: int, prev: int, elig: tuple[int, ...]) -> dict:
     """The executor's backend cost: nominal duration + transfer from the previous backend."""
     nominal = inp.nominal[seg]
     if prev < 0:
@@ -615,7 +431,7 @@ def _costs(inp: _Input, job: int, seg: int, prev: int, elig: tuple[int, ...]) ->
     return {b: nominal[b] + moves[b] for b in elig}
 
 
-def _child(inp: _Input, state: _State, edge: tuple) -> _State | Miss:
+def _child(inp: AnalysedJobs, state: _State, edge: tuple) -> _State | Miss:
     """The state after ``edge``, or the miss it may cause."""
     (job, seg, _lo, _hi, prev, k_lo, k_hi), inst, b, est, lst, evicts = edge
     transfer = inp.transfer[inp.job_task[job]][prev][b] if 0 <= prev != b else 0
@@ -665,7 +481,7 @@ def _child(inp: _Input, state: _State, edge: tuple) -> _State | Miss:
     return _State(zob, count, est, avail, run, next_unstarted, ahead, active, finished, path)
 
 
-def _split_token_time(inp: _Input, state: _State, edge: tuple) -> list[_State]:
+def _split_token_time(inp: AnalysedJobs, state: _State, edge: tuple) -> list[_State]:
     """A token whose time is uncertain over a long interval sets EDF's deadline for the
     next decode step over the same interval — and the two are one quantity (deadline =
     token + tpt). Kept as independent intervals, an early deadline would meet a late
@@ -694,7 +510,7 @@ def _split_token_time(inp: _Input, state: _State, edge: tuple) -> list[_State]:
     return pieces
 
 
-def _tpt_miss(inp: _Input, job: int, seg: int, first_lo: int, last_hi: int,
+def _tpt_miss(inp: AnalysedJobs, job: int, seg: int, first_lo: int, last_hi: int,
               path: tuple) -> Miss | None:
     """With ``slo``: TPT = (last token - first token) / (N - 1), bounded from above by the
     latest last token minus the earliest first token."""
@@ -716,7 +532,7 @@ def _unwind(path: tuple) -> tuple[int, ...]:
     return tuple(reversed(out))
 
 
-def _mark_started(inp: _Input, pos: int, ahead: frozenset, job: int) -> tuple[int, frozenset]:
+def _mark_started(inp: AnalysedJobs, pos: int, ahead: frozenset, job: int) -> tuple[int, frozenset]:
     order = inp.order
     if order[pos] != job:
         return pos, ahead | {job}

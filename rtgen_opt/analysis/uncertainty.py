@@ -29,7 +29,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rtgen_opt.analysis import schedule_graph, witness_search
-from rtgen_opt.analysis.schedule_graph import GraphResult, NotCovered
+from rtgen_opt.analysis.analysed_jobs import NotCovered
+from rtgen_opt.analysis.schedule_graph import GraphResult
 from rtgen_opt.analysis.witness_search import SearchReport, Witness
 from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
 from rtgen_opt.simulation.policies.classic import POLICIES
