@@ -110,10 +110,6 @@ def optimum(problem: Problem):
 def upper_bounds(problem: Problem, warm, fan_out: bool) -> dict:
     """Schedules feasible for ``problem``: the policies' (given) and the construction's."""
     found = dict(warm)
-    # TODO(issue 23 item 1, the construction's fan-out fix on its own branch): it keeps one
-    # successor per predecessor, so it breaks `after` for the others; drop this test then.
-    if fan_out:
-        return found
     try:
         found["construction"] = construct_schedule(problem, 2.0, 1, 0)
     except ConstructionFailed:

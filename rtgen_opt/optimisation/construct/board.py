@@ -40,8 +40,10 @@ class Board:
         self.only_job, self.only_backend = -1, None  # a plan may keep a job on one backend
         self.in_problem = np.zeros(ts.num_jobs, dtype=bool)
         self.in_problem[problem.job_ids] = True
-        self.successor = {int(ts.job_after[j]): int(j) for j in problem.job_ids.tolist()
-                          if ts.job_after[j] >= 0}
+        self.successors: dict[int, list[int]] = {}  # `after`: a job may have several
+        for j in problem.job_ids.tolist():
+            if ts.job_after[j] >= 0:
+                self.successors.setdefault(int(ts.job_after[j]), []).append(int(j))
         for backend, start, end in sorted(problem.blocked, key=lambda x: (x[1], x[2])):
             if end <= start:
                 continue

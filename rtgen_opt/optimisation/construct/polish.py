@@ -75,7 +75,7 @@ class PolishWindow:
         # frames inside the window; frames in `after` chains stay as they are
         self.free_frames = [j for j in frames.meeting(ts, lo, hi)
                             if ts.job_release_us[j] >= lo and ts.job_deadline_us[j] <= hi
-                            and ts.job_after[j] < 0 and j not in board.successor]
+                            and ts.job_after[j] < 0 and j not in board.successors]
         self.free_segs = sorted(s for s, r in board.segs.items() if r[3] >= lo and r[4] <= hi)
         self.model = cp_model.CpModel()
         self.lanes = [(b, k) for b in range(len(ts.backends)) for k in range(ts.instances[b])]
@@ -137,8 +137,7 @@ class PolishWindow:
             if seg + 1 in free and seg + 1 < segs.stop:
                 _chain_links(self.model, ts, job, [seg, seg + 1], self.start, self.end,
                              self.on, None)
-            succ = board.successor.get(job)
-            if seg == segs.stop - 1 and succ is not None:
+            for succ in board.successors.get(job, ()) if seg == segs.stop - 1 else ():
                 first = problem.segments(succ)[0]
                 if first in free:  # `after`: no transfer, as in the models
                     self.model.add(self.start[first] >= self.end[seg])
@@ -241,9 +240,8 @@ def _seg_limits(board, seg, free) -> tuple[int, int]:
                            else board.frames[pred][-1][4])
     if seg < segs.stop - 1 and seg + 1 not in free:
         latest = min(latest, board.segs[seg + 1][3])
-    succ = board.successor.get(job)
-    if seg == segs.stop - 1 and succ is not None:
-        first = problem.segments(succ)[0]
+    for succ in board.successors.get(job, ()) if seg == segs.stop - 1 else ():
+        first = problem.segments(succ)[0]  # every job waiting for this one
         if first not in free and first in board.segs:
             latest = min(latest, board.segs[first][3])
     service = problem.token_service(job)

@@ -211,8 +211,11 @@ def _choose_kill_aware(board, frames, unit, i, lookahead):
 
 
 def _place_segments(board, frames, unit, lo, hi, choose, lookahead) -> bool:
-    """Place the unit's segments [lo, hi) one by one with ``choose``."""
+    """Place the unit's segments [lo, hi) one by one with ``choose`` (a predecessor shared
+    with a request placed before is already on the board: it runs once)."""
     for i in range(lo, hi):
+        if unit.segs[i] in board.segs:
+            continue
         choice = choose(board, frames, unit, i, lookahead)
         if choice is None:
             return False
