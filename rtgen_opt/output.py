@@ -157,3 +157,37 @@ def _set_mode(temp: str, path: str) -> None:
         os.fchmod(fd, bits)
     finally:
         os.close(fd)
+
+
+# ----------------------------------------------------------------------------- inert text
+
+# A spreadsheet evaluates a CSV cell that starts with one of these (=HYPERLINK(...), +, -,
+# @, and tab or carriage return, which some programs strip before evaluating).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A CSV cell a spreadsheet shows as text: a text cell that starts with ``= + - @``,
+    tab or CR gets a leading ``'`` (and one that starts with ``'`` another, so that
+    ``csv_text`` reads every cell back exactly). Numbers — and texts that are numbers,
+    like ``-2`` — stay as they are."""
+    if not isinstance(value, str) or not value.startswith((*_FORMULA_START, "'")):
+        return value
+    if _is_number(value):
+        return value
+    return "'" + value
+
+
+def csv_text(cell: str) -> str:
+    """The text ``csv_cell`` wrote (the inverse: one leading ``'`` removed)."""
+    if cell.startswith("'") and cell[1:].startswith((*_FORMULA_START, "'")):
+        return cell[1:]
+    return cell
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text and text.lower().lstrip("+-") not in ("inf", "infinity", "nan")
