@@ -11,6 +11,8 @@ recursion limit, a huge file takes minutes. These loaders reject each case with 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import yaml
@@ -107,15 +109,27 @@ def _check_expanded_size(root: yaml.Node) -> None:
 
 
 def read_limited(path: Path, source: str, what: str, max_bytes: int) -> str:
-    """The UTF-8 text of ``path``, refused when larger than ``max_bytes``."""
+    """The UTF-8 text of ``path``, refused when larger than ``max_bytes`` (checked before a
+    byte is parsed) or when it is not a regular file: a device (``/dev/zero``) never ends,
+    a named pipe blocks. The file is opened without blocking and checked on the open
+    descriptor, so it cannot be swapped between the check and the read."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise InputError(source, "", f"{what} of at most {_size(max_bytes)}", _size(size))
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise InputError(source, "", f"a readable {what}", exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(source, "", f"{what}: a regular file (not a device, a pipe "
+                                 "or a folder)")
+            if info.st_size > max_bytes:
+                raise InputError(source, "", f"{what} of at most {_size(max_bytes)}",
+                                 _size(info.st_size))
+            data = f.read(max_bytes + 1)
+        except OSError as exc:
+            raise InputError(source, "", f"a readable {what}", exc.strerror or str(exc)) \
+                from None
     if len(data) > max_bytes:
         raise InputError(source, "", f"{what} of at most {_size(max_bytes)}", "more")
     try:
@@ -123,6 +137,16 @@ def read_limited(path: Path, source: str, what: str, max_bytes: int) -> str:
     except UnicodeDecodeError as exc:
         raise InputError(source, f"byte {exc.start}", f"{what} in UTF-8 text",
                          data[exc.start:exc.start + 8]) from None
+
+
+def read_yaml_file(path: Path, source: str, what: str, max_bytes: int) -> object:
+    """``read_limited`` then ``load_yaml``: the one way a YAML file is read."""
+    return load_yaml(read_limited(path, source, what, max_bytes), source)
+
+
+def read_json_file(path: Path, source: str, what: str, max_bytes: int) -> object:
+    """``read_limited`` then ``load_json``: the one way a JSON file is read."""
+    return load_json(read_limited(path, source, what, max_bytes), source)
 
 
 def _size(n: int) -> str:
@@ -168,6 +192,8 @@ def load_json(text: str, source: str) -> object:
     def constant(name):
         raise InputError(source, "", "finite JSON numbers", name)
 
+    if "\x00" in text:
+        raise InputError(source, "", "JSON text (no NUL bytes)")
     try:
         return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
     except RecursionError:

@@ -254,14 +254,18 @@ def test_traces_of_all_policies_are_written_all_or_none(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.edf-dyn.csv"]
 
 
-def test_replay_takes_horizon_and_overrides_from_the_schedule_file(tmp_path, capsys):
+def test_replay_takes_horizon_and_overrides_from_the_schedule_file_when_asked(tmp_path, capsys):
     trace = tmp_path / "t.csv"
     code, _, _ = run_cli(["simulate", "scenario_a", "--horizon", "150ms", "--policy", "ftf",
                           "--set", "llm.output_tokens=3", "--trace", str(trace)], capsys)
     assert code == 0
     code, out, err = run_cli(["replay", "scenario_a", "--schedule", str(trace), "--format",
-                              "json"], capsys)
+                              "json", "--settings-from-schedule"], capsys)
     assert code == 0 and json.loads(out)["valid"] is True, err
+    assert json.loads(out)["settings_from_schedule"] == {"horizon_s": 0.15,
+                                                         "set": ["llm.output_tokens=3"]}
+    code, _, err = run_cli(["replay", "scenario_a", "--schedule", str(trace)], capsys)
+    assert code == 2 and "set" in err  # without the flag the command line's settings rule
     code, _, err = run_cli(["replay", "scenario_a", "--horizon", "300ms", "--schedule",
                               str(trace)], capsys)
     assert code == 2 and "horizon" in err and "0.15s" in err

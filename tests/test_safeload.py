@@ -76,13 +76,13 @@ def test_files_are_written_all_or_none(tmp_path):
     assert (tmp_path / "a.csv").read_text() == "a" and (tmp_path / "c.csv").read_text() == "c"
 
 
-def test_a_symbolic_link_is_kept_and_a_device_is_written_in_place(tmp_path):
+def test_a_symbolic_link_is_replaced_and_a_device_is_written_in_place(tmp_path):
     real = tmp_path / "real.csv"
     real.write_text("old")
     link = tmp_path / "link.csv"
     link.symlink_to(real)
-    write_files({str(link): "new"})
-    assert link.is_symlink() and real.read_text() == "new"
+    write_files({str(link): "new"})  # the link is replaced, never followed (SECURITY.md)
+    assert not link.is_symlink() and link.read_text() == "new" and real.read_text() == "old"
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)

@@ -18,6 +18,7 @@ from rtgen_opt.cli.common import (
     _taskset,
     app,
 )
+from rtgen_opt.errors import InputError
 from rtgen_opt.evaluation.replay import ServiceRules
 from rtgen_opt.evaluation.replay import replay as replay_schedule
 from rtgen_opt.model.schedule import read_schedule, read_schedule_meta, replay_settings
@@ -33,29 +34,52 @@ def replay(
                                           "JSON) to check, as written by --schedule-out.")],
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
+    from_schedule: Annotated[bool, typer.Option(
+        "--settings-from-schedule", help="Take the horizon and --set overrides from the "
+        "schedule file's metadata (printed with the answer) instead of the command line.")]
+    = False,
     format: FormatOpt = "table",
 ) -> None:
     """Check a schedule against every constraint of the task set, then evaluate it.
 
     Exit 0 when the schedule is valid (its metrics are printed), 1 when it violates a
-    constraint (each violation is listed). Requests may be left unserved (counted as
+    constraint (each violation is listed), 2 when the file was written for another task
+    set. The task set is the command line's: SCENARIO, --horizon (default: the scenario's)
+    and --set; a schedule whose metadata records other settings is refused, naming both —
+    a file cannot loosen the check it is replayed against. --settings-from-schedule applies
+    the file's settings instead, and says so. Requests may be left unserved (counted as
     starved); a served one must get its first token by its give-up time and finish by the
-    end of the drain. The horizon and --set overrides default to
-    those recorded in the schedule file.
+    end of the drain.
 
-    Example: rtgen-opt replay scenario_a --schedule trace.csv
+    Example: rtgen-opt replay scenario_a --schedule trace.csv --horizon 1s
     """
     _check_format(format)
-    recorded_horizon, recorded_set = replay_settings(read_schedule_meta(schedule), schedule)
-    span = _horizon(horizon) if horizon is not None else recorded_horizon
-    ts = _taskset(_scenario(scenario, set_ if set_ else recorded_set), span)
-    result = replay_schedule(ts, read_schedule(schedule, ts), ServiceRules.when_served(ts))
+    span, overrides, applied = _horizon(horizon), list(set_ or []), None
+    if from_schedule:
+        if horizon is not None or set_:
+            raise InputError("--settings-from-schedule", "", "no --horizon or --set beside "
+                             "it (the settings come from the schedule file)", schedule)
+        meta = read_schedule_meta(schedule)
+        if meta is None:
+            raise InputError(schedule, "", "a schedule file with metadata for "
+                             "--settings-from-schedule (as rtgen-opt writes it)")
+        span, overrides = replay_settings(meta, schedule)
+        applied = {"horizon_s": float(span), "set": overrides}
+    ts = _taskset(_scenario(scenario, overrides), span)
+    result = replay_schedule(ts, read_schedule(schedule, ts, overrides),
+                             ServiceRules.when_served(ts))
+    said = "" if applied is None else (f" (settings from the schedule file: horizon "
+                                       f"{applied['horizon_s']:g} s, --set "
+                                       f"{' '.join(overrides) or 'none'})")
+    extra = {} if applied is None else {"settings_from_schedule": applied}
     if not result.ok:
-        data = {"scenario": ts.scenario, "valid": False, "violations": result.violations}
+        data = {"scenario": ts.scenario, "valid": False, **extra,
+                "violations": result.violations}
         emit(format, data, ["violated constraint"], [[v] for v in result.violations],
-             f"{schedule}: {len(result.violations)} violated constraints", numeric_from=9)
+             f"{schedule}: {len(result.violations)} violated constraints{said}",
+             numeric_from=9)
         raise typer.Exit(1)
     run = {"policy": "replay", **result.metrics}
-    data = {"scenario": ts.scenario, "valid": True, **result.metrics}
+    data = {"scenario": ts.scenario, "valid": True, **extra, **result.metrics}
     columns, rows = _policy_rows(ts, [run])
-    emit(format, data, columns, rows, f"{schedule}: valid schedule for {ts.scenario}")
+    emit(format, data, columns, rows, f"{schedule}: valid schedule for {ts.scenario}{said}")

@@ -20,7 +20,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +32,7 @@ import numpy as np
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.taskset import STAGE_NAMES, TaskSet
+from rtgen_opt.output import csv_cell, csv_text
 from rtgen_opt.safeload import load_json, read_limited
 
 COLUMNS = ("job", "task", "segment", "stage", "backend", "start_us", "end_us", "instance",
@@ -46,6 +49,7 @@ _INT = re.compile(r"-?[0-9]{1,19}", re.ASCII)
 _MAX_TIME_US = 2**62  # replay adds and subtracts times in int64
 # aborted attempts may repeat a segment; beyond this many rows per segment a file is hostile
 ROWS_PER_SEGMENT = 20
+META_BYTES = 64 * 1024  # the metadata sits at the head of a schedule file
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,7 +117,7 @@ class Schedule:
         out.write(CSV_MAGIC + json.dumps(meta) + "\n")
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(COLUMNS)
-        writer.writerows(rows)
+        writer.writerows([csv_cell(c) for c in row] for row in rows)  # names stay inert
         return out.getvalue()
 
 
@@ -132,18 +136,45 @@ def schedule_meta(ts: TaskSet, overrides: list[str] | tuple[str, ...] = ()) -> d
 
 def read_schedule_meta(path: str | Path) -> dict | None:
     """The metadata of a schedule file, or None when it has none (an older file, or one
-    written by hand). Raises ``InputError`` when the file is not a schedule at all."""
+    written by hand). Raises ``InputError`` when the file is not a schedule at all.
+
+    Only the head of the file is read — before any task set bounds its size: the CSV
+    comment line, or in JSON the ``"meta"`` object that rtgen-opt writes first."""
     source = str(path)
-    if source.endswith(".json"):  # the metadata sits beside the rows: parse it all
-        text = read_limited(Path(path), source, "a schedule file", limits.MAX_SCHEDULE_BYTES)
-        data = _json_table(text, source)
-        return data.get("meta") if isinstance(data.get("meta"), dict) else None
+    head = _head(Path(path), source)
+    if source.endswith(".json"):
+        return _json_meta(head, source)
+    return _csv_meta(head, source)
+
+
+def _head(path: Path, source: str) -> str:
+    """The first ``META_BYTES`` of a regular file (never a device or a pipe)."""
     try:
-        with Path(path).open("rb") as f:
-            first = f.readline(64 * 1024).decode("utf-8", errors="replace")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InputError(source, "", "a schedule file: a regular file (not a device "
+                                 "or a pipe)")
+            return f.read(META_BYTES).decode("utf-8", errors="replace")
     except OSError as exc:
         raise InputError(source, "", "a readable schedule file", exc.strerror) from None
-    return _csv_meta(first, source)
+
+
+def _json_meta(head: str, source: str) -> dict | None:
+    """``{"meta": {...}, ...``: the metadata object decoded alone (strictly)."""
+    stripped = head.lstrip()
+    prefix = re.match(r'\{\s*"meta"\s*:\s*', stripped)
+    if prefix is None:
+        return None
+    try:
+        _, end = json.JSONDecoder().raw_decode(stripped, prefix.end())
+    except ValueError:
+        raise InputError(source, "meta", f"schedule metadata: a JSON object within the "
+                         f"first {META_BYTES // 1024} KiB") from None
+    meta = load_json(stripped[prefix.end():end], f"{source}: meta")
+    if not isinstance(meta, dict):
+        raise InputError(source, "meta", "schedule metadata: a JSON object", meta)
+    return meta
 
 
 def _csv_meta(text: str, source: str) -> dict | None:
@@ -169,8 +200,11 @@ def replay_settings(meta: dict | None, source: str) -> tuple[Fraction | None, li
     return Fraction(horizon_us, 10**6), overrides
 
 
-def check_meta(meta: dict | None, ts: TaskSet, source: str) -> None:
-    """Refuse a schedule written for another task set, naming what differs."""
+def check_meta(meta: dict | None, ts: TaskSet, source: str,
+               overrides: list[str] | tuple[str, ...] = ()) -> None:
+    """Refuse a schedule written for another task set, naming what differs — its
+    ``--set`` overrides included: a file's metadata never loosens the check it is
+    replayed against (``platform.gpu=2``, another ``latency_db``)."""
     if meta is None:
         return
     version = meta.get("version")
@@ -178,13 +212,16 @@ def check_meta(meta: dict | None, ts: TaskSet, source: str) -> None:
         raise InputError(source, "metadata version", f"a schedule format version up to "
                          f"{FORMAT_VERSION} (upgrade rtgen-opt)", version)
     ours = schedule_meta(ts)
+    written_for = (f"this file was written for scenario {meta.get('scenario')!r}, horizon "
+                   f"{_seconds(meta.get('horizon_us'))}, --set {meta.get('set', [])}; give "
+                   "the same --horizon and --set, or --settings-from-schedule")
     for key in META_KEYS:
         if key in meta and meta[key] != ours[key] and ours[key] is not None:
             raise InputError(source, f"metadata {key}", f"{ours[key]!r} like the task set it "
-                             f"is replayed on (this file was written for scenario "
-                             f"{meta.get('scenario')!r}, horizon "
-                             f"{_seconds(meta.get('horizon_us'))}; give the same --horizon "
-                             "and --set, or none to take them from the file)", meta[key])
+                             f"is replayed on ({written_for})", meta[key])
+    if list(meta.get("set", [])) != list(overrides):
+        raise InputError(source, "metadata set", f"the command line's --set "
+                         f"{list(overrides)} ({written_for})", meta.get("set", []))
 
 
 def _seconds(us: object) -> str:
@@ -202,13 +239,16 @@ def _json_table(text: str, source: str) -> dict:
     return data
 
 
-def read_schedule(path: str | Path, ts: TaskSet) -> Schedule:
+def read_schedule(path: str | Path, ts: TaskSet,
+                  overrides: list[str] | tuple[str, ...] = ()) -> Schedule:
     """Read a schedule table (CSV or JSON) written by anyone, validating its shape.
 
     ``instance`` and ``aborted`` are optional (a solver writes neither: instance -1 means
     "some instance of that backend", checked as a capacity). Metadata, when present, must
     match ``ts`` (``check_meta``). Every cell is checked: times and indices are integers
     (in JSON, numbers that are integers; in CSV, ASCII digits), ``aborted`` is 0 or 1.
+    ``overrides``: the ``--set`` assignments the task set was built with; the file's
+    recorded ones must be the same.
     """
     source = str(path)
     # a row takes about 60 bytes; 100 per allowed row leaves room for long task names
@@ -220,10 +260,10 @@ def read_schedule(path: str | Path, ts: TaskSet) -> Schedule:
     if source.endswith(".json"):
         data = _json_table(text, source)
         check_meta(data.get("meta") if isinstance(data.get("meta"), dict) else None, ts,
-                   source)
+                   source, overrides)
         columns, rows = _json_rows(data, source)
     else:
-        check_meta(_csv_meta(text, source), ts, source)
+        check_meta(_csv_meta(text, source), ts, source, overrides)
         columns, rows = _csv_rows(text, source)
     missing = [c for c in REQUIRED if c not in columns]
     unknown = [c for c in columns if c not in COLUMNS]
@@ -264,7 +304,7 @@ def _csv_rows(text: str, source: str) -> tuple[list, list]:
     table = [r for r in table if r]  # blank lines
     if not table:
         raise InputError(source, "", NOT_A_SCHEDULE, "an empty file")
-    return [c.strip() for c in table[0]], table[1:]
+    return [c.strip() for c in table[0]], [[csv_text(c) for c in row] for row in table[1:]]
 
 
 def _parse_row(row: dict, cells: int, width: int, ts: TaskSet, source: str, where: str):

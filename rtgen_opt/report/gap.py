@@ -8,6 +8,8 @@ the frames released."""
 
 from __future__ import annotations
 
+from rtgen_opt.report.tables import md_escape
+
 
 def gap_rows(data: dict) -> tuple[list[str], list[list]]:
     """The gap table: one row per policy, then the plain optimum."""
@@ -65,13 +67,13 @@ def _mean(stat) -> str:
 
 def markdown(data: dict) -> str:
     columns, rows = gap_rows(data)
-    out = [f"## Optimality gap: {data['scenario']}, {data['horizon_s']:g} s", "",
+    out = [f"## Optimality gap: {md_escape(data['scenario'])}, {data['horizon_s']:g} s", "",
            "Each policy against its service-matched optimum: the fewest violations of any "
            "schedule that serves every request at least as fast as the policy did. "
            "`a…b`: not proven, the true value lies between. Gap in violations and in "
            "percentage points of the frames released.", "",
            "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]  # names
     if data["pareto"]:
         out += ["", "### Pareto front: violations under a TTFT cap", "",
                 "| TTFT cap ms | violations | status |", "|---|---|---|"]

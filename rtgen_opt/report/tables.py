@@ -15,7 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from rtgen_opt.output import csv_cell
 
 FORMATS = ("table", "json", "csv")
 
@@ -36,21 +39,28 @@ def _finite(value):
 
 
 def to_csv(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """CSV whose text cells a spreadsheet shows as text (``csv_cell``: a name like
+    ``=HYPERLINK(...)`` gets a leading ``'``; numbers stay numbers)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
+    writer.writerow([csv_cell(c) for c in columns])
+    writer.writerows([csv_cell(c) for c in row] for row in rows)
     return out.getvalue()
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence],
                 caption: str | None = None, numeric_from: int = 1) -> None:
-    """A rich table on stdout; columns from ``numeric_from`` on are right-aligned."""
-    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    """A rich table on stdout; columns from ``numeric_from`` on are right-aligned.
+
+    Every text is shown literally: names come from files (a scenario named
+    ``[link=https://x]a[/link]`` must not print a hidden link, a task named ``[/x]`` must
+    not crash the table), so all of it is escaped for rich's markup."""
+    table = Table(title=escape(title), caption=None if caption is None else escape(caption),
+                  title_justify="left", caption_justify="left")
     for i, column in enumerate(columns):
-        table.add_column(column, justify="right" if i >= numeric_from else "left")
+        table.add_column(escape(str(column)), justify="right" if i >= numeric_from else "left")
     for row in rows:
-        table.add_row(*(fmt(v) for v in row))
+        table.add_row(*(escape(fmt(v)) for v in row))
     Console(file=sys.stdout, width=max(120, Console().width)).print(table)
 
 
@@ -76,7 +86,19 @@ def emit(fmt_name: str, data: dict, columns: Sequence[str], rows: Sequence[Seque
 
 def markdown_table(title: str, columns: Sequence[str], rows: Sequence[Sequence]) -> str:
     """A Markdown section: a heading and one table (cells formatted as in the terminal)."""
-    out = [f"## {title}", "", "| " + " | ".join(columns) + " |",
+    out = [f"## {md_escape(title)}", "", "| " + " | ".join(map(md_escape, columns)) + " |",
            "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(fmt(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(md_escape(fmt(c)) for c in row) + " |" for row in rows]
     return "\n".join(out) + "\n"
+
+
+# what makes markup inside a line: emphasis, code, links and images ("![" needs "["),
+# raw HTML, table cells, strikethrough ("(" and "#" matter only after "]" or at a line start)
+_MD_SPECIAL = set("\\`*_[]<>|~")
+
+
+def md_escape(text: object) -> str:
+    """Text shown literally in Markdown (a table cell, a heading): markup characters
+    backslash-escaped, ``&`` as an entity, a line break as a space."""
+    out = str(text).replace("&", "&amp;").replace("\r", " ").replace("\n", " ")
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in out)

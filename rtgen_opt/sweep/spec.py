@@ -30,16 +30,16 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.scenario import resolve_scenario
 from rtgen_opt.resources import data_dir
+from rtgen_opt.safeload import read_yaml_file
 from rtgen_opt.units import DURATION_HELP, parse_duration
 
 TOP_KEYS = ("name", "description", "scenario", "scenarios", "horizon", "set", "grid", "zip",
             "run", "plots")
 COMMANDS = ("simulate", "solve", "check", "gap")
+MAX_SWEEP_BYTES = 256 * 2**10  # as a scenario file: a sweep file is a page of YAML
 
 
 # ----------------------------------------------------------------------------- the file
@@ -114,14 +114,7 @@ def load_sweep(ref: str) -> SweepSpec:
     """Read and validate a sweep file (everything but the points' scenarios)."""
     path = resolve_sweep(ref)
     source = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(source, where, "valid YAML", str(getattr(exc, "problem", exc))) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source, "", "a readable UTF-8 YAML file", str(exc)) from None
+    raw = read_yaml_file(path, source, "a sweep file (YAML)", MAX_SWEEP_BYTES)
     top = _Mapping(source, "", raw, TOP_KEYS)
     scenarios = _scenarios(top)
     base = []
@@ -359,20 +352,29 @@ def _policies(opts: _Mapping, extra: tuple[str, ...] = (), default: str = "all")
 
 
 def policy_file(source: str, spec: str) -> str | None:
-    """``FILE.py:CLASS`` with FILE relative to the sweep file, as an absolute spec once the
-    class loads (a user's policy, as ``--policy`` takes it); None for anything else."""
-    from rtgen_opt.simulation.policies.loader import load_policy
+    """``FILE.py:CLASS`` as an absolute spec, FILE relative to the sweep file; None for
+    anything else (a built-in name).
 
+    A sweep file is data: it may name only a policy file in its own folder (or below it),
+    resolved with links followed — never ``../elsewhere/x.py`` or an absolute path. The
+    file must exist, but it is not imported here: validation and ``--dry-run`` run no
+    code. It is imported when the sweep runs (``load_policy`` in the worker)."""
     path, colon, name = spec.rpartition(":")
     if not colon or not path.endswith(".py"):
         return None
-    beside = Path(source).parent / path
-    resolved = f"{(beside if beside.is_file() else Path(path)).resolve()}:{name}"
-    try:
-        load_policy(resolved)
-    except InputError as exc:
-        raise InputError(source, "", f"a policy class that loads ({exc})", spec) from None
-    return resolved
+    folder = Path(source).resolve().parent
+    if Path(path).is_absolute():
+        raise InputError(source, "", "a policy file beside the sweep file (a path relative "
+                         "to its folder)", spec)
+    resolved = (folder / path).resolve()
+    if not resolved.is_relative_to(folder):
+        raise InputError(source, "", f"a policy file inside the sweep file's folder "
+                         f"({folder}), links followed", spec)
+    if not resolved.is_file():
+        raise InputError(source, "", "an existing policy file beside the sweep file", spec)
+    if not name.isidentifier():
+        raise InputError(source, "", "FILE.py:CLASS with a class name", spec)
+    return f"{resolved}:{name}"
 
 
 def _limit(opts: _Mapping, default: str) -> float:
