@@ -22,7 +22,7 @@ from rtgen_opt.cli.common import app
 # --help (the data flow: task set, policies, optimum, gap, check, then the tools).
 # isort: off
 from rtgen_opt.cli import taskset, simulate, solve, gap, check, replay, sweep  # noqa: F401,E402
-from rtgen_opt.cli import verify_bound  # noqa: F401,E402
+from rtgen_opt.cli import verify_bound, schema  # noqa: F401,E402
 from rtgen_opt.cli import scenarios, db  # noqa: F401,E402
 # isort: on
 from rtgen_opt.errors import InputError, SolverCrash, printable
