@@ -201,3 +201,21 @@ def test_replay_of_a_broken_schedule_exits_1(tmp_path, capsys):
 def test_unknown_policy_exits_2(capsys):
     code, out, err = run_cli(["simulate", "scenario_a", "--policy", "lifo"], capsys)
     assert code == 2 and out == "" and "--policy" in err and "ftf" in err
+
+
+def test_policy_is_repeatable_and_comma_separated(capsys):
+    import json
+
+    code, out, _err = run_cli(["simulate", "scenario_a", "--horizon", "1s", "--policy", "ftf",
+                               "--policy", "edf-dyn,ftf", "-f", "json"], capsys)
+    assert code == 0
+    assert [r["policy"] for r in json.loads(out)["runs"]] == ["ftf", "edf-dyn"]
+    code, _out, err = run_cli(["simulate", "scenario_a", "--horizon", "1s", "--policy",
+                               "ftf,,edf-dyn"], capsys)
+    assert code == 2 and "--policy" in err
+
+
+def test_a_starving_policy_is_flagged_in_the_table(capsys):
+    code, out, _err = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy",
+                               "edf-dyn"], capsys)
+    assert code == 0 and "edf-dyn (starves 1/1)" in out

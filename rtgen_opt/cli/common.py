@@ -153,7 +153,11 @@ def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
         columns += [f"{t} TTFT ms", f"{t} TPT ms", f"{t} starved"]
     rows = []
     for run in runs:
-        row = [run["policy"], _pct(run["violation_rate"])]
+        starved = sum(llm["starved"] for llm in run["llm"].values())
+        requests = sum(llm["requests"] for llm in run["llm"].values())
+        # a policy that starves requests buys its low rate by not serving them: say so
+        name = run["policy"] + (f" (starves {starved}/{requests})" if starved else "")
+        row = [name, _pct(run["violation_rate"])]
         row += [_pct(run["tasks"][t]["violation_rate"]) for t in frame_tasks]
         if drain:
             counts = [(run["tasks"][t].get("drain_violations", 0),

@@ -45,10 +45,10 @@ from rtgen_opt.supervise import EXIT_INTERRUPTED
 @app.command()
 def simulate(
     scenario: ScenarioArg,
-    policy: Annotated[str, typer.Option(
+    policy: Annotated[Optional[list[str]], typer.Option(
         metavar="POLICY", help="all, or one of " + ", ".join(POLICIES) + ", or your own: "
-        "FILE.py:CLASS (or a package's entry point of the group rtgen_opt.policies).")]
-    = "all",
+        "FILE.py:CLASS (or a package's entry point of the group rtgen_opt.policies); "
+        "repeatable and comma-separated: --policy ftf,kill-aware (default: all).")] = None,
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
     schedule_out: Annotated[Optional[str], typer.Option(
@@ -86,8 +86,12 @@ def simulate(
     Example: rtgen-opt simulate scenario_c --policy all --horizon 60s --report sim.html
     """
     _check_format(format)
-    policies = list(POLICIES.values()) if policy == "all" else [load_policy(policy)]
-    specs = {p.name: (p.name if policy == "all" else policy) for p in policies}
+    specs, loaded = {}, {}
+    for name in policy_names(policy):
+        chosen = load_policy(name)
+        if chosen.name not in specs:  # a policy named twice runs once
+            specs[chosen.name], loaded[chosen.name] = name, chosen
+    policies = list(loaded.values())
     _check_trace_format(trace_format)
     _check_report_name(report)
     _check_sampling(realization, samples, seed, workers, witness_out)
@@ -163,6 +167,18 @@ def simulate(
 _SAMPLE_NOTE = ("; the policy's row is the nominal run; sampled: violations over the "
                 "realizations (mean, p99, max) and how many had a miss, with the 95 % upper "
                 "bound on the miss probability (sampling evidence, not a proof)")
+
+
+def policy_names(given: list[str] | None) -> list[str]:
+    """--policy values: repeatable, comma-separated, "all" for every built-in policy."""
+    names = []
+    for value in given or ["all"]:
+        for name in (n.strip() for n in value.split(",")):
+            if not name:
+                raise InputError("--policy", "", "a policy name (an empty name between "
+                                 "commas)", value)
+            names += list(POLICIES) if name == "all" else [name]
+    return list(dict.fromkeys(names))
 
 
 def _check_sampling(realization, samples, seed, workers, witness_out) -> None:
