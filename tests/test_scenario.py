@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -201,3 +202,43 @@ def test_after_horizon_defaults_to_continue_and_is_settable(scenario_file):
     with pytest.raises(InputError) as info:
         load_scenario(path, ["after_horizon=later"])
     assert info.value.field == "after_horizon"
+
+
+def test_arrivals_from_a_request_trace_file(tmp_path):
+    """`arrivals: {file: requests.csv}`: thousands of production arrival times, beyond what
+    fits in the scenario file itself, relative to the scenario's folder."""
+    import yaml
+
+    from rtgen_opt.model.scenario import load_scenario
+
+    times = [f"{k * 0.7:.3f}s" for k in range(5000)]
+    (tmp_path / "requests.csv").write_text("time\n" + "\n".join(times) + "\n")
+    base = yaml.safe_load((Path(__file__).resolve().parent.parent / "instances"
+                           / "scenario_a.yaml").read_text())
+    llm = next(t for t in base["tasks"] if "arrivals" in t)
+    llm["arrivals"] = {"file": "requests.csv"}
+    base["latency_db"] = "ryzen_ai_9_365"
+    path = tmp_path / "trace.yaml"
+    path.write_text(yaml.safe_dump(base))
+    s = load_scenario(str(path))
+    arrivals = next(t.arrivals for t in s.tasks if t.arrivals is not None)
+    assert arrivals.kind == "times" and len(arrivals.times) == 5000
+    assert float(arrivals.times[1]) == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("content, field", [
+    ("when\n1s\n", "header"), ("time\n1s,2\n", "line 2"), ("time\nsoon\n", "line 2, time"),
+    ("time\n", "rows")])
+def test_a_bad_request_trace_is_one_line_naming_the_file(tmp_path, capsys, content, field):
+    import yaml
+
+    from tests.conftest import run_cli
+
+    (tmp_path / "r.csv").write_text(content)
+    base = yaml.safe_load((Path(__file__).resolve().parent.parent / "instances"
+                           / "scenario_a.yaml").read_text())
+    next(t for t in base["tasks"] if "arrivals" in t)["arrivals"] = {"file": "r.csv"}
+    base["latency_db"] = "ryzen_ai_9_365"
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(base))
+    code, _out, err = run_cli(["taskset", str(tmp_path / "s.yaml"), "--horizon", "1s"], capsys)
+    assert code == 2 and "r.csv" in err and field in err and err.count("\n") == 1

@@ -7,7 +7,9 @@ type, an impossible value or a reference to something that does not exist raises
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -27,7 +29,8 @@ PERIODIC_KEYS = ("name", "model", "fps", "period", "deadline", "phase", "weight"
 REQUEST_KEYS = ("name", "model", "arrivals", "after", "input_tokens", "output_tokens", "ttft",
                 "tpt", "deadline", "weight", "jitter")
 MAX_EXECUTION_FACTOR = 100  # `execution: [lo, hi]`: hi at most this (a typo guard)
-ARRIVAL_KINDS = ("every", "times", "poisson")
+ARRIVAL_KINDS = ("every", "times", "poisson", "file")
+MAX_ARRIVAL_FILE_BYTES = 64 * limits.MAX_ARRIVAL_TIMES  # a request trace: a time per line
 ON_MISS = ("drop", "continue")
 PREEMPTION = ("none", "restart")
 AFTER_HORIZON = ("continue", "stop")  # frames go on through the drain, or stop
@@ -456,12 +459,16 @@ def _arrivals(f: _Fields) -> Arrivals | None:
     if not f.has("arrivals"):
         return None  # inherited through `after`, checked when linking
     spec = _Fields(f.source, f.path("arrivals"), f.mapping["arrivals"],
-                   ("every", "start", "times", "poisson", "seed"))
+                   ("every", "start", "times", "poisson", "seed", "file"))
     kinds = [k for k in ARRIVAL_KINDS if spec.has(k)]
     if len(kinds) != 1:
-        raise f.error("arrivals", "exactly one of every, times or poisson",
+        raise f.error("arrivals", "exactly one of every, times, poisson or file",
                       kinds or f.mapping["arrivals"])
     kind = kinds[0]
+    if kind == "file":
+        if spec.has("start") or spec.has("seed"):
+            raise spec.error("file", "a request trace alone (no start or seed)")
+        return Arrivals("times", times=_trace_file(spec))
     start = spec.duration("start", positive=False) or Fraction(0)
     if kind == "every":
         if spec.has("seed"):
@@ -484,6 +491,36 @@ def _arrivals(f: _Fields) -> Arrivals | None:
                          "reproducible)", "nothing")
     rate = spec.number("poisson", minimum=limits.MIN_RATE_HZ, maximum=limits.MAX_RATE_HZ)
     return Arrivals("poisson", start=start, rate=rate, seed=seed)
+
+
+def _trace_file(spec: _Fields) -> tuple[Fraction, ...]:
+    """Arrival times from a CSV request trace (``arrivals: {file: requests.csv}``, the path
+    relative to the scenario file): a header ``time`` and one duration per row (``0.5s``,
+    ``1250ms``). Bounded by the count of explicit times, not by the scenario's file size."""
+    name = spec.mapping["file"]
+    if not isinstance(name, str) or not name.strip():
+        raise spec.error("file", "the path of a CSV request trace", name)
+    base = Path(spec.source).parent if Path(spec.source).is_file() else Path.cwd()
+    path = base / name
+    text = read_limited(path, str(path), "request trace (CSV)", MAX_ARRIVAL_FILE_BYTES)
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or [c.strip() for c in rows[0]] != ["time"]:
+        raise InputError(str(path), "header", "a single column named time (per-request "
+                         "tokens are not supported: give the task's input_tokens)",
+                         ",".join(rows[0]) if rows else "an empty file")
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if not body or len(body) > limits.MAX_ARRIVAL_TIMES:
+        raise InputError(str(path), "rows", f"1 to {limits.MAX_ARRIVAL_TIMES:,} arrival times",
+                         len(body))
+    times = []
+    for line, row in enumerate(body, start=2):
+        if len(row) != 1:
+            raise InputError(str(path), f"line {line}", "one duration", ",".join(row))
+        try:
+            times.append(parse_duration(row[0].strip()))
+        except ValueError as exc:
+            raise InputError(str(path), f"line {line}, time", str(exc), row[0]) from None
+    return tuple(sorted(times))
 
 
 def _link_after(source: str, specs: list[TaskSpec]) -> list[TaskSpec]:

@@ -12,8 +12,15 @@ schema both refuse a typo'd key.
 from __future__ import annotations
 
 from rtgen_opt.model.latency import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, TRANSFER_COLUMNS
-from rtgen_opt.model.scenario import (AFTER_HORIZON, ARRIVAL_KINDS, ON_MISS, PERIODIC_KEYS,
-                                      PREEMPTION, REQUEST_KEYS, TOP_KEYS)
+from rtgen_opt.model.scenario import (
+    AFTER_HORIZON,
+    ARRIVAL_KINDS,
+    ON_MISS,
+    PERIODIC_KEYS,
+    PREEMPTION,
+    REQUEST_KEYS,
+    TOP_KEYS,
+)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 DURATION = {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]*)?\s*(us|µs|ms|s|min|h)\s*$",
@@ -30,9 +37,12 @@ _TASK_FIELDS = {
         "type": "object", "minProperties": 1,
         "properties": {"every": DURATION, "start": DURATION, "times": {
             "type": "array", "items": DURATION}, "poisson": POSITIVE,
-            "seed": {"type": "integer", "minimum": 0}},
+            "seed": {"type": "integer", "minimum": 0},
+            "file": {"type": "string", "description": "a CSV request trace: header time, "
+                     "one duration per row"}},
         "additionalProperties": False,
-        "description": "one of " + ", ".join(ARRIVAL_KINDS) + " (poisson with a seed)"},
+        "description": "one of " + ", ".join(ARRIVAL_KINDS)
+                       + " (poisson with a seed; file: a CSV request trace)"},
 }
 _TOP_FIELDS = {
     "name": NAME, "description": {"type": "string"}, "latency_db": NAME,
