@@ -3,7 +3,7 @@
 Each test runs 60 s of a scenario, as the paper did, with the continuing load (frames go
 on after the horizon until every request has given up). Where our model reproduces a
 finding only in part, the test asserts what holds and says what does not (see also the
-README, which also says which figures moved with the continuing load and why).
+user guide (docs/guide.md), which also says which figures moved with the continuing load and why).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def test_longer_prompts_never_reduce_violations(scenario_d_sweep):
 def test_short_prompt_decode_spills_onto_the_npu(scenario_d_sweep):
     # The paper: 95.1 % of decode layers on the NPU for 32-64-token prompts. We reproduce
     # the spill and its TPT spike, not its size: 42 % at 32 tokens vs 16 % at 1024 (the
-    # GPU is free more often in our model; see the README's "Reproducing the paper").
+    # GPU is free more often in our model; see docs/guide.md, "Reproducing the paper").
     share = {n: scenario_d_sweep[n]["placement"]["llm"]["decode"]["npu"] for n in (32, 1024)}
     assert share[32] > 1 / 3 and share[32] > 2 * share[1024]
     tpt = {n: scenario_d_sweep[n]["llm"]["llm"]["tpt_ms"]["mean"] for n in (32, 1024)}

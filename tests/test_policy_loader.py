@@ -17,7 +17,7 @@ from tests.conftest import run_cli
 from tests.test_gap_check import small_scenario
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "ftf_no_hopeless.py"
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parent.parent / "docs" / "guide.md"  # the policy example
 
 
 class ShortestFirst(Policy):  # the target of the entry-point test
