@@ -91,6 +91,7 @@ def check(
     Example: rtgen-opt check scenario_a --horizon 2s --policy edf-dyn
     """
     from rtgen_opt.analysis import check as checks
+    from rtgen_opt.commands.check import check_command
 
     _check_format(format)
     chosen = None if policy is None else load_policy(policy)
@@ -110,17 +111,8 @@ def check(
             _check_max_fps(checks, s, ts, max_fps, chosen, slo, budget, say, workers, format)
         say.phase("analytical tests, then " + (f"{chosen.name} in every realization"
                                                if chosen else "the solver"))
-        share = 0.5 if margin else 1.0
-        verdict = checks.guarded_check(ts, chosen, budget.share(share), workers, slo,
-                                       progress=say, budget=budget)
-        if margin and verdict.verdict != "unknown":
-            verdict.margin = checks.guarded_margin(ts, chosen, budget.share(1.0), slo,
-                                                   progress=say, budget=budget)
-        verdict.interrupted = budget.interrupted.is_set()
-    data = verdict.as_dict(ts.scenario)
-    data["question"] = verdict.question
-    data["assumptions"] = assumptions(s, ts, latency)
-    data["witness"] = None
+        data, verdict = check_command(ts, chosen, budget.share(1.0), workers, slo, margin,
+                                      s.execution, latency, progress=say, budget=budget)
     if witness_out is not None and verdict.witness is not None:
         write_file(witness_out, realization_text(ts, verdict.witness, scenario, set_ or ()))
         data["witness"] = witness_out
@@ -164,14 +156,6 @@ def _escape(text: str) -> str:
     from xml.sax.saxutils import escape
 
     return escape(text)
-
-
-def assumptions(s, ts, latency: str) -> dict:
-    """Under which assumptions the answer holds (the JSON's ``assumptions``)."""
-    from rtgen_opt.analysis.uncertainty import jitter_ms
-
-    return {"execution": list(s.execution), "jitter_ms": jitter_ms(ts),
-            "latency": latency, "arrivals": "as declared"}
 
 
 def _assumption_text(a: dict) -> str:

@@ -221,8 +221,6 @@ def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
         if "value" in stage:
             rows.append([f"objective {stage['name']}", f"{stage['value']:g} (bound "
                          f"{stage['bound']:g}, {stage['status']})"])
-    if data["time_to_first_solution_s"] is not None:
-        rows.append(["first solution", f"{data['time_to_first_solution_s']:.1f} s"])
     rows.append(["replay", "ok" if data["replay_ok"] else "FAILED"])
     if data["interrupted"]:
         rows.append(["interrupted", "yes: the best answer so far"])

@@ -29,12 +29,11 @@ from rtgen_opt.cli.common import (
     _write_report,
     app,
 )
+from rtgen_opt.commands.simulate import simulate_run
 from rtgen_opt.errors import InputError
-from rtgen_opt.evaluation.metrics import evaluate
 from rtgen_opt.model.realization import read_realization, realization_text
 from rtgen_opt.output import check_writable, write_files
 from rtgen_opt.report.tables import emit
-from rtgen_opt.simulation.executor import simulate as run_policy
 from rtgen_opt.simulation.policies.classic import POLICIES
 from rtgen_opt.simulation.policies.loader import load_policy
 from rtgen_opt.supervise import EXIT_INTERRUPTED
@@ -113,9 +112,8 @@ def simulate(
                 break
             name = chosen.name
             say.phase(f"simulating {name}")
-            result = run_policy(ts, chosen, given)
-            runs.append({"policy": name, **evaluate(ts, result.schedule),
-                         "events": result.events, "wall_s": round(result.wall_s, 4)})
+            run, result = simulate_run(ts, chosen, name, given)
+            runs.append(run)
             if given is not None:
                 runs[-1]["realization"] = realization
             traces[name] = result.schedule

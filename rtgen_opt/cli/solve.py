@@ -36,13 +36,9 @@ from rtgen_opt.cli.common import (
     solve_summary_rows,
 )
 from rtgen_opt.errors import InputError
-from rtgen_opt.evaluation.metrics import evaluate
-from rtgen_opt.model.taskset import TaskSet
 from rtgen_opt.output import check_writable
 from rtgen_opt.report.tables import emit
-from rtgen_opt.simulation.executor import simulate as run_policy
-from rtgen_opt.simulation.policies.classic import POLICIES
-from rtgen_opt.supervise import EXIT_INTERRUPTED, Budget, budget_kwargs
+from rtgen_opt.supervise import EXIT_INTERRUPTED, budget_kwargs
 
 # ----------------------------------------------------------------------------- solve
 
@@ -92,6 +88,7 @@ def solve(
 
     Example: rtgen-opt solve scenario_c --horizon 60s --report solve.html
     """
+    from rtgen_opt.commands.solve import solve_command
     from rtgen_opt.optimisation.solve import solve as run_solver
 
     _check_format(format)
@@ -116,11 +113,9 @@ def solve(
         say.phase("building the task set")
         ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
         say.phase("solving")
-        out = run_solver(ts, budget.share(1.0), workers, seed, ttft, progress=say,
-                         export_model=export_model, solver=solver, mip_solver=mip_solver,
-                         **budget_kwargs(run_solver, budget))
-        say.phase("measuring the best policy beside it")
-        baseline = _baseline(ts, out.warm_start)
+        data, out, baseline = solve_command(
+            ts, budget.share(1.0), workers, seed, ttft, solver, mip_solver, progress=say,
+            export_model=export_model, budget=budget, **budget_kwargs(run_solver, budget))
     if schedule_out and out.schedule is not None:
         _write_text(schedule_out, out.schedule.to_text(ts, schedule_out, trace_format,
                                                        set_ or ()))
@@ -132,13 +127,10 @@ def solve(
         _write_text(export_bound, certificate_json(
             Problem(ts, ttft=ttft), out.bound.prices, out.bound.exact, out.bound.blocks,
             scenario, tuple(set_ or ()), latency))
-    data = solve_data(ts, out, solver, mip_solver, baseline, budget)
     if report:
         _write_report(report, "solve", ts, data, {"best found": out.schedule,
                                                   **({baseline["policy"]: baseline["trace"]}
                                                      if baseline else {})})
-    data["best_policy"] = data["best_policy"] and {k: v for k, v in data["best_policy"].items()
-                                                   if k != "trace"}
     engine = ("kill-aware construction" if out.method == "construction" else "CP-SAT model"
               if solver == "cpsat" else f"MILP/{mip_solver} model")
     title = (f"{ts.scenario}: {_run_length(ts)}, {ts.num_jobs} jobs, {engine}, "
@@ -159,57 +151,3 @@ def solve(
         raise typer.Exit(EXIT_INTERRUPTED if data["interrupted"] else 1)
     if data["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)
-
-
-def _baseline(ts: TaskSet, name: str | None) -> dict | None:
-    """The best policy that serves every request, measured for comparison: the solver's
-    warm start when that was a policy, else found again."""
-    if name not in POLICIES:
-        from rtgen_opt.optimisation.solve import best_policy_schedule
-
-        name = best_policy_schedule(ts)[0]
-    if name is None:
-        return None
-    trace = run_policy(ts, name).schedule
-    return {"policy": name, "metrics": evaluate(ts, trace), "trace": trace}
-
-
-def solve_data(ts: TaskSet, out, solver: str, mip_solver: str, baseline: dict | None,
-               budget: Budget) -> dict:
-    """The `solve` JSON (docs/files-and-output.md) with what was proven and how."""
-    metrics = out.metrics or {}
-    released = (sum(t["released"] for t in metrics["tasks"].values()) if metrics.get("tasks")
-                else int(sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None)))
-    gap = (None if out.violations is None
-           else max(0.0, out.violations - out.violations_lower_bound))
-    best = None
-    if baseline:
-        m = baseline["metrics"]
-        best = {"policy": baseline["policy"], "violations": m["weighted_violations"],
-                "violation_rate": m["violation_rate"], "tasks": m["tasks"],
-                "llm": {n: {k: x[k] for k in ("requests", "ttft_ms", "tpt_ms", "starved")}
-                        for n, x in m["llm"].items()},
-                "trace": baseline["trace"]}
-    return {
-        "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
-        "drain_s": getattr(ts, "drain_us", 0) / 1e6, "solver": solver,
-        "mip_solver": mip_solver if solver == "milp" else None,
-        "status": out.status.value, "proven": out.status.value == "OPTIMAL",
-        "violations": out.violations, "violations_lower_bound": out.violations_lower_bound,
-        "gap": out.gap, "gap_violations": gap,
-        "gap_pp": None if gap is None else 100 * gap / max(1, released),
-        "gap_pct_of_frames": None if gap is None else 100 * gap / max(1, released),
-        "released": released,
-        "lower_bound_method": getattr(out, "lower_bound_method", None) or None,
-        "upper_bound_method": getattr(out, "upper_bound_method", None) or None,
-        "time_to_first_solution_s": getattr(out, "time_to_first_solution_s", None),
-        "tasks": metrics.get("tasks"), "llm": metrics.get("llm"),
-        "violation_rate": metrics.get("violation_rate"),
-        "utilization": metrics.get("utilization"), "placement": metrics.get("placement"),
-        "best_policy": best,
-        "replay_ok": out.replay_ok, "replay_violations": out.replay_violations,
-        "method": out.method, "warm_start": out.warm_start, "granularity": ts.granularity,
-        "stages": out.stages, "notes": out.notes,
-        "time_limit_s": budget.total_s, "interrupted": budget.interrupted.is_set(),
-        "wall_s": round(out.wall_s, 3),
-    }

@@ -37,9 +37,11 @@ def compute(run: Run) -> dict:
     """Compute one run (in a worker): ``{"rows": [...]}`` or ``{"error": "..."}``. Every
     failure is caught and described: one bad point must not stop the sweep."""
     try:
+        from rtgen_opt.model.size import check_size
         from rtgen_opt.model.taskset import build_taskset
 
         scenario = load_scenario(run.scenario_path, run.overrides)
+        check_size(scenario, None)  # refused like the command line's, before building
         ts = build_taskset(scenario)
         rows = RUNNERS[run.command.name](ts, scenario, run.command.options)
         return {"rows": [flatten(row) for row in rows], "error": None}
@@ -60,32 +62,26 @@ def _policy(name: str, options: dict):
 
 
 def _simulate(ts, scenario, options: dict) -> list[dict]:
-    from rtgen_opt.evaluation.metrics import evaluate
-    from rtgen_opt.simulation.executor import simulate
+    from rtgen_opt.commands.simulate import simulate_run
 
-    rows = []
-    for name in options["policies"]:
-        result = simulate(ts, _policy(name, options))
-        rows.append({"policy": name, **evaluate(ts, result.schedule), "events": result.events,
-                     "wall_s": round(result.wall_s, 4)})
-    return rows
+    return [simulate_run(ts, _policy(name, options), name)[0] for name in options["policies"]]
 
 
 def _solve(ts, scenario, options: dict) -> list[dict]:
-    from rtgen_opt.optimisation.solve import solve
+    """The row is `rtgen-opt solve --format json` (the same function builds both)."""
+    from rtgen_opt.commands.solve import solve_command
 
-    out = solve(ts, options["time_limit_s"], options["workers"], options["seed"],
-                options["ttft"], solver=options["solver"], mip_solver=options["mip_solver"])
-    # The schedule's metrics first: the solver's own `violations` (weighted, the
-    # objective) is the one the solve command reports under that name.
-    return [{"policy": "optimum", **(out.metrics or {}), "status": out.status.value,
-             "violations": out.violations, "violations_lower_bound": out.violations_lower_bound,
-             "gap": out.gap, "replay_ok": out.replay_ok, "method": out.method,
-             "warm_start": out.warm_start, "notes": out.notes, "wall_s": round(out.wall_s, 3)}]
+    data, _out, _baseline = solve_command(
+        ts, options["time_limit_s"], options["workers"], options["seed"], options["ttft"],
+        options["solver"], options["mip_solver"])
+    return [{"policy": "optimum", **data}]
 
 
 def _check(ts, scenario, options: dict) -> list[dict]:
+    """Each row is `rtgen-opt check --format json` for one policy (or the solver's
+    question), guarded by the time limit like the command line's."""
     from rtgen_opt.analysis import check as checks
+    from rtgen_opt.commands.check import check_command
 
     rows = []
     for label in options["policies"]:
@@ -98,13 +94,9 @@ def _check(ts, scenario, options: dict) -> list[dict]:
             data = bracket.as_dict(ts.scenario, label)
             rows.append({"policy": label, **{k: v for k, v in data.items() if k != "scenario"}})
             continue
-        verdict = checks.check(ts, policy, options["time_limit_s"], options["workers"],
-                               options["slo"])
-        data = {k: v for k, v in verdict.as_dict(ts.scenario).items() if k != "scenario"}
-        data.setdefault("verdict", "yes" if verdict.schedulable else
-                        ("no" if verdict.proven else "unknown"))
-        data.setdefault("proven", verdict.proven)
-        rows.append({"policy": label, **data})
+        data, _verdict = check_command(ts, policy, options["time_limit_s"], options["workers"],
+                                       options["slo"], execution=scenario.execution)
+        rows.append({"policy": label, **{k: v for k, v in data.items() if k != "scenario"}})
     return rows
 
 

@@ -299,14 +299,17 @@ def plot_columns(spec: SweepSpec, columns: list[str]) -> list[str]:
 
 def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int) -> dict:
     """What `--dry-run` prints: points, runs, what the cache already holds, and the work
-    left: policy simulations and task-set segments, and the solver time budget (the sum
-    of the commands' time limits: an upper bound on their solver time; a `max_fps`
-    search shares one limit among its probes)."""
-    from rtgen_opt.model.taskset import build_taskset
+    left: policy simulations and task-set segments (estimated from the scenarios, as the
+    memory check does: no task set is built), and the solver time budget (the sum of the
+    commands' time limits: an upper bound on their solver time; a `max_fps` search shares
+    one limit among its probes). A point whose task set would not fit in memory is refused
+    here, as the run itself would refuse it."""
+    from rtgen_opt.model.size import check_size
 
     todo = [r for r in runs if cache.get(r.key) is None]
     scenarios = {r.point: load_scenario(r.scenario_path, r.overrides) for r in todo}
-    segments = sum(build_taskset(s).num_segments for s in scenarios.values())
+    estimates = [check_size(s, None) for s in scenarios.values()]
+    segments = sum(e.segments for e in estimates if e is not None)
     simulations = sum(len(r.command.options["policies"]) for r in todo
                       if r.command.name == "simulate")
     solver_s = sum(_solver_budget(r) for r in todo)
