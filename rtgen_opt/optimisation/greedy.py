@@ -10,10 +10,9 @@ from collections.abc import Iterable
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
-from rtgen_opt.optimisation.after import predecessors_first
+from rtgen_opt.optimisation.placement import Row, predecessors_first
 
 Lanes = dict[int, list[list[tuple[int, int]]]]  # backend -> per instance, sorted (start, end)
-Placed = list[tuple[int, int, int, int, int]]  # (segment, backend, instance, start, end)
 
 
 def greedy_schedule(problem: Problem) -> Schedule:
@@ -40,26 +39,26 @@ def greedy_schedule(problem: Problem) -> Schedule:
             continue  # its predecessor (a frame) missed its deadline: it cannot run
         placed = _place_chain(ts, job, lanes, finish, problem.segments(job))
         limit = int(ts.job_deadline_us[job])
-        if placed is None or (limit != NO_DEADLINE and placed[-1][4] > limit):
+        if limit != NO_DEADLINE and placed[-1].end > limit:
             continue
         for seg, backend, k, start, end in placed:
             bisect.insort(lanes[backend][k], (start, end))
             for column, value in zip(rows, (seg, backend, k, start, end, False)):
                 column.append(value)
-        finish[job] = placed[-1][4]
+        finish[job] = placed[-1].end
     return Schedule.from_lists(*rows)
 
 
 def _place_chain(ts: TaskSet, job: int, lanes: Lanes, finish: dict[int, int],
-                 segments: Iterable[int]) -> Placed:
+                 segments: Iterable[int]) -> list[Row]:
     """Place ``segments`` of ``job`` in order, each on the lane where it finishes first,
     from its release (after its predecessor, when that ran)."""
     ready = max(int(ts.job_release_us[job]), finish.get(int(ts.job_after[job]), 0))
     prev_backend = -1
-    placed = []
+    placed: list[Row] = []
     transfer = ts.transfer_us[ts.job_task[job]]
     for seg in segments:
-        best = None
+        best: Row | None = None
         for b, lane_list in lanes.items():
             dur = int(ts.seg_dur_us[seg, b])
             if dur == INELIGIBLE:
@@ -67,10 +66,12 @@ def _place_chain(ts: TaskSet, job: int, lanes: Lanes, finish: dict[int, int],
             at = ready + (int(transfer[prev_backend, b]) if prev_backend >= 0 else 0)
             for k, lane in enumerate(lane_list):
                 start = _earliest_gap(lane, at, dur)
-                if best is None or (start + dur, b, k) < (best[4], best[1], best[2]):
-                    best = (seg, b, k, start, start + dur)
+                if best is None or (start + dur, b, k) < (best.end, best.backend,
+                                                          best.instance):
+                    best = Row(seg, b, k, start, start + dur)
+        assert best is not None  # every segment has a backend (the task set checks it)
         placed.append(best)
-        ready, prev_backend = best[4], best[1]
+        ready, prev_backend = best.end, best.backend
     return placed
 
 

@@ -13,23 +13,13 @@ import numpy as np
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
-from rtgen_opt.optimisation.after import dependents
+from rtgen_opt.optimisation.placement import Row, dependents
 
 BLOCKED = -1  # owner of a blocked interval (segments own theirs by their index)
 
 
 class ConstructionFailed(Exception):
     """No schedule found that serves every required request by its deadlines."""
-
-
-class Row(NamedTuple):
-    """One segment placed on instance ``instance`` of ``backend`` over [start, end)."""
-
-    seg: int
-    backend: int
-    instance: int
-    start: int
-    end: int
 
 
 class LaneEdit(NamedTuple):

@@ -19,8 +19,8 @@ import numpy as np
 
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
-from rtgen_opt.optimisation.after import predecessors_first
 from rtgen_opt.optimisation.construct.board import Board, Row
+from rtgen_opt.optimisation.placement import predecessors_first
 
 MAX_MAPPINGS = 64  # static frame mappings tried (all combinations up to this many)
 

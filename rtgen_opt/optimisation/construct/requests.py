@@ -51,6 +51,16 @@ class Plan(NamedTuple):
     backend: int | None = None  # keep the request's own segments on this backend
 
 
+class Tried(NamedTuple):
+    """A plan that served the request, ordered by what it cost: weight lost, then the end
+    of the first token, then the plan's rank."""
+
+    lost: int
+    first_token_end: int
+    rank: int
+    plan: Plan
+
+
 class Lane(NamedTuple):
     """A lane that can run a segment in time: earliest start there, duration, and the
     latest start that meets the segment's latest end."""
@@ -126,18 +136,18 @@ def _cost(board: Board, frames: Frames, rows: list[Row]) -> tuple[int, Repair]:
     """The cheaper repair of putting ``rows``, tried and taken back: (weight lost, how)."""
     if not any(board.frames_on(b, k, s, e) for _, b, k, s, e in rows):
         return 0, "none"
-    best: tuple[int, Repair] | None = None
+    best_lost: float = math.inf
+    best_repair: Repair = "none"
     repair: Repair
     for repair in ("colliding", "in-window"):
         mark = board.mark()
         lost = occupy(board, frames, rows, repair)
         board.rollback(mark)
-        if best is None or lost < best[0]:
-            best = (lost, repair)
+        if lost < best_lost:
+            best_lost, best_repair = lost, repair
         if lost <= 0:
             break
-    assert best is not None
-    return best
+    return int(best_lost), best_repair
 
 
 def choose_idle(board: Board, frames: Frames, unit: Unit, i: int,
@@ -190,15 +200,15 @@ def choose_least_damage(board: Board, frames: Frames, unit: Unit, i: int,
         for start in [at] + board.busy_ends(b, k, at, min(at + lookahead, latest, gap)):
             if start < gap and start <= latest and board.fixed_free(b, k, start, start + dur):
                 candidates.append((start + dur, b, k, start))
-    best: tuple[int, Choice] | None = None
+    best, best_lost = None, math.inf
     for end, b, k, start in sorted(set(candidates)):
-        if end > idle_end or (best is not None and best[0] == 0):
+        if end > idle_end or best_lost == 0:
             break
         rows = [Row(seg, b, k, start, end)]
         lost, repair = _cost(board, frames, rows)
-        if best is None or lost < best[0]:
-            best = (lost, Choice(rows, repair))
-    return None if best is None else best[1]
+        if lost < best_lost:
+            best, best_lost = Choice(rows, repair), lost
+    return best
 
 
 def choose_idle_or_least_damage(board: Board, frames: Frames, unit: Unit, i: int,
@@ -231,7 +241,8 @@ def _place_back_to_back(board: Board, frames: Frames, unit: Unit, lo: int,
     segs = [unit.segs[i] for i in own]
     ready, _, _ = _ready(board, unit, own[0])
     transfer = ts.transfer_us[ts.job_task[unit.job]]
-    best: tuple[tuple[int, int, int, int], list[Row], Repair] | None = None
+    best: Choice | None = None
+    best_key = (math.inf,)  # (weight lost, end, backend, instance): the least wins
     for b in range(len(ts.backends)):
         durs = [int(ts.seg_dur_us[s, b]) for s in segs]
         if INELIGIBLE in durs:
@@ -255,11 +266,11 @@ def _place_back_to_back(board: Board, frames: Frames, unit: Unit, lo: int,
                     continue
                 lost, repair = _cost(board, frames, rows)
                 key = (lost, rows[-1].end, b, k)
-                if best is None or key < best[0]:
-                    best = (key, rows, repair)
+                if key < best_key:
+                    best, best_key = Choice(rows, repair), key
     if best is None:
         return False
-    occupy(board, frames, best[1], best[2])
+    occupy(board, frames, best.rows, best.repair)
     return True
 
 
@@ -312,7 +323,7 @@ def place_unit(board: Board, frames: Frames, unit: Unit, lookahead: int) -> str:
     name of the plan used for its first-token work ("asap" when none served it)."""
     start = board.mark()
     lo = unit.first_unplaced(board)
-    tried: list[tuple[int, int, int, Plan]] = []  # (weight lost, first token end, n, plan)
+    tried: list[Tried] = []
     used = None  # the backends of the request's own segments under the plain plan
     for n, plan in enumerate(_plans(board, unit)):
         if plan.backend is not None and used == {plan.backend}:
@@ -320,13 +331,13 @@ def place_unit(board: Board, frames: Frames, unit: Unit, lookahead: int) -> str:
         mark = board.mark()
         before = board.placed_weight
         if _run_plan(board, frames, unit, lo, plan, lookahead):
-            tried.append((before - board.placed_weight, board.segs[unit.first_token].end, n,
-                          plan))
+            tried.append(Tried(before - board.placed_weight,
+                               board.segs[unit.first_token].end, n, plan))
             if n == 0:
                 used = {board.segs[s].backend for s, j in zip(unit.segs[:unit.first_work],
                                                               unit.seg_job) if j == unit.job}
         board.rollback(mark)
-    best = min(tried)[3] if tried else None
+    best = min(tried).plan if tried else None
     if best is None or not _run_plan(board, frames, unit, lo, best, lookahead):
         board.rollback(start)
         _place_asap(board, frames, unit, lo)

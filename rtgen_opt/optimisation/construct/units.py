@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.model.taskset import NO_DEADLINE
-from rtgen_opt.optimisation.after import dependents, predecessors_first
 from rtgen_opt.optimisation.construct.board import Board
+from rtgen_opt.optimisation.placement import dependents, predecessors_first
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""`after` edges among the jobs of a problem: who waits for whom, and an order that puts
-every predecessor before the jobs waiting for it.
+"""What the greedy schedule and the construction share: a placed row, and the `after`
+edges among the jobs of a problem (who waits for whom, and an order that puts every
+predecessor before the jobs waiting for it).
 
 Each job waits for at most one other (``ts.job_after``), but one job may be waited for by
 several (fan-out: N request tasks `after: rag`), and a job that waits may itself be waited
@@ -10,8 +11,19 @@ jobs that wait for nobody.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from rtgen_opt.model.taskset import TaskSet
+
+
+class Row(NamedTuple):
+    """One segment placed on instance ``instance`` of ``backend`` over [start, end)."""
+
+    seg: int
+    backend: int
+    instance: int
+    start: int
+    end: int
 
 
 def dependents(ts: TaskSet, jobs: Iterable[int]) -> dict[int, list[int]]:
