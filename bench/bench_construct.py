@@ -1,11 +1,16 @@
-"""Kill-aware construction (the long-horizon upper bound) on 60 s instances.
+"""The construction (the long-horizon upper bound) on 60 s instances.
 
     nice -n 10 python bench/bench_construct.py                  # every instance
     nice -n 10 python bench/bench_construct.py --only c c-od30  # some instances
 
+(from the repository root, with rtgen_opt importable: installed, or PYTHONPATH=.)
+
 Per instance: the construction's weighted violations after frame mapping, after the
 requests, after polish, its construction and total wall time, whether `replay` accepts the
-schedule, the frame mapping and the plans chosen. One worker. `latest_construct.txt` also
+schedule, the frame mapping and the plans chosen (per request, how its first-token work was
+placed: "least-damage" per segment, also on one backend, "back-to-back", "idle", or
+"asap"; older runs in `latest_construct.txt` call "least-damage" "kill-aware", the name
+`solve` still prints for the whole construction). One worker. `latest_construct.txt` also
 holds the insertion heuristic it replaced, measured before its removal.
 """
 

@@ -360,32 +360,3 @@ def test_polish_reaches_the_optimum_the_construction_misses(tmp_path):
     optimum = CpSatModel(Problem(ts)).solve(20, workers=1, stages=("violations",))
     assert optimum.status == SolveStatus.OPTIMAL and optimum.violations == 1
 
-
-@pytest.mark.parametrize("n, rag_ms", [(3, 9), (4, 9), (6, 9), (12, 4)])
-def test_a_predecessor_shared_by_several_requests_runs_once_and_every_after_holds(
-        tmp_path, n, rag_ms):
-    """The issue's reproduction: a 6 ms frame every 10 ms on backend a, a RAG job on a,
-    N LLM tasks `after: rag` on b. The construction's schedule replays (every `after`
-    edge, the shared job once) and is never better than the CP-SAT optimum."""
-    from rtgen_opt.evaluation.replay import replay
-    from rtgen_opt.formulations.cpsat import CpSatModel
-    from rtgen_opt.formulations.problem import Problem
-    from rtgen_opt.optimisation.solve import service_rules
-    from tests.tiny import taskset
-
-    rows = ["f,frame,a,,1,6", f"g,frame,a,,1,{rag_ms}", "l,prefill,b,1,1,5",
-            "l,prefill,b,64,1,5", "l,decode,b,1,1,1", "l,decode,b,64,1,1"]
-    tasks = [{"name": "frame", "model": "f", "period": "10ms"},
-             {"name": "rag", "model": "g", "arrivals": {"times": ["0ms"]}}]
-    tasks += [{"name": f"llm{k}", "model": "l", "after": "rag", "input_tokens": 1,
-               "output_tokens": 2} for k in range(n)]
-    ts = taskset(tmp_path, rows, tasks, "40ms", preemption="none")
-    problem = Problem(ts)
-    schedule = construct_schedule(problem, 2.0, 1, 0)
-    check = replay(ts, schedule, service_rules(problem))
-    assert check.ok, check.violations[:3]
-    rag_runs = [int(s) for s in schedule.seg
-                if ts.tasks[ts.job_task[ts.seg_job[s]]].name == "rag"]
-    assert len(rag_runs) == len(set(rag_runs))  # placed once
-    optimum = CpSatModel(problem).solve(20, workers=1, stages=("violations",))
-    assert optimum.violations <= check.metrics["weighted_violations"] + 1e-9

@@ -7,9 +7,7 @@ type, an impossible value or a reference to something that does not exist raises
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -18,6 +16,7 @@ from pathlib import Path
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.latency import LatencyDB, SeqLenOutOfRange, load_db, resolve_db
+from rtgen_opt.model.request_trace import read_request_trace
 from rtgen_opt.resources import data_dir
 from rtgen_opt.safeload import load_yaml, read_limited
 from rtgen_opt.units import parse_duration
@@ -30,7 +29,6 @@ REQUEST_KEYS = ("name", "model", "arrivals", "after", "input_tokens", "output_to
                 "tpt", "deadline", "weight", "jitter")
 MAX_EXECUTION_FACTOR = 100  # `execution: [lo, hi]`: hi at most this (a typo guard)
 ARRIVAL_KINDS = ("every", "times", "poisson", "file")
-MAX_ARRIVAL_FILE_BYTES = 64 * limits.MAX_ARRIVAL_TIMES  # a request trace: a time per line
 ON_MISS = ("drop", "continue")
 PREEMPTION = ("none", "restart")
 AFTER_HORIZON = ("continue", "stop")  # frames go on through the drain, or stop
@@ -494,33 +492,12 @@ def _arrivals(f: _Fields) -> Arrivals | None:
 
 
 def _trace_file(spec: _Fields) -> tuple[Fraction, ...]:
-    """Arrival times from a CSV request trace (``arrivals: {file: requests.csv}``, the path
-    relative to the scenario file): a header ``time`` and one duration per row (``0.5s``,
-    ``1250ms``). Bounded by the count of explicit times, not by the scenario's file size."""
+    """``arrivals: {file: requests.csv}``: the path relative to the scenario file."""
     name = spec.mapping["file"]
     if not isinstance(name, str) or not name.strip():
         raise spec.error("file", "the path of a CSV request trace", name)
     base = Path(spec.source).parent if Path(spec.source).is_file() else Path.cwd()
-    path = base / name
-    text = read_limited(path, str(path), "request trace (CSV)", MAX_ARRIVAL_FILE_BYTES)
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or [c.strip() for c in rows[0]] != ["time"]:
-        raise InputError(str(path), "header", "a single column named time (per-request "
-                         "tokens are not supported: give the task's input_tokens)",
-                         ",".join(rows[0]) if rows else "an empty file")
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
-    if not body or len(body) > limits.MAX_ARRIVAL_TIMES:
-        raise InputError(str(path), "rows", f"1 to {limits.MAX_ARRIVAL_TIMES:,} arrival times",
-                         len(body))
-    times = []
-    for line, row in enumerate(body, start=2):
-        if len(row) != 1:
-            raise InputError(str(path), f"line {line}", "one duration", ",".join(row))
-        try:
-            times.append(parse_duration(row[0].strip()))
-        except ValueError as exc:
-            raise InputError(str(path), f"line {line}, time", str(exc), row[0]) from None
-    return tuple(sorted(times))
+    return read_request_trace(base / name)
 
 
 def _link_after(source: str, specs: list[TaskSpec]) -> list[TaskSpec]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterable
 
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
+from rtgen_opt.optimisation.placement import Row, predecessors_first
+
+Lanes = dict[int, list[list[tuple[int, int]]]]  # backend -> per instance, sorted (start, end)
 
 
 def greedy_schedule(problem: Problem) -> Schedule:
@@ -17,7 +21,7 @@ def greedy_schedule(problem: Problem) -> Schedule:
     first), then frames by deadline, each placed only if it completes in time. Used to
     warm-start windows, where a policy's trace may collide with committed blocks."""
     ts = problem.ts
-    lanes = {b: [[] for _ in range(k)] for b, k in enumerate(ts.instances)}  # sorted (s, e)
+    lanes: Lanes = {b: [[] for _ in range(k)] for b, k in enumerate(ts.instances)}
     for backend, start, end in sorted(problem.blocked, key=lambda x: (x[1], x[2])):
         lane = min(lanes[backend], key=lambda ln: (ln[-1][1] if ln else 0) > start)
         bisect.insort(lane, (start, end))
@@ -27,42 +31,34 @@ def greedy_schedule(problem: Problem) -> Schedule:
     frames = sorted((j for j in jobs if ts.job_deadline_us[j] != NO_DEADLINE),
                     key=lambda j: (ts.job_deadline_us[j], j))
     finish: dict[int, int] = {}
-    rows = ([], [], [], [], [], [])
-    for job in _predecessors_first(ts, requests) + frames:
+    rows: tuple[list, ...] = ([], [], [], [], [], [])
+    in_problem = set(jobs)
+    for job in predecessors_first(ts, requests) + predecessors_first(ts, frames):
+        pred = int(ts.job_after[job])
+        if pred in in_problem and pred not in finish:
+            continue  # its predecessor (a frame) missed its deadline: it cannot run
         placed = _place_chain(ts, job, lanes, finish, problem.segments(job))
         limit = int(ts.job_deadline_us[job])
-        if placed is None or (limit != NO_DEADLINE and placed[-1][4] > limit):
+        if limit != NO_DEADLINE and placed[-1].end > limit:
             continue
         for seg, backend, k, start, end in placed:
             bisect.insort(lanes[backend][k], (start, end))
             for column, value in zip(rows, (seg, backend, k, start, end, False)):
                 column.append(value)
-        finish[job] = placed[-1][4]
+        finish[job] = placed[-1].end
     return Schedule.from_lists(*rows)
 
 
-def _predecessors_first(ts: TaskSet, requests: list[int]) -> list[int]:
-    order, seen = [], set()
-    for job in requests:
-        chain = [job]
-        while ts.job_after[chain[-1]] >= 0 and ts.job_after[chain[-1]] in requests:
-            chain.append(int(ts.job_after[chain[-1]]))
-        for j in reversed(chain):
-            if j not in seen:
-                seen.add(j)
-                order.append(j)
-    return order
-
-
-def _place_chain(ts, job, lanes, finish, segments=None, ready=None, prev_backend=-1):
-    """Place ``segments`` of ``job`` (default: all) in order, each on the lane where it
-    finishes first, from ``ready`` (default: release, after its predecessor)."""
-    if ready is None:
-        ready = max(int(ts.job_release_us[job]), finish.get(int(ts.job_after[job]), 0))
-    placed = []
+def _place_chain(ts: TaskSet, job: int, lanes: Lanes, finish: dict[int, int],
+                 segments: Iterable[int]) -> list[Row]:
+    """Place ``segments`` of ``job`` in order, each on the lane where it finishes first,
+    from its release (after its predecessor, when that ran)."""
+    ready = max(int(ts.job_release_us[job]), finish.get(int(ts.job_after[job]), 0))
+    prev_backend = -1
+    placed: list[Row] = []
     transfer = ts.transfer_us[ts.job_task[job]]
-    for seg in ts.job_segments(job) if segments is None else segments:
-        best = None
+    for seg in segments:
+        best: Row | None = None
         for b, lane_list in lanes.items():
             dur = int(ts.seg_dur_us[seg, b])
             if dur == INELIGIBLE:
@@ -70,14 +66,16 @@ def _place_chain(ts, job, lanes, finish, segments=None, ready=None, prev_backend
             at = ready + (int(transfer[prev_backend, b]) if prev_backend >= 0 else 0)
             for k, lane in enumerate(lane_list):
                 start = _earliest_gap(lane, at, dur)
-                if best is None or (start + dur, b, k) < (best[4], best[1], best[2]):
-                    best = (seg, b, k, start, start + dur)
+                if best is None or (start + dur, b, k) < (best.end, best.backend,
+                                                          best.instance):
+                    best = Row(seg, b, k, start, start + dur)
+        assert best is not None  # every segment has a backend (the task set checks it)
         placed.append(best)
-        ready, prev_backend = best[4], best[1]
+        ready, prev_backend = best.end, best.backend
     return placed
 
 
-def _earliest_gap(busy, at, dur) -> int:
+def _earliest_gap(busy: list[tuple[int, int]], at: int, dur: int) -> int:
     """Earliest start >= at with [start, start + dur) free on a lane of sorted, disjoint
     busy intervals. (A chain's own earlier segments end before ``at``: no conflict.)"""
     start = at

@@ -1,20 +1,24 @@
-"""The construction end to end: frames, requests, polish, and the floors it must beat."""
+"""The construction's driver: the four steps in order, the report, and the floors (a
+schedule given, the plain greedy schedule) that the answer is never worse than."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import NO_DEADLINE
-from rtgen_opt.optimisation.construct.board import ConstructionFailed, Board
-from rtgen_opt.optimisation.construct.frames import Frames, _map_frames
-from rtgen_opt.optimisation.construct.polish import _polish
-from rtgen_opt.optimisation.construct.report import ConstructionReport
-from rtgen_opt.optimisation.construct.requests import _place_unit, _units
+from rtgen_opt.optimisation.construct.board import Board, ConstructionFailed
+from rtgen_opt.optimisation.construct.frames import Frames, map_frames
+from rtgen_opt.optimisation.construct.polish import polish
+from rtgen_opt.optimisation.construct.requests import place_unit
+from rtgen_opt.optimisation.construct.units import Unit, required_jobs, units
+from rtgen_opt.optimisation.greedy import greedy_schedule
 
 # Candidate starts of a first-token segment reach this many frame windows (the longest
 # relative deadline) past its ready time: waiting longer only repeats the frame pattern.
@@ -24,37 +28,57 @@ POLISH_SHARE = 0.8  # of the time limit, for the CP-SAT polish windows
 # searches are unbounded: quadratic on long horizons)
 GREEDY_FLOOR_SEGMENTS = 4000
 
+Say = Callable[[str], None]
+
+
+@dataclass
+class ConstructionReport:
+    """What the construction did, for progress lines and the solve output."""
+
+    mapping: str = ""
+    after_frames: float = 0.0  # weighted violations after step 1
+    after_requests: float = 0.0  # after steps 2-3
+    after_polish: float = 0.0
+    plans: dict[str, int] = field(default_factory=dict)  # plan -> requests placed that way
+    construct_s: float = 0.0
+    polish_windows: int = 0
+    polish_improved: int = 0
+    source: str = "construction"  # or "greedy", "floor": which schedule was returned
+    constructed: Schedule | None = None  # the construction's own schedule (None: failed)
+
+
 def construct_schedule(problem: Problem, time_limit_s: float, workers: int = 1,
-                       seed: int = 0, progress=None, floor: Schedule | None = None
-                       ) -> Schedule:
+                       seed: int = 0, progress: Say | None = None,
+                       floor: Schedule | None = None) -> Schedule:
     """A schedule feasible for ``problem`` with few weighted frame violations (see the
-    module docstring); never worse than ``floor``, a schedule known to be feasible for
+    package docstring); never worse than ``floor``, a schedule known to be feasible for
     the problem (a policy's firm schedule, say). Raises ``ConstructionFailed`` when no
     schedule is found that serves every required request by its deadlines."""
     return construct(problem, time_limit_s, workers, seed, progress, floor)[0]
 
 
 def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int = 0,
-              progress=None, floor: Schedule | None = None
+              progress: Say | None = None, floor: Schedule | None = None
               ) -> tuple[Schedule, ConstructionReport]:
     """``construct_schedule`` with its report."""
     started = time.perf_counter()
     say = progress or (lambda message: None)
-    report = ConstructionReport(plans={})
+    report = ConstructionReport()
     scale = problem.weight_scale
     weights = _int_weights(problem, scale)
     total = int(weights.sum())
     frames = Frames.of(problem)
-    board, report.mapping = _map_frames(problem, weights, frames)
+    board, report.mapping = map_frames(problem, weights, frames)
     report.after_frames = (total - board.placed_weight) / scale
     say(f"frames: {report.mapping}: {report.after_frames:g} weighted violations")
-    placed = _place_requests(board, frames, _units(problem), report, say)
+    placed = _place_requests(board, frames, units(problem), report, say)
     report.after_requests = (total - board.placed_weight) / scale
     report.construct_s = time.perf_counter() - started
     if placed:
         board.journal.clear()
-        _polish(board, frames, POLISH_SHARE * time_limit_s, workers, seed, report, say)
-    schedule = report.constructed = _schedule_of(board) if placed else None
+        report.polish_windows, report.polish_improved = polish(
+            board, frames, POLISH_SHARE * time_limit_s, workers, seed, say)
+    schedule = report.constructed = board.schedule() if placed else None
     report.after_polish = (total - board.placed_weight) / scale if placed else math.inf
     if floor is not None and (schedule is None or _dropped(problem, floor, weights) / scale
                               < report.after_polish):
@@ -69,18 +93,20 @@ def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int
     return schedule, report
 
 
-def _place_requests(board, frames, units, report, say) -> bool:
+def _place_requests(board: Board, frames: Frames, todo: list[Unit],
+                    report: ConstructionReport, say: Say) -> bool:
     """Steps 2-3 for every request in arrival order. When one cannot be served in time,
     start again with it first (each request moved to the front at most once)."""
     lookahead = LOOKAHEAD_WINDOWS * frames.max_window
     base, scale = board.mark(), board.problem.weight_scale
-    order, moved = list(units), set()
+    order, moved = list(todo), set()
     while True:
-        plans = {}
+        plans: dict[str, int] = {}
+        n = 0
         try:
             for n, unit in enumerate(order):
                 before = board.placed_weight
-                plan = _place_unit(board, frames, unit, lookahead)
+                plan = place_unit(board, frames, unit, lookahead)
                 plans[plan] = plans.get(plan, 0) + 1
                 say(f"request {n + 1}/{len(order)} (job {unit.job}): {plan}, "
                     f"{(before - board.placed_weight) / scale:g} frames' weight lost")
@@ -97,11 +123,11 @@ def _place_requests(board, frames, units, report, say) -> bool:
             order = [unit] + [u for u in order if u is not unit]
 
 
-def _never_worse_than_greedy(problem, schedule, report, weights, say) -> Schedule:
+def _never_worse_than_greedy(problem: Problem, schedule: Schedule | None,
+                             report: ConstructionReport, weights: np.ndarray,
+                             say: Say) -> Schedule | None:
     """The plain greedy schedule (requests first, then frames), when it serves every
     required request in time and drops less: a floor under the construction."""
-    from rtgen_opt.optimisation.greedy import greedy_schedule
-
     greedy = greedy_schedule(problem)
     lost = _dropped(problem, greedy, weights) / problem.weight_scale
     if (schedule is None or lost < report.after_polish) and not unserved(problem, greedy):
@@ -112,6 +138,7 @@ def _never_worse_than_greedy(problem, schedule, report, weights, say) -> Schedul
 
 
 def _dropped(problem: Problem, schedule: Schedule, weights: np.ndarray) -> int:
+    """The integer frame weight that ``schedule`` does not complete."""
     ts = problem.ts
     done = schedule.done
     count = np.bincount(ts.seg_job[schedule.seg[done]], minlength=ts.num_jobs)
@@ -126,17 +153,16 @@ def unserved(problem: Problem, schedule: Schedule) -> list[int]:
     done = schedule.done
     end = dict(zip(schedule.seg[done].tolist(), schedule.end_us[done].tolist()))
     missing = []
-    for unit in _units(problem):
-        for j in {*unit.seg_job}:
-            service = problem.token_service(j)
-            segs = problem.segments(j)
-            ok = all(s in end for s in segs) and end[segs[-1]] <= problem.end_us
-            if ok and service is not None:
-                first, last, first_by, last_by = service
-                ok = (first_by is None or end[first] <= first_by) and end[last] <= last_by
-            if not ok:
-                missing.append(j)
-    return sorted(missing)
+    for j in sorted(required_jobs(problem)):
+        service = problem.token_service(j)
+        segs = problem.segments(j)
+        ok = all(s in end for s in segs) and end[segs[-1]] <= problem.end_us
+        if ok and service is not None:
+            first, last, first_by, last_by = service
+            ok = (first_by is None or end[first] <= first_by) and end[last] <= last_by
+        if not ok:
+            missing.append(j)
+    return missing
 
 
 def _int_weights(problem: Problem, scale: int) -> np.ndarray:
@@ -147,13 +173,3 @@ def _int_weights(problem: Problem, scale: int) -> np.ndarray:
     mask = np.zeros(ts.num_jobs, dtype=bool)
     mask[problem.job_ids] = True
     return np.where(mask, weights, 0)
-
-
-def _schedule_of(board: Board) -> Schedule:
-    rows = board.rows()
-    if not rows:
-        return Schedule.from_lists([], [], [], [], [], [])
-    seg, backend, instance, start, end = zip(*rows)
-    return Schedule.from_lists(seg, backend, instance, start, end, [False] * len(rows))
-
-

@@ -1,15 +1,27 @@
-"""Step 4 of the construction: short CP-SAT windows around the dropped frames."""
+"""Step 4 of the construction: short CP-SAT windows around the dropped frames.
+
+In a window, the frames whose window lies inside it and the request segments inside it
+are free to move; everything else meeting the window stays, as fixed intervals. A
+window's answer is kept only when it places more frame weight. (Measured: no gain on the
+60 s instances of ``bench/bench_construct.py``, where the requests do not overlap; a
+frame or two where they do.) Every `after` edge of a free request segment is kept: to its
+predecessor's last segment and to the first segment of each request waiting for it.
+"""
 
 from __future__ import annotations
 
 import bisect
 import itertools
 import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
-from rtgen_opt.model.taskset import INELIGIBLE
-from rtgen_opt.optimisation.construct.board import Board
+from rtgen_opt.model.taskset import INELIGIBLE, TaskSet
+from rtgen_opt.optimisation.construct.board import Board, Row
 from rtgen_opt.optimisation.construct.frames import Frames
-from rtgen_opt.optimisation.construct.report import ConstructionReport
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
 
 POLISH_WINDOW_US = 300_000  # a polish window: this long around a dropped frame
 POLISH_MIN_S = 0.3  # per polish window
@@ -17,25 +29,32 @@ POLISH_MIN_S = 0.3  # per polish window
 # machine (2 shared cores): a 300 ms window advances 0.003-0.015 units per wall second,
 # so this stops first and runs repeat; twice the limit in wall-clock time caps each solve.
 POLISH_DETERMINISTIC_PER_SECOND = 0.005
-# ----------------------------------------------------------------------------- polish
+
+Lanes = dict[tuple[int, int], "cp_model.IntVar"]  # (backend, instance) -> its literal
 
 
-def _polish(board: Board, frames: Frames, budget_s: float, workers: int, seed: int,
-            report: ConstructionReport, say) -> None:
-    """Step 4: CP-SAT on windows around the dropped frames (frames whose window lies
-    inside and request segments inside are free, everything else stays); a window's
-    answer replaces the board's when it places more frame weight. The windows and their
-    limits are fixed before the first solve (reproducible with one worker)."""
+class PolishResult(NamedTuple):
+    windows: int  # solved
+    improved: int  # of them, those whose answer was kept
+
+
+def polish(board: Board, frames: Frames, budget_s: float, workers: int, seed: int,
+           say: Callable[[str], None]) -> PolishResult:
+    """CP-SAT on windows around the dropped frames; a window's answer replaces the
+    board's when it places more frame weight. The windows and their limits are fixed
+    before the first solve (reproducible with one worker)."""
     windows = _polish_windows(board, frames)
     count = min(len(windows), int(budget_s / POLISH_MIN_S))
     if count == 0:
-        return
+        return PolishResult(0, 0)
     each = budget_s / count
+    improved = 0
     for lo, hi in windows[:count]:
-        report.polish_windows += 1
-        if _polish_window(board, frames, lo, hi, each, workers, seed):
-            report.polish_improved += 1
-    say(f"polish: {report.polish_improved} of {report.polish_windows} windows improved")
+        window = PolishWindow(board, frames, lo, hi)
+        if window.free_frames and window.solve(each, workers, seed):
+            improved += 1
+    say(f"polish: {improved} of {count} windows improved")
+    return PolishResult(count, improved)
 
 
 def _polish_windows(board: Board, frames: Frames) -> list[tuple[int, int]]:
@@ -56,53 +75,54 @@ def _polish_windows(board: Board, frames: Frames) -> list[tuple[int, int]]:
     return windows
 
 
-def _polish_window(board, frames, lo, hi, limit_s, workers, seed) -> bool:
-    """Re-optimise the window [lo, hi) with CP-SAT; True when the board improved."""
-    window = PolishWindow(board, frames, lo, hi)
-    return bool(window.free_frames) and window.solve(limit_s, workers, seed)
-
-
 class PolishWindow:
     """The CP-SAT model of one polish window: the frames whose window lies inside it
     (optional, on any lane) and the request segments inside it (on any lane, between
     their fixed neighbours), around every other row meeting the window, fixed."""
 
     def __init__(self, board: Board, frames: Frames, lo: int, hi: int):
-        from ortools.sat.python import cp_model
+        from ortools.sat.python import cp_model  # deferred: start-up time of the CLI
 
         self.board, self.lo, self.hi = board, lo, hi
         ts = self.ts = board.ts
         # frames inside the window; frames in `after` chains stay as they are
         self.free_frames = [j for j in frames.meeting(ts, lo, hi)
                             if ts.job_release_us[j] >= lo and ts.job_deadline_us[j] <= hi
-                            and ts.job_after[j] < 0 and j not in board.successors]
-        self.free_segs = sorted(s for s, r in board.segs.items() if r[3] >= lo and r[4] <= hi)
+                            and ts.job_after[j] < 0 and j not in board.dependents]
+        self.free_segs = sorted(s for s, r in board.segs.items() if r.start >= lo
+                                and r.end <= hi)
         self.model = cp_model.CpModel()
         self.lanes = [(b, k) for b in range(len(ts.backends)) for k in range(ts.instances[b])]
-        self.intervals = {lane: [] for lane in self.lanes}
-        self.start, self.end, self.on, self.runs = {}, {}, {}, {}
+        self.intervals: dict[tuple[int, int], list[cp_model.IntervalVar]] = {
+            lane: [] for lane in self.lanes}
+        self.start: dict[int, cp_model.IntVar] = {}
+        self.end: dict[int, cp_model.IntVar] = {}
+        self.on: dict[int, Lanes] = {}
+        self.runs: dict[int, cp_model.IntVar] = {}
         if self.free_frames:
             self._add_frames()
             self._add_requests()
             self._add_lanes()
 
-    def _add_segment(self, seg, earliest, latest_end, present, current) -> None:
+    def _add_segment(self, seg: int, earliest: int, latest_end: int,
+                     present: cp_model.IntVar | int, current: Row | None) -> None:
         """A segment on one of the lanes that can run it within [earliest, latest_end],
         hinted from its ``current`` row (None: not placed)."""
         m, ts = self.model, self.ts
-        choices = {}
+        choices: Lanes = {}
         for b, k in self.lanes:
             dur = int(ts.seg_dur_us[seg, b])
             if dur == INELIGIBLE or earliest + dur > latest_end:
                 continue
             choices[b, k] = m.new_bool_var(f"on_{seg}_{b}_{k}")
-            m.add_hint(choices[b, k], current is not None and current[1:3] == (b, k))
+            m.add_hint(choices[b, k], current is not None
+                       and (current.backend, current.instance) == (b, k))
         top = max(earliest, latest_end)
         self.start[seg] = m.new_int_var(earliest, top, f"s_{seg}")
         self.end[seg] = m.new_int_var(earliest, top, f"e_{seg}")
         if current is not None:
-            m.add_hint(self.start[seg], current[3])
-            m.add_hint(self.end[seg], current[4])
+            m.add_hint(self.start[seg], current.start)
+            m.add_hint(self.end[seg], current.end)
         m.add(sum(choices.values()) == present)
         for (b, k), lit in choices.items():
             dur = int(ts.seg_dur_us[seg, b])
@@ -116,7 +136,7 @@ class PolishWindow:
         for job in self.free_frames:
             run = self.runs[job] = self.model.new_bool_var(f"run_{job}")
             self.model.add_hint(run, job in board.frames)
-            placed = {r[0]: r for r in board.frames.get(job, [])}
+            placed = {r.seg: r for r in board.frames.get(job, [])}
             release, deadline = int(ts.job_release_us[job]), int(ts.job_deadline_us[job])
             segs = list(board.problem.segments(job))
             for seg in segs:
@@ -137,10 +157,10 @@ class PolishWindow:
             if seg + 1 in free and seg + 1 < segs.stop:
                 _chain_links(self.model, ts, job, [seg, seg + 1], self.start, self.end,
                              self.on, None)
-            for succ in board.successors.get(job, ()) if seg == segs.stop - 1 else ():
-                first = problem.segments(succ)[0]
-                if first in free:  # `after`: no transfer, as in the models
-                    self.model.add(self.start[first] >= self.end[seg])
+            if seg == segs.stop - 1:  # `after`: no transfer, as in the models
+                for first in _dependent_firsts(board, job):
+                    if first in free:
+                        self.model.add(self.start[first] >= self.end[seg])
             _fixed_neighbours(self.model, board, seg, free, self.start, self.end, self.on)
 
     def _add_lanes(self) -> None:
@@ -160,7 +180,7 @@ class PolishWindow:
 
     def solve(self, limit_s: float, workers: int, seed: int) -> bool:
         """Maximise the frame weight placed; apply the answer when it places more."""
-        from ortools.sat.python import cp_model
+        from ortools.sat.python import cp_model  # deferred: start-up time of the CLI
 
         weights = self.board.weights
         self.model.maximize(sum(int(weights[j]) * self.runs[j] for j in self.free_frames))
@@ -179,11 +199,11 @@ class PolishWindow:
         self._apply(solver)
         return True
 
-    def _row(self, solver, seg) -> tuple:
+    def _row(self, solver: cp_model.CpSolver, seg: int) -> Row:
         (b, k), = [lane for lane, lit in self.on[seg].items() if solver.boolean_value(lit)]
-        return seg, b, k, solver.value(self.start[seg]), solver.value(self.end[seg])
+        return Row(seg, b, k, solver.value(self.start[seg]), solver.value(self.end[seg]))
 
-    def _apply(self, solver) -> None:
+    def _apply(self, solver: cp_model.CpSolver) -> None:
         board = self.board
         for job in self.free_frames:
             board.take_frame(job)
@@ -198,7 +218,13 @@ class PolishWindow:
         board.journal.clear()
 
 
-def _is_free(board, owner, free_frames, free_segs) -> bool:
+def _dependent_firsts(board: Board, job: int) -> list[int]:
+    """The first segment of every placed request waiting for ``job``."""
+    firsts = (board.problem.segments(d)[0] for d in board.dependents.get(job, ()))
+    return [first for first in firsts if first in board.segs]
+
+
+def _is_free(board: Board, owner: int, free_frames: set[int], free_segs: set[int]) -> bool:
     if owner < 0:
         return False
     if board.is_frame_seg[owner]:
@@ -206,7 +232,9 @@ def _is_free(board, owner, free_frames, free_segs) -> bool:
     return owner in free_segs
 
 
-def _chain_links(model, ts, job, segs, start, end, on, present) -> None:
+def _chain_links(model: cp_model.CpModel, ts: TaskSet, job: int, segs: list[int],
+                 start: Mapping[int, cp_model.IntVar], end: Mapping[int, cp_model.IntVar],
+                 on: Mapping[int, Lanes], present: cp_model.IntVar | None) -> None:
     """Consecutive segments of one job: in order, with the transfer between backends
     (``present``: the job's run literal, or None when it always runs)."""
     transfer = ts.transfer_us[ts.job_task[job]]
@@ -221,29 +249,29 @@ def _chain_links(model, ts, job, segs, start, end, on, present) -> None:
                         [la, lc])
 
 
-def _seg_limits(board, seg, free) -> tuple[int, int]:
+def _seg_limits(board: Board, seg: int, free: set[int]) -> tuple[int, int]:
     """Earliest start and latest end of a free request segment from what stays fixed
-    around it: its job's release, the fixed segments before and after it (transfers are
-    added per backend in ``_fixed_neighbours``), its token deadlines and the run's end."""
+    around it: its job's release, the fixed segments before and after it in its job
+    (transfers are added per backend in ``_fixed_neighbours``), its predecessor's end,
+    the start of every request waiting for it, its token deadlines and the run's end."""
     ts, problem = board.ts, board.problem
     job = int(ts.seg_job[seg])
     segs = problem.segments(job)
     earliest = int(ts.job_release_us[job])
     latest = problem.end_us
     if seg > segs.start and seg - 1 not in free:
-        earliest = max(earliest, board.segs[seg - 1][4])
+        earliest = max(earliest, board.segs[seg - 1].end)
     pred = int(ts.job_after[job])
     if seg == segs.start and pred >= 0 and board.in_problem[pred]:
-        last = problem.segments(pred)[-1]
-        if last not in free:
-            earliest = max(earliest, board.segs[last][4] if last in board.segs
-                           else board.frames[pred][-1][4])
+        pred_end = board.end_of(pred)
+        if problem.segments(pred)[-1] not in free and pred_end is not None:
+            earliest = max(earliest, pred_end)
     if seg < segs.stop - 1 and seg + 1 not in free:
-        latest = min(latest, board.segs[seg + 1][3])
-    for succ in board.successors.get(job, ()) if seg == segs.stop - 1 else ():
-        first = problem.segments(succ)[0]  # every job waiting for this one
-        if first not in free and first in board.segs:
-            latest = min(latest, board.segs[first][3])
+        latest = min(latest, board.segs[seg + 1].start)
+    if seg == segs.stop - 1:
+        for first in _dependent_firsts(board, job):
+            if first not in free:
+                latest = min(latest, board.segs[first].start)
     service = problem.token_service(job)
     if service is not None:
         first, last, first_by, last_by = service
@@ -254,19 +282,23 @@ def _seg_limits(board, seg, free) -> tuple[int, int]:
     return earliest, latest
 
 
-def _fixed_neighbours(model, board, seg, free, start, end, on) -> None:
+def _fixed_neighbours(model: cp_model.CpModel, board: Board, seg: int, free: set[int],
+                      start: Mapping[int, cp_model.IntVar], end: Mapping[int, cp_model.IntVar],
+                      on: Mapping[int, Lanes]) -> None:
     """Transfers to and from the fixed segments next to a free one, per backend chosen."""
     ts = board.ts
     job = int(ts.seg_job[seg])
     segs = board.problem.segments(job)
     transfer = ts.transfer_us[ts.job_task[job]]
     if seg > segs.start and seg - 1 not in free:
-        _, pb, _, _, pe = board.segs[seg - 1]
+        prev = board.segs[seg - 1]
         for (b, _), lit in on[seg].items():
-            if transfer[pb, b] > 0:
-                model.add(start[seg] >= pe + int(transfer[pb, b])).only_enforce_if(lit)
+            if transfer[prev.backend, b] > 0:
+                model.add(start[seg] >= prev.end + int(transfer[prev.backend, b])
+                          ).only_enforce_if(lit)
     if seg < segs.stop - 1 and seg + 1 not in free:
-        _, nb, _, ns, _ = board.segs[seg + 1]
+        after = board.segs[seg + 1]
         for (b, _), lit in on[seg].items():
-            if transfer[b, nb] > 0:
-                model.add(end[seg] + int(transfer[b, nb]) <= ns).only_enforce_if(lit)
+            if transfer[b, after.backend] > 0:
+                model.add(end[seg] + int(transfer[b, after.backend]) <= after.start
+                          ).only_enforce_if(lit)

@@ -1,79 +1,79 @@
-"""Steps 2-3 of the construction: each required request's first-token work placed where
-it drops the least frame weight (several whole plans tried), then its decode in idle time."""
+"""Steps 2 and 3 of the construction: a request's first-token work where it drops the
+least frame weight (scored by repair), then its decode into idle time.
+
+Per required request in arrival order (its `after` predecessors first, unless an earlier
+request placed them already), each segment up to the first token is tried at its
+earliest start free of other requests and blocked time, at the ends of busy intervals
+shortly after, and in the first idle gap; a candidate is scored by taking out the frames
+it displaces and list-scheduling them again around it (they may change backend): the
+least damage wins, then the earliest end (TTFT). Beside this per-segment plan, whole
+plans are tried — the same with the request's own segments kept on one backend (two
+overlapping requests then share the platform, one on the GPU while the other uses the
+NPU), its first-token segments back to back on one lane, and every segment in idle time
+(which finds "after the last frame" when the give-up time allows) — and the cheapest
+plan is kept, then the earliest first token. Decode then goes into idle time, never
+displacing a frame; where that would miss the last token's deadline (service-matched
+problems) it is placed like the first-token work, and as a last resort as early as
+possible.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from typing import Literal, NamedTuple
 
 import numpy as np
 
-from rtgen_opt.formulations.problem import Problem
-from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE
-from rtgen_opt.optimisation.construct.board import ConstructionFailed, Board
-from rtgen_opt.optimisation.construct.frames import Frames, _schedule_frames
+from rtgen_opt.model.taskset import INELIGIBLE
+from rtgen_opt.optimisation.construct.board import Board, ConstructionFailed, Row
+from rtgen_opt.optimisation.construct.frames import Frames, schedule_frames, take_frames
+from rtgen_opt.optimisation.construct.units import Unit
+
+# How the frames a placement displaces are repaired: not at all (it displaces none), the
+# frames it collides with, or every frame whose window meets its span; those taken out
+# are list-scheduled again around it.
+Repair = Literal["none", "colliding", "in-window"]
+# How a request's first-token work is placed (a plan), see the module docstring; "asap"
+# (as soon as possible, frames repaired) is the fallback when no plan serves the request.
+PlanKind = Literal["least-damage", "back-to-back", "idle"]
 
 
-@dataclass
-class Unit:
-    """A required request with the predecessors it waits for: its segments in chain
-    order, the job of each, the latest end of each (from the token deadlines backwards,
-    at the fastest durations) and where its first-token work ends."""
+class Choice(NamedTuple):
+    """Rows to put on the board and how to repair the frames they displace."""
 
-    job: int
-    segs: list[int]
-    seg_job: list[int]
-    latest_end: list[int]
-    first_work: int  # segments [0, first_work) are the first-token work
-
-    @property
-    def first_token(self) -> int:
-        return self.segs[self.first_work - 1]
+    rows: list[Row]
+    repair: Repair
 
 
-def _units(problem: Problem) -> list[Unit]:
-    """Every required request (and the predecessors it needs), in arrival order."""
-    ts = problem.ts
-    ids = problem.job_ids.tolist()
-    in_problem = set(ids)
-    required = {j for j in ids if ts.job_deadline_us[j] == NO_DEADLINE
-                and j not in problem.optional}
-    for j in sorted(required):  # a required request needs its predecessors
-        pred = int(ts.job_after[j])
-        while pred >= 0 and pred in in_problem and ts.job_deadline_us[pred] == NO_DEADLINE:
-            required.add(pred)
-            pred = int(ts.job_after[pred])
-    needed_by_other = {int(ts.job_after[j]) for j in required}
-    sinks = sorted((j for j in required if j not in needed_by_other),
-                   key=lambda j: (int(ts.job_release_us[j]), j))
-    return [_unit(problem, j, required) for j in sinks]
+class Plan(NamedTuple):
+    kind: PlanKind
+    backend: int | None = None  # keep the request's own segments on this backend
 
 
-def _unit(problem: Problem, job: int, required: set) -> Unit:
-    ts = problem.ts
-    chain = [job]
-    while int(ts.job_after[chain[-1]]) in required:
-        chain.append(int(ts.job_after[chain[-1]]))
-    chain.reverse()
-    segs, seg_job, due = [], [], []
-    for j in chain:
-        own = list(problem.segments(j))
-        segs += own
-        seg_job += [j] * len(own)
-        due += [problem.end_us] * len(own)
-    first_work = len(segs)
-    service = problem.token_service(job)
-    if service is not None:
-        first, last, first_by, last_by = service
-        first_at = segs.index(first)
-        if first_by is not None:
-            due[first_at] = min(due[first_at], first_by)
-        due[segs.index(last)] = min(due[segs.index(last)], last_by)
-        first_work = first_at + 1
-    latest = list(due)
-    for i in range(len(segs) - 2, -1, -1):
-        latest[i] = min(due[i], latest[i + 1] - ts.fastest_us(segs[i + 1]))
-    return Unit(job, segs, seg_job, latest, first_work)
+class Tried(NamedTuple):
+    """A plan that served the request, ordered by what it cost: weight lost, then the end
+    of the first token, then the plan's rank."""
+
+    lost: int
+    first_token_end: int
+    rank: int
+    plan: Plan
+
+
+class Lane(NamedTuple):
+    """A lane that can run a segment in time: earliest start there, duration, and the
+    latest start that meets the segment's latest end."""
+
+    backend: int
+    instance: int
+    at: int
+    dur: int
+    latest: int
+
+
+# A choice of where one segment of a unit goes: (board, frames, unit, index, lookahead).
+Chooser = Callable[[Board, Frames, Unit, int, int], "Choice | None"]
 
 
 def _ready(board: Board, unit: Unit, i: int) -> tuple[int, int, np.ndarray | None]:
@@ -83,25 +83,22 @@ def _ready(board: Board, unit: Unit, i: int) -> tuple[int, int, np.ndarray | Non
     ready = int(ts.job_release_us[job])
     if i > 0 and unit.seg_job[i - 1] == job:
         prev = board.segs[unit.segs[i - 1]]
-        return max(ready, prev[4]), prev[1], ts.transfer_us[ts.job_task[job]]
+        return max(ready, prev.end), prev.backend, ts.transfer_us[ts.job_task[job]]
     pred = int(ts.job_after[job])
-    if i > 0:  # the predecessor's last segment, in this unit
-        ready = max(ready, board.segs[unit.segs[i - 1]][4])
+    if i > 0:  # the predecessor's last segment, in this unit (`after`: no transfer)
+        ready = max(ready, board.segs[unit.segs[i - 1]].end)
     elif pred >= 0 and board.in_problem[pred]:
-        if pred in board.frames:
-            ready = max(ready, board.frames[pred][-1][4])
-        else:
-            last = board.problem.segments(pred)[-1]
-            if last not in board.segs:
-                raise ConstructionFailed(f"job {job} waits for job {pred}, which did not run")
-            ready = max(ready, board.segs[last][4])
+        pred_end = board.end_of(pred)
+        if pred_end is None:
+            raise ConstructionFailed(f"job {job} waits for job {pred}, which did not run")
+        ready = max(ready, pred_end)
     return ready, -1, None
 
 
-def _lanes_for(board: Board, seg: int, ready: int, prev: int, transfer, latest_end: int):
-    """(backend, instance, earliest start, duration, latest start) of each lane that can
-    still run ``seg`` by ``latest_end``, fastest backend first (so that searches bounded
-    by the best end so far stop early)."""
+def _lanes_for(board: Board, seg: int, ready: int, prev: int, transfer: np.ndarray | None,
+               latest_end: int) -> Iterator[Lane]:
+    """Each lane that can still run ``seg`` by ``latest_end``, fastest backend first (so
+    that searches bounded by the best end so far stop early)."""
     ts = board.ts
     only = board.only_backend if board.only_job == ts.seg_job[seg] else None
     for b in board.fastest_first[seg]:
@@ -110,82 +107,86 @@ def _lanes_for(board: Board, seg: int, ready: int, prev: int, transfer, latest_e
         dur = int(ts.seg_dur_us[seg, b])
         if dur == INELIGIBLE:
             continue
-        at = ready + (int(transfer[prev, b]) if prev >= 0 else 0)
+        at = ready + (int(transfer[prev, b]) if transfer is not None and prev >= 0 else 0)
         if at + dur > latest_end:
             continue
         for k in range(ts.instances[b]):
-            yield b, k, at, dur, latest_end - dur
+            yield Lane(b, k, at, dur, latest_end - dur)
 
 
-def _occupy(board: Board, frames: Frames, rows: list[tuple], how: str) -> int:
-    """Put request segments ``rows`` (consecutive) on the board, repairing the frames:
-    "min" takes out only the frames they collide with, "full" every frame whose window
-    meets their span; those are list-scheduled again around them. The weight lost."""
+def occupy(board: Board, frames: Frames, rows: list[Row], repair: Repair) -> int:
+    """Put request segments ``rows`` (consecutive) on the board, repairing the frames
+    they displace (see ``Repair``). Returns the frame weight lost."""
     before = board.placed_weight
-    lo, hi = rows[0][3], rows[-1][4]
-    if how == "min":
+    if repair == "colliding":
         hit = {j for _, b, k, s, e in rows for j in board.frames_on(b, k, s, e)}
-        taken = sorted(hit, key=frames.rank.__getitem__)
-    elif how == "full":
-        taken = frames.meeting(board.ts, lo, hi)
+        taken = take_frames(board, frames, sorted(hit, key=frames.rank.__getitem__))
+    elif repair == "in-window":
+        taken = take_frames(board, frames, frames.meeting(board.ts, rows[0].start,
+                                                          rows[-1].end))
     else:
         taken = []
-    for job in taken:
-        board.take_frame(job)
     for row in rows:
         board.put_seg(row)
-    _schedule_frames(board, frames, taken)
+    schedule_frames(board, frames, taken)
     return before - board.placed_weight
 
 
-def _cost(board: Board, frames: Frames, rows: list[tuple]) -> tuple[int, str]:
-    """The cheaper repair of putting ``rows``, tried and taken back."""
+def _cost(board: Board, frames: Frames, rows: list[Row]) -> tuple[int, Repair]:
+    """The cheaper repair of putting ``rows``, tried and taken back: (weight lost, how)."""
     if not any(board.frames_on(b, k, s, e) for _, b, k, s, e in rows):
         return 0, "none"
-    best = None
-    for how in ("min", "full"):
+    best_lost: float = math.inf
+    best_repair: Repair = "none"
+    repair: Repair
+    for repair in ("colliding", "in-window"):
         mark = board.mark()
-        lost = _occupy(board, frames, rows, how)
+        lost = occupy(board, frames, rows, repair)
         board.rollback(mark)
-        if best is None or lost < best[0]:
-            best = (lost, how)
+        if lost < best_lost:
+            best_lost, best_repair = lost, repair
         if lost <= 0:
             break
-    return best
+    return int(best_lost), best_repair
 
 
-def _choose_idle(board, frames, unit, i, lookahead):
+def choose_idle(board: Board, frames: Frames, unit: Unit, i: int,
+                lookahead: int) -> Choice | None:
     """The segment where it finishes first in idle time (displacing nothing)."""
-    return _earliest_end(board, unit, i, skip_frames=False, how="none")
+    return _earliest_end(board, unit, i, skip_frames=False, repair="none")
 
 
-def _choose_asap(board, frames, unit, i, lookahead):
+def choose_asap(board: Board, frames: Frames, unit: Unit, i: int,
+                lookahead: int) -> Choice | None:
     """The segment where it finishes first if frames did not count (they are repaired)."""
-    return _earliest_end(board, unit, i, skip_frames=True, how="full")
+    return _earliest_end(board, unit, i, skip_frames=True, repair="in-window")
 
 
-def _earliest_end(board, unit, i, skip_frames: bool, how: str):
+def _earliest_end(board: Board, unit: Unit, i: int, skip_frames: bool,
+                  repair: Repair) -> Choice | None:
     """Segment i of the unit on the lane where it ends first (each search bounded by the
     best end so far); ``skip_frames``: frames' time counts as free."""
     seg = unit.segs[i]
     ready, prev, transfer = _ready(board, unit, i)
-    best = None
-    for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
-                                            unit.latest_end[i]):
-        limit = latest if best is None else min(latest, best[4] - dur)
-        start = board.earliest_gap(b, k, at, dur, skip_frames=skip_frames, limit=limit)
-        if start <= limit and (best is None or start + dur < best[4]):
-            best = (seg, b, k, start, start + dur)
-    return None if best is None else ([best], how)
+    best: Row | None = None
+    for lane in _lanes_for(board, seg, ready, prev, transfer, unit.latest_end[i]):
+        limit = lane.latest if best is None else min(lane.latest, best.end - lane.dur)
+        start = board.earliest_gap(lane.backend, lane.instance, lane.at, lane.dur,
+                                   skip_frames=skip_frames, limit=limit)
+        if start <= limit and (best is None or start + lane.dur < best.end):
+            best = Row(seg, lane.backend, lane.instance, start, start + lane.dur)
+    return None if best is None else Choice([best], repair)
 
 
-def _choose_kill_aware(board, frames, unit, i, lookahead):
-    """Step 2: the segment at its earliest start free of other requests and blocked time,
-    at the ends of busy intervals up to ``lookahead`` later, or in the first idle gap —
-    the start that loses the least frame weight after repair, then the earliest end."""
+def choose_least_damage(board: Board, frames: Frames, unit: Unit, i: int,
+                        lookahead: int) -> Choice | None:
+    """The segment at its earliest start free of other requests and blocked time, at the
+    ends of busy intervals up to ``lookahead`` later, or in the first idle gap — the start
+    that loses the least frame weight after repair, then the earliest end."""
     seg = unit.segs[i]
     ready, prev, transfer = _ready(board, unit, i)
-    candidates, idle_end = [], math.inf
+    candidates: list[tuple[int, int, int, int]] = []  # (end, backend, instance, start)
+    idle_end = math.inf
     for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
                                             unit.latest_end[i]):
         at = board.earliest_gap(b, k, at, dur, skip_frames=True, limit=latest)
@@ -199,42 +200,49 @@ def _choose_kill_aware(board, frames, unit, i, lookahead):
         for start in [at] + board.busy_ends(b, k, at, min(at + lookahead, latest, gap)):
             if start < gap and start <= latest and board.fixed_free(b, k, start, start + dur):
                 candidates.append((start + dur, b, k, start))
-    best = None
+    best, best_lost = None, math.inf
     for end, b, k, start in sorted(set(candidates)):
-        if end > idle_end or (best is not None and best[0] == 0):
+        if end > idle_end or best_lost == 0:
             break
-        rows = [(seg, b, k, start, end)]
-        lost, how = _cost(board, frames, rows)
-        if best is None or lost < best[0]:
-            best = (lost, rows, how)
-    return None if best is None else best[1:]
+        rows = [Row(seg, b, k, start, end)]
+        lost, repair = _cost(board, frames, rows)
+        if lost < best_lost:
+            best, best_lost = Choice(rows, repair), lost
+    return best
 
 
-def _place_segments(board, frames, unit, lo, hi, choose, lookahead) -> bool:
-    """Place the unit's segments [lo, hi) one by one with ``choose`` (a predecessor shared
-    with a request placed before is already on the board: it runs once)."""
+def choose_idle_or_least_damage(board: Board, frames: Frames, unit: Unit, i: int,
+                                lookahead: int) -> Choice | None:
+    """Step 3: decode into idle time; only where that misses the deadline, least damage."""
+    return (choose_idle(board, frames, unit, i, lookahead)
+            or choose_least_damage(board, frames, unit, i, lookahead))
+
+
+def place_segments(board: Board, frames: Frames, unit: Unit, lo: int, hi: int,
+                   choose: Chooser, lookahead: int) -> bool:
+    """Place the unit's segments [lo, hi) one by one with ``choose``."""
     for i in range(lo, hi):
-        if unit.segs[i] in board.segs:
-            continue
         choice = choose(board, frames, unit, i, lookahead)
         if choice is None:
             return False
-        _occupy(board, frames, *choice)
+        occupy(board, frames, choice.rows, choice.repair)
     return True
 
 
-def _place_back_to_back(board, frames, unit, lookahead) -> bool:
+def _place_back_to_back(board: Board, frames: Frames, unit: Unit, lo: int,
+                        lookahead: int) -> bool:
     """The first-token segments of the request itself back to back on one lane (its
-    predecessors first, segment by segment), at the start that loses the least."""
+    unplaced predecessors first, segment by segment), at the start that loses least."""
     own = [i for i in range(unit.first_work) if unit.seg_job[i] == unit.job]
-    if not own or not _place_segments(board, frames, unit, 0, own[0], _choose_kill_aware,
-                                      lookahead):
+    if not own or not place_segments(board, frames, unit, lo, own[0], choose_least_damage,
+                                     lookahead):
         return False
     ts = board.ts
     segs = [unit.segs[i] for i in own]
     ready, _, _ = _ready(board, unit, own[0])
     transfer = ts.transfer_us[ts.job_task[unit.job]]
-    best = None
+    best: Choice | None = None
+    best_key = (math.inf,)  # (weight lost, end, backend, instance): the least wins
     for b in range(len(ts.backends)):
         durs = [int(ts.seg_dur_us[s, b]) for s in segs]
         if INELIGIBLE in durs:
@@ -252,99 +260,102 @@ def _place_back_to_back(board, frames, unit, lookahead) -> bool:
                 starts.add(gap)
             for start in sorted(starts):
                 rows = _block(segs, durs, b, k, start, int(transfer[b, b]))
-                if not all(r[4] <= unit.latest_end[i] for r, i in zip(rows, own)):
+                if not all(r.end <= unit.latest_end[i] for r, i in zip(rows, own)):
                     continue
-                if not board.fixed_free(b, k, rows[0][3], rows[-1][4]):
+                if not board.fixed_free(b, k, rows[0].start, rows[-1].end):
                     continue
-                lost, how = _cost(board, frames, rows)
-                key = (lost, rows[-1][4], b, k)
-                if best is None or key < best[0]:
-                    best = (key, rows, how)
+                lost, repair = _cost(board, frames, rows)
+                key = (lost, rows[-1].end, b, k)
+                if key < best_key:
+                    best, best_key = Choice(rows, repair), key
     if best is None:
         return False
-    _occupy(board, frames, best[1], best[2])
+    occupy(board, frames, best.rows, best.repair)
     return True
 
 
-def _block(segs, durs, b, k, start, transfer) -> list[tuple]:
+def _block(segs: list[int], durs: list[int], b: int, k: int, start: int,
+           transfer: int) -> list[Row]:
     rows, at = [], start
     for seg, dur in zip(segs, durs):
-        rows.append((seg, b, k, at, at + dur))
+        rows.append(Row(seg, b, k, at, at + dur))
         at += dur + transfer
     return rows
 
 
-def _plans(board: Board, unit: Unit) -> list[tuple[str, int | None]]:
-    """Plans for a request's first-token work: kill-aware per segment (anywhere, or its
-    own segments kept on one backend — two requests then share the platform, one on the
-    GPU while the other uses the NPU), back to back on one lane, all in idle time."""
+def _plans(board: Board, unit: Unit) -> list[Plan]:
+    """Plans for a request's first-token work: least damage per segment (anywhere, or its
+    own segments kept on one backend), back to back on one lane, all in idle time."""
     ts = board.ts
     own = [s for s, j in zip(unit.segs[:unit.first_work], unit.seg_job) if j == unit.job]
     single = [b for b in range(len(ts.backends))
               if own and all(ts.seg_dur_us[s, b] != INELIGIBLE for s in own)]
-    plans = [("kill-aware", None)]
+    plans = [Plan("least-damage")]
     if len(single) > 1:
-        plans += [("kill-aware on " + ts.backends[b], b) for b in single]
+        plans += [Plan("least-damage", b) for b in single]
     if unit.first_work < len(unit.segs):  # a token service: the request's own part
-        plans.append(("back-to-back", None))
-    return plans + [("idle", None)]
+        plans.append(Plan("back-to-back"))
+    return plans + [Plan("idle")]
 
 
-def _run_plan(board, frames, unit, plan, lookahead) -> bool:
-    name, backend = plan
-    if name == "back-to-back":
-        return _place_back_to_back(board, frames, unit, lookahead)
-    choose = _choose_idle if name == "idle" else _choose_kill_aware
-    board.only_job, board.only_backend = (unit.job, backend) if backend is not None else (-1, None)
+def _label(board: Board, plan: Plan) -> str:
+    if plan.backend is None:
+        return plan.kind
+    return f"{plan.kind} on {board.ts.backends[plan.backend]}"
+
+
+def _run_plan(board: Board, frames: Frames, unit: Unit, lo: int, plan: Plan,
+              lookahead: int) -> bool:
+    """Place the unit's first-token work from segment ``lo`` (the first unplaced) on."""
+    if plan.kind == "back-to-back":
+        return _place_back_to_back(board, frames, unit, lo, lookahead)
+    choose = choose_idle if plan.kind == "idle" else choose_least_damage
+    if plan.backend is not None:
+        board.only_job, board.only_backend = unit.job, plan.backend
     try:
-        return _place_segments(board, frames, unit, 0, unit.first_work, choose, lookahead)
+        return place_segments(board, frames, unit, lo, unit.first_work, choose, lookahead)
     finally:
         board.only_job, board.only_backend = -1, None
 
 
-def _place_unit(board: Board, frames: Frames, unit: Unit, lookahead: int) -> str:
-    """Steps 2 and 3 for one request; returns the plan used for its first-token work."""
+def place_unit(board: Board, frames: Frames, unit: Unit, lookahead: int) -> str:
+    """Steps 2 and 3 for one request (and its predecessors not placed yet); returns the
+    name of the plan used for its first-token work ("asap" when none served it)."""
     start = board.mark()
-    tried = []
+    lo = unit.first_unplaced(board)
+    tried: list[Tried] = []
     used = None  # the backends of the request's own segments under the plain plan
     for n, plan in enumerate(_plans(board, unit)):
-        if plan[1] is not None and used == {plan[1]}:
+        if plan.backend is not None and used == {plan.backend}:
             continue  # kept on that backend anyway
         mark = board.mark()
         before = board.placed_weight
-        if _run_plan(board, frames, unit, plan, lookahead):
-            tried.append((before - board.placed_weight, board.segs[unit.first_token][4], n,
-                          plan))
+        if _run_plan(board, frames, unit, lo, plan, lookahead):
+            tried.append(Tried(before - board.placed_weight,
+                               board.segs[unit.first_token].end, n, plan))
             if n == 0:
-                used = {board.segs[s][1] for s, j in zip(unit.segs[:unit.first_work],
-                                                          unit.seg_job) if j == unit.job}
+                used = {board.segs[s].backend for s, j in zip(unit.segs[:unit.first_work],
+                                                              unit.seg_job) if j == unit.job}
         board.rollback(mark)
-    plan = min(tried)[3] if tried else ("asap", None)
-    if plan[0] == "asap" or not _run_plan(board, frames, unit, plan, lookahead):
+    best = min(tried).plan if tried else None
+    if best is None or not _run_plan(board, frames, unit, lo, best, lookahead):
         board.rollback(start)
-        if not _place_segments(board, frames, unit, 0, len(unit.segs), _choose_asap, 0):
-            raise ConstructionFailed(f"request job {unit.job} cannot be served by its "
-                                     f"deadlines")
+        _place_asap(board, frames, unit, lo)
         return "asap"
     mark = board.mark()
     n = len(unit.segs)
-    if _place_segments(board, frames, unit, unit.first_work, n, _choose_idle_or_kill,
-                       lookahead):
-        return plan[0]
+    if place_segments(board, frames, unit, unit.first_work, n, choose_idle_or_least_damage,
+                      lookahead):
+        return _label(board, best)
     board.rollback(mark)
-    if _place_segments(board, frames, unit, unit.first_work, n, _choose_asap, 0):
-        return plan[0]
+    if place_segments(board, frames, unit, unit.first_work, n, choose_asap, 0):
+        return _label(board, best)
     board.rollback(start)
-    if not _place_segments(board, frames, unit, 0, n, _choose_asap, 0):
-        raise ConstructionFailed(f"request job {unit.job} cannot be served by its deadlines")
+    _place_asap(board, frames, unit, lo)
     return "asap"
 
 
-def _choose_idle_or_kill(board, frames, unit, i, lookahead):
-    """Step 3: decode into idle time; only where that misses the deadline, kill-aware."""
-    return (_choose_idle(board, frames, unit, i, lookahead)
-            or _choose_kill_aware(board, frames, unit, i, lookahead))
-
-
-# ----------------------------------------------------------------------------- driver
-
+def _place_asap(board: Board, frames: Frames, unit: Unit, lo: int) -> None:
+    """The last resort: every unplaced segment as early as possible, frames repaired."""
+    if not place_segments(board, frames, unit, lo, len(unit.segs), choose_asap, 0):
+        raise ConstructionFailed(f"request job {unit.job} cannot be served by its deadlines")
