@@ -94,7 +94,7 @@ def sweep(
             "errors": outcome.errors, "rows": outcome.rows}
     frame = sweeps.to_frame(outcome.rows)
     if format == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
+        sys.stdout.write(sweeps.table_csv(outcome.rows))
     else:
         varying = ([] if len(spec.scenarios) == 1 else ["scenario"]) + list(spec.axis_keys) \
             + ([] if len(spec.commands) == 1 else ["command"])

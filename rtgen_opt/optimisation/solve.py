@@ -27,6 +27,7 @@ from rtgen_opt.errors import InputError
 from rtgen_opt.evaluation.firm import firm_schedule, serves_every_request
 from rtgen_opt.evaluation.metrics import evaluate
 from rtgen_opt.evaluation.replay import replay
+from rtgen_opt.output import write_with
 from rtgen_opt.formulations.bounds import LowerBound, lower_bound, max_bound
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.milp import MilpModel
@@ -194,14 +195,14 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
         budget_s *= 1 - CONSTRUCT_SHARE
     if solver == "milp":
         model = MilpModel(problem)
-        if export_model:
-            model.prob.writeLP(export_model)
+        if export_model:  # through the one atomic writer, like every output
+            write_with({export_model: model.export})
         result = model.solve(budget_s, mip_solver, max(1, workers), hint=warm, stages=stages)
         engine = f"MILP ({mip_solver})"
     else:
         model = CpSatModel(problem)
         if export_model:
-            model.export(export_model)
+            write_with({export_model: model.export})
         result = model.solve(budget_s, workers, seed, hint=warm, stages=stages)
         engine = "CP-SAT"
     status, schedule, value = result.status, result.schedule, result.violations

@@ -32,6 +32,7 @@ from pathlib import Path
 from rtgen_opt import __version__
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.scenario import Scenario, load_scenario
+from rtgen_opt.output import csv_cell, write_file, write_with
 from rtgen_opt.sweep.compute import Run
 from rtgen_opt.sweep.engines import ENGINES
 from rtgen_opt.sweep.spec import Command, SweepSpec, assignment
@@ -360,20 +361,23 @@ def to_frame(rows: list[dict]):
     return frame
 
 
-def write_table(rows: list[dict], path: str) -> None:
-    """CSV or Parquet by extension, written whole (a temporary file, then renamed)."""
+def table_csv(rows: list[dict]) -> str:
+    """The table as CSV whose text cells a spreadsheet shows as text (``csv_cell``)."""
     frame = to_frame(rows)
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        if target.suffix.lower() == ".parquet":
-            _arrow_safe(frame).to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(path, "", "a writable file path", str(exc)) from None
+    frame.columns = [csv_cell(c) for c in frame.columns]
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(csv_cell)
+    return frame.to_csv(index=False)
+
+
+def write_table(rows: list[dict], path: str) -> None:
+    """CSV or Parquet by extension, through the one atomic writer (``rtgen_opt.output``)."""
+    if Path(path).suffix.lower() == ".parquet":
+        frame = _arrow_safe(to_frame(rows))
+        write_with({path: lambda temp: frame.to_parquet(temp, index=False)})
+    else:
+        write_file(path, table_csv(rows))
 
 
 def _arrow_safe(frame):
