@@ -45,6 +45,11 @@ def run_local(runs: list[Run], ids: list[int], workers: int, address: str | None
     if address is not None:
         raise InputError("--address", "", "no address with --engine local (it is Ray's)",
                          address)
+    # A spawned worker starts as `python -c ...`, which puts the working folder first on
+    # sys.path while it imports multiprocessing (a socket.py there would run). The safe
+    # path flag leaves it out; the worker then takes this process's sys.path, so it runs
+    # the same code. (Inherited by the solver workers it starts, which want it too.)
+    os.environ["PYTHONSAFEPATH"] = "1"
     context = multiprocessing.get_context("spawn")
     queue = deque(zip(ids, runs, strict=True))
     while queue:
