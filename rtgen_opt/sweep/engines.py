@@ -10,6 +10,7 @@ handed over.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -45,15 +46,29 @@ def run_local(runs: list[Run], ids: list[int], workers: int, address: str | None
     if address is not None:
         raise InputError("--address", "", "no address with --engine local (it is Ray's)",
                          address)
-    # A spawned worker starts as `python -c ...`, which puts the working folder first on
-    # sys.path while it imports multiprocessing (a socket.py there would run). The safe
-    # path flag leaves it out; the worker then takes this process's sys.path, so it runs
-    # the same code. (Inherited by the solver workers it starts, which want it too.)
-    os.environ["PYTHONSAFEPATH"] = "1"
     context = multiprocessing.get_context("spawn")
     queue = deque(zip(ids, runs, strict=True))
-    while queue:
-        _run_pool(queue, workers or os.cpu_count() or 1, context, on_result, work)
+    with _safe_path():
+        while queue:
+            _run_pool(queue, workers or os.cpu_count() or 1, context, on_result, work)
+
+
+@contextlib.contextmanager
+def _safe_path():
+    """While the pool spawns its workers: ``PYTHONSAFEPATH=1`` in their environment. A
+    spawned worker starts as ``python -c ...``, which would put the working folder first
+    on sys.path while it imports multiprocessing (a ``socket.py`` there would run); the
+    worker then takes this process's sys.path, so it runs the same code. Restored after:
+    this process's environment is the caller's."""
+    old = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = old
 
 
 def _run_pool(queue, workers: int, context, on_result: OnResult, work: Callable) -> None:
