@@ -389,3 +389,52 @@ def test_the_sweep_pool_does_not_import_from_the_working_folder(tmp_path):
                                    "--no-report", "--out", str(tmp_path / "t.csv")])
     assert not marker.exists()
     assert out.returncode == 0, out.stderr
+
+
+# ----------------------------------------------------------------- 7. the cache is honest
+
+
+def test_swapped_cache_records_are_ignored_recomputed_and_counted(tmp_path, capsys):
+    scenario_file(tmp_path)
+    (tmp_path / "sw.yaml").write_text(yaml.safe_dump({
+        "name": "sw", "scenario": "tiny.yaml", "horizon": "50ms",
+        "grid": {"llm.input_tokens": [32, 1024]}, "run": {"simulate": {"policies": ["ftf"]}}}))
+    cache = tmp_path / "cache"
+
+    def sweep(*args):
+        code, out, err = run_cli(["sweep", str(tmp_path / "sw.yaml"), "--workers", "1",
+                                  "--no-report", "--format", "json", "--out",
+                                  str(tmp_path / "t.csv"), *args], capsys)
+        assert code == 0, err
+        return json.loads(out), err
+
+    truth, _ = sweep("--no-cache")
+    sweep("--cache", str(cache))
+    first, second = sorted(cache.rglob("*.json"))
+    a, b = first.read_text(), second.read_text()
+    first.write_text(b), second.write_text(a)  # each run now finds the other's record
+    served, err = sweep("--cache", str(cache))
+    assert (served["cached"], served["computed"], served["cache_ignored"]) == (0, 2, 2)
+    assert "2 cache records ignored" in err
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("wall_s")}
+                          for r in rows]
+    assert strip(served["rows"]) == strip(truth["rows"])
+    again, _ = sweep("--cache", str(cache))  # replaced by honest records
+    assert (again["cached"], again["cache_ignored"]) == (2, 0)
+
+
+def test_a_cache_folder_others_can_write_is_refused_unless_shared(tmp_path, capsys):
+    path = sweep_file(tmp_path, ["ftf"])
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)
+    args = ["sweep", str(path), "--cache", str(cache), "--dry-run"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "--cache" in err and "--shared-cache" in err
+    code, _, err = run_cli([*args, "--shared-cache"], capsys)
+    assert code == 0, err
+    cache.chmod(0o700)
+    (cache / "ab").mkdir(mode=0o777)
+    (cache / "ab").chmod(0o777)
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "ab" in err
