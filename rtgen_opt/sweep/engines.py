@@ -156,42 +156,17 @@ def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
     a new local Ray (with ``workers`` CPUs; 0: all) — never on a cluster merely found
     running on this machine. Every node needs the same rtgen-opt installed.
 
-    A Ray cluster is trusted (SECURITY.md): it receives every run (the sweep's options
-    and file paths) and sends back pickled results, unpickled here."""
+    A Ray cluster is trusted (SECURITY.md): it receives every run (options and file
+    paths) and sends back pickled results, unpickled here; Ray itself authenticates no
+    one by default. A local Ray listens on every interface — Ray 2.60 has no loopback-only
+    option (its gRPC servers bind to all addresses whatever ``_node_ip_address`` says) —
+    so SECURITY.md asks for a firewall, or Ray's token mode (``RAY_AUTH_MODE=token``) set
+    before the command starts. (Setting it here fails: the driver reads it on import.)"""
+    import logging
+
     ray = _import_ray()
     address = address or os.environ.get("RAY_ADDRESS") or None
     started_here = not ray.is_initialized()
-    restore = _private_token() if started_here and address is None else {}
-    try:
-        _start(ray, address, workers, started_here)
-        _run_on_ray(ray, runs, ids, on_result, started_here)
-    finally:
-        os.environ.update({k: v for k, v in restore.items() if v is not None})
-        for key in (k for k, v in restore.items() if v is None):
-            os.environ.pop(key, None)
-
-
-def _private_token() -> dict[str, str | None]:
-    """A local Ray listens on every interface (Ray 2.60 has no loopback-only option: its
-    gRPC servers bind to all addresses whatever the node IP). Where Ray supports token
-    authentication (``RAY_AUTH_MODE=token``, Ray >= 2.5x), the local Ray we start gets a
-    random token that only this process holds, so another process cannot join it and run
-    code in the sweep's workers. Returns the variables to restore afterwards."""
-    import importlib.util
-    import secrets
-
-    if importlib.util.find_spec("ray._private.authentication") is None:
-        return {}  # an older Ray: no authentication at all (SECURITY.md)
-    old = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN",
-                                           "RAY_AUTH_TOKEN_PATH")}
-    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
-    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
-    return old
-
-
-def _start(ray, address: str | None, workers: int, started_here: bool) -> None:
-    import logging
-
     if started_here:
         options = dict(include_dashboard=False, log_to_driver=False,
                        logging_level=logging.ERROR, configure_logging=True)
@@ -202,10 +177,6 @@ def _start(ray, address: str | None, workers: int, started_here: bool) -> None:
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise InputError("--address", "", "the address of a running Ray cluster "
                              "(host:port, or auto)", f"{address}: {exc}") from None
-
-
-def _run_on_ray(ray, runs: list[Run], ids: list[int], on_result: OnResult,
-                started_here: bool) -> None:
     remote = ray.remote(num_cpus=1, max_retries=0)(compute)
     capacity = int(ray.cluster_resources().get("CPU", 1))
     queue = list(zip(ids, runs, strict=True))[::-1]
