@@ -438,3 +438,17 @@ def test_a_cache_folder_others_can_write_is_refused_unless_shared(tmp_path, caps
     (cache / "ab").chmod(0o777)
     code, _, err = run_cli(args, capsys)
     assert code == 2 and "ab" in err
+
+
+# ------------------------------------------------------------------------- 9. smaller ones
+
+
+@pytest.mark.parametrize("option, value", [("seed", 2**80), ("workers", 10**6),
+                                           ("seed", -1)])
+def test_sweep_options_are_bounded_like_the_command_line(tmp_path, capsys, option, value):
+    path = sweep_file(tmp_path, ["ftf"])
+    data = yaml.safe_load(path.read_text())
+    data["run"] = {"solve": {option: value}}
+    path.write_text(yaml.safe_dump(data))
+    code, _, err = run_cli(["sweep", str(path), "--no-cache", "--dry-run"], capsys)
+    assert code == 2 and f"run.solve.{option}" in err
