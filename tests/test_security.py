@@ -364,7 +364,7 @@ def run_in_folder(folder: Path, args: list[str]) -> subprocess.CompletedProcess:
     boot = (f"import sys; sys.path[0] = {str(REPO)!r}; from rtgen_opt.cli.app import main; "
             "sys.argv[0] = 'rtgen-opt'; main()")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSAFEPATH", "PYTHONPATH")}
-    return subprocess.run([sys.executable, "-c", boot, *args], cwd=folder, env=env,
+    return subprocess.run([sys.executable, "-c", boot, *args], cwd=folder, env=env, check=False,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -27,7 +27,6 @@ from rtgen_opt.errors import InputError
 from rtgen_opt.evaluation.firm import firm_schedule, serves_every_request
 from rtgen_opt.evaluation.metrics import evaluate
 from rtgen_opt.evaluation.replay import replay
-from rtgen_opt.output import write_with
 from rtgen_opt.formulations.bounds import LowerBound, lower_bound, max_bound
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.milp import MilpModel
@@ -36,6 +35,7 @@ from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import TaskSet
 from rtgen_opt.optimisation.construct import ConstructionFailed, construct_schedule
+from rtgen_opt.output import write_with
 from rtgen_opt.simulation.executor import simulate
 from rtgen_opt.simulation.policies.classic import POLICIES
 
