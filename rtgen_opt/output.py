@@ -135,9 +135,10 @@ def _write_in_place(path: str, writer: Callable[[str], None]) -> None:
 
 def _new_temp(path: str) -> str:
     """An empty private file with an unpredictable name, created exclusively beside
-    ``path``."""
+    ``path``, with its suffix (a writer may choose its format by it: ``.pbtxt``)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX)
+    suffix = Path(path).suffix if len(Path(path).suffix) <= 16 else ""
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=suffix)
     os.close(fd)
     return temp
 

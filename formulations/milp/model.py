@@ -27,6 +27,7 @@ Objectives and stages as in CP-SAT: weighted violations, then TTFT (sum or max),
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from abc import ABC, abstractmethod
 
@@ -239,6 +240,12 @@ class _MilpBase(ABC):
                 self._hint_segment(seg, placed.get(seg) if runs else None)
 
     # ------------------------------------------------------------------ solving
+
+    def export(self, path: str) -> None:
+        """Write the model as an LP file. PuLP's ``writeLP`` changes the problem it writes
+        (a dummy variable in every empty constraint), which then crashed the engine: a copy
+        is written (the pickle round trip the worker makes anyway)."""
+        pickle.loads(pickle.dumps(self.prob)).writeLP(path)
 
     def solve(self, time_limit_s: float = 60.0, engine: str = "cbc", threads: int = 1,
               hint: Schedule | None = None,

@@ -17,6 +17,10 @@ Process hygiene (nothing may outlive a solve, whatever ends it):
   folder (``TMPDIR``) that the parent removes in every case;
 * if the parent dies without cleaning up (SIGKILL), the worker notices that it was
   orphaned, kills its group and removes the folder itself;
+* it never imports from the working folder: ``python -m`` would put the current folder
+  first on ``sys.path`` (a ``pulp.py`` there would run); ``-P`` leaves it out, and the
+  folder holding the ``rtgen_opt`` package the parent imported is passed in ``PYTHONPATH``
+  so that the worker runs the same code (``worker_command``);
 * a crash (a signal, or an exit without an answer) is retried once — CBC segfaults
   intermittently, and rerunning the same model is sound — then reported as one line naming
   the engine and the signal (``SolverCrash``). There is no silent fallback to CP-SAT:
@@ -188,11 +192,22 @@ def solve_in_worker(prob: pulp.LpProblem, engine: str, limit: float, threads: in
                       " or --solver cpsat")
 
 
+def worker_command(env: dict[str, str]) -> list[str]:
+    """The worker's command line, and its ``PYTHONPATH`` set in ``env``: ``-P`` keeps the
+    working folder off ``sys.path``; the package's own folder goes first instead."""
+    import rtgen_opt
+
+    root = str(Path(rtgen_opt.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env["PYTHONSAFEPATH"] = "1"
+    return [sys.executable, "-P", "-m", WORKER_MODULE]
+
+
 def _run_once(payload: bytes, timeout: float):
     private = tempfile.mkdtemp(prefix="rtgen-opt-milp-")
     env = dict(os.environ, TMPDIR=private, TMP=private, TEMP=private,
                **{PRIVATE_TMP_ENV: private})
-    proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE,
+    proc = subprocess.Popen(worker_command(env), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             start_new_session=True)  # its own process group, CBC's too
     _live.add(proc)

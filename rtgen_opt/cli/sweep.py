@@ -38,6 +38,9 @@ def sweep(
         "$XDG_CACHE_HOME/rtgen-opt/sweep or ~/.cache/rtgen-opt/sweep.")] = None,
     no_cache: Annotated[bool, typer.Option(
         "--no-cache", help="Compute every run again; read and write no cache.")] = False,
+    shared_cache: Annotated[bool, typer.Option(
+        "--shared-cache", help="Accept a cache folder that other users can write (refused "
+        "otherwise: a record planted there would be served as a result).")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the number of points and runs and the work left; run "
         "nothing.")] = False,
@@ -71,7 +74,8 @@ def sweep(
     table_path = out or f"{spec.name}.csv"
     sweeps.check_table_path(table_path)
     report_path = None if no_report else report or str(Path(table_path).with_suffix(".html"))
-    store = sweeps.ResultCache(None if no_cache else Path(cache or sweeps.default_cache_dir()))
+    store = sweeps.ResultCache(None if no_cache else Path(cache or sweeps.default_cache_dir()),
+                               shared=shared_cache)
     runs = sweeps.plan(spec)
     if dry_run:
         data = sweeps.estimate(spec, runs, store, workers or os.cpu_count() or 1)
@@ -89,12 +93,13 @@ def sweep(
         _write_text(report_path, html_page(spec, outcome.rows, table_path, outcome.interrupted))
     data = {"sweep": spec.name, "points": spec.num_points, "runs": outcome.runs,
             "cached": outcome.cached, "computed": outcome.computed, "failed": outcome.failed,
-            "missing": outcome.missing, "interrupted": outcome.interrupted,
+            "missing": outcome.missing, "cache_ignored": outcome.ignored,
+            "interrupted": outcome.interrupted,
             "wall_s": round(outcome.wall_s, 3), "table": table_path, "report": report_path,
             "errors": outcome.errors, "rows": outcome.rows}
     frame = sweeps.to_frame(outcome.rows)
     if format == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
+        sys.stdout.write(sweeps.table_csv(outcome.rows))
     else:
         varying = ([] if len(spec.scenarios) == 1 else ["scenario"]) + list(spec.axis_keys) \
             + ([] if len(spec.commands) == 1 else ["command"])
@@ -108,6 +113,9 @@ def sweep(
              + (", interrupted" if outcome.interrupted else ""),
              f"table: {table_path}" + (f"; report: {report_path}" if report_path else ""),
              numeric_from=len(varying) + 1)
+    if outcome.ignored:
+        print(f"rtgen-opt: sweep: {outcome.ignored} cache records ignored (another run's "
+              "key, another format, or unreadable): computed again", file=sys.stderr)
     for line in outcome.errors[:10]:
         print(f"rtgen-opt: sweep: {line}", file=sys.stderr)
     if outcome.interrupted:

@@ -40,6 +40,7 @@ from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import NO_DEADLINE, TaskSet
 from rtgen_opt.optimisation.construct import ConstructionFailed, construct_schedule
+from rtgen_opt.output import write_with
 from rtgen_opt.simulation.executor import simulate
 from rtgen_opt.simulation.policies.classic import POLICIES
 
@@ -201,14 +202,14 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
         budget_s *= 1 - CONSTRUCT_SHARE
     if solver == "milp":
         model = MilpModel(problem)
-        if export_model:
-            model.prob.writeLP(export_model)
+        if export_model:  # through the one atomic writer, like every output
+            write_with({export_model: model.export})
         result = model.solve(budget_s, mip_solver, max(1, workers), hint=warm, stages=stages)
         engine = f"MILP ({mip_solver})"
     else:
         model = CpSatModel(problem)
         if export_model:
-            model.export(export_model)
+            write_with({export_model: model.export})
         result = model.solve(budget_s, workers, seed, hint=warm, stages=stages)
         engine = "CP-SAT"
     status, schedule, value = result.status, result.schedule, result.violations

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from rtgen_opt.errors import InputError
+from rtgen_opt.safeload import read_yaml_file
 
 ARCH_DIR = Path(__file__).resolve().parent / "archs"
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
@@ -56,6 +55,9 @@ class Architecture:
                 "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
 
 
+MAX_ARCHITECTURE_BYTES = 64 * 2**10  # a dozen keys
+
+
 def builtin_architectures() -> dict[str, Path]:
     return {p.stem: p for p in sorted(ARCH_DIR.glob("*.yaml"))}
 
@@ -66,11 +68,8 @@ def load_architecture(ref: str) -> Architecture:
     if not path.is_file():
         raise InputError(ref, "", "a built-in architecture "
                          f"({', '.join(builtin_architectures())}) or a YAML file")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "", "a readable YAML architecture description",
-                         str(exc).splitlines()[0]) from None
+    raw = read_yaml_file(path, str(path), "a YAML architecture description",
+                         MAX_ARCHITECTURE_BYTES)  # the strict reader, as every input
     return architecture_from_dict(raw, str(path), default_name=path.stem)
 
 

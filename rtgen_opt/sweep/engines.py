@@ -10,6 +10,7 @@ handed over.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -47,8 +48,27 @@ def run_local(runs: list[Run], ids: list[int], workers: int, address: str | None
                          address)
     context = multiprocessing.get_context("spawn")
     queue = deque(zip(ids, runs, strict=True))
-    while queue:
-        _run_pool(queue, workers or os.cpu_count() or 1, context, on_result, work)
+    with _safe_path():
+        while queue:
+            _run_pool(queue, workers or os.cpu_count() or 1, context, on_result, work)
+
+
+@contextlib.contextmanager
+def _safe_path():
+    """While the pool spawns its workers: ``PYTHONSAFEPATH=1`` in their environment. A
+    spawned worker starts as ``python -c ...``, which would put the working folder first
+    on sys.path while it imports multiprocessing (a ``socket.py`` there would run); the
+    worker then takes this process's sys.path, so it runs the same code. Restored after:
+    this process's environment is the caller's."""
+    old = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = old
 
 
 def _run_pool(queue, workers: int, context, on_result: OnResult, work: Callable) -> None:
@@ -134,7 +154,14 @@ def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
             on_result: OnResult) -> None:
     """Ray tasks, one CPU each, on the cluster at ``address`` (or $RAY_ADDRESS), else on
     a new local Ray (with ``workers`` CPUs; 0: all) — never on a cluster merely found
-    running on this machine. Every node needs the same rtgen-opt installed."""
+    running on this machine. Every node needs the same rtgen-opt installed.
+
+    A Ray cluster is trusted (SECURITY.md): it receives every run (options and file
+    paths) and sends back pickled results, unpickled here; Ray itself authenticates no
+    one by default. A local Ray listens on every interface — Ray 2.60 has no loopback-only
+    option (its gRPC servers bind to all addresses whatever ``_node_ip_address`` says) —
+    so SECURITY.md asks for a firewall, or Ray's token mode (``RAY_AUTH_MODE=token``) set
+    before the command starts. (Setting it here fails: the driver reads it on import.)"""
     import logging
 
     ray = _import_ray()

@@ -23,7 +23,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -32,11 +31,12 @@ from pathlib import Path
 from rtgen_opt import __version__
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.scenario import Scenario, load_scenario
+from rtgen_opt.output import csv_cell, write_file, write_with
+from rtgen_opt.sweep.cache import CACHE_FORMAT, ResultCache, default_cache_dir  # noqa: F401
 from rtgen_opt.sweep.compute import Run
 from rtgen_opt.sweep.engines import ENGINES
 from rtgen_opt.sweep.spec import Command, SweepSpec, assignment
 
-CACHE_FORMAT = 1  # bump when the cached record's layout changes
 ID_COLUMNS = ("point", "scenario")  # then the axes, then RUN_COLUMNS, then the metrics
 RUN_COLUMNS = ("command", "policy", "error")
 # What the report plots and the summary table shows when the file has no `plots`.
@@ -139,50 +139,6 @@ def code_fingerprint() -> str:
     return _CODE_FINGERPRINT[0]
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rtgen-opt" / "sweep"
-
-
-class ResultCache:
-    """One JSON file per run, named by its key, written whole (a crash leaves no half
-    file). ``None`` as folder: a cache that holds nothing (``--no-cache``)."""
-
-    def __init__(self, folder: Path | None):
-        self.folder = folder
-        if folder is not None:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise InputError(str(folder), "", "a folder the cache can be written to",
-                                 str(exc)) from None
-
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> list[dict] | None:
-        if self.folder is None:
-            return None
-        try:
-            record = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # absent, or unreadable: compute it again
-        if record.get("format") != CACHE_FORMAT or not isinstance(record.get("rows"), list):
-            return None
-        return record["rows"]
-
-    def put(self, key: str, run: Run, rows: list[dict]) -> None:
-        if self.folder is None:
-            return
-        path = self._path(key)
-        path.parent.mkdir(exist_ok=True)
-        record = {"format": CACHE_FORMAT, "command": run.command.name,
-                  "scenario": run.scenario, "overrides": list(run.overrides), "rows": rows}
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(tmp, path)
-
-
 # ----------------------------------------------------------------------------- the sweep
 
 
@@ -196,6 +152,7 @@ class SweepOutcome:
     cached: int = 0
     computed: int = 0
     failed: int = 0
+    ignored: int = 0  # cache records found but not trusted, recomputed (sweep.cache)
     interrupted: bool = False
     wall_s: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -229,7 +186,7 @@ def run_sweep(spec: SweepSpec, runs: list[Run], engine: str = "local", workers: 
             todo.append(i)
         else:
             results[i] = {"rows": rows, "error": None, "cached": True}
-    outcome = SweepOutcome(spec, [], len(runs), cached=len(results))
+    outcome = SweepOutcome(spec, [], len(runs), cached=len(results), ignored=cache.ignored)
     say = progress or (lambda *a: None)
 
     def on_result(i: int, result: dict) -> None:
@@ -363,20 +320,23 @@ def to_frame(rows: list[dict]):
     return frame
 
 
-def write_table(rows: list[dict], path: str) -> None:
-    """CSV or Parquet by extension, written whole (a temporary file, then renamed)."""
+def table_csv(rows: list[dict]) -> str:
+    """The table as CSV whose text cells a spreadsheet shows as text (``csv_cell``)."""
     frame = to_frame(rows)
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        if target.suffix.lower() == ".parquet":
-            _arrow_safe(frame).to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(path, "", "a writable file path", str(exc)) from None
+    frame.columns = [csv_cell(c) for c in frame.columns]
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(csv_cell)
+    return frame.to_csv(index=False)
+
+
+def write_table(rows: list[dict], path: str) -> None:
+    """CSV or Parquet by extension, through the one atomic writer (``rtgen_opt.output``)."""
+    if Path(path).suffix.lower() == ".parquet":
+        frame = _arrow_safe(to_frame(rows))
+        write_with({path: lambda temp: frame.to_parquet(temp, index=False)})
+    else:
+        write_file(path, table_csv(rows))
 
 
 def _arrow_safe(frame):

@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtgen_opt import limits
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.scenario import resolve_scenario
 from rtgen_opt.resources import data_dir
@@ -187,10 +188,13 @@ class _Mapping:
             raise self.error(key, "a positive duration", value)
         return value
 
-    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+    def integer(self, key: str, default: int, minimum: int = 0,
+                maximum: int = limits.MAX_WORKERS) -> int:
+        """An integer in [minimum, maximum] (the command line's bounds)."""
         value = self.mapping.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.error(key, f"an integer >= {minimum}", value)
+        if isinstance(value, bool) or not isinstance(value, int) or not \
+                minimum <= value <= maximum:
+            raise self.error(key, f"an integer from {minimum} to {maximum}", value)
         return value
 
     def flag(self, key: str, default: bool) -> bool:
@@ -405,7 +409,8 @@ def _solve_options(opts: _Mapping) -> dict:
                              f"({', '.join(available_engines()) or 'none'}; HiGHS: pip "
                              "install 'rtgen-opt[highs]')", mip_solver)
     return {"solver": solver, "mip_solver": mip_solver, "time_limit_s": _limit(opts, "60s"),
-            "workers": opts.integer("workers", 1), "seed": opts.integer("seed", 0),
+            "workers": opts.integer("workers", 1),
+            "seed": opts.integer("seed", 0, maximum=limits.MAX_SOLVER_SEED),
             "ttft": opts.text("ttft", "sum", ("sum", "max"))}
 
 
