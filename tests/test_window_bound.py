@@ -28,7 +28,7 @@ def shaped(ts, kind: str, policy: str, cap: int) -> Problem:
 
 
 def below_the_optimum(problem: Problem) -> None:
-    bound = window_bound(problem, time_limit_s=5)
+    bound = window_bound(problem)
     if bound is None:
         return
     assert bound.value <= proven_optimum(problem) + 1e-6

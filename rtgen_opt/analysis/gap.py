@@ -37,7 +37,6 @@ from rtgen_opt.supervise import TimeUp, budget_kwargs, cutoff
 CAP_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # x the LLM's standalone TTFT
 SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 TOLERANCE = 1e-6  # weighted counts are sums of float weights
-WINDOW_GROUP_S = 1.5  # the window bound's MILP limit per distinct group (its best bound)
 
 
 class NegativeGap(RuntimeError):
@@ -131,7 +130,7 @@ def _with_window_bound(problem: Problem, matched):
     around each request) where it beats the bound it has; OPTIMAL once they meet."""
     if matched.status.value != "FEASIBLE" or not problem.token_deadlines:
         return matched
-    bound = window_bound(problem, WINDOW_GROUP_S)
+    bound = window_bound(problem)
     if bound is None:
         return matched
     value = _window_value(problem, bound.value)
