@@ -93,6 +93,8 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                "matched_optimum": {"status": matched.status.value,
                                    "violations": matched.violations,
                                    "violations_lower_bound": matched.violations_lower_bound,
+                                   "lower_bound_method": getattr(matched,
+                                                                 "lower_bound_method", None),
                                    "replay_ok": matched.replay_ok},
                **_gap_fields(name, violations, matched, released)}
         policies.append({**row, "ttft_ms": _llm_stat(metrics, "ttft_ms"),
