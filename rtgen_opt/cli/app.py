@@ -15,7 +15,6 @@ from typing import Annotated, Optional
 import typer
 
 from rtgen_opt import __version__, limits
-
 from rtgen_opt.cli.common import app
 
 # Each command module registers its commands on import; the order here is the order of
@@ -64,7 +63,9 @@ def main() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
     try:
-        code = app(prog_name="rtgen-opt", standalone_mode=False)
+        command = typer.main.get_command(app)
+        _word_metavars(command)
+        code = command(prog_name="rtgen-opt", standalone_mode=False)
     except InputError as exc:
         _fail(2, f"error: {exc}")
     except no_args as exc:  # `rtgen-opt db`: the help is the answer
@@ -90,6 +91,25 @@ def main() -> None:
         kind = type(exc).__name__
         _fail(70, f"internal error ({kind}: {printable(str(exc), 120)}); {REPORT_HINT}", debug)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _word_metavars(command) -> None:
+    """--help shows words, never Python types: every option without a metavar of its own
+    gets one (``--engine ENGINE``, ``--workers N``), arguments drop Typer's ``<str>`` and
+    the braces around required ones in the usage line (``SCENARIO``, not ``{SCENARIO}``)."""
+    for sub in getattr(command, "commands", {}).values():
+        _word_metavars(sub)
+    for param in getattr(command, "params", ()):
+        if isinstance(param, typer.core.TyperArgument):
+            param.display_type_rich = lambda ctx: None
+            if param.required and param.nargs == 1:
+                param._usage_display_name = lambda p=param: p.display_name_raw
+            continue
+        if param.metavar is not None or getattr(param, "is_flag", False):
+            continue
+        kind = param.bare_type() if hasattr(param, "bare_type") else ""
+        words = {"int": "N", "float": "X"}
+        param.metavar = words.get(kind, param.name.upper().rstrip("_"))
 
 
 def _terminated(signum, frame) -> None:

@@ -24,6 +24,7 @@ from rtgen_opt.cli.common import (
     _supervised,
     _taskset,
     app,
+    complete_policy,
 )
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.realization import realization_text
@@ -39,8 +40,9 @@ from rtgen_opt.supervise import EXIT_INTERRUPTED
 def check(
     scenario: ScenarioArg,
     policy: Annotated[Optional[str], typer.Option(
-        metavar="POLICY", help="Check this policy (simulated; a name, or your own "
-        "FILE.py:CLASS) instead of asking the solver whether any schedule works.")] = None,
+        metavar="POLICY", autocompletion=complete_policy, help="Check this policy (a "
+        "name, or your own FILE.py:CLASS), for every realization of the timing ranges, "
+        "instead of asking the solver whether any schedule works.")] = None,
     optimal: Annotated[bool, typer.Option(
         "--optimal", help="Ask the solver whether any schedule works: the default, so this "
         "flag only documents it in scripts.")] = False,

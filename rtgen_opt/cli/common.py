@@ -27,7 +27,7 @@ app = typer.Typer(
     "laptop SoC (CPU + GPU + NPU)?\n\nSCENARIO is a built-in name (scenario_a ... "
     "scenario_d, see `rtgen-opt scenarios list`) or the path of a YAML file.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion: scenario and policy names complete
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
@@ -72,8 +72,23 @@ ReportOpt = Annotated[Optional[str], typer.Option(
     "--report", metavar="FILE", help="Also write a report: FILE.html (one self-contained "
     "interactive page, needs the 'report' extra: pip install 'rtgen-opt[report]') or FILE.md "
     "(Markdown).")]
+def complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion: the built-in scenario names (paths complete as files)."""
+    from rtgen_opt.model.scenario import builtin_scenarios
+
+    return [name for name in builtin_scenarios() if name.startswith(incomplete)]
+
+
+def complete_policy(incomplete: str) -> list[str]:
+    """Shell completion: all and the built-in policy names."""
+    from rtgen_opt.simulation.policies.classic import POLICIES
+
+    return [n for n in ("all", *POLICIES) if n.startswith(incomplete)]
+
+
 ScenarioArg = Annotated[str, typer.Argument(
-    metavar="SCENARIO", help="A built-in name (scenario_c) or the path of a YAML file.")]
+    metavar="SCENARIO", autocompletion=complete_scenario,
+    help="A built-in name (scenario_c) or the path of a YAML file.")]
 TimeLimitOpt = Annotated[str, typer.Option(
     "--time-limit", metavar="DURATION", help="Wall-clock limit of the whole command, e.g. "
     "60s: the answer comes within it, split a priori between the phases.")]

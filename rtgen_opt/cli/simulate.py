@@ -28,6 +28,7 @@ from rtgen_opt.cli.common import (
     _taskset,
     _write_report,
     app,
+    complete_policy,
 )
 from rtgen_opt.commands.simulate import simulate_run
 from rtgen_opt.errors import InputError
@@ -45,7 +46,8 @@ from rtgen_opt.supervise import EXIT_INTERRUPTED
 def simulate(
     scenario: ScenarioArg,
     policy: Annotated[Optional[list[str]], typer.Option(
-        metavar="POLICY", help="all, or one of " + ", ".join(POLICIES) + ", or your own: "
+        metavar="POLICY", autocompletion=complete_policy,
+        help="all, or one of " + ", ".join(POLICIES) + ", or your own: "
         "FILE.py:CLASS (or a package's entry point of the group rtgen_opt.policies); "
         "repeatable and comma-separated: --policy ftf,kill-aware (default: all).")] = None,
     horizon: HorizonOpt = None,

@@ -64,11 +64,13 @@ def solve(
     export_model: Annotated[Optional[str], typer.Option(
         "--model-out", "--export-model", metavar="FILE", help="Write the model for "
         "debugging: the CP-SAT proto, or the MILP as an LP file (instances solved as one "
-        "model; long horizons are built by construction and write none). (--export-model: the old name, kept for one release.)")] = None,
+        "model; long horizons are built by construction and write none). (--export-model: "
+        "the old name, kept for one release.)")] = None,
     export_bound: Annotated[Optional[str], typer.Option(
         "--bound-out", "--export-bound", metavar="FILE", help="Write the lower bound's "
         "certificate (JSON: the prices and the value they prove, the task set's hash), for "
-        "anyone to re-check with verify-bound. (--export-bound: the first name, kept for one release.)")]
+        "anyone to re-check with verify-bound. (--export-bound: the first name, kept for "
+        "one release.)")]
     = None,
     trace_format: Annotated[str, typer.Option(
         "--trace-format", metavar="table|chrome", help="Format of --schedule-out: table (CSV "

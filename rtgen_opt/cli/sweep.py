@@ -19,7 +19,7 @@ def sweep(
     sweep_file: Annotated[str, typer.Argument(
         metavar="SWEEP", help="A sweep file (YAML) or a built-in example (seq_len).")],
     engine: Annotated[str, typer.Option(
-        help="local (a process pool on this machine) or ray (pip install "
+        metavar="local|ray", help="local (a process pool on this machine) or ray (pip install "
         "'rtgen-opt[ray]').")] = "local",
     address: Annotated[Optional[str], typer.Option(
         help="With --engine ray: the cluster to join (host:port or auto; default "
