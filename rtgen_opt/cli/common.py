@@ -105,7 +105,7 @@ def _check_format(value: str) -> str:
 
 def _check_trace_format(value: str) -> None:
     if value not in ("table", "chrome"):
-        raise InputError("--trace-format", "", "table or chrome", value)
+        raise InputError("--schedule-format", "", "table or chrome", value)
 
 
 def _horizon(text: str | None) -> Fraction | None:

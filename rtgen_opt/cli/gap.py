@@ -10,6 +10,7 @@ import typer
 from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
+    LatencyOpt,
     ReportOpt,
     ScenarioArg,
     SetOpt,
@@ -50,6 +51,7 @@ def gap(
         "run).")] = None,
     time_limit: TimeLimitOpt = "120s",
     workers: WorkersOpt = 0,
+    latency: LatencyOpt = "median",
     set_: SetOpt = None,
     policy: Annotated[list[str] | None, typer.Option(
         metavar="FILE.py:CLASS", help="Also compare this policy: your own FILE.py:CLASS (or "
@@ -58,9 +60,9 @@ def gap(
 ) -> None:
     """How far is each policy from the best possible schedule?
 
-    Runs the five policies and the solver on the same task set: per policy its
-    violations, its service-matched optimum (the fewest violations of any schedule that
-    serves every request at least as fast as the policy did) and the gap — a range
+    Runs the policies (the paper's five and kill-aware) and the solver on the same task
+    set: per policy its violations, its service-matched optimum (the fewest violations of
+    any schedule that serves every request at least as fast as the policy did) and the gap — a range
     min…max where the matched optimum is not proven; the plain optimum; the Pareto front
     of violations against the LLM's TTFT. Exit 130 when interrupted (the policies done
     so far are printed).
@@ -77,7 +79,7 @@ def gap(
         check_writable(report, "--report")
     with _supervised("gap", limit) as (budget, say):
         say.phase("building the task set")
-        ts = _taskset(_scenario(scenario, set_), _horizon(horizon))
+        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
         span = _window(window, ts)
         extra = [p for p in map(load_policy, policy or ()) if p.name not in POLICIES]
         data = gap_analysis(ts, budget.share(1.0), workers, progress=say, budget=budget,

@@ -9,6 +9,7 @@ import typer
 from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
+    LatencyOpt,
     ScenarioArg,
     SetOpt,
     _check_format,
@@ -33,6 +34,7 @@ def replay(
     schedule: Annotated[str, typer.Option(metavar="FILE", help="Schedule table (CSV or "
                                           "JSON) to check, as written by --schedule-out.")],
     horizon: HorizonOpt = None,
+    latency: LatencyOpt = "median",
     set_: SetOpt = None,
     from_schedule: Annotated[bool, typer.Option(
         "--settings-from-schedule", help="Take the horizon and --set overrides from the "
@@ -65,7 +67,7 @@ def replay(
                              "--settings-from-schedule (as rtgen-opt writes it)")
         span, overrides = replay_settings(meta, schedule)
         applied = {"horizon_s": float(span), "set": overrides}
-    ts = _taskset(_scenario(scenario, overrides), span)
+    ts = _taskset(_scenario(scenario, overrides, latency), span)
     result = replay_schedule(ts, read_schedule(schedule, ts, overrides),
                              ServiceRules.when_served(ts))
     said = "" if applied is None else (f" (settings from the schedule file: horizon "

@@ -42,7 +42,7 @@ def scenarios_show(scenario: ScenarioArg, set_: SetOpt = None,
     s = _scenario(scenario, set_)
     tasks = [_task_dict(t) for t in s.tasks]
     data = {
-        "name": s.name, "description": s.description, "path": s.source,
+        "name": s.name, "description": _described(s.description, set_), "path": s.source,
         "latency_db": s.db.name, "platform": s.platform,
         "horizon_s": None if s.horizon is None else float(s.horizon),
         "granularity": s.granularity, "on_miss": s.on_miss, "preemption": s.preemption,
@@ -54,7 +54,7 @@ def scenarios_show(scenario: ScenarioArg, set_: SetOpt = None,
              t["tokens"], t["ttft"], t["tpt"], t["after"]] for t in tasks]
     platform = ", ".join(f"{b} x{n}" for b, n in s.platform.items())
     horizon = "-" if s.horizon is None else f"{float(s.horizon):g} s"
-    caption = (f"{s.description}\nhorizon {horizon}; platform {platform}; granularity "
+    caption = (f"{data['description']}\nhorizon {horizon}; platform {platform}; granularity "
                f"{s.granularity}; on_miss {s.on_miss}; preemption {s.preemption}; latency "
                f"database {s.db.name}")
     emit(format, data, columns, rows, f"Scenario {s.name} ({s.source})", caption, 9)
@@ -75,3 +75,11 @@ def _task_dict(t) -> dict:
     return {"name": t.name, "model": t.model, "kind": t.kind, "rate": rate,
             "deadline": ms(t.deadline), "tokens": tokens, "after": t.after,
             "weight": t.weight, "ttft": ms(t.ttft), "tpt": ms(t.tpt)}
+
+
+def _described(description: str, overrides: list[str] | None) -> str:
+    """The file's description, which the overrides may contradict ("(1024/64)" after
+    --set llm.input_tokens=32): say which values were overridden."""
+    if not overrides:
+        return description
+    return f"{description} [overridden: {', '.join(overrides)}]"

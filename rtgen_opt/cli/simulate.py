@@ -58,8 +58,9 @@ def simulate(
         "one file per policy (out.csv -> out.ftf.csv ...). (--trace: the old name, kept for "
         "one release.)")] = None,
     trace_format: Annotated[str, typer.Option(
-        "--trace-format", metavar="table|chrome", help="table (the schedule table, CSV or "
-        "JSON) or chrome (trace events for chrome://tracing or Perfetto).")] = "table",
+        "--schedule-format", "--trace-format", metavar="table|chrome",
+        help="table (the schedule table, CSV or JSON) or chrome (trace events for "
+        "chrome://tracing or Perfetto; --trace-format: the old name).")] = "table",
     report: ReportOpt = None,
     latency: LatencyOpt = "median",
     realization: Annotated[Optional[str], typer.Option(

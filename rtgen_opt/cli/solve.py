@@ -73,8 +73,9 @@ def solve(
         "one release.)")]
     = None,
     trace_format: Annotated[str, typer.Option(
-        "--trace-format", metavar="table|chrome", help="Format of --schedule-out: table (CSV "
-        "or JSON) or chrome.")] = "table",
+        "--schedule-format", "--trace-format", metavar="table|chrome",
+        help="Format of --schedule-out: table (CSV or JSON) or chrome (--trace-format: the "
+        "old name, kept for one release).")] = "table",
     latency: LatencyOpt = "median",
     set_: SetOpt = None,
     format: FormatOpt = "table",
