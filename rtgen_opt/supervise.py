@@ -226,6 +226,28 @@ def track(solver) -> Iterator[None]:
             _active.discard(solver)
 
 
+_clock_cuts = [0]  # searches, in this process, that wall-clock time stopped
+
+
+def clock_cuts() -> int:
+    """How many CP-SAT searches wall-clock time has stopped so far in this process (the
+    command's deadline, Ctrl-C, or a wall limit reached before the deterministic one): an
+    answer they contributed to may differ between runs, however many workers."""
+    return _clock_cuts[0]
+
+
+def _note_clock_cut(solver, status) -> None:
+    """A search stopped by a limit (not finished: neither optimal nor infeasible) before
+    its deterministic budget ran out was stopped by the clock."""
+    from ortools.sat.python import cp_model
+
+    if status in (cp_model.OPTIMAL, cp_model.INFEASIBLE):
+        return
+    budget = solver.parameters.max_deterministic_time
+    if solver.response_proto.deterministic_time < 0.999 * budget:
+        _clock_cuts[0] += 1
+
+
 def stop_solvers() -> None:
     with _active_lock:
         solvers = list(_active)
@@ -240,16 +262,27 @@ def _patch_cpsat() -> Callable[[], None]:
     except ImportError:  # pragma: no cover - ortools is a base dependency
         return lambda: None
     original = cp_model.CpSolver.solve
+    if getattr(original, "_rtgen_opt_tracked", False):
+        return lambda: None  # routed already (a command layer installed it for good)
 
     def solve(self, model, *args, **kwargs):
         # CP-SAT would catch SIGINT itself, end only this search without a word and leave
         # the default handler behind; the watcher handles it instead
         self.parameters.catch_sigint_signal = False
         with track(self):
-            return original(self, model, *args, **kwargs)
+            status = original(self, model, *args, **kwargs)
+        _note_clock_cut(self, status)
+        return status
 
+    solve._rtgen_opt_tracked = True
     cp_model.CpSolver.solve = solve
     return lambda: setattr(cp_model.CpSolver, "solve", original)
+
+
+def track_cpsat_for_good() -> None:
+    """Route CP-SAT searches through :func:`track` for the life of the process, so that
+    :func:`clock_cuts` counts them outside a supervised command too (a sweep's worker)."""
+    _patch_cpsat()
 
 
 # ----------------------------------------------------------------------------- supervise

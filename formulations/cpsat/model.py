@@ -46,6 +46,7 @@ STATUS = {
 # on most models this stops first and runs repeat bit for bit; the wall-clock limit still
 # caps every solve (then a large model's result may differ between runs).
 DETERMINISTIC_PER_SECOND = 0.05
+WALL_CAP_FACTOR = 3  # with one worker: the wall limit, x the stage's share, only caps
 # share of the time limit for each lexicographic stage
 STAGE_SHARES = {"violations": 0.6, "ttft": 0.25, "tpt": 0.15}
 
@@ -340,7 +341,11 @@ def _solver(limit: float, workers: int, seed: int, log: bool) -> cp_model.CpSolv
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = limit
     if workers == 1:
+        # the deterministic budget decides; the wall limit is only a safety cap (the
+        # command's deadline still stops the search, and the answer then says it is not
+        # reproducible: supervise.clock_cuts)
         solver.parameters.max_deterministic_time = DETERMINISTIC_PER_SECOND * limit
+        solver.parameters.max_time_in_seconds = WALL_CAP_FACTOR * limit
     solver.parameters.num_workers = workers  # 0: all cores
     solver.parameters.random_seed = seed
     solver.parameters.log_search_progress = log

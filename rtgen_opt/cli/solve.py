@@ -139,6 +139,9 @@ def solve(
     title = (f"{ts.scenario}: {_run_length(ts)}, {ts.num_jobs} jobs, {engine}, "
              f"{out.wall_s:.1f} s of {float(limit):g} s"
              + _interrupted_mark(budget))
+    if not data["reproducible"] and workers == 1:
+        print("rtgen-opt: solve: a clock stopped a search (the time limit or a busy machine): "
+              "this answer may differ on a rerun (JSON reproducible: false)", file=sys.stderr)
     columns, rows = solve_summary_rows(data)
     emit(format, data, columns, rows, title, solve_hint(data), numeric_from=9)
     if format == "table" and out.metrics:

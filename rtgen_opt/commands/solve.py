@@ -30,7 +30,10 @@ def solve_command(ts: TaskSet, time_limit_s: float, workers: int = 0, seed: int 
     """Solve and measure the best policy beside it: (the JSON result, the solver's
     outcome, the baseline with its trace)."""
     from rtgen_opt.optimisation.solve import solve
+    from rtgen_opt.supervise import clock_cuts, track_cpsat_for_good
 
+    track_cpsat_for_good()
+    cuts = clock_cuts()
     out = solve(ts, time_limit_s, workers, seed, ttft, progress=progress,
                 export_model=export_model, solver=solver, mip_solver=mip_solver, **limits)
     if progress:
@@ -38,8 +41,10 @@ def solve_command(ts: TaskSet, time_limit_s: float, workers: int = 0, seed: int 
     baseline = best_policy_baseline(ts, out.warm_start)
     interrupted = bool(budget is not None and budget.interrupted.is_set())
     total = budget.total_s if budget is not None else time_limit_s
-    return solve_result(ts, out, solver, mip_solver, baseline, total, interrupted), out, \
-        baseline
+    data = solve_result(ts, out, solver, mip_solver, baseline, total, interrupted)
+    # with --workers 1 the deterministic budgets alone decide, unless a clock stopped a search
+    data["reproducible"] = workers == 1 and clock_cuts() == cuts and solver == "cpsat"
+    return data, out, baseline
 
 
 def solve_result(ts: TaskSet, out, solver: str, mip_solver: str, baseline: dict | None,
