@@ -9,11 +9,12 @@ from rtgen_opt.simulation.policies.classic import (
     FcfsDyn,
     Ftf,
     KillAware,
+    KillAwareFast,
     Placement,
     Policy,
     PolicyError,
     RunView,
 )
 
-__all__ = ["POLICIES", "EdfAot", "EdfDyn", "FcfsAot", "FcfsDyn", "Ftf", "KillAware",
+__all__ = ["POLICIES", "EdfAot", "EdfDyn", "FcfsAot", "FcfsDyn", "Ftf", "KillAware", "KillAwareFast",
            "Placement", "Policy", "PolicyError", "RunView"]

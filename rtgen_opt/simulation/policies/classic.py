@@ -34,6 +34,7 @@ for a dispatch round when no event would happen. Such a policy does not preempt.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Protocol
 
 from rtgen_opt.errors import InputError
@@ -115,22 +116,34 @@ class Ftf(Policy):
 class KillAware(Policy):
     name, dynamic = "kill-aware", True
     description = ("frames on home backends chosen with the whole task set in view; "
-                   "first-token work where and when it kills the fewest frames; decode "
-                   "paced (3x standalone), in the frames' slack while ahead of pace, "
-                   "killing at most as many frames as its first token did")
+                   "first-token work where and when it kills the fewest frames (by ttft "
+                   "when declared); decode in the frames' slack, faster only when its tpt "
+                   "SLO needs it")
 
-    def __init__(self, pace: float = 3.0, budget: float = 1.0):
-        self.pace = pace  # decode aims at pace x its standalone time per token
-        self.budget = budget  # and may kill budget x the frames its first token killed
+    def __init__(self, pace: float = math.inf, budget: float = math.inf):
+        # decode aims at pace x its standalone time per token, or its tpt SLO if shorter
+        # (inf: the SLO); behind that, it may kill budget x the frames its first token did
+        self.pace = pace
+        self.budget = budget
 
     def priority(self, run, job, seg):
         if run.first_token_work[seg]:
-            return (1, run.release[job], job)
+            return run.placement.first_token_key(job, seg)
         return (0, run.placement.deadline(job, seg), job)  # frames and paced decode: EDF
 
     def placement(self, run):
         return KillAwarePlacement(run, self.pace, self.budget)
 
 
+class KillAwareFast(KillAware):
+    name = "kill-aware-fast"
+    description = ("kill-aware with decode paced at 3x its standalone time per token "
+                   "(faster than most SLOs ask), killing at most as many frames for it as "
+                   "its first token did")
+
+    def __init__(self, pace: float = 3.0, budget: float = 1.0):
+        super().__init__(pace, budget)
+
+
 POLICIES: dict[str, Policy] = {p.name: p for p in (FcfsAot(), FcfsDyn(), EdfAot(), EdfDyn(),
-                                                   Ftf(), KillAware())}
+                                                   Ftf(), KillAware(), KillAwareFast())}

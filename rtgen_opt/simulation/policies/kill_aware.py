@@ -283,19 +283,32 @@ class KillAwarePlacement:
         self.forecast = FrameForecast(run)
         self.continue_late = ts.on_miss == "continue"
         fastest = np.where(ts.seg_dur_us >= 0, ts.seg_dur_us, NO_DEADLINE).min(axis=1)
+        self.fastest = fastest.tolist()
         self.step_rest = _step_rest(ts, fastest)
+        self.token_rest = _first_token_rest(ts, fastest, run.dependents)
+        # when the first token is due: arrival + ttft (a RAG job: its LLM's), or the
+        # request's own deadline; NO_DEADLINE without either (read before any token)
+        self.first_token_due = list(run.edf_deadline)
+        # a started frame segment holds its home backend this long at most: work that must
+        # be on time starts hurrying this much before it has to
+        self.margin = _longest_frame_segment(ts, self.forecast.home)
         self.pace = [_pace_us(ts, t, fastest, pace) for t in range(len(ts.tasks))]
+        self.job_pace: dict[int, int] = {}  # request job -> its time per token, at token 1
         self.decode = (ts.seg_stage == DECODE).tolist()
+        self.token = ts.seg_token.tolist()
         self.backends = range(len(ts.backends))
         self.wakes: dict[int, int] = {}  # job -> the wake-up asked for its decode step
+        self.token_times: dict[int, list[int]] = {}  # request -> [first, last] token (planned)
 
     def place(self, now: int, job: int, seg: int) -> int | None:
         task = self.run.job_task[job]
         if self.forecast.home[task] >= 0:
             return self._frame(now, job, seg)
-        if self.decode[seg]:
-            return self._decode(now, job, seg)
-        return self._first_token(now, job, seg)
+        backend = (self._decode(now, job, seg) if self.decode[seg]
+                   else self._first_token(now, job, seg))
+        if backend is not None and self.token[seg]:
+            self._plan_token(now, job, seg, backend)
+        return backend
 
     def deadline(self, job: int, seg: int) -> int:
         """The deadline a segment is ordered by: a frame's own; for decode, when its step
@@ -303,7 +316,59 @@ class KillAwarePlacement:
         run = self.run
         if not self.decode[seg] or run.first_token_us[job] < 0:
             return run.job_deadline[job]
-        return run.first_token_us[job] + self.ts.seg_step[seg] * self.pace[run.job_task[job]]
+        return run.first_token_us[job] + self.ts.seg_step[seg] * self._job_pace(job)
+
+    def first_token_key(self, job: int, seg: int) -> tuple:
+        """The order of first-token work: with a due time (ttft), earliest deadline first
+        among frames and decode, by the moment it must start to be on time; without, after
+        them, in arrival order."""
+        due = self.first_token_due[job]
+        if due == NO_DEADLINE:
+            return (1, self.run.release[job], job)
+        return (0, due - self.token_rest[seg] - self.margin, job)
+
+    def slo_report(self) -> dict[int, dict]:
+        """Per request job whose tokens the policy placed: when its first and last token
+        come (as planned with nominal latencies: what the run does when durations are
+        nominal) and whether that meets its declared ``ttft`` and ``tpt`` (None: not
+        declared, or no last token placed yet)."""
+        report = {}
+        for job, (first, last) in sorted(self.token_times.items()):
+            info = self.ts.tasks[self.run.job_task[job]]
+            steps = info.output_tokens - 1
+            ttft = first - self.run.release[job]
+            tpt = (last - first) / steps if last >= 0 and steps > 0 else None
+            report[job] = {
+                "first_token_us": first, "last_token_us": last,
+                "ttft_met": None if info.ttft_us is None else ttft <= info.ttft_us,
+                "tpt_met": None if info.tpt_us is None or tpt is None else tpt <= info.tpt_us}
+        return report
+
+    def _plan_token(self, now: int, job: int, seg: int, backend: int) -> None:
+        """Remember when a token placed now appears (first and last of each request)."""
+        info = self.ts.tasks[self.run.job_task[job]]
+        end = self._arrival(job, backend, now) + self.run.dur_on[backend][seg]
+        times = self.token_times.setdefault(job, [-1, -1])
+        if self.token[seg] == 1:
+            times[0] = end
+        if self.token[seg] == info.output_tokens:
+            times[1] = end
+
+    def _job_pace(self, job: int) -> int:
+        """The request's time per token, fixed at its first token: its task's pace, or
+        faster if that would not finish it by the time the run is sure to last (its
+        give-up time + its standalone latency: the drain is at least that long)."""
+        pace = self.job_pace.get(job)
+        if pace is None:
+            run, info = self.run, self.ts.tasks[self.run.job_task[job]]
+            pace = self.pace[run.job_task[job]]
+            if info.give_up_us is not None and info.output_tokens > 1:
+                finish_by = min(run.release[job] + info.give_up_us + info.standalone_us,
+                                run.end_time)
+                pace = min(pace, (finish_by - run.first_token_us[job])
+                           // (info.output_tokens - 1))
+            self.job_pace[job] = pace
+        return pace
 
     # -- the three kinds of work
 
@@ -330,22 +395,26 @@ class KillAwarePlacement:
     def _first_token(self, now: int, job: int, seg: int) -> int | None:
         run = self.run
         give_up, release = run.give_up[job], run.release[job]
-        urgent = give_up != NO_DEADLINE and 3 * (now - release) >= give_up - release
-        options = []  # (too late for its give-up time, kills, finish, backend, moment)
-        for b in self.backends:
+        due, rest = self.first_token_due[job], self.token_rest[seg]
+        urgent = (give_up != NO_DEADLINE and 3 * (now - release) >= give_up - release
+                  or due != NO_DEADLINE and now + rest + self.margin >= due)
+        after = rest - self.fastest[seg]  # first-token work after this segment
+        options = []  # (too late for its give-up time or first-token due, kills, finish,
+        for b in self.backends:  # backend, moment)
             d = run.dur_on[b][seg]
             if d < 0:
                 continue
-            if urgent:  # like FTF: the best idle backend, now
-                moments = {now} if run.idle_count[b] else set()
-            else:  # now or when it next frees, or when it falls idle within a frame period
-                moments = {now if run.idle_count[b] else
-                           min(run.inst_end[i] for i in run.backend_insts[b])}
+            # now or when it next frees (urgent: whatever finishes first, frames or not);
+            # else also when it falls idle within a frame period
+            moments = {now if run.idle_count[b] else
+                       min(run.inst_end[i] for i in run.backend_insts[b])}
+            if not urgent:
                 moments.update(m for m in self.forecast.idle_moments(b, now) if m > now)
             for m in moments:
                 start = self._arrival(job, b, m)
                 kills = 0 if urgent else self.forecast.kills(b, now, start, d)
-                options.append((start + d > give_up, kills, start + d, b, m))
+                late = start + d > give_up or start + d + after > due
+                options.append((late, kills, start + d, b, m))
         if not options:
             return None
         best = min(options)
@@ -358,27 +427,31 @@ class KillAwarePlacement:
     def _decode(self, now: int, job: int, seg: int) -> int | None:
         run = self.run
         due = self.deadline(job, seg)
-        if now + self.step_rest[seg] <= due:  # ahead of pace: only into the frames' slack
+        hurry_at = due - self.step_rest[seg] - self.margin  # then it must start soon
+        if now < hurry_at:  # ahead of pace: only into the frames' slack
             backend = self._into_slack(now, job, seg)
-            behind_at = due - self.step_rest[seg] + 1
-            if backend is None and self.wakes.get(job) != behind_at:
-                self.wakes[job] = behind_at  # (once per step, however often it waits)
-                run.wake_at(behind_at)
+            if backend is None and self.wakes.get(job) != hurry_at:
+                self.wakes[job] = hurry_at  # (once per step, however often it waits)
+                run.wake_at(hurry_at)
             return backend
         allowed = (math.inf if math.isinf(self.budget) else
                    self.budget * self.credit.get(job, 0) - self.spent.get(job, 0))
-        best = None  # behind: the fewest kills (within budget), then the earliest finish
-        for finish, moment, b, start, d in self._moments(now, job, seg):
+        after = self.step_rest[seg] - self.fastest[seg]  # the step's work after this segment
+        best = None  # behind: on time for the step, the fewest kills (within budget), the
+        for finish, moment, b, start, d in self._moments(now, job, seg):  # earliest finish
             kills = self.forecast.kills(b, now, start, d)
-            if kills <= allowed and (best is None or kills < best[0]):
-                best = (kills, finish, b, moment)
-            if not kills:
-                break
+            if kills > allowed:
+                continue
+            key = (finish + after > due, kills, finish)
+            if best is None or key < best[0]:
+                best = (key, b, moment)
+            if not kills and not key[0]:
+                break  # (options come earliest finish first: none beats this one)
         if best is None:  # over budget: like a request ahead of its pace
             return self._into_slack(now, job, seg)
-        backend = self._take(now, best[2], best[3])
-        if backend is not None and best[0]:
-            self.spent[job] = self.spent.get(job, 0) + best[0]
+        backend = self._take(now, best[1], best[2])
+        if backend is not None and best[0][1]:
+            self.spent[job] = self.spent.get(job, 0) + best[0][1]
         return backend
 
     def _into_slack(self, now: int, job: int, seg: int) -> int | None:
@@ -454,3 +527,33 @@ def _pace_us(ts: TaskSet, task: int, fastest: np.ndarray, pace: float) -> int:
     standalone = int(fastest[first_step].sum()) if first_step else 0
     target = int(pace * standalone) if math.isfinite(pace) else NO_DEADLINE  # inf: slack only
     return min(target, info.tpt_us) if info.tpt_us is not None else target
+
+
+def _first_token_rest(ts: TaskSet, fastest: np.ndarray, dependents: dict) -> list[int]:
+    """Per segment of first-token work: the fastest time from it to the request's first
+    token (a RAG job: its own rest, then the longest full prefill of the requests waiting
+    for it); 0 elsewhere."""
+    cum = np.concatenate(([0], np.cumsum(fastest)))
+    starts, token_one = ts.job_seg_start, np.flatnonzero(ts.seg_token == 1)
+    prefill_end = {int(ts.seg_job[s]): int(s) + 1 for s in token_one}  # LLM job -> end
+    rest = np.zeros(ts.num_segments, dtype=np.int64)
+    for job, end in prefill_end.items():
+        segs = np.arange(starts[job], end)
+        rest[segs] = cum[end] - cum[segs]
+    for job, waiting in dependents.items():
+        prefills = [cum[prefill_end[d]] - cum[starts[d]] for d in waiting if d in prefill_end]
+        if prefills:
+            segs = np.arange(starts[job], starts[job + 1])
+            rest[segs] = cum[starts[job + 1]] - cum[segs] + max(prefills)
+    return rest.tolist()
+
+
+def _longest_frame_segment(ts: TaskSet, home: list[int]) -> int:
+    """The longest segment a frame runs at home: how long a backend may stay taken by a
+    frame once work that must be on time wants it."""
+    longest = 0
+    for t, b in enumerate(home):
+        if b >= 0:
+            segs = ts.job_segments(ts.tasks[t].first_job)
+            longest = max(longest, int(ts.seg_dur_us[segs.start:segs.stop, b].max()))
+    return longest
