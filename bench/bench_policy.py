@@ -4,8 +4,8 @@
 
 Prints one Markdown row per scenario/variant and policy: frame violations (of the frames
 released), mean TTFT and TPT of the LLM, starved requests, the wall and CPU time of the run;
-then kill-aware's verdict against the goals of its issue on scenario_c (violations far
-below FTF's, TTFT at most 1.5x FTF's, TPT at most half of FTF's, nothing starved, never
+then kill-aware's verdict against its goals on scenario_c (violations within 2 % of the
+optimum's proven lower bound, every request within its TPT SLO, nothing starved, never
 more violations than FTF on any variant, a run under 0.5 s). `--paces` adds kill-aware's
 trade-off between decode pace and frames on scenario_c. Speed is measured here, never
 asserted in the test suite.
@@ -43,6 +43,7 @@ def run(ts, policy: Policy) -> dict:
     return {"violations": metrics["violations"],
             "released": sum(t["released"] for t in metrics["tasks"].values()),
             "ttft": llm and llm["ttft_ms"]["mean"], "tpt": llm and llm["tpt_ms"]["mean"],
+            "tpt_max": llm and llm["tpt_ms"]["max"],
             "starved": llm["starved"] if llm else 0, "wall": result.wall_s, "cpu": cpu_s}
 
 
@@ -86,13 +87,14 @@ def print_goals(results: dict) -> None:
     worse = [f"{s} {' '.join(o) or '(as is)'}: {results[s, o, 'kill-aware']['violations']} > "
              f"{results[s, o, 'ftf']['violations']}" for s, o in CASES
              if results[s, o, "kill-aware"]["violations"] > results[s, o, "ftf"]["violations"]]
+    # issue 24: at most 1.02 x the proven lower bound of the plain optimum (394 at 60 s),
+    # every request within its TPT SLO (scenario_c: 100 ms), nothing starved
+    bound, slo = 394, 100.0
     goals = [
-        ("violations below FTF's on scenario_c", ours["violations"] < ftf["violations"],
-         f"{ours['violations']} vs {ftf['violations']}"),
-        ("TTFT <= 1.5 x FTF's", ours["ttft"] <= 1.5 * ftf["ttft"],
-         f"{ours['ttft']:.1f} vs {1.5 * ftf['ttft']:.1f} ms"),
-        ("TPT <= FTF's / 2", ours["tpt"] <= ftf["tpt"] / 2,
-         f"{ours['tpt']:.2f} vs {ftf['tpt'] / 2:.2f} ms"),
+        ("violations <= 1.02 x the optimum's proven lower bound (394)",
+         ours["violations"] <= 1.02 * bound, f"{ours['violations']} vs {1.02 * bound:.0f}"),
+        ("every request within its TPT SLO (100 ms)", (ours["tpt_max"] or 0) <= slo,
+         f"TPT max {ours['tpt_max']:.1f} ms; FTF {ftf['tpt_max']:.1f} ms"),
         ("no request starved (every case)",
          all(r["starved"] == 0 for (s, o, p), r in results.items() if p == "kill-aware"), ""),
         ("never more violations than FTF", not worse, "; ".join(worse)),
