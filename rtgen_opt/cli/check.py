@@ -115,6 +115,8 @@ def check(
                                                if chosen else "the solver"))
         data, verdict = check_command(ts, chosen, budget.share(1.0), workers, slo, margin,
                                       s.execution, latency, progress=say, budget=budget)
+    if margin:
+        data["margin"] = verdict.margin  # null: the time limit ran out before the bracket
     if witness_out is not None and verdict.witness is not None:
         write_file(witness_out, realization_text(ts, verdict.witness, scenario, set_ or ()))
         data["witness"] = witness_out
