@@ -229,6 +229,28 @@ def track(solver) -> Iterator[None]:
 _clock_cuts = [0]  # searches, in this process, that wall-clock time stopped
 
 
+def current_budget() -> Budget | None:
+    """The budget of the command being supervised in this process, if any."""
+    return _current
+
+
+def interrupted() -> bool:
+    """Has the command being supervised here been interrupted (Ctrl-C)?"""
+    return _current is not None and _current.interrupted.is_set()
+
+
+def abandonable(work: Callable[[], object], fallback: object) -> object:
+    """Run a phase whose partial work is worth nothing: Ctrl-C or the deadline abandons it
+    within a tick (the watcher raises TimeUp in it, see :func:`cutoff`) and ``fallback``
+    is the answer instead; the clock then decided, so the answer says it may differ."""
+    try:
+        with cutoff(_current):
+            return work()
+    except TimeUp:
+        _clock_cuts[0] += 1
+        return fallback
+
+
 def clock_cuts() -> int:
     """How many CP-SAT searches wall-clock time has stopped so far in this process (the
     command's deadline, Ctrl-C, or a wall limit reached before the deterministic one): an

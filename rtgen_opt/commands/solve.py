@@ -36,10 +36,10 @@ def solve_command(ts: TaskSet, time_limit_s: float, workers: int = 0, seed: int 
     cuts = clock_cuts()
     out = solve(ts, time_limit_s, workers, seed, ttft, progress=progress,
                 export_model=export_model, solver=solver, mip_solver=mip_solver, **limits)
-    if progress:
-        progress("measuring the best policy beside it")
-    baseline = best_policy_baseline(ts, out.warm_start)
     interrupted = bool(budget is not None and budget.interrupted.is_set())
+    if progress and not interrupted:
+        progress("measuring the best policy beside it")
+    baseline = None if interrupted else best_policy_baseline(ts, out.warm_start)
     total = budget.total_s if budget is not None else time_limit_s
     data = solve_result(ts, out, solver, mip_solver, baseline, total, interrupted)
     # with --workers 1 the deterministic budgets alone decide, unless a clock stopped a search

@@ -43,6 +43,7 @@ from rtgen_opt.optimisation.construct import ConstructionFailed, construct_sched
 from rtgen_opt.output import write_with
 from rtgen_opt.simulation.executor import simulate
 from rtgen_opt.simulation.policies.classic import POLICIES
+from rtgen_opt.supervise import abandonable, interrupted
 
 DIRECT_SEGMENTS = 4000  # above this, decompose
 MILP_MAX_SEGMENTS = 4000  # the MILP solves one model; above this it is not attempted
@@ -88,7 +89,14 @@ def best_policy_schedule(ts: TaskSet) -> tuple[str | None, Schedule | None, floa
     violations, then task order of the registry)."""
     best = (None, None, math.inf)
     for name in POLICIES:
-        result = simulate(ts, name)
+        if best[0] is not None and interrupted():
+            break  # Ctrl-C: the best policy so far is the warm start
+        if best[0] is None:  # an answer needs one schedule that serves every request
+            result = simulate(ts, name)
+        else:
+            result = abandonable(lambda name=name: simulate(ts, name), None)
+            if result is None:
+                break  # abandoned (Ctrl-C, the deadline): the best so far
         metrics = evaluate(ts, result.schedule)
         if serves_every_request(ts, metrics) and metrics["weighted_violations"] < best[2]:
             best = (name, firm_schedule(ts, result.schedule), metrics["weighted_violations"])
@@ -151,7 +159,7 @@ def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int
     started = time.perf_counter() if started is None else started
     say = progress or (lambda message: None)
     say("lower bound: phase LP and Lagrangian prices")
-    bound = lower_bound(problem, blocks=False)
+    bound = abandonable(lambda: lower_bound(problem, blocks=False), _NO_BOUND)
     say(f"lower bound {bound.value:g} ({bound.wall_s:.1f} s)")
     # shares fixed a priori, not from elapsed time: reproducible with one worker
     remaining = (1 - BOUND_SHARE - BLOCK_SHARE) * budget_s
@@ -163,9 +171,13 @@ def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int
                               started)
     if outcome.violations is None or outcome.violations > bound.value:
         say("lower bound: block bound (frames with slack)")
-        bound = max_bound(problem, bound)
+        bound = abandonable(lambda: max_bound(problem, bound), bound)
         say(f"lower bound {bound.value:g}")
     return _with_bound(outcome, bound)
+
+
+# the bound of an interrupted bound phase: nothing proven
+_NO_BOUND = LowerBound(0.0, "none (the bound was interrupted)", None, 0.0, 0.0)
 
 
 def _num_segments(problem: Problem) -> int:
@@ -257,9 +269,9 @@ def _construct(problem: Problem, budget_s: float, workers: int, seed: int,
                floor: Schedule | None, say=None) -> Schedule | None:
     """The kill-aware construction (never worse than ``floor``), or None where no schedule
     it can build serves every required request."""
-    try:
-        return construct_schedule(problem, budget_s, max(1, workers), seed, progress=say,
-                                  floor=floor)
+    try:  # Ctrl-C or the deadline abandon it: the floor is the answer so far
+        return abandonable(lambda: construct_schedule(problem, budget_s, max(1, workers), seed,
+                                                      progress=say, floor=floor), floor)
     except ConstructionFailed:
         return floor
 
