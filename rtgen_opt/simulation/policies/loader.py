@@ -5,8 +5,8 @@
 * a built-in name (``POLICIES``: ``fcfs-aot`` ... ``ftf``, ``kill-aware``);
 * ``path/to/file.py:ClassName`` — a subclass of ``rtgen_opt.simulation.policies.classic.Policy`` defined in
   that file, created without arguments;
-* the name of an entry point in the group ``rtgen_opt.simulation.policies.classic`` that an installed package
-  declares (``[project.entry-points."rtgen_opt.simulation.policies.classic"] my-policy = "pkg.mod:MyPolicy"``).
+* the name of an entry point in the group ``rtgen_opt.policies`` that an installed package
+  declares (``[project.entry-points."rtgen_opt.policies"] my-policy = "pkg.mod:MyPolicy"``).
 
 A user's policy runs behind a guard: an exception inside its methods, or a backend it may
 not use, is reported as bad input (exit 2) naming the file and the method, never as a
@@ -24,7 +24,7 @@ from pathlib import Path
 from rtgen_opt.errors import InputError
 from rtgen_opt.simulation.policies.classic import POLICIES, Policy
 
-ENTRY_POINT_GROUP = "rtgen_opt.simulation.policies.classic"
+ENTRY_POINT_GROUP = "rtgen_opt.policies"  # as before the layout move: packages declare it
 EXPECTED_CLASS = "a subclass of rtgen_opt.simulation.policies.classic.Policy"
 
 
