@@ -44,7 +44,7 @@ import numpy as np
 
 from rtgen_opt.model.taskset import DECODE, INELIGIBLE, NO_DEADLINE, TaskSet
 
-DONE = 3  # executor job states from DONE on (DONE, DROPPED) end a job
+DONE, DROPPED = 3, 4  # executor job states from DONE on end a job
 MAX_MAPPINGS = 4096  # beyond this many combinations, frames go to their fastest backend
 MAPPING_WINDOW_US = 1_000_000  # frames list-scheduled when comparing mappings
 
@@ -328,20 +328,23 @@ class KillAwarePlacement:
         return (0, due - self.token_rest[seg] - self.margin, job)
 
     def slo_report(self) -> dict[int, dict]:
-        """Per request job whose tokens the policy placed: when its first and last token
-        come (as planned with nominal latencies: what the run does when durations are
-        nominal) and whether that meets its declared ``ttft`` and ``tpt`` (None: not
-        declared, or no last token placed yet)."""
-        report = {}
+        """Per request job whose first token the policy placed: when its first and last
+        token come (-1: not in the run) as planned with nominal latencies — what the run
+        does when durations are nominal — and whether that meets its declared ``ttft`` and
+        ``tpt`` (None: not declared; False: missed, or its last token never came)."""
+        run, report = self.run, {}
         for job, (first, last) in sorted(self.token_times.items()):
-            info = self.ts.tasks[self.run.job_task[job]]
+            info = self.ts.tasks[run.job_task[job]]
+            lost = run.state[job] == DROPPED  # dropped at its own deadline
+            first, last = ([-1 if lost or t > run.end_time else t for t in (first, last)])
             steps = info.output_tokens - 1
-            ttft = first - self.run.release[job]
-            tpt = (last - first) / steps if last >= 0 and steps > 0 else None
-            report[job] = {
-                "first_token_us": first, "last_token_us": last,
-                "ttft_met": None if info.ttft_us is None else ttft <= info.ttft_us,
-                "tpt_met": None if info.tpt_us is None or tpt is None else tpt <= info.tpt_us}
+            ttft_met = tpt_met = None
+            if info.ttft_us is not None:
+                ttft_met = 0 <= first and first - run.release[job] <= info.ttft_us
+            if info.tpt_us is not None and steps > 0:
+                tpt_met = 0 <= first <= last and (last - first) / steps <= info.tpt_us
+            report[job] = {"first_token_us": first, "last_token_us": last,
+                           "ttft_met": ttft_met, "tpt_met": tpt_met}
         return report
 
     def _plan_token(self, now: int, job: int, seg: int, backend: int) -> None:
