@@ -129,7 +129,7 @@ def test_simulate_json_keys(capsys):
     assert code == 0 and data["scenario"] == "scenario_c" and data["horizon_s"] == 1
     assert data["after_horizon"] == "continue" and data["drain_s"] == pytest.approx(12.53099)
     assert [r["policy"] for r in data["runs"]] == ["fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn",
-                                                   "ftf", "kill-aware"]
+                                                   "ftf", "kill-aware", "kill-aware-fast"]
     for run in data["runs"]:
         assert {"policy", "tasks", "violation_rate", "llm", "utilization", "placement",
                 "events", "wall_s"} <= set(run)
@@ -179,7 +179,7 @@ def test_simulate_traces_replay(tmp_path, capsys):
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"trace.{p}.csv" for p in ("fcfs-aot", "fcfs-dyn", "edf-aot", "edf-dyn", "ftf",
-                                   "kill-aware"))
+                                   "kill-aware", "kill-aware-fast"))
     code, out, _ = run_cli(["replay", "scenario_a", "--horizon", "500ms", "--schedule",
                             str(tmp_path / "trace.ftf.csv"), "--format", "json"], capsys)
     assert code == 0 and json.loads(out)["valid"] is True
