@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rtgen_opt.formulations.cpsat import CpSatModel
+from rtgen_opt.formulations.result import SolveStatus
 
 from rtgen_opt.evaluation.firm import firm_schedule, serves_every_request
 from rtgen_opt.evaluation.metrics import evaluate
 from rtgen_opt.evaluation.replay import replay
 from rtgen_opt.model.scenario import load_scenario
 from rtgen_opt.model.taskset import NO_DEADLINE, build_taskset
-from rtgen_opt.formulations.cpsat import CpSatModel
-from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.optimisation.solve import service_matched_problem, solve
 from rtgen_opt.simulation.executor import simulate
 from rtgen_opt.simulation.policies.classic import POLICIES, KillAware, KillAwareFast
