@@ -1,4 +1,5 @@
-"""The paper's five scheduling policies (docs/semantics.md, *Policies*), and ``kill-aware``.
+"""The paper's five scheduling policies (docs/semantics.md, *Policies*), and ``kill-aware``
+(with its faster-decode variant ``kill-aware-fast``).
 
 A policy makes two choices, and only those: the **order** of ready work (``priority``: a
 tuple, smaller runs first) and the **backend choice** (``dynamic``: the best available

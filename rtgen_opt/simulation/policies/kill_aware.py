@@ -1,6 +1,6 @@
 """Kill-aware placement: frames keep their backends, other work goes where it costs fewest.
 
-The policy ``kill-aware`` (``policies.py``) places work itself. A real-time runtime knows
+The policy ``kill-aware`` (``classic.py``) places work itself. A real-time runtime knows
 its periodic tasks, so future frame releases are known (LLM arrivals are not); with the
 latency database that is enough to forecast, for any block of other work on a backend,
 **which frames it would kill**:
@@ -16,16 +16,25 @@ latency database that is enough to forecast, for any block of other work on a ba
 2. **First-token work** (LLM prefill and the RAG encoder it waits for) starts on the
    backend and at the moment — now, or when a backend next falls idle within one period
    of its frames — that kill the fewest frames, then finish first (a moment that would
-   end after the request's give-up time comes last). A request that has waited a third of
-   its give-up time is urgent: then it takes the idle backend where it finishes first,
-   as FTF would.
-3. **Decode is paced, on a budget**: while a request is ahead of its pace (``pace`` × its
-   standalone time per token, or its ``tpt`` SLO if shorter) a decode step runs only where
-   it kills no frame — in the frames' slack; once behind, it takes the backend where it
-   kills fewest frames, then finishes first — as long as its decode has killed no more
-   than ``budget`` × the frames its first-token work killed (so a request costs at most
-   (1 + budget) × what its prompt cost; one whose prompt cost nothing decodes in slack).
+   miss the request's give-up time or first-token due time comes last). **With a declared
+   ``ttft``** it is ordered among frames and decode (EDF) by the moment it must start to
+   be on time — due time minus its fastest remaining work minus one frame segment (the
+   ``margin``: how long a started frame segment may hold the backend) — and from that
+   moment on it is urgent. Without one, a request that has waited a third of its give-up
+   time is urgent. Urgent work takes whatever finishes first, frames or not.
+3. **Decode is paced**: step k of a request is due k x its pace after its first token;
+   the pace is its ``tpt`` SLO (or ``pace`` x its standalone time per token if shorter;
+   without either, the slowest that still finishes before the run is sure to end: its
+   give-up time + its standalone latency). Until the step must hurry (due minus its
+   fastest rest minus the margin) it runs only where it kills no frame — in the frames'
+   slack; then it takes the option that finishes the step on time, with the fewest kills,
+   then the earliest finish — as long as its decode has killed no more than ``budget`` x
+   the frames its first-token work killed (``kill-aware``: no limit; ``kill-aware-fast``:
+   1, so a request costs at most twice what its prompt cost).
    Late frames under ``on_miss: continue`` run only in their home backend's slack.
+
+The placement keeps its own account of the SLOs (``slo_report``: first and last token as
+planned with nominal latencies, met or not); with nominal durations the run matches it.
 
 The forecast (``FrameForecast.kills``) list-schedules the home frames of one backend —
 those ready now and those the periodic tasks will release — earliest deadline first,
