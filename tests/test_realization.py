@@ -282,6 +282,18 @@ def test_seeded_samples_are_reproducible_whatever_the_worker_count():
     assert other.samples != one.samples
 
 
+def test_a_stopped_run_keeps_the_samples_before_the_stop_even_inside_a_chunk():
+    # Ctrl-C ends a sampling run between two samples, not at the end of a chunk (a chunk
+    # of 60 s runs takes seconds); what it keeps is the exact prefix of the full run.
+    ts = _ts(horizon=1)
+    full = run_samples(ts, "ftf", 45, seed=7, workers=1)
+    asked = iter(range(1000))
+    stopped = run_samples(ts, "ftf", 45, seed=7, workers=1, stop=lambda: next(asked) >= 25)
+    assert stopped.interrupted and 0 < len(stopped.samples) < 45
+    assert len(stopped.samples) % 20 != 0  # stopped inside a chunk
+    assert stopped.samples == full.samples[:len(stopped.samples)]
+
+
 def test_the_witness_file_replays_to_the_recorded_metrics(tmp_path, capsys):
     witness = str(tmp_path / "w.json")
     common = ["simulate", "scenario_c", "--horizon", "1s", "--policy", "edf-dyn", "--set",

@@ -73,9 +73,15 @@ def _init_worker(ts: TaskSet, policy_spec: str) -> None:
     _worker.update(ts=ts, policy=_policy(policy_spec))
 
 
-def _run_chunk(seed: int, indices: range) -> list[dict]:
-    ts, policy = _worker["ts"], _worker["policy"]
-    return [sample_metrics(ts, policy, draw(ts, seed, i)) for i in indices]
+def _run_chunk(seed: int, indices: range, stop: Callable[[], bool] = lambda: False
+               ) -> list[dict]:
+    """The samples of ``indices`` in order; a prefix of them once ``stop()`` is true."""
+    ts, policy, done = _worker["ts"], _worker["policy"], []
+    for i in indices:
+        if stop():
+            break
+        done.append(sample_metrics(ts, policy, draw(ts, seed, i)))
+    return done
 
 
 @dataclass(frozen=True)
@@ -109,15 +115,17 @@ def run_samples(ts: TaskSet, policy_spec: str, n: int, seed: int, workers: int =
         for k, chunk in enumerate(chunks):
             if stop():
                 break
-            results[k] = _run_chunk(seed, chunk)
+            results[k] = _run_chunk(seed, chunk, stop)  # stops between samples
             _report(progress, results, chunks, n)
     else:
         _run_pool(ts, policy_spec, seed, chunks, workers, results, progress, stop, n)
     done = []
-    for k in range(len(chunks)):  # the prefix of chunks that all ran
+    for k in range(len(chunks)):  # the prefix of samples that all ran
         if k not in results:
             break
         done.extend(results[k])
+        if len(results[k]) < len(chunks[k]):
+            break
     return SampleRun(seed, done, len(done) < n)
 
 
@@ -153,8 +161,19 @@ def _run_pool(ts, policy_spec, seed, chunks, workers, results, progress, stop, n
                 _report(progress, results, chunks, n)
             if stop():
                 queue.clear()
+                _terminate(pool)  # a running chunk may take seconds: Ctrl-C must not
+                return
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate(pool) -> None:
+    """End the pool's worker processes now (their chunks are abandoned)."""
+    if hasattr(pool, "terminate_workers"):  # Python 3.14
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def _starved(s: dict) -> int:
