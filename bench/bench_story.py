@@ -1,48 +1,80 @@
-"""Every policy against the proven optimum, on the four built-in scenarios (a Markdown table).
+"""Every policy against the proven optimum, on the four built-in scenarios (Markdown tables).
 
-    python bench/bench_story.py                 # 60 s, 30 s solve limit
-    python bench/bench_story.py --horizon 20
+    python bench/bench_story.py                  # 60 s horizon, gap's default time limit
+    python bench/bench_story.py --horizon 20s
 
-Per scenario: the optimum's proven range (lower bound … best schedule found), then each
-policy's weighted frame violations, marked (s) when it starved a request — a policy that
-starves a request is not bounded by the optimum (it bought frames by not serving the user).
+Every figure comes from the command users run, one per scenario:
+`rtgen-opt gap SCENARIO --horizon 60s --workers 1 --format json`. Two tables:
+
+1. weighted frame violations of each policy beside the plain optimum (every request
+   served; one number when proven, else lower bound…best schedule); (s) marks a policy
+   that starved a request — it bought frames by not serving the user, so the optimum
+   does not bound it;
+2. each policy's gap to its service-matched optimum (the best schedule serving every
+   request at least as fast as the policy did), in points of the frames released
+   (a…b: not proven within the run), and its TPT p99 against the declared SLO.
 """
 
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
+import json
+import subprocess
+import sys
+from pathlib import Path
 
-from rtgen_opt.evaluation.metrics import evaluate
-from rtgen_opt.model.scenario import load_scenario
-from rtgen_opt.model.taskset import build_taskset
-from rtgen_opt.optimisation.solve import solve
-from rtgen_opt.simulation.executor import simulate
-from rtgen_opt.simulation.policies.classic import POLICIES
-
+CLI = Path(sys.executable).with_name("rtgen-opt")
 SCENARIOS = ("scenario_a", "scenario_b", "scenario_c", "scenario_d")
+
+
+def gap(scenario: str, horizon: str) -> dict:
+    command = [str(CLI), "gap", scenario, "--horizon", horizon, "--workers", "1",
+               "--format", "json"]
+    return json.loads(subprocess.run(command, capture_output=True, text=True,
+                                     check=True).stdout)
+
+
+def _range(low: float, high: float, spec: str) -> str:
+    return format(high, spec) if low >= high else f"{format(low, spec)}…{format(high, spec)}"
+
+
+def violations_cell(policy: dict) -> str:
+    return f"{policy['violations']:g}" + (" (s)" if policy["starved"] else "")
+
+
+def gap_cell(policy: dict) -> str:
+    if policy["starved"]:
+        return "starves"
+    if policy["gap_pp_min"] is None:
+        return "-"
+    low, high = policy["gap_pp_min"], policy["gap_pp_max"]
+    return f"{low:.1f}" if policy["proven"] else _range(low, high, ".1f")
+
+
+def tpt_cell(policy: dict) -> str:
+    p99 = (policy.get("tpt_ms") or {}).get("p99")
+    return "-" if p99 is None else f"{p99:.1f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--horizon", type=float, default=60.0, help="seconds")
-    parser.add_argument("--time-limit", type=float, default=30.0)
+    parser.add_argument("--horizon", default="60s")
     args = parser.parse_args()
-    names = list(POLICIES)
+    results = {name: gap(name, args.horizon) for name in SCENARIOS}
+    names = [p["policy"] for p in results[SCENARIOS[0]]["policies"]]
     print("| scenario | frames | optimum | " + " | ".join(names) + " |")
-    print("|---" * (3 + len(names)) + "|")
-    for name in SCENARIOS:
-        ts = build_taskset(load_scenario(name), Fraction(str(args.horizon)))
-        out = solve(ts, args.time_limit, workers=1)
-        low, high = out.violations_lower_bound, out.violations
-        optimum = f"{high:g}" if low >= high else f"{low:g}…{high:g}"
-        cells = []
-        for policy in names:
-            metrics = evaluate(ts, simulate(ts, policy).schedule)
-            starved = sum(m["starved"] for m in metrics["llm"].values())
-            cells.append(f"{metrics['weighted_violations']:g}" + (" (s)" if starved else ""))
-        frames = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None)
-        print(f"| {name} | {frames} | {optimum} | " + " | ".join(cells) + " |", flush=True)
+    print("|---|" + "---:|" * (2 + len(names)))
+    for name, data in results.items():
+        o = data["optimum"]
+        optimum = _range(o["violations_lower_bound"], o["violations"], "g")
+        cells = [violations_cell(p) for p in data["policies"]]
+        print(f"| {name} | {data['released']} | {optimum} | " + " | ".join(cells) + " |")
+    print("\nGap to the service-matched optimum, points of the frames (TPT p99 ms):\n")
+    print("| scenario | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for name, data in results.items():
+        cells = [f"{gap_cell(p)} ({tpt_cell(p)})" for p in data["policies"]]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
