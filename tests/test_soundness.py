@@ -1,7 +1,7 @@
 """The soundness campaign: no false proofs on any input the tool accepts (issue 23).
 
 One hypothesis generator draws small scenarios of every shape `solve` and `check` accept —
-fan-out and fan-in `after`, overlapping requests, fractional weights, two-layer frames
+fan-out and fan-in `after`, an encoder after an LLM, overlapping requests, fractional weights, two-layer frames
 whose layers are fastest on different backends (so the best schedule may split a frame),
 transfers, several instances, `drop` and `continue` — and three problems on each: the
 plain one, a TTFT-capped one and a policy's service-matched one (token deadlines). On
@@ -80,7 +80,7 @@ def scenarios(draw):
                       "deadline": f"{period * draw(st.sampled_from([0.5, 0.75, 1]))}ms",
                       "phase": f"{draw(st.integers(0, 2))}ms",
                       "weight": draw(st.sampled_from([1, 0.5, 2.5, 1.25]))})
-    shape = draw(st.sampled_from(["none", "alone", "after", "fan-out", "fan-in"]))
+    shape = draw(st.sampled_from(["none", "alone", "after", "fan-out", "fan-in", "then"]))
     times = sorted(set(draw(st.lists(st.integers(0, 7), min_size=1, max_size=3))))
     arrivals = {"times": [f"{t}ms" for t in times]}  # 1 ms apart: they overlap
 
@@ -93,14 +93,16 @@ def scenarios(draw):
     tasks += {"none": [], "alone": [llm("llm")], "after": [rag, llm("llm", "rag")],
               "fan-out": [rag, llm("llm", "rag"), llm("llm2", "rag")],
               "fan-in": [rag, {"name": "rag2", "model": "enc", "input_tokens": 16,
-                               "after": "rag"}, llm("llm", "rag2")]}[shape]
+                               "after": "rag"}, llm("llm", "rag2")],
+              "then": [llm("llm"), {"name": "post", "model": "enc", "input_tokens": 16,
+                                    "after": "llm"}]}[shape]  # an encoder after the LLM
     scenario = {"name": "drawn", "horizon": f"{draw(st.sampled_from([8, 16]))}ms", "drain": f"{draw(st.sampled_from([12, 20]))}ms",
                 "latency_db": str(_database(draw(st.booleans()))),
                 "platform": {"a": draw(st.integers(1, 2)), "b": draw(st.integers(1, 2))},
                 "on_miss": draw(st.sampled_from(["drop", "continue"])), "tasks": tasks}
     path = FOLDER / f"scenario_{hashlib.sha1(repr(scenario).encode()).hexdigest()[:12]}.yaml"
     path.write_text(yaml.safe_dump(scenario))
-    return build_taskset(load_scenario(str(path))), shape
+    return build_taskset(load_scenario(str(path))), shape, draw(st.sampled_from(sorted(POLICIES)))
 
 
 def optimum(problem: Problem):
@@ -143,7 +145,7 @@ def assert_sound(problem: Problem, warm: dict, fan_out: bool) -> None:
 
 
 def campaign(drawn) -> None:
-    ts, shape = drawn
+    ts, shape, name = drawn
     fan_out = shape == "fan-out"
     event(f"shape {shape}, {ts.on_miss}, {ts.num_segments // 20 * 20}+ segments")
     traces = {name: simulate(ts, name).schedule for name in POLICIES}
@@ -160,7 +162,8 @@ def campaign(drawn) -> None:
         result = optimum(plain)
         assert result.status == SolveStatus.INFEASIBLE or result.violations_lower_bound >= 1, \
             verdicts
-    name = min(traces)  # a service-matched problem: token deadlines, optional requests
+    # the drawn policy's service-matched problem: token deadlines, optional requests; its
+    # own firm schedule is feasible for it, so its optimum never exceeds the policy's count
     matched = service_matched_problem(ts, traces[name])
     assert_sound(matched, {name: firm_schedule(ts, traces[name])}, fan_out)
     llm_jobs = [j for t in ts.tasks if t.is_llm for j in t.job_range]
@@ -264,3 +267,26 @@ def test_backend_load_says_no_only_when_the_optimum_misses(frames, platform):
     if said_no:
         result = CpSatModel(Problem(ts)).solve(20, workers=1, stages=("violations",))
         assert result.violations_lower_bound >= 1 or result.status == SolveStatus.INFEASIBLE
+
+
+def test_a_request_after_a_starved_llm_is_not_demanded_of_the_matched_optimum(tmp_path):
+    # EDF starves the LLM (every frame aborts its 5 ms prefill), so the encoder that waits
+    # for it never runs either: the matched optimum may leave both out, and no more than
+    # the policy's own count is demanded (it demanded the encoder: a negative gap).
+    db = write_db(tmp_path / "db", ["f,frame,a,,1,3", "llm,prefill,a,8,1,5",
+                                    "llm,prefill,a,64,1,5", "llm,decode,a,8,1,1",
+                                    "llm,decode,a,64,1,1", "enc,frame,a,8,1,1"])
+    scenario = {"name": "then", "latency_db": str(db), "horizon": "20ms",
+                "platform": {"a": 1}, "preemption": "restart",
+                "tasks": [{"name": "f", "model": "f", "period": "4ms"},
+                          {"name": "llm", "model": "llm", "input_tokens": 8,
+                           "output_tokens": 2, "arrivals": {"times": ["0ms"]}},
+                          {"name": "enc", "model": "enc", "input_tokens": 8, "after": "llm"}]}
+    (tmp_path / "then.yaml").write_text(yaml.safe_dump(scenario))
+    ts = build_taskset(load_scenario(str(tmp_path / "then.yaml")))
+    trace = simulate(ts, "edf-dyn").schedule
+    own = evaluate(ts, trace)
+    assert own["llm"]["llm"]["starved"] == 1 and own["weighted_violations"] == 0
+    matched = service_matched_problem(ts, trace)
+    assert set(ts.tasks[2].job_range) <= matched.optional
+    assert optimum(matched).violations == 0

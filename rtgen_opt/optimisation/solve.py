@@ -107,7 +107,8 @@ def service_matched_problem(ts: TaskSet, trace: Schedule, ttft: str = "sum") -> 
     """OPT(P), the service-matched optimum (docs/semantics.md): every request P completed
     gets its first and last token no later than under P; requests P did not complete
     (starved, cut by the end of the run, or finished after the end of the drain) are left
-    free (optional). P's own firm schedule is feasible for it, so the gap
+    free (optional), and so is every other request it did not complete (an encoder that
+    waits for a starved LLM). P's own firm schedule is feasible for it, so the gap
     violations(P) - OPT(P) is never negative."""
     done = trace.done
     seg, end = trace.seg[done], trace.end_us[done]
@@ -115,16 +116,17 @@ def service_matched_problem(ts: TaskSet, trace: Schedule, ttft: str = "sum") -> 
     job = ts.seg_job[seg]
     deadlines, optional = {}, set()
     drain_end = ts.horizon_us + ts.drain_us
+    finished = _finished_jobs(ts, trace, drain_end)
     for task in ts.tasks:
-        if not task.is_llm:
+        if task.deadline_us is not None:
             continue
         for j in task.job_range:
-            first = end[(job == j) & (token == 1)]
-            last = end[(job == j) & (token == task.output_tokens)]
-            if len(last) and last[0] <= drain_end:  # finished after the drain: not served
+            if j not in finished:  # starved, cut by the run's end, or done after the drain
+                optional.update(_chain(ts, j).tolist() if task.is_llm else [j])
+            elif task.is_llm:
+                first = end[(job == j) & (token == 1)]
+                last = end[(job == j) & (token == task.output_tokens)]
                 deadlines[j] = (int(first[0]), int(last[0]))
-            else:
-                optional.update(_chain(ts, j).tolist())
     return Problem(ts, optional=frozenset(optional), token_deadlines=deadlines, ttft=ttft)
 
 
@@ -274,6 +276,16 @@ def _construct(problem: Problem, budget_s: float, workers: int, seed: int,
                                                       progress=say, floor=floor), floor)
     except ConstructionFailed:
         return floor
+
+
+def _finished_jobs(ts: TaskSet, trace: Schedule, drain_end: int) -> set[int]:
+    """The jobs whose every segment the trace completed by ``drain_end``."""
+    done = trace.done
+    ended = np.zeros(ts.num_segments, dtype=bool)
+    ended[trace.seg[done][trace.end_us[done] <= drain_end]] = True
+    finished = np.ones(ts.num_jobs, dtype=bool)
+    np.logical_and.at(finished, ts.seg_job, ended)
+    return set(np.flatnonzero(finished).tolist())
 
 
 def _chain(ts: TaskSet, job: int) -> np.ndarray:
