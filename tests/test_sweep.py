@@ -37,6 +37,7 @@ from rtgen_opt.sweep.run import (
 )
 from rtgen_opt.sweep.spec import Command, load_sweep
 from tests.conftest import BASE_SCENARIO, run_cli
+from tests.test_sweep_report import check_plotly_page, without_plotly  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -225,6 +226,7 @@ def test_a_missing_extra_exits_2_naming_it(tiny, tmp_path, capsys, monkeypatch, 
 # ----------------------------------------------------------------------------- running
 
 
+@pytest.mark.usefixtures("without_plotly")  # the SVG: its rects counted below
 def test_one_and_two_local_workers_give_the_same_table_as_direct_calls(tiny, tmp_path, capsys):
     path = write_sweep(tmp_path)
     tables = []
@@ -383,6 +385,7 @@ def test_a_dying_worker_fails_what_it_held_and_a_new_pool_takes_the_rest():
     assert results[4]["rows"] == [{"item": 4}]
 
 
+@pytest.mark.usefixtures("without_plotly")  # the SVG: its cell colours checked below
 def test_check_verdicts_and_the_report(tiny, tmp_path, capsys):
     path = write_sweep(tmp_path, grid={"od.fps": [30, 240]},
                        run={"check": {"policies": ["ftf", "optimal"], "time_limit": "5s"},
@@ -420,17 +423,24 @@ def test_max_fps_brackets_the_rate_per_point(tiny, tmp_path, capsys):
         assert json.loads(row["tried"])  # the probes, as JSON text
 
 
-def test_report_plots_each_metric_against_the_axis(tiny, tmp_path, capsys):
+@pytest.mark.parametrize("plotly", [True, False])
+def test_report_plots_each_metric_against_the_axis(tiny, tmp_path, capsys, request, plotly):
+    if not plotly:
+        request.getfixturevalue("without_plotly")
     path = write_sweep(tmp_path, grid={"llm.input_tokens": [32, 64, 128]},
                        plots=["violation_rate", "llm.*.ttft_ms.mean"])
     code, data, err = sweep_cli([path, "--no-cache", "--out", str(tmp_path / "r.csv"),
                                  "--report", str(tmp_path / "r.html")], capsys)
     assert code == 0, err
     page = (tmp_path / "r.html").read_text()
+    assert "violation_rate (%)" in page and "llm.llm.ttft_ms.mean" in page
+    if plotly:  # 2 metrics, a line per policy in each
+        figures = check_plotly_page(page, 2)
+        assert [len(traces) for traces, _ in figures.values()] == [2, 2]
+        return
     parser = _Tags()
     parser.feed(page)
     assert parser.count["svg"] == 2 and parser.count["polyline"] == 4  # 2 metrics x 2 policies
-    assert "violation_rate (%)" in page and "llm.llm.ttft_ms.mean" in page
 
 
 class _Tags(HTMLParser):

@@ -32,6 +32,7 @@ import numpy as np
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.taskset import STAGE_NAMES, TaskSet
+from rtgen_opt.model.trace import chrome_trace
 from rtgen_opt.output import csv_cell, csv_text
 from rtgen_opt.safeload import load_json, read_limited
 
@@ -92,16 +93,9 @@ class Schedule:
                                                        self.instance, self.aborted)]
 
     def to_chrome_trace(self, ts: TaskSet) -> str:
-        """Chrome/Perfetto trace events: one complete ("X") event per executed segment,
-        a process per backend and a thread per instance (times in µs, as the format)."""
-        events = [{"name": "process_name", "ph": "M", "pid": b, "args": {"name": name}}
-                  for b, name in enumerate(ts.backends)]
-        for job, task, index, stage, backend, start, end, inst, aborted in self.to_rows(ts):
-            events.append({"name": f"{task} #{int(ts.job_index[job])}", "cat": stage,
-                           "ph": "X", "ts": start, "dur": end - start,
-                           "pid": ts.backends.index(backend), "tid": inst,
-                           "args": {"job": job, "segment": index, "aborted": bool(aborted)}})
-        return json.dumps({"traceEvents": events, "displayTimeUnit": "ms"})
+        """Chrome/Perfetto trace events: segments, flows along each job, busy counters
+        per backend, deadlines and misses (``rtgen_opt.model.trace``)."""
+        return chrome_trace(ts, self.to_rows(ts))
 
     def to_text(self, ts: TaskSet, path: str, trace_format: str = "table",
                 overrides: list[str] | tuple[str, ...] = ()) -> str:

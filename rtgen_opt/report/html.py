@@ -58,6 +58,24 @@ def _plotly():
     return go, make_subplots, get_plotlyjs
 
 
+def optional_plotly():
+    """(plotly.graph_objects, get_plotlyjs), or None without the ``report`` extra: for a
+    page that has a fallback (the sweep report draws SVG then)."""
+    try:
+        import plotly.graph_objects as go
+        from plotly.offline import get_plotlyjs
+    except ImportError:
+        return None
+    return go, get_plotlyjs
+
+
+def figure_div(fig, div_id: str, width: str = "100%", height: str = "100%") -> str:
+    """One figure as a div and its script, for a page that embeds Plotly's JavaScript
+    once; a fixed ``div_id`` keeps the page the same on every run."""
+    return fig.to_html(full_html=False, include_plotlyjs=False, config=CONFIG,
+                       div_id=div_id, default_width=width, default_height=height)
+
+
 def render(kind: str, ts: TaskSet, data: dict, schedules: dict[str, Schedule | None],
            tables: list[tuple[str, list[str], list[list]]],
            window_us: tuple[int, int] | None = None) -> str:
@@ -83,8 +101,7 @@ def render(kind: str, ts: TaskSet, data: dict, schedules: dict[str, Schedule | N
     parts += [_table_html(title, columns, rows) for title, columns, rows in tables]
     for i, (title, fig) in enumerate(figures):
         parts.append(f'<h2 id="section-{i}">{html.escape(title)}</h2>')
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=False, config=CONFIG,
-                                 div_id=f"figure-{i}"))
+        parts.append(figure_div(fig, f"figure-{i}"))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
             f"<title>rtgen-opt {kind}: {html.escape(ts.scenario)}</title>\n"
             f"<style>{STYLE}</style>\n"

@@ -1,6 +1,9 @@
-"""The sweep report: one self-contained HTML page (inline SVG, no script, no network).
+"""The sweep report: one self-contained HTML page, no network.
 
-For each command of the sweep and each plotted metric:
+With the ``report`` extra (plotly) the charts are interactive Plotly figures, its
+JavaScript embedded as in the other reports (zoom, hover values, legend toggles);
+without it, inline SVG and no script. The same charts either way — for each command of
+the sweep and each plotted metric:
 
 * one varying axis — a line chart of the metric against it, one line per policy (or
   method); a log scale when the axis spans a factor of 16 or more (prompt lengths);
@@ -10,6 +13,8 @@ For each command of the sweep and each plotted metric:
   axes, one row per method.
 
 Failed runs leave gaps and are listed at the end. The full table is the CSV/Parquet file.
+User text (names, axis values) is HTML-escaped in both: Plotly draws labels as a subset of
+HTML and shows the entities as the text they stand for.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import itertools
 import math
 from collections import defaultdict
 
+from rtgen_opt.report.html import figure_div, optional_plotly
 from rtgen_opt.sweep.run import ID_COLUMNS, plot_columns
 from rtgen_opt.sweep.spec import SweepSpec
 
@@ -31,12 +37,16 @@ MAX_PANELS = 36  # heatmaps per metric; beyond it the page points to the table
 
 def html_page(spec: SweepSpec, rows: list[dict], table_path: str | None = None,
               interrupted: bool = False) -> str:
-    """The whole page for the rows of a sweep (those computed so far if interrupted)."""
+    """The whole page for the rows of a sweep (those computed so far if interrupted):
+    Plotly charts when plotly is installed, SVG otherwise."""
+    plotly = optional_plotly()
+    charts = SvgCharts() if plotly is None else PlotlyCharts(plotly[0])
+    script = "" if plotly is None else f'<script type="text/javascript">{plotly[1]()}</script>'
     sections = []
     for command in spec.commands:
         mine = [r for r in rows if r["command"] == command.name]
         if mine:
-            sections.append(_command_section(spec, command.name, mine))
+            sections.append(_command_section(spec, command.name, mine, charts))
     errors = [r for r in rows if r.get("error")]
     note = (f"<p>Full table: <code>{html.escape(table_path)}</code> (one row per point × "
             "policy or method; every metric a column).</p>" if table_path else "")
@@ -53,11 +63,11 @@ figure {{ margin: 0; }} figcaption {{ font-size: 90%; font-weight: 600; }}
 svg text {{ font-size: 11px; fill: #333; }}
 table {{ border-collapse: collapse; font-size: 90%; }}
 td, th {{ border: 1px solid #ddd; padding: 2px 6px; text-align: left; }}
-</style></head><body>
+</style>{script}</head><body>
 <h1>Sweep {html.escape(spec.name)}</h1>
 <p>{html.escape(spec.description)}</p>
 <p>{spec.num_points} points: {html.escape(_axes_text(spec))}; ran
-{html.escape(", ".join(c.name for c in spec.commands))}.</p>
+{html.escape(", ".join(c.name for c in spec.commands))}.{charts.hint}</p>
 {note}
 {"".join(sections)}
 {_errors(errors)}
@@ -72,16 +82,17 @@ def _axes_text(spec: SweepSpec) -> str:
     return "; ".join(parts)
 
 
-def _command_section(spec: SweepSpec, command: str, rows: list[dict]) -> str:
+def _command_section(spec: SweepSpec, command: str, rows: list[dict], draw) -> str:
+    """``draw``: SvgCharts or PlotlyCharts."""
     columns = list(dict.fromkeys(c for r in rows for c in r))
     axes = varying_axes(spec, rows)
     charts = []
     for metric in plot_columns(spec, columns):
         if metric == "verdict":
-            charts.append(_verdict_map(rows, axes))
+            charts.append(draw.verdicts(rows, axes))
         elif axes and _numeric(rows, metric):
-            charts.append(_line_chart(rows, axes[0], metric) if len(axes) == 1 else
-                          _heatmaps(rows, axes, metric))
+            charts.append(draw.line(rows, axes[0], metric) if len(axes) == 1 else
+                          draw.heatmaps(rows, axes, metric))
     body = "".join(charts) or "<p>Nothing to plot: no axis varies or no numeric metric.</p>"
     return f"<h2>{html.escape(command)}</h2><div class='charts'>{body}</div>"
 
@@ -163,13 +174,20 @@ def _x_scale(xs: list) -> dict[str, float]:
     """Axis value -> x pixel: by value (log when it spans 16x or more), else evenly."""
     top, right, bottom, left = MARGIN
     span = WIDTH - left - right - 24
-    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
-    if numeric and len(xs) > 1 and min(xs) != max(xs):
-        log = min(xs) > 0 and max(xs) / min(xs) >= 16
-        f = math.log if log else float
+    if _numbers(xs) and len(xs) > 1 and min(xs) != max(xs):
+        f = math.log if _log_scale(xs) else float
         lo, hi = f(min(xs)), f(max(xs))
         return {_key(x): left + 12 + span * (f(x) - lo) / (hi - lo) for x in xs}
     return {_key(x): left + 12 + span * (i / max(1, len(xs) - 1)) for i, x in enumerate(xs)}
+
+
+def _numbers(xs: list) -> bool:
+    return all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+
+
+def _log_scale(xs: list) -> bool:
+    """Positive numbers spanning a factor of 16 or more (prompt lengths)."""
+    return _numbers(xs) and min(xs) > 0 and max(xs) / min(xs) >= 16
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -262,14 +280,18 @@ def _heat_colour(value, low: float, high: float) -> str:
 # ----------------------------------------------------------------------------- verdicts
 
 
+def _verdict(r: dict) -> str:
+    return "failed" if r.get("error") else (r.get("verdict") or "unknown")
+
+
+def _verdict_legend() -> str:
+    return " ".join(f'<span style="color:{c}">■</span> {v}' for v, c in VERDICT_COLOURS.items())
+
+
 def _verdict_map(rows: list[dict], axes: list[str]) -> str:
     """check: verdict per point as a colour; one row per method over one axis, or a grid
     per method over two."""
-    def verdict(r: dict) -> str:
-        return "failed" if r.get("error") else (r.get("verdict") or "unknown")
-
-    legend = " ".join(f'<span style="color:{c}">■</span> {v}'
-                      for v, c in VERDICT_COLOURS.items())
+    verdict, legend = _verdict, _verdict_legend()
     if not axes:
         return ""
     if len(axes) == 1:
@@ -294,3 +316,137 @@ def _errors(rows: list[dict]) -> str:
     items = "".join(f"<li>point {p} ({html.escape(c)}): {html.escape(e)}</li>"
                     for p, c, e in seen)
     return f"<h2>Failed runs ({len(seen)})</h2><ul>{items}</ul>"
+
+
+# ----------------------------------------------------------------------------- renderers
+
+
+class SvgCharts:
+    """The charts as inline SVG (no script): without the ``report`` extra."""
+
+    hint = ""
+    line = staticmethod(_line_chart)
+    heatmaps = staticmethod(_heatmaps)
+    verdicts = staticmethod(_verdict_map)
+
+
+HEAT_SCALE = [[0.0, _heat_colour(0.0, 0.0, 1.0)], [1.0, _heat_colour(1.0, 0.0, 1.0)]]
+
+
+class PlotlyCharts:
+    """The same charts as Plotly figures. Every text that may come from the user goes in
+    HTML-escaped (``_esc``), as data — never into a template, where ``%{...}`` would be
+    read as a field (nor as a line's ``meta``: Plotly then reads its name as one)."""
+
+    hint = " Charts: drag to zoom, double-click to reset, hover for values."
+
+    def __init__(self, go):
+        self.go = go
+        self.ids = itertools.count()  # div ids in page order: the same page every run
+
+    def _figure(self, title: str, fig, width: int, height: int) -> str:
+        fig.update_layout(template="none", plot_bgcolor="white", font={"size": 11},
+                          margin={"l": 10, "r": 10, "t": 30, "b": 10})
+        fig.update_xaxes(automargin=True, gridcolor="#eee")
+        fig.update_yaxes(automargin=True, gridcolor="#eee")
+        div = figure_div(fig, f"sweep-figure-{next(self.ids)}", f"{width}px", f"{height}px")
+        return f"<figure><figcaption>{html.escape(title)}</figcaption>{div}</figure>"
+
+    def line(self, rows: list[dict], axis: str, metric: str) -> str:
+        xs = list(dict.fromkeys(r[axis] for r in rows))
+        numeric = _numbers(xs)
+        order = {_key(x): i for i, x in enumerate(sorted(xs) if numeric else xs)}
+        fig, drawn = self.go.Figure(), False
+        for i, name in enumerate(_series(rows)):
+            points = sorted(((order[_key(r[axis])], r[axis], _scaled(metric, r.get(metric)))
+                             for r in rows if r["policy"] == name), key=lambda p: p[0])
+            points = [(x, y) for _, x, y in points if y is not None]
+            drawn |= bool(points)
+            fig.add_trace(self.go.Scatter(
+                x=[x if numeric else _esc(x) for x, _ in points], y=[y for _, y in points],
+                mode="lines+markers", name=_esc(name), customdata=[_esc(axis)] * len(points),
+                line={"color": PALETTE[i % len(PALETTE)], "width": 2},
+                hovertemplate="%{fullData.name}<br>%{customdata} = %{x}<br>%{y:.3g}"
+                              "<extra></extra>"))
+        if not drawn:
+            return ""
+        if numeric:  # a tick at each value of the axis, as in the SVG
+            fig.update_xaxes(type="log" if _log_scale(xs) else "linear", tickvals=xs,
+                             ticktext=[str(x) for x in xs])
+        else:
+            fig.update_xaxes(type="category", categoryorder="array",
+                             categoryarray=[_esc(x) for x in xs])
+        fig.update_xaxes(title_text=_esc(axis))
+        fig.update_yaxes(title_text=_esc(_label(metric)), rangemode="tozero")
+        fig.update_layout(legend={"orientation": "h", "y": -0.25, "yanchor": "top"})
+        return self._figure(_label(metric), fig, WIDTH, HEIGHT + 60)
+
+    def heatmaps(self, rows: list[dict], axes: list[str], metric: str) -> str:
+        """One heatmap over the first two varying axes per policy and value of the
+        others, on one colour scale."""
+        x_axis, y_axis, others = axes[0], axes[1], axes[2:]
+        values = [v for v in (_scaled(metric, r.get(metric)) for r in rows) if v is not None]
+        if not values:
+            return ""
+        style = {"colorscale": HEAT_SCALE, "zmin": min(values), "zmax": max(values),
+                 "colorbar": {"thickness": 10}}
+        groups = defaultdict(list)
+        for r in rows:
+            groups[(r["policy"], *(_key(r.get(k)) for k in others))].append(r)
+        panels = []
+        for (policy, *_), group in itertools.islice(groups.items(), MAX_PANELS):
+            fixed = ", ".join(f"{k}={group[0].get(k)}" for k in others)
+            cells = {(_key(r[x_axis]), _key(r[y_axis])): _scaled(metric, r.get(metric))
+                     for r in group}
+            title = f"{_label(metric)}: {policy}" + (f" ({fixed})" if fixed else "")
+            panels.append(self._grid(title, group, x_axis, y_axis, cells, float, _num, style))
+        if len(groups) > MAX_PANELS:
+            panels.append(f"<p>{len(groups) - MAX_PANELS} more panels of "
+                          f"{html.escape(metric)}: see the table.</p>")
+        return "".join(panels)
+
+    def verdicts(self, rows: list[dict], axes: list[str]) -> str:
+        """check: a verdict per point as a colour (a step colour scale over their codes)."""
+        if not axes:
+            return ""
+        names = list(VERDICT_COLOURS)
+        steps = [[edge, VERDICT_COLOURS[v]] for i, v in enumerate(names)
+                 for edge in (i / len(names), (i + 1) / len(names))]
+        style = {"colorscale": steps, "zmin": -0.5, "zmax": len(names) - 0.5,
+                 "showscale": False}
+        code = {v: i for i, v in enumerate(names)}.get  # another text: a blank cell
+        if len(axes) == 1:
+            cells = {(_key(r[axes[0]]), _key(r["policy"])): _verdict(r) for r in rows}
+            charts = [self._grid("verdicts", rows, axes[0], "policy", cells, code, str, style)]
+        else:
+            charts = []
+            for policy in _series(rows):
+                mine = [r for r in rows if r["policy"] == policy]
+                cells = {(_key(r[axes[0]]), _key(r[axes[1]])): _verdict(r) for r in mine}
+                charts.append(self._grid(f"verdicts: {policy}", mine, axes[0], axes[1], cells,
+                                         code, str, style))
+        return f"<div>{''.join(charts)}<p>{_verdict_legend()}</p></div>"
+
+    def _grid(self, title, rows, x_axis, y_axis, cells, z_of, text_of, style) -> str:
+        """A heatmap of ``cells`` ((x key, y key) -> value; missing cells left blank)."""
+        xs = list(dict.fromkeys(r[x_axis] for r in rows))
+        ys = list(dict.fromkeys(r[y_axis] for r in rows))
+        grid = [[cells.get((_key(x), _key(y))) for x in xs] for y in ys]
+        fig = self.go.Figure(self.go.Heatmap(
+            z=[[None if c is None else z_of(c) for c in row] for row in grid],
+            text=[["" if c is None else _esc(text_of(c)) for c in row] for row in grid],
+            x=[_esc(x) for x in xs], y=[_esc(y) for y in ys], texttemplate="%{text}",
+            xgap=1, ygap=1, meta=[_esc(x_axis), _esc(y_axis)],
+            hovertemplate="%{meta[0]} = %{x}<br>%{meta[1]} = %{y}<br>%{text}<extra></extra>",
+            **style))
+        fig.update_xaxes(type="category", title_text=_esc(x_axis), showgrid=False)
+        fig.update_yaxes(type="category", title_text=_esc(y_axis), autorange="reversed",
+                         showgrid=False)
+        width = max(360, 200 + 72 * len(xs))
+        return self._figure(title, fig, width, 150 + 30 * len(ys))
+
+
+def _esc(value) -> str:
+    """Text for Plotly: it reads tags in labels and decodes only a few entities (&amp;,
+    &lt;, &gt; but not &quot;), so quotes stay as they are."""
+    return html.escape(str(value), quote=False)
