@@ -141,3 +141,29 @@ def test_the_page_renders_its_charts_in_a_real_browser_offline(tmp_path, capsys)
     assert figures == 3  # the Gantt, the rates, the trade-off
     assert dom.count('class="main-svg"') >= figures
     assert "Uncaught" not in log and "ERR_NAME_NOT_RESOLVED" not in log
+
+
+def test_user_text_in_the_charts_is_literal_never_markup_or_a_template(tmp_path, capsys):
+    # Plotly reads tags in names, labels and hover text and substitutes %{...} in hover
+    # templates: a task named so must show as text, not a link or another field's value.
+    from tests.test_security import BASE_SCENARIO, scenario_file
+    from tests.test_sweep_report import figures
+
+    evil = '<a href="http://x">%{y}</a>'
+    tasks = [dict(task) for task in BASE_SCENARIO["tasks"]]
+    tasks[0]["name"] = evil
+    page = tmp_path / "sim.html"
+    code, _, err = run_cli(["simulate", str(scenario_file(tmp_path, tasks=tasks)), "--policy",
+                            "edf-dyn", "--report", str(page)], capsys)
+    assert code == 0, err
+    shown = escaped = 0
+    for traces, _layout in figures(page.read_text()).values():
+        for trace in traces:
+            assert "http://x" not in trace.get("hovertemplate", ""), trace["hovertemplate"]
+            texts = [trace.get("name", "")] + list(np.ravel(trace.get("text") or [])) + \
+                list(np.ravel(trace.get("hovertext") or []))
+            for text in map(str, texts):
+                assert "<a" not in text, text
+                shown += "http://x" in text
+                escaped += "&lt;a href=\"http://x\"&gt;%{y}&lt;/a&gt;" in text
+    assert shown and shown == escaped

@@ -69,6 +69,13 @@ def optional_plotly():
     return go, get_plotlyjs
 
 
+def plotly_text(value) -> str:
+    """User text for a Plotly label, legend or hover: Plotly reads tags in them and decodes
+    only &amp;, &lt; and &gt;, so those are escaped and quotes left as they are. Never put
+    user text in a hover template itself: ``%{...}`` there is substituted."""
+    return html.escape(str(value), quote=False)
+
+
 def figure_div(fig, div_id: str, width: str = "100%", height: str = "100%") -> str:
     """One figure as a div and its script, for a page that embeds Plotly's JavaScript
     once; a fixed ``div_id`` keeps the page the same on every run."""
@@ -187,9 +194,9 @@ def gantt(go, make_subplots, ts: TaskSet, schedule: Schedule, name: str,
         if not len(rows):
             continue
         colour = TASK_COLOURS[t % len(TASK_COLOURS)]
-        fig.add_trace(_bars(go, start_ms[rows], end_ms[rows], y[rows], colour, info.name,
-                            f"task {info.name}"), row=1, col=1)
-        fig.add_trace(_hover_points(go, ts, schedule, rows, y, colour, info.name), row=1,
+        fig.add_trace(_bars(go, start_ms[rows], end_ms[rows], y[rows], colour, f"task-{t}",
+                            plotly_text(f"task {info.name}")), row=1, col=1)
+        fig.add_trace(_hover_points(go, ts, schedule, rows, y, colour, f"task-{t}"), row=1,
                       col=1)
     aborted = np.flatnonzero(schedule.aborted)
     if len(aborted):
@@ -208,13 +215,14 @@ def gantt(go, make_subplots, ts: TaskSet, schedule: Schedule, name: str,
             mode="markers", marker={"symbol": "x-thin", "size": 9,
                                     "line": {"width": 2.5,
                                              "color": TASK_COLOURS[t % len(TASK_COLOURS)]}},
-            name=f"{name}: deadline missed ({len(jobs)})", legendgroup=f"miss-{t}",
+            name=plotly_text(f"{name}: deadline missed ({len(jobs)})"),
+            legendgroup=f"miss-{t}", text=[plotly_text(name)] * len(jobs),
             customdata=np.stack([jobs, ts.job_release_us[jobs] / 1000], axis=1),
-            hovertemplate=f"missed: {name} " + "job %{customdata[0]}<br>released "
+            hovertemplate="missed: %{text} job %{customdata[0]}<br>released "
             "%{customdata[1]:.3f} ms<br>deadline %{x:.3f} ms<extra></extra>"), row=1, col=1)
     for trace in utilization_traces(go, ts, schedule, end_us):
         fig.add_trace(trace, row=2, col=1)
-    labels = [label for _, _, label in lanes] + ["misses"]
+    labels = [plotly_text(label) for _, _, label in lanes] + ["misses"]
     fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels,
                      range=[len(labels) - 0.5, -0.5], autorange=False, fixedrange=True,
                      showgrid=False, zeroline=False, row=1, col=1)
@@ -263,7 +271,7 @@ def _hover_points(go, ts, schedule, rows, lane, colour, group):
                        np.where(deadline == NO_DEADLINE, np.nan, deadline / 1000)], axis=1)
     names = [t.name for t in ts.tasks]
     stage = [STAGE_NAMES[s] for s in ts.seg_stage[seg]] if hasattr(ts, "seg_stage") else None
-    text = [f"{names[ts.job_task[j]]} {st}" if stage else names[ts.job_task[j]]
+    text = [plotly_text(f"{names[ts.job_task[j]]} {st}" if stage else names[ts.job_task[j]])
             for j, st in zip(job.tolist(), stage or [""] * len(job))]
     aborted = " (aborted)" if group == "aborted" else ""
     cls = go.Scattergl if len(rows) > 4000 else go.Scatter
@@ -285,11 +293,12 @@ def utilization_traces(go, ts: TaskSet, schedule: Schedule, end_us: int) -> list
         per_bin = np.diff(busy_before(schedule.start_us[rows], schedule.end_us[rows], edges))
         per_bin = per_bin / (np.diff(edges) * ts.instances[b])
         middle = (edges[:-1] + edges[1:]) / 2000
-        traces.append(go.Scatter(x=middle, y=100 * per_bin, mode="lines", name=f"{name} busy",
+        traces.append(go.Scatter(x=middle, y=100 * per_bin, mode="lines",
+                                 name=plotly_text(f"{name} busy"), hovertext=plotly_text(name),
                                  line={"width": 1.5, "shape": "hv", "color": "#444444",
                                        "dash": BACKEND_DASHES[b % len(BACKEND_DASHES)]},
                                  legendgroup=f"util-{b}",
-                                 hovertemplate=f"{name}: " + "%{y:.0f} % busy around "
+                                 hovertemplate="%{hovertext}: %{y:.0f} % busy around "
                                  "%{x:.0f} ms<extra></extra>"))
     return traces
 
@@ -330,11 +339,12 @@ def violation_rates(go, ts: TaskSet, groups: list[tuple[str, dict]]):
     for task in tasks:
         values = [100 * rates.get(task.name, {}).get("violation_rate", 0.0)
                   for _, rates in groups]
-        fig.add_trace(go.Bar(x=[g for g, _ in groups], y=values, name=task.name,
+        fig.add_trace(go.Bar(x=[plotly_text(g) for g, _ in groups], y=values,
+                             name=plotly_text(task.name), hovertext=plotly_text(task.name),
                              marker_color=TASK_COLOURS[ts.task_index(task.name)
                                                        % len(TASK_COLOURS)],
                              text=[f"{v:.1f} %" for v in values], textposition="outside",
-                             hovertemplate=f"{task.name}, " + "%{x}: %{y:.2f} %<extra></extra>"))
+                             hovertemplate="%{hovertext}, %{x}: %{y:.2f} %<extra></extra>"))
     top = max([0.0] + [100 * r.get(t.name, {}).get("violation_rate", 0.0)
                        for _, r in groups for t in tasks])
     fig.update_layout(barmode="group", height=380, plot_bgcolor="white",
@@ -387,7 +397,7 @@ def tradeoff(go, kind: str, data: dict):
         best = _non_dominated([(t, v) for _, t, v in points])
         fig.add_trace(go.Scatter(
             x=[t for _, t, _ in points], y=[v for _, _, v in points], mode="markers+text",
-            text=[n for n, _, _ in points],
+            text=[plotly_text(n) for n, _, _ in points],
             textposition=[LABEL_SPOTS[i % len(LABEL_SPOTS)] for i in range(len(points))],
             marker={"size": 11, "color": ["#E69F00" if i in best else "#999999"
                                           for i in range(len(points))],
@@ -434,10 +444,11 @@ def sample_distributions(go, values: dict[str, list[int]]):
             continue
         xs = np.sort(np.asarray(counts))
         ys = np.arange(1, len(xs) + 1) / len(xs)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line_shape="hv", name=policy,
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line_shape="hv",
+                                 name=plotly_text(policy), hovertext=plotly_text(policy),
                                  line={"color": TASK_COLOURS[i % len(TASK_COLOURS)]},
                                  hovertemplate="%{x} violations or fewer in %{y:.1%} of "
-                                 "the samples<extra>" + html.escape(policy) + "</extra>"))
+                                 "the samples<extra>%{hovertext}</extra>"))
     fig.update_layout(xaxis_title="frame violations in one realization",
                       yaxis_title="share of samples", yaxis_range=[0, 1.02], height=380,
                       margin={"t": 30})
