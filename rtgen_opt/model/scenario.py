@@ -135,7 +135,26 @@ def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = (),
         raise InputError(source, "", "a mapping of scenario keys", type(raw).__name__)
     for assignment in overrides:
         apply_override(raw, assignment)
-    return _validate(raw, source, path, latency)
+    try:
+        return _validate(raw, source, path, latency)
+    except InputError as exc:
+        raise _blame_override(exc, source, overrides) from None
+
+
+def _blame_override(exc: InputError, source: str, overrides) -> InputError:
+    """A field a ``--set`` wrote is the override's fault, not the file's (a built-in
+    scenario lives inside site-packages): ``--set llm.input_tokens: expected ...``. Any
+    other error of a scenario with overrides says which applied."""
+    if exc.source != source or not overrides:
+        return exc
+    for assignment in reversed(overrides):  # the last one for a key is the one applied
+        key = assignment.partition("=")[0].strip()
+        for field in (key, f"tasks.{key}"):
+            if exc.field == field or exc.field.startswith((field + ".", field + "[")):
+                return InputError(f"--set {key}", exc.field[len(field):].lstrip("."),
+                                  exc.expected, exc.got)
+    exc.args = (f"{exc} (the scenario after --set {' '.join(overrides)})",)
+    return exc
 
 
 def apply_override(raw: dict, assignment: str) -> None:
