@@ -99,8 +99,8 @@ def gap(
          f"({data['wall_s']:.0f} s of {limit:g} s)" + _interrupted_mark(budget),
          gap_caption(data), numeric_from=1, records=gap_records(data), to=to)
     if format == "table" and data["pareto"]:
-        emit(format, data, *pareto_rows(data), "Pareto front: the fewest violations under "
-             "each cap on the LLM's TTFT (every request served)", numeric_from=0, to=to)
+        emit(format, data, *pareto_rows(data), "Pareto front: violations under a TTFT cap",
+             "every request served; a…b: not proven", numeric_from=0, to=to)
     if data["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)
     for failure in data["replay_failed"]:  # a schedule that proves nothing: exit 1

@@ -91,7 +91,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence],
     ``[link=https://x]a[/link]`` must not print a hidden link, a task named ``[/x]`` must
     not crash the table), so all of it is escaped for rich's markup."""
     table = Table(title=escape(title), caption=None if caption is None else escape(caption),
-                  title_justify="left", caption_justify="left")
+                  title_justify="left", caption_justify="left", min_width=len(title))
     for i, column in enumerate(columns):
         longest_word = max(map(len, str(column).split() or [""]))
         table.add_column(escape(str(column)), justify="right" if i >= numeric_from else "left",
