@@ -250,8 +250,9 @@ def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
                      + (f", {llm}" if llm else "")])
     for stage in data["stages"] or []:  # each objective of the lexicographic solve
         if "value" in stage:
-            rows.append([f"objective {stage['name']}", f"{formats.count(stage['value'])} "
-                         f"(bound {formats.count(stage['bound'])}, {stage['status']})"])
+            value = (f"{formats.count(stage['value'])} (bound {formats.count(stage['bound'])}, "
+                     f"{stage['status']})")
+            rows.append([f"objective {stage['name']}", value])
     rows.append(["replay", "ok" if data["replay_ok"] else "FAILED"])
     if data["interrupted"]:
         rows.append(["interrupted", "yes: the best answer so far"])
