@@ -99,6 +99,8 @@ def test_dash_writes_the_file_to_stdout_and_the_table_to_stderr(case, tiny, tmp_
             return frame[[c for c in frame.columns if not c.endswith("wall_s")]]
 
         pd.testing.assert_frame_equal(table(out), table(written))
+    elif case.startswith("solve"):  # two solves on a busy machine may differ: the same kind
+        assert out.split("\n", 2)[:2] == written.split("\n", 2)[:2] and len(out) > 100
     else:
         assert out == written.replace(str(tmp_path / name), "-")  # a witness names its file
 
@@ -160,9 +162,10 @@ def flat(data: dict, prefix: str = "") -> dict:
     return out
 
 
-def assert_raw(text: str, records: list[dict]) -> pd.DataFrame:
+def assert_raw(text: str, records: list[dict], same=lambda column: True) -> pd.DataFrame:
     """The CSV parses with pandas into the records: every number a number (a numeric
-    column, the same value), no unit or % in a header, a row per record."""
+    column, the same value where ``same(column)``: two solver runs on a busy machine may
+    differ), no unit or % in a header, a row per record."""
     frame = pd.read_csv(io.StringIO(text))
     assert len(frame) == len(records)
     assert not any("%" in c or " " in c for c in frame.columns), list(frame.columns)
@@ -173,7 +176,7 @@ def assert_raw(text: str, records: list[dict]) -> pd.DataFrame:
         if given and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                          for v in given):
             assert frame[column].dtype.kind in "iuf", (column, frame[column].tolist())
-            if column.endswith("wall_s"):  # two runs, two clocks
+            if column.endswith("wall_s") or not same(column):  # two runs, two clocks
                 continue
             for got, want in zip(frame[column], values):
                 assert (want is None or not math.isfinite(want)) if math.isnan(got) \
@@ -197,8 +200,9 @@ def test_simulate_solve_check_and_replay_csv_are_their_json_rows(tiny, tmp_path,
     args = ["simulate", tiny, "--policy", "ftf,edf-dyn", "--samples", "3"]
     assert_raw(_csv(args, capsys)[1], _json(args, capsys)[1]["runs"])
     args = ["solve", tiny, *SOLVE]
-    frame = assert_raw(_csv(args, capsys)[1], [_json(args, capsys)[1]])
-    assert frame["violations"].dtype.kind == "f"
+    frame = assert_raw(_csv(args, capsys)[1], [_json(args, capsys)[1]],
+                       same=lambda c: c in ("released", "horizon_s", "drain_s"))
+    assert frame["violations"].dtype.kind == "f" and frame["proven"].dtype == bool
     args = ["check", tiny, "--policy", "ftf"]
     code, out = _csv(args, capsys)
     assert code == 1 and assert_raw(out, [_json(args, capsys)[1]])["proven"].dtype == bool
@@ -214,7 +218,8 @@ def test_gap_csv_has_a_row_per_policy_then_the_optimum(tiny, tmp_path, capsys):
     args = ["gap", small_scenario(tmp_path), "--workers", "1", "--time-limit", "60s"]
     data = _json(args, capsys)[1]
     rows = [*data["policies"], {"policy": "optimum", **data["optimum"]}]
-    frame = assert_raw(_csv(args, capsys)[1], rows)
+    policy_columns = ("violations", "violation_rate", "starved", "ttft_ms", "tpt_ms")
+    frame = assert_raw(_csv(args, capsys)[1], rows, same=lambda c: c.startswith(policy_columns))
     assert frame["policy"].tolist()[-1] == "optimum"
     assert json.loads(frame["pareto"].iloc[-1]) == data["pareto"]  # the front, as JSON
     assert frame["gap_pp_min"].dtype.kind == "f"
@@ -384,6 +389,9 @@ def test_the_number_formats():
     assert formats.metric("violation_rate", 0.008929) == "0.9"
     assert formats.metric_header("violation_rate") == "violation_rate %"
     assert formats.metric("violations", 12.0) == "12"
+    assert formats.metric("placement.od.frame.npu", 0.25) == "25.0"
+    assert formats.metric("tasks.separate.violations", 3) == "3"  # a name is not a unit
+    assert formats.metric("samples.miss.probability_upper_95", 0.5) == "50.0"
 
 
 def test_tables_follow_the_formats(tiny, tmp_path, capsys):

@@ -74,8 +74,11 @@ def cell(value) -> str:
 
 # ----------------------------------------------------------------------------- metric columns
 
-# Columns named after JSON keys (the sweep's table): the unit is in the name.
-_SHARE_WORDS = ("rate", "utilization", "placement", "probability", "share")
+# Columns named after JSON keys (the sweep's table): the unit is in the name. A share is
+# a key ending in one of these, or a key under utilization or placement (task names in
+# between are not looked at: a task may be called "separate").
+_SHARE_ENDS = ("rate", "probability", "share")
+_SHARE_GROUPS = ("utilization", "placement")
 
 
 def metric(column: str, value) -> str | None:
@@ -109,7 +112,7 @@ def metric_kind(column: str) -> str:
     parts = column.split(".")
     if any(p.endswith("_ms") or p == "ms" for p in parts):
         return "ms"
-    if any(w in p for p in parts for w in _SHARE_WORDS):
+    if parts[0] in _SHARE_GROUPS or any(w in parts[-1] for w in _SHARE_ENDS):
         return "share"
     if any(w in parts[-1] for w in ("_pp", "pct")) or parts[-1] == "pp":
         return "pp"  # already in percent (gap_pp, gap_pct_of_frames)
