@@ -18,13 +18,18 @@ The rule, the same for every output:
   gets ``0666`` minus the umask (what ``open`` would give);
 * a target that is itself (not through a link) a device or a named pipe — ``/dev/null``,
   a FIFO — is written in place (renaming over it would replace it with a file), opened
-  without following links and without creating anything.
+  without following links and without creating anything;
+* the path ``-`` is standard output: its content is prepared in a private temporary file
+  like the others and copied to stdout once every file is in place (a library writing by
+  path — a solver's model — writes the text form there: the temporary name ends in .txt).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +37,7 @@ from pathlib import Path
 from rtgen_opt.errors import InputError
 
 _TEMP_PREFIX = ".rtgen-opt-"
+STDOUT = "-"  # the output path that means standard output
 
 
 def check_writable(path: str, option: str = "") -> None:
@@ -39,6 +45,8 @@ def check_writable(path: str, option: str = "") -> None:
     missing or read-only, or the path is a folder (a link at the path is fine: it will be
     replaced)."""
     source = option or path
+    if path == STDOUT:
+        return
     target = Path(path)
     try:
         if not path or "\x00" in path:
@@ -81,17 +89,23 @@ def write_with(writers: dict[str, Callable[[str], None]]) -> None:
     temps: list[tuple[str, str]] = []
     path = ""
     try:
-        special = {p: w for p, w in writers.items() if _is_special(p)}
+        special = {p: w for p, w in writers.items() if p != STDOUT and _is_special(p)}
         for path, writer in writers.items():
             if path not in special:
                 temp = _new_temp(path)
                 temps.append((temp, path))
                 writer(temp)
-                _set_mode(temp, path)
+                if path != STDOUT:
+                    _set_mode(temp, path)
         for path, writer in special.items():
             _write_in_place(path, writer)
         for temp, path in temps:
-            os.replace(temp, path)  # replaces a link at `path`, never follows it
+            if path == STDOUT:
+                _copy_to_stdout(temp)
+            else:
+                os.replace(temp, path)  # replaces a link at `path`, never follows it
+    except BrokenPipeError:  # `... --schedule-out - | head`: the reader left
+        raise
     except OSError as exc:
         raise InputError(path, "", "a writable file path", exc.strerror or str(exc)) \
             from None
@@ -133,9 +147,26 @@ def _write_in_place(path: str, writer: Callable[[str], None]) -> None:
     writer(path)
 
 
+def _copy_to_stdout(temp: str) -> None:
+    """The prepared content of ``-`` onto stdout, after what was printed before it."""
+    sys.stdout.flush()
+    with open(temp, "rb") as f:
+        target = getattr(sys.stdout, "buffer", None)
+        if target is None:  # a text-only stdout (a test's capture)
+            sys.stdout.write(f.read().decode("utf-8", errors="replace"))
+        else:
+            shutil.copyfileobj(f, target)
+    sys.stdout.flush()
+
+
 def _new_temp(path: str) -> str:
     """An empty private file with an unpredictable name, created exclusively beside
-    ``path``, with its suffix (a writer may choose its format by it: ``.pbtxt``)."""
+    ``path``, with its suffix (a writer may choose its format by it: ``.pbtxt``); for
+    stdout (``-``), in the system's temporary folder, ending in .txt (the text form)."""
+    if path == STDOUT:
+        fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".txt")
+        os.close(fd)
+        return temp
     folder = os.path.dirname(os.path.abspath(path))
     suffix = Path(path).suffix if len(Path(path).suffix) <= 16 else ""
     fd, temp = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=suffix)

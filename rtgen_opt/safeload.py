@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 
 import yaml
@@ -112,7 +113,15 @@ def read_limited(path: Path, source: str, what: str, max_bytes: int) -> str:
     """The UTF-8 text of ``path``, refused when larger than ``max_bytes`` (checked before a
     byte is parsed) or when it is not a regular file: a device (``/dev/zero``) never ends,
     a named pipe blocks. The file is opened without blocking and checked on the open
-    descriptor, so it cannot be swapped between the check and the read."""
+    descriptor, so it cannot be swapped between the check and the read.
+
+    The path ``-`` is standard input (a pipe is fine there: the user chose it), read once
+    and kept, so that a file's head and its whole can both be read."""
+    if str(path) == STDIN:
+        data = _stdin(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise InputError(source, "", f"{what} of at most {_size(max_bytes)}", "more")
+        return _decoded(data, source, what)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
@@ -132,6 +141,10 @@ def read_limited(path: Path, source: str, what: str, max_bytes: int) -> str:
                 from None
     if len(data) > max_bytes:
         raise InputError(source, "", f"{what} of at most {_size(max_bytes)}", "more")
+    return _decoded(data, source, what)
+
+
+def _decoded(data: bytes, source: str, what: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -200,3 +213,35 @@ def load_json(text: str, source: str) -> object:
         raise InputError(source, "", f"at most {MAX_DEPTH} levels of nesting") from None
     except ValueError as exc:  # JSONDecodeError, or an integer of too many digits
         raise InputError(source, "", "valid JSON", str(exc).splitlines()[0]) from None
+
+
+# ----------------------------------------------------------------------------- stdin
+
+STDIN = "-"  # the input path that means standard input
+
+
+def input_name(path: str | Path) -> str:
+    """How messages name an input: its path, or "stdin" for ``-``."""
+    return "stdin" if str(path) == STDIN else str(path)
+
+
+class _StdinCache:
+    """What was read of standard input so far: a process reads its stdin once (a new
+    stdin object, as a test installs, starts afresh)."""
+
+    stream: object = None
+    data = bytearray()
+
+
+def _stdin(limit: int) -> bytes:
+    """The first ``limit`` bytes of standard input (fewer at its end), read once."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is not _StdinCache.stream:
+        _StdinCache.stream, _StdinCache.data = stream, bytearray()
+    data = _StdinCache.data
+    while stream is not None and len(data) < limit:
+        chunk = stream.read(limit - len(data))
+        if not chunk:
+            break
+        data.extend(chunk)
+    return bytes(data[:limit])

@@ -201,7 +201,7 @@ def test_after_horizon_defaults_to_continue_and_is_settable(scenario_file):
     assert load_scenario(path, ["after_horizon=stop"]).after_horizon == "stop"
     with pytest.raises(InputError) as info:
         load_scenario(path, ["after_horizon=later"])
-    assert info.value.field == "after_horizon"
+    assert info.value.source == "--set after_horizon"  # the override, not the file
 
 
 def test_arrivals_from_a_request_trace_file(tmp_path):

@@ -11,11 +11,13 @@ from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
     LatencyOpt,
+    QuietOpt,
     ScenarioArg,
     SetOpt,
     TimeLimitOpt,
     WorkersOpt,
     _check_format,
+    _display_to,
     _duration_option,
     _horizon,
     _interrupted_mark,
@@ -29,6 +31,7 @@ from rtgen_opt.cli.common import (
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.realization import realization_text
 from rtgen_opt.output import check_writable, write_file
+from rtgen_opt.report import formats
 from rtgen_opt.report.tables import emit
 from rtgen_opt.simulation.policies.loader import load_policy
 from rtgen_opt.supervise import EXIT_INTERRUPTED
@@ -44,8 +47,9 @@ def check(
         "name, or your own FILE.py:CLASS), for every realization of the timing ranges, "
         "instead of asking the solver whether any schedule works.")] = None,
     optimal: Annotated[bool, typer.Option(
-        "--optimal", help="Ask the solver whether any schedule works: the default, so this "
-        "flag only documents it in scripts.")] = False,
+        "--optimal", help="Ask the solver whether any schedule works (a time-triggered "
+        "table): the explicit form of the default without --policy, for scripts; refused "
+        "beside --policy, --witness-out and --margin (a policy's).")] = False,
     horizon: HorizonOpt = None,
     slo: Annotated[bool, typer.Option(
         "--slo", help="Also require every request's TTFT and TPT within its SLOs (with the "
@@ -58,19 +62,21 @@ def check(
     witness_out: Annotated[Optional[str], typer.Option(
         "--witness-out", metavar="FILE", help="With --policy: when the answer is no, write "
         "the realization (ready times, durations) under which the policy misses; `simulate "
-        "--realization FILE` replays it.")] = None,
+        "--realization FILE` replays it; - writes it to stdout.")] = None,
     margin: Annotated[bool, typer.Option(
         "--margin", help="With --policy: also bracket the critical scaling factor — how far "
         "every duration's upper end may grow while the policy stays schedulable (shares "
         "--time-limit with the verdict).")] = False,
     junit: Annotated[Optional[str], typer.Option(
         "--junit", metavar="FILE", help="Also write the answer as JUnit XML (one test case; "
-        "a failure for no, an error for unknown), which every CI system renders.")] = None,
+        "a failure for no, an error for unknown), which every CI system renders; - writes "
+        "it to stdout.")] = None,
     time_limit: TimeLimitOpt = "60s",
     workers: WorkersOpt = 0,
     latency: LatencyOpt = "median",
     set_: SetOpt = None,
     format: FormatOpt = "table",
+    quiet: QuietOpt = False,
 ) -> None:
     """The deployment gate: exit 0 when the scenario is proven schedulable, 1 when it is
     proven not, 3 when it was not decided within the time limit, 2 on bad input, 130 when
@@ -101,16 +107,21 @@ def check(
         raise InputError("--optimal", "", "either --policy P or --optimal, not both")
     for flag, given in (("--witness-out", witness_out), ("--margin", margin)):
         if given and chosen is None:
-            raise InputError(flag, "", "--policy P (a witness and a margin are a policy's)")
-    for flag, path in (("--witness-out", witness_out), ("--junit", junit)):
+            raise InputError(flag, "", "--policy P (a witness and a margin are a policy's; "
+                             + ("--optimal asks the solver)" if optimal else
+                                "without it the solver answers)"))
+    outputs = {"--witness-out": witness_out, "--junit": junit}
+    to = _display_to(quiet, outputs)
+    for flag, path in outputs.items():
         if path is not None:
             check_writable(path, flag)
     limit = float(_duration_option("--time-limit", time_limit))
-    with _supervised("check", limit) as (budget, say):
+    with _supervised("check", limit, quiet) as (budget, say):
         s = _scenario(scenario, set_, latency)
         ts = _taskset(s, _horizon(horizon))
         if max_fps is not None:
-            _check_max_fps(checks, s, ts, max_fps, chosen, slo, budget, say, workers, format)
+            _check_max_fps(checks, s, ts, max_fps, chosen, slo, budget, say, workers, format,
+                           to)
         say.phase("analytical tests, then " + (f"{chosen.name} in every realization"
                                                if chosen else "the solver"))
         data, verdict = check_command(ts, chosen, budget.share(1.0), workers, slo, margin,
@@ -127,7 +138,8 @@ def check(
         rows.append(["margin", "", "scaling of upper ends", _margin_text(verdict.margin)])
     emit(format, data, ["verdict", "proven", "method", "reason"], rows,
          f"{ts.scenario}: {_run_length(ts)}, schedulable? ({verdict.question})"
-         + _interrupted_mark(budget), _assumption_text(data["assumptions"]), numeric_from=9)
+         + _interrupted_mark(budget), _assumption_text(data["assumptions"]), numeric_from=9,
+         records=[data], to=to)
     raise typer.Exit(EXIT_INTERRUPTED if verdict.interrupted else verdict.exit_code)
 
 
@@ -164,19 +176,22 @@ def _escape(text: str) -> str:
 
 def _assumption_text(a: dict) -> str:
     lo, hi = a["execution"]
-    jitter = ", ".join(f"{k} {v:g} ms" for k, v in a["jitter_ms"].items()) or "none"
+    jitter = ", ".join(f"{k} {formats.ms_unit(v)}" for k, v in a["jitter_ms"].items()) \
+        or "none"
     return (f"assumes: durations within [{lo:g}, {hi:g}] x the {a['latency']} latency, "
             f"release jitter {jitter}, request arrivals as declared")
 
 
 def _margin_text(m: dict) -> str:
     proven, refuted = m["scaling_proven"], m["scaling_refuted"]
-    safe = "none proven" if proven is None else f"safe up to {proven:.3g}x"
-    broken = "not refuted up to 4x" if refuted is None else f"misses from {refuted:.3g}x"
+    safe = "none proven" if proven is None else f"safe up to {formats.factor(proven)}x"
+    broken = ("not refuted up to 4x" if refuted is None
+              else f"misses from {formats.factor(refuted)}x")
     return f"{safe}; {broken}"
 
 
-def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, format) -> None:
+def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, format,
+                   to) -> None:
     periodic = [t.name for t in s.tasks if t.kind == "periodic"]
     if task not in periodic:
         raise InputError("--max-fps", "", "the name of a periodic task of the scenario "
@@ -186,7 +201,7 @@ def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, forma
                              budget.share(1.0), workers, slo=slo, budget=budget, progress=say)
     method = f"policy:{policy.name}" if policy else "optimal"
     data = bracket.as_dict(ts.scenario, method)
-    rows = [[f"{fps:g}", v.verdict, v.method, v.reason]
+    rows = [[formats.fps(fps, unit=False), v.verdict, v.method, v.reason]
             for fps, v in sorted(bracket.tried, key=lambda x: x[0])]
     band = bracket.unknown_between
     title = (f"{ts.scenario}: rate of {task} ({method}): proven schedulable up to "
@@ -195,19 +210,19 @@ def _check_max_fps(checks, s, ts, task, policy, slo, budget, say, workers, forma
              + _interrupted_mark(budget))
     emit(format, data, ["fps", "verdict", "method", "reason"], rows, title,
          "rates tried, in order of rate; the bracket assumes a higher rate is never easier",
-         numeric_from=9)
+         numeric_from=9, records=sorted(data["tried"], key=lambda t: t["fps"]), to=to)
     raise typer.Exit(EXIT_INTERRUPTED if bracket.interrupted else bracket.exit_code)
 
 
 def _unknown_band(band: list) -> str:
     low, high = band
     if high is None:
-        return f", unknown from {low:g} FPS up"
-    return f", unknown between {low:g} and {high:g} FPS"
+        return f", unknown from {formats.fps(low)} up"
+    return f", unknown between {formats.fps(low, unit=False)} and {formats.fps(high)}"
 
 
 def _fps(value: float | None) -> str:
-    return "-" if value is None else f"{value:g} FPS"
+    return formats.fps(value)
 
 
 def _yes_no(flag: bool) -> str:

@@ -16,8 +16,10 @@ from rtgen_opt.model.latency import LATENCY_STATISTICS
 from rtgen_opt.model.scenario import Scenario, load_scenario
 from rtgen_opt.model.size import check_size
 from rtgen_opt.model.taskset import TaskSet, build_taskset
-from rtgen_opt.output import write_file
-from rtgen_opt.report.tables import FORMATS
+from rtgen_opt.output import STDOUT, write_file
+from rtgen_opt.report import formats
+from rtgen_opt.report.tables import FORMATS, NOWHERE, STDERR
+from rtgen_opt.report.tables import STDOUT as STDOUT_STREAM
 from rtgen_opt.supervise import EXIT_INTERRUPTED, Budget, Reporter, supervise
 from rtgen_opt.units import parse_duration
 
@@ -67,11 +69,14 @@ LatencyOpt = Annotated[str, typer.Option(
     "conservative gate).")]
 ScheduleOutOpt = Annotated[Optional[str], typer.Option(
     "--schedule-out", metavar="FILE", help="Write the schedule table (one row per executed "
-    "segment): CSV, or JSON if FILE ends in .json.")]
+    "segment): CSV, or JSON if FILE ends in .json; - writes CSV to stdout.")]
 ReportOpt = Annotated[Optional[str], typer.Option(
     "--report", metavar="FILE", help="Also write a report: FILE.html (one self-contained "
     "interactive page, needs the 'report' extra: pip install 'rtgen-opt[report]') or FILE.md "
-    "(Markdown).")]
+    "(Markdown); - writes the Markdown to stdout.")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print nothing but errors: no progress, no table. The files asked "
+    "for are written and the exit code still tells the answer.")]
 def complete_scenario(incomplete: str) -> list[str]:
     """Shell completion: the built-in scenario names (paths complete as files)."""
     from rtgen_opt.model.scenario import builtin_scenarios
@@ -123,8 +128,8 @@ def _horizon(text: str | None) -> Fraction | None:
 def _run_length(ts: TaskSet) -> str:
     """"60 s + 7.3 s drain": the horizon and the continuing load after it."""
     if getattr(ts, "after_horizon", "continue") == "stop":
-        return f"{ts.horizon_us / 1e6:g} s (frames stop at the horizon)"
-    return f"{ts.horizon_us / 1e6:g} s + {ts.drain_us / 1e6:.1f} s drain"
+        return f"{formats.seconds(ts.horizon_us / 1e6)} (frames stop at the horizon)"
+    return (f"{formats.seconds(ts.horizon_us / 1e6)} + {ts.drain_us / 1e6:.1f} s drain")
 
 
 def _scenario(ref: str, overrides: list[str] | None, latency: str = "median") -> Scenario:
@@ -139,16 +144,35 @@ def _taskset(scenario: Scenario, horizon: Fraction | None) -> TaskSet:
     return build_taskset(scenario, horizon)
 
 
+def _display_to(quiet: bool, outputs: dict[str, str | None]) -> str | None:
+    """Where the command's own output (table, JSON or CSV) goes: nowhere with --quiet;
+    to stderr when an output option is ``-`` (stdout carries that file, unmixed); else to
+    stdout. ``outputs``: option name -> path. At most one of them may be ``-``."""
+    dashes = [option for option, path in outputs.items() if path == STDOUT]
+    if len(dashes) > 1:
+        raise InputError(dashes[1], "", f"a file path: only one output can go to stdout, "
+                         f"and {dashes[0]} is already -", STDOUT)
+    if quiet:
+        return NOWHERE
+    return STDERR if dashes else STDOUT_STREAM
+
+
+def _one_file(option: str, path: str | None, files: int, why: str) -> None:
+    """``-`` carries one file: refuse it where the option writes several (one per policy)."""
+    if path == STDOUT and files > 1:
+        raise InputError(option, "", f"a file name (- is one file on stdout; {why})", path)
+
+
 def _interrupted_mark(budget: Budget) -> str:
     return " [INTERRUPTED: best answer so far]" if budget.interrupted.is_set() else ""
 
 
 @contextlib.contextmanager
-def _supervised(command: str, limit_s: float | None):
-    """Run a command's work under its wall clock, with progress and Ctrl-C (progress.py).
-    A second Ctrl-C aborts without an answer: exit 130."""
+def _supervised(command: str, limit_s: float | None, quiet: bool = False):
+    """Run a command's work under its wall clock, with progress (none with --quiet) and
+    Ctrl-C (supervise.py). A second Ctrl-C aborts without an answer: exit 130."""
     budget = Budget(limit_s)  # from the command's start (after Python's ~1 s of imports)
-    reporter = Reporter(command, budget)
+    reporter = Reporter(command, budget, enabled=not quiet)
     try:
         with supervise(budget, reporter):
             yield budget, reporter
@@ -172,28 +196,18 @@ def _policy_rows(ts: TaskSet, runs: list[dict]) -> tuple[list[str], list[list]]:
         requests = sum(llm["requests"] for llm in run["llm"].values())
         # a policy that starves requests buys its low rate by not serving them: say so
         name = run["policy"] + (f" (starves {starved}/{requests})" if starved else "")
-        row = [name, _pct(run["violation_rate"])]
-        row += [_pct(run["tasks"][t]["violation_rate"]) for t in frame_tasks]
+        row = [name, formats.pct(run["violation_rate"])]
+        row += [formats.pct(run["tasks"][t]["violation_rate"]) for t in frame_tasks]
         if drain:
             counts = [(run["tasks"][t].get("drain_violations", 0),
                        run["tasks"][t].get("drain_released", 0)) for t in frame_tasks]
             row.append(f"{sum(v for v, _ in counts)}/{sum(r for _, r in counts)}")
         for t in llm_tasks:
             llm = run["llm"][t]
-            row += [_num(llm["ttft_ms"]["mean"]), _num(llm["tpt_ms"]["mean"]),
+            row += [formats.ms(llm["ttft_ms"]["mean"]), formats.ms(llm["tpt_ms"]["mean"]),
                     f"{llm['starved']}/{llm['requests']}"]
         rows.append(row)
     return columns, rows
-
-
-def _pct(rate: float | None) -> str | None:
-    """A rate as a percentage with one decimal (the one format of every percentage)."""
-    return None if rate is None else f"{100 * rate:.1f}"
-
-
-def _num(value: float | None) -> str | None:
-    """Milliseconds with one decimal (the one format of every time in ms)."""
-    return None if value is None else f"{value:.1f}"
 
 
 def _suffixed(path: str, name: str) -> str:
@@ -212,51 +226,46 @@ def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
     released = data["released"]
 
     def share(x: float | None) -> str:
-        return "-" if x is None else f"{x:g} ({100 * x / max(1, released):.1f} % of frames)"
+        return "-" if x is None else (f"{formats.count(x)} "
+                                      f"({formats.pct(x / max(1, released))} % of frames)")
 
     rows = [["status", STATUS_TEXT.get(data["status"], data["status"])]]
     up = data["upper_bound_method"]
     rows.append(["violations" if data["proven"] else "violations (best found)",
                  share(data["violations"]) + (f"; by {up}" if up else "")])
     low = data["lower_bound_method"]
-    rows.append(["lower bound (proven)", f"{data['violations_lower_bound']:g}"
+    rows.append(["lower bound (proven)", formats.count(data["violations_lower_bound"])
                  + (f"; by {low}" if low else "")])
     if data["gap_violations"] is not None:
         rows.append(["gap", "0 (proven optimal)" if data["proven"] else
-                     f"at most {data['gap_violations']:g} violation"
+                     f"at most {formats.count(data['gap_violations'])} violation"
                      f"{'' if data['gap_violations'] == 1 else 's'}, "
-                     f"{_pp(data['gap_pp'])} pp of frames"])
+                     f"{formats.pp(data['gap_pp'])} pp of frames"])
     best = data["best_policy"]
     if best:
-        llm = "; ".join(f"{n} TTFT {_ms(x['ttft_ms']['mean'])}"
+        llm = "; ".join(f"{n} TTFT {formats.ms_unit(x['ttft_ms']['mean'])}"
                         for n, x in best["llm"].items())
-        rows.append(["best policy", f"{best['policy']}: {best['violations']:g} violations "
-                     f"({100 * best['violation_rate']:.1f} %)" + (f", {llm}" if llm else "")])
+        rows.append(["best policy", f"{best['policy']}: {formats.count(best['violations'])} "
+                     f"violations ({formats.pct(best['violation_rate'])} %)"
+                     + (f", {llm}" if llm else "")])
     for stage in data["stages"] or []:  # each objective of the lexicographic solve
         if "value" in stage:
-            rows.append([f"objective {stage['name']}", f"{stage['value']:g} (bound "
-                         f"{stage['bound']:g}, {stage['status']})"])
+            value = (f"{formats.count(stage['value'])} (bound {formats.count(stage['bound'])}, "
+                     f"{stage['status']})")
+            rows.append([f"objective {stage['name']}", value])
     rows.append(["replay", "ok" if data["replay_ok"] else "FAILED"])
     if data["interrupted"]:
         rows.append(["interrupted", "yes: the best answer so far"])
     return ["quantity", "value"], rows
 
 
-def _pp(value: float) -> str:
-    """Percentage points with one decimal; a small positive gap is not rounded to 0."""
-    return "< 0.1" if 0 < value < 0.05 else f"{value:.1f}"
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
-
-
 def solve_hint(data: dict) -> str | None:
     """What to do next, and the solver's notes."""
     notes = list(data["notes"] or [])
     if not data["proven"] and data["violations"] is not None:
-        notes.append(f"Not proven: the optimum lies between {data['violations_lower_bound']:g} "
-                     f"and {data['violations']:g}. A coarser --set granularity=group:N, or "
+        notes.append(f"Not proven: the optimum lies between "
+                     f"{formats.count(data['violations_lower_bound'])} and "
+                     f"{formats.count(data['violations'])}. A coarser --set granularity=group:N, or "
                      "on small instances a longer --time-limit, may close it; "
                      "docs/optimum.md says what each bound can and cannot see.")
     return "\n".join(notes) or None
@@ -273,14 +282,17 @@ def _duration_option(option: str, text: str) -> Fraction:
 
 
 def _check_report_name(report: str | None) -> None:
-    if report is not None and not report.endswith((".html", ".htm", ".md")):
-        raise InputError("--report", "", "a file name ending in .html or .md", report)
+    if report is not None and report != STDOUT \
+            and not report.endswith((".html", ".htm", ".md")):
+        raise InputError("--report", "", "a file name ending in .html or .md, or - (the "
+                         "Markdown on stdout)", report)
 
 
 def _write_report(report: str, kind: str, ts: TaskSet, data: dict, schedules: dict,
                   window_us: tuple[int, int] | None = None) -> None:
-    """Markdown (gap: its tables) or the interactive HTML page (html_report.py)."""
-    if report.endswith(".md"):
+    """Markdown (gap: its tables; also on stdout, ``-``) or the interactive HTML page
+    (report/html.py)."""
+    if report.endswith(".md") or report == STDOUT:
         from rtgen_opt.report.gap import markdown
         from rtgen_opt.report.tables import markdown_table
 

@@ -8,10 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from rtgen_opt.cli.common import FormatOpt, _check_format, db_app
+from rtgen_opt.cli.common import FormatOpt, QuietOpt, _check_format, _display_to, db_app
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.latency import load_db, resolve_db
 from rtgen_opt.model.taskset import STAGE_NAMES
+from rtgen_opt.output import STDOUT
+from rtgen_opt.report import formats
 from rtgen_opt.report.tables import emit
 
 # ----------------------------------------------------------------------------- db
@@ -30,12 +32,15 @@ def db_show(
     layers: Annotated[bool, typer.Option("--layers", help="Table: one row per layer "
                                          "instead of stage totals.")] = False,
     format: FormatOpt = "table",
+    quiet: QuietOpt = False,
 ) -> None:
-    """Show a latency database: rows as stored (JSON, CSV) or stage totals (table).
+    """Show a latency database: rows as stored (JSON; CSV: the columns of latency.csv) or
+    stage totals (table).
 
     Example: rtgen-opt db show --model llama3.2-1b --stage prefill
     """
     _check_format(format)
+    to = _display_to(quiet, {})
     path = resolve_db(db)
     if path is None:
         raise InputError("--db", "", "a built-in database name or a path", db)
@@ -58,14 +63,14 @@ def db_show(
                   for k, v in totals.items()]
     data = {"db": database.name, "rows": [dict(r) for r in keep], "stages": stage_rows}
     columns = ["model", "stage", "backend", "seq_len", "layers", "latency_ms", "layer", "source"]
-    if format == "csv" or layers:
-        rows = [[r[c] for c in columns] for r in keep]
-    else:
+    shown = keep if layers else stage_rows
+    if not layers:
         columns = columns[:6]
-        rows = [[r[c] for c in columns] for r in stage_rows]
-    emit(format, data, columns, rows, f"Latency database {database.name} ({path})",
-         "latency_ms: the whole stage (one token for decode); derivation in the database "
-         "README" if not layers else None, numeric_from=3)
+    rows = [[formats.ms(r[c]) if c == "latency_ms" else r[c] for c in columns] for r in shown]
+    emit(format, data, [c.replace("_ms", " ms") for c in columns], rows,
+         f"Latency database {database.name} ({path})",
+         "latency ms: the whole stage (one token for decode); derivation in the database "
+         "README" if not layers else None, numeric_from=3, records=data["rows"], to=to)
 
 
 @db_app.command("profile")
@@ -106,6 +111,7 @@ def db_profile(
     runs: Annotated[int, typer.Option(help="Timed runs per point (median and p99 of "
                                       "them).")] = 20,
     format: FormatOpt = "table",
+    quiet: QuietOpt = False,
 ) -> None:
     """Measure latencies on this device with ONNX Runtime and write a latency database.
 
@@ -117,19 +123,25 @@ def db_profile(
     from rtgen_opt.profile import profile
 
     _check_format(format)
+    to = _display_to(quiet, {})
+    if out == STDOUT:
+        raise InputError("--out", "", "a database folder (a database is several files: "
+                         "not -)", out)
     try:
         data = profile([*(models or ()), *(model or ())], llm or [], out,
                        providers=providers.split(",") if providers else None,
                        backends=backend, provider_options=provider_option,
                        seq_lens=seq_lens, context_lens=context_lens, shapes=shape, dims=dim,
-                       threads=threads, warmup=warmup, runs=runs)
+                       threads=threads, warmup=warmup, runs=runs, show_progress=not quiet)
     except KeyboardInterrupt:
         print(f"rtgen-opt: interrupted; the points measured so far are kept in {out}: rerun "
               "the same command to finish", file=sys.stderr)
         raise typer.Exit(130) from None
     columns = ["model", "stage", "backend", "unit", "seq_len", "median_ms", "p99_ms",
                "samples"]
-    emit(format, data, columns, [[p[c] for c in columns] for p in data["points"]],
+    rows = [[formats.ms(p[c]) if c.endswith("_ms") else p[c] for c in columns]
+            for p in data["points"]]
+    emit(format, data, [c.replace("_ms", " ms") for c in columns], rows,
          f"Profiled into {data['db']}: {data['rows_written']} rows ({data['rows_kept']} "
          "kept from before)", data["points"][0]["source"] if data["points"] else None,
-         numeric_from=4)
+         numeric_from=4, records=[{c: p[c] for c in columns} for p in data["points"]], to=to)

@@ -11,6 +11,7 @@ from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
     LatencyOpt,
+    QuietOpt,
     ReportOpt,
     ScenarioArg,
     SetOpt,
@@ -18,6 +19,7 @@ from rtgen_opt.cli.common import (
     WorkersOpt,
     _check_format,
     _check_report_name,
+    _display_to,
     _duration_option,
     _horizon,
     _interrupted_mark,
@@ -57,10 +59,12 @@ def gap(
         metavar="FILE.py:CLASS", help="Also compare this policy: your own FILE.py:CLASS (or "
         "an entry point); repeatable.")] = None,
     format: FormatOpt = "table",
+    quiet: QuietOpt = False,
 ) -> None:
     """How far is each policy from the best possible schedule?
 
-    Runs the policies (the paper's five and kill-aware) and the solver on the same task
+    Runs the built-in policies (the paper's five, kill-aware and kill-aware-fast) and the
+    solver on the same task
     set: per policy its violations, its service-matched optimum (the fewest violations of
     any schedule that serves every request at least as fast as the policy did) and the gap — a range
     min…max where the matched optimum is not proven; the plain optimum; the Pareto front
@@ -70,14 +74,15 @@ def gap(
     Example: rtgen-opt gap scenario_c --horizon 2s --report report.html
     """
     from rtgen_opt.analysis.gap import gap_analysis
-    from rtgen_opt.report.gap import gap_caption, gap_rows
+    from rtgen_opt.report.gap import gap_caption, gap_records, gap_rows, pareto_rows
 
     _check_format(format)
     _check_report_name(report)
     limit = float(_duration_option("--time-limit", time_limit))
+    to = _display_to(quiet, {"--report": report})
     if report:
         check_writable(report, "--report")
-    with _supervised("gap", limit) as (budget, say):
+    with _supervised("gap", limit, quiet) as (budget, say):
         say.phase("building the task set")
         ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
         span = _window(window, ts)
@@ -92,7 +97,10 @@ def gap(
     columns, rows = gap_rows(data)
     emit(format, data, columns, rows, f"Optimality gap: {ts.scenario}, {_run_length(ts)} "
          f"({data['wall_s']:.0f} s of {limit:g} s)" + _interrupted_mark(budget),
-         gap_caption(data), numeric_from=1)
+         gap_caption(data), numeric_from=1, records=gap_records(data), to=to)
+    if format == "table" and data["pareto"]:
+        emit(format, data, *pareto_rows(data), "Pareto front: violations under a TTFT cap",
+             "every request served; a…b: not proven", numeric_from=0, to=to)
     if data["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)
     for failure in data["replay_failed"]:  # a schedule that proves nothing: exit 1

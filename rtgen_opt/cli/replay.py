@@ -10,9 +10,11 @@ from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
     LatencyOpt,
+    QuietOpt,
     ScenarioArg,
     SetOpt,
     _check_format,
+    _display_to,
     _horizon,
     _policy_rows,
     _scenario,
@@ -24,6 +26,7 @@ from rtgen_opt.evaluation.replay import ServiceRules
 from rtgen_opt.evaluation.replay import replay as replay_schedule
 from rtgen_opt.model.schedule import read_schedule, read_schedule_meta, replay_settings
 from rtgen_opt.report.tables import emit
+from rtgen_opt.safeload import input_name
 
 # ----------------------------------------------------------------------------- replay
 
@@ -32,7 +35,8 @@ from rtgen_opt.report.tables import emit
 def replay(
     scenario: ScenarioArg,
     schedule: Annotated[str, typer.Option(metavar="FILE", help="Schedule table (CSV or "
-                                          "JSON) to check, as written by --schedule-out.")],
+                                          "JSON) to check, as written by --schedule-out; "
+                                          "- reads it from stdin.")],
     horizon: HorizonOpt = None,
     latency: LatencyOpt = "median",
     set_: SetOpt = None,
@@ -41,6 +45,7 @@ def replay(
         "schedule file's metadata (printed with the answer) instead of the command line.")]
     = False,
     format: FormatOpt = "table",
+    quiet: QuietOpt = False,
 ) -> None:
     """Check a schedule against every constraint of the task set, then evaluate it.
 
@@ -56,6 +61,7 @@ def replay(
     Example: rtgen-opt replay scenario_a --schedule trace.csv --horizon 1s
     """
     _check_format(format)
+    to = _display_to(quiet, {})
     span, overrides, applied = _horizon(horizon), list(set_ or []), None
     if from_schedule:
         if horizon is not None or set_:
@@ -70,6 +76,7 @@ def replay(
     ts = _taskset(_scenario(scenario, overrides, latency), span)
     result = replay_schedule(ts, read_schedule(schedule, ts, overrides),
                              ServiceRules.when_served(ts))
+    name = input_name(schedule)
     said = "" if applied is None else (f" (settings from the schedule file: horizon "
                                        f"{applied['horizon_s']:g} s, --set "
                                        f"{' '.join(overrides) or 'none'})")
@@ -78,10 +85,11 @@ def replay(
         data = {"scenario": ts.scenario, "valid": False, **extra,
                 "violations": result.violations}
         emit(format, data, ["violated constraint"], [[v] for v in result.violations],
-             f"{schedule}: {len(result.violations)} violated constraints{said}",
-             numeric_from=9)
+             f"{name}: {len(result.violations)} violated constraints{said}",
+             numeric_from=9, records=[{"violation": v} for v in result.violations], to=to)
         raise typer.Exit(1)
     run = {"policy": "replay", **result.metrics}
     data = {"scenario": ts.scenario, "valid": True, **extra, **result.metrics}
     columns, rows = _policy_rows(ts, [run])
-    emit(format, data, columns, rows, f"{schedule}: valid schedule for {ts.scenario}{said}")
+    emit(format, data, columns, rows, f"{name}: valid schedule for {ts.scenario}{said}",
+         records=[run], to=to)

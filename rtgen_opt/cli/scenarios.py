@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from rtgen_opt.cli.common import (
     FormatOpt,
+    QuietOpt,
     ScenarioArg,
     SetOpt,
     _check_format,
+    _display_to,
     _scenario,
     scenarios_app,
 )
-from rtgen_opt.model.scenario import builtin_scenarios, load_scenario
+from rtgen_opt.model.scenario import TaskSpec, builtin_scenarios, load_scenario
+from rtgen_opt.report import formats
 from rtgen_opt.report.tables import emit
 
 # ----------------------------------------------------------------------------- scenarios
 
 
 @scenarios_app.command("list")
-def scenarios_list(format: FormatOpt = "table") -> None:
+def scenarios_list(format: FormatOpt = "table", quiet: QuietOpt = False) -> None:
     """List the built-in scenarios.
 
     Example: rtgen-opt scenarios list --format json
@@ -28,12 +31,13 @@ def scenarios_list(format: FormatOpt = "table") -> None:
         items.append({"name": name, "description": load_scenario(str(path)).description,
                       "path": str(path)})
     emit(format, {"scenarios": items}, ["name", "description"],
-         [[s["name"], s["description"]] for s in items], "Built-in scenarios", numeric_from=9)
+         [[s["name"], s["description"]] for s in items], "Built-in scenarios", numeric_from=9,
+         records=items, to=_display_to(quiet, {}))
 
 
 @scenarios_app.command("show")
 def scenarios_show(scenario: ScenarioArg, set_: SetOpt = None,
-                   format: FormatOpt = "table") -> None:
+                   format: FormatOpt = "table", quiet: QuietOpt = False) -> None:
     """Show a scenario after validation and overrides: settings and tasks.
 
     Example: rtgen-opt scenarios show scenario_d --set llm.input_tokens=32
@@ -50,14 +54,51 @@ def scenarios_show(scenario: ScenarioArg, set_: SetOpt = None,
     }
     columns = ["task", "model", "kind", "rate", "deadline", "weight", "tokens in/out",
                "TTFT SLO", "TPT SLO", "after"]
-    rows = [[t["name"], t["model"], t["kind"], t["rate"], t["deadline"], f"{t['weight']:g}",
-             t["tokens"], t["ttft"], t["tpt"], t["after"]] for t in tasks]
+    records = [task_record(t) for t in s.tasks]
+    rows = [[t["name"], t["model"], t["kind"], _rate(spec), _ms(spec.deadline),
+             formats.cell(t["weight"]), t["tokens"], _ms(spec.ttft), _ms(spec.tpt), t["after"]]
+            for t, spec in zip(tasks, s.tasks)]
     platform = ", ".join(f"{b} x{n}" for b, n in s.platform.items())
-    horizon = "-" if s.horizon is None else f"{float(s.horizon):g} s"
+    horizon = "-" if s.horizon is None else formats.seconds(float(s.horizon))
     caption = (f"{data['description']}\nhorizon {horizon}; platform {platform}; granularity "
                f"{s.granularity}; on_miss {s.on_miss}; preemption {s.preemption}; latency "
                f"database {s.db.name}")
-    emit(format, data, columns, rows, f"Scenario {s.name} ({s.source})", caption, 9)
+    emit(format, data, columns, rows, f"Scenario {s.name} ({s.source})", caption, 10,
+         records=records, to=_display_to(quiet, {}))
+
+
+def task_record(t: TaskSpec) -> dict:
+    """One task as raw numbers (the CSV): times in ms, rates per second."""
+    a = t.arrivals
+    ms = lambda x: None if x is None else float(x) * 1000
+    return {"name": t.name, "model": t.model, "kind": t.kind,
+            "fps": None if t.period is None else float(1 / t.period),
+            "period_ms": ms(t.period), "deadline_ms": ms(t.deadline), "phase_ms": ms(t.phase),
+            "jitter_ms": ms(t.jitter), "weight": t.weight,
+            "arrivals": None if a is None else a.kind,
+            "every_ms": None if a is None else ms(a.every),
+            "arrival_times": None if a is None or a.kind not in ("times", "file")
+            else len(a.times),
+            "poisson_rate_per_s": None if a is None else a.rate,
+            "input_tokens": t.input_tokens, "output_tokens": t.output_tokens,
+            "ttft_slo_ms": ms(t.ttft), "tpt_slo_ms": ms(t.tpt), "after": t.after}
+
+
+def _rate(t: TaskSpec) -> str:
+    if t.kind == "periodic":
+        return formats.fps(float(1 / t.period))
+    a = t.arrivals
+    if a is None:
+        return "-"
+    if a.kind == "every":
+        return f"every {formats.seconds(float(a.every))}"
+    if a.kind in ("times", "file"):
+        return f"{len(a.times)} times"
+    return f"poisson {a.rate:g}/s"
+
+
+def _ms(value) -> str:
+    return formats.ms_unit(None if value is None else float(value) * 1000)
 
 
 def _task_dict(t) -> dict:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rtgen_opt.cli.common import app
+from rtgen_opt.cli.common import QuietOpt, app
 from rtgen_opt.errors import InputError
 
 KINDS = ("scenario", "sweep", "database")
@@ -17,6 +17,7 @@ KINDS = ("scenario", "sweep", "database")
 def schema(
     kind: Annotated[str, typer.Argument(metavar="scenario|sweep|database",
                                         help="Which file's schema.")],
+    quiet: QuietOpt = False,
 ) -> None:
     """Print the JSON Schema (2020-12) of a scenario file, a sweep file or a latency
     database row, for editor completion and validation outside the tool.
@@ -30,4 +31,5 @@ def schema(
     if kind not in KINDS:
         raise InputError("schema", "KIND", " or ".join(KINDS), kind)
     build = {"scenario": scenario_schema, "sweep": sweep_schema, "database": database_schema}
-    typer.echo(json.dumps(build[kind](), indent=2, ensure_ascii=False))
+    if not quiet:  # --quiet: only whether the schema builds (the exit code)
+        typer.echo(json.dumps(build[kind](), indent=2, ensure_ascii=False))

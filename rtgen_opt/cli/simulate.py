@@ -12,14 +12,17 @@ from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
     LatencyOpt,
+    QuietOpt,
     ReportOpt,
     ScenarioArg,
     SetOpt,
     _check_format,
     _check_report_name,
     _check_trace_format,
+    _display_to,
     _horizon,
     _interrupted_mark,
+    _one_file,
     _policy_rows,
     _run_length,
     _scenario,
@@ -34,6 +37,7 @@ from rtgen_opt.commands.simulate import simulate_run
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.realization import read_realization, realization_text
 from rtgen_opt.output import check_writable, write_files
+from rtgen_opt.report import formats
 from rtgen_opt.report.tables import emit
 from rtgen_opt.simulation.policies.classic import POLICIES
 from rtgen_opt.simulation.policies.loader import load_policy
@@ -54,9 +58,9 @@ def simulate(
     set_: SetOpt = None,
     schedule_out: Annotated[Optional[str], typer.Option(
         "--schedule-out", "--trace", metavar="FILE", help="Write the schedule table (one "
-        "row per executed segment): CSV, or JSON if FILE ends in .json. With --policy all, "
-        "one file per policy (out.csv -> out.ftf.csv ...). (--trace: the old name, kept for "
-        "one release.)")] = None,
+        "row per executed segment): CSV, or JSON if FILE ends in .json; - writes CSV to "
+        "stdout (one policy). With --policy all, one file per policy (out.csv -> out.ftf.csv "
+        "...). (--trace: the old name, kept for one release.)")] = None,
     trace_format: Annotated[str, typer.Option(
         "--schedule-format", "--trace-format", metavar="table|chrome",
         help="table (the schedule table, CSV or JSON) or chrome (trace events for "
@@ -66,7 +70,7 @@ def simulate(
     realization: Annotated[Optional[str], typer.Option(
         "--realization", metavar="FILE", help="Run this realization (ready time per job, "
         "duration per segment; absent entries nominal), e.g. a witness of check or of "
-        "--samples --witness-out.")] = None,
+        "--samples --witness-out; - reads it from stdin.")] = None,
     samples: Annotated[Optional[int], typer.Option(
         "--samples", metavar="N", help="Monte Carlo: run N random realizations per policy "
         "(durations and ready times uniform in their ranges) and report each metric's "
@@ -79,9 +83,10 @@ def simulate(
     witness_out: Annotated[Optional[str], typer.Option(
         "--witness-out", metavar="FILE", help="With --samples: write the worst sampled "
         "realization (most violations, then starved requests) as a realization file; "
-        "--realization FILE replays it. With several policies, one file per policy.")]
-    = None,
+        "--realization FILE replays it. With several policies, one file per policy; - "
+        "writes it to stdout (one policy).")] = None,
     format: FormatOpt = "table",
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the heuristic policies of the paper in the event-driven executor.
 
@@ -97,6 +102,10 @@ def simulate(
     _check_trace_format(trace_format)
     _check_report_name(report)
     _check_sampling(realization, samples, seed, workers, witness_out)
+    to = _display_to(quiet, {"--schedule-out": schedule_out, "--witness-out": witness_out,
+                             "--report": report})
+    _one_file("--schedule-out", schedule_out, len(policies), "give one --policy")
+    _one_file("--witness-out", witness_out, len(policies), "give one --policy")
     if report:
         check_writable(report, "--report")
     for chosen in policies if schedule_out else ():  # every target, before any work
@@ -106,7 +115,7 @@ def simulate(
         check_writable(witness_out if len(policies) == 1
                        else _suffixed(witness_out, chosen.name), "--witness-out")
     runs, outputs, traces, sample_values = [], {}, {}, {}
-    with _supervised("simulate", None) as (budget, say):
+    with _supervised("simulate", None, quiet) as (budget, say):
         ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
         given = None if realization is None else read_realization(realization, ts, scenario,
                                                                   set_ or ())
@@ -160,7 +169,7 @@ def simulate(
          + "TTFT, TPT: means over served requests; starved: no first token within the "
          "request's give-up time"
          + (_SAMPLE_NOTE if samples else ""),
-         numeric_from=1)
+         numeric_from=1, records=runs, to=to)
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
 
@@ -219,7 +228,7 @@ def _with_sample_columns(columns: list, rows: list, runs: list) -> tuple[list, l
             out.append(row + [None, None, None])
             continue
         v = s["violations"]
-        out.append(row + [f"{v['mean']:.1f}/{v['p99']:.0f}/{v['max']:.0f}",
-                          f"{s['miss']['samples_with_miss']}/{s['n']}",
-                          f"{s['miss']['probability_upper_95']:.3g}"])
+        spread = f"{v['mean']:.1f}/{formats.count(v['p99'])}/{formats.count(v['max'])}"
+        out.append(row + [spread, f"{s['miss']['samples_with_miss']}/{s['n']}",
+                          formats.factor(s["miss"]["probability_upper_95"])])
     return columns, out

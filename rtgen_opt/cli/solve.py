@@ -11,6 +11,7 @@ from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
     LatencyOpt,
+    QuietOpt,
     ReportOpt,
     ScenarioArg,
     ScheduleOutOpt,
@@ -21,6 +22,7 @@ from rtgen_opt.cli.common import (
     _check_report_name,
     _check_seed,
     _check_trace_format,
+    _display_to,
     _duration_option,
     _horizon,
     _interrupted_mark,
@@ -63,14 +65,15 @@ def solve(
     report: ReportOpt = None,
     export_model: Annotated[Optional[str], typer.Option(
         "--model-out", "--export-model", metavar="FILE", help="Write the model for "
-        "debugging: the CP-SAT proto, or the MILP as an LP file (instances solved as one "
-        "model; long horizons are built by construction and write none). (--export-model: "
-        "the old name, kept for one release.)")] = None,
+        "debugging: the CP-SAT proto (text if FILE ends in .pbtxt or .txt), or the MILP as an "
+        "LP file (instances solved as one model; long horizons are built by construction "
+        "and write none); - writes the text form to stdout. (--export-model: the old name, "
+        "kept for one release.)")] = None,
     export_bound: Annotated[Optional[str], typer.Option(
         "--bound-out", "--export-bound", metavar="FILE", help="Write the lower bound's "
         "certificate (JSON: the prices and the value they prove, the task set's hash), for "
-        "anyone to re-check with verify-bound. (--export-bound: the first name, kept for "
-        "one release.)")]
+        "anyone to re-check with verify-bound; - writes it to stdout. (--export-bound: the "
+        "first name, kept for one release.)")]
     = None,
     trace_format: Annotated[str, typer.Option(
         "--schedule-format", "--trace-format", metavar="table|chrome",
@@ -79,6 +82,7 @@ def solve(
     latency: LatencyOpt = "median",
     set_: SetOpt = None,
     format: FormatOpt = "table",
+    quiet: QuietOpt = False,
 ) -> None:
     """Compute the best schedule any scheduler could achieve, or a schedule with a proven
     lower bound and the gap between them.
@@ -108,11 +112,13 @@ def solve(
     _check_trace_format(trace_format)
     _check_report_name(report)
     limit = _duration_option("--time-limit", time_limit)
-    for option, path in (("--schedule-out", schedule_out), ("--model-out", export_model),
-                         ("--bound-out", export_bound), ("--report", report)):
+    outputs = {"--schedule-out": schedule_out, "--model-out": export_model,
+               "--bound-out": export_bound, "--report": report}
+    to = _display_to(quiet, outputs)
+    for option, path in outputs.items():
         if path:
             check_writable(path, option)
-    with _supervised("solve", float(limit)) as (budget, say):
+    with _supervised("solve", float(limit), quiet) as (budget, say):
         say.phase("building the task set")
         ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
         say.phase("solving")
@@ -139,18 +145,20 @@ def solve(
     title = (f"{ts.scenario}: {_run_length(ts)}, {ts.num_jobs} jobs, {engine}, "
              f"{out.wall_s:.1f} s of {float(limit):g} s"
              + _interrupted_mark(budget))
-    if not data["reproducible"] and workers == 1:
+    if not data["reproducible"] and workers == 1 and not quiet:
         print("rtgen-opt: solve: a clock stopped a search (the time limit or a busy machine): "
               "this answer may differ on a rerun (JSON reproducible: false)", file=sys.stderr)
     columns, rows = solve_summary_rows(data)
-    emit(format, data, columns, rows, title, solve_hint(data), numeric_from=9)
+    emit(format, data, columns, rows, title, solve_hint(data), numeric_from=9,
+         records=[data], to=to)
     if format == "table" and out.metrics:
         label = "optimum (proven)" if out.status.value == "OPTIMAL" else "best found"
         runs = [{"policy": label, **out.metrics}]
         if baseline:
             runs.append({"policy": f"{baseline['policy']} (best policy)", **baseline["metrics"]})
         columns, rows = _policy_rows(ts, runs)
-        emit(format, data, columns, rows, "Per task: the schedule found beside the best policy")
+        emit(format, data, columns, rows, "Per task: the schedule found beside the best policy",
+             to=to)
     if not out.replay_ok and out.schedule is not None:
         for problem in out.replay_violations[:10]:
             print(f"rtgen-opt: replay: {problem}", file=sys.stderr)

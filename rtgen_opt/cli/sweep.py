@@ -7,8 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from rtgen_opt.cli.common import FormatOpt, _check_format, _write_text, app
+from rtgen_opt.cli.common import FormatOpt, QuietOpt, _check_format, _display_to, _write_text, app
 from rtgen_opt.errors import InputError
+from rtgen_opt.output import STDOUT
+from rtgen_opt.report import formats
 from rtgen_opt.report.tables import emit
 
 # ----------------------------------------------------------------------------- sweep
@@ -28,10 +30,13 @@ def sweep(
         help="Runs at a time: local processes, or the CPUs of a local Ray; 0 = one per "
         "core.")] = 0,
     out: Annotated[Optional[str], typer.Option(
-        help="The results table: FILE.csv, or FILE.parquet (pip install "
-        "'rtgen-opt[sweep]'). Default: NAME.csv, NAME from the sweep file.")] = None,
+        metavar="FILE", help="The results table: FILE.csv, or FILE.parquet (pip install "
+        "'rtgen-opt[sweep]'); - writes the CSV to stdout. Default: NAME.csv, NAME from the "
+        "sweep file.")] = None,
     report: Annotated[Optional[str], typer.Option(
-        help="The HTML report with the plots. Default: the table's name with .html.")] = None,
+        metavar="FILE", help="The HTML report with the plots; - writes it to stdout. "
+        "Default: the table's name with .html (NAME.html when the table goes to "
+        "stdout).")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Write no report.")] = False,
     cache: Annotated[Optional[str], typer.Option(
         help="Folder of cached results (one file per run, by content hash). Default: "
@@ -48,6 +53,7 @@ def sweep(
         "--stop-after", hidden=True, help="Test hook: stop as Ctrl-C does after N "
         "computed runs.")] = None,
     format: FormatOpt = "table",
+    quiet: QuietOpt = False,
 ) -> None:
     """Run simulate, solve, check or gap over a grid of scenario overrides, on a local
     process pool or a Ray cluster, into one table (a row per point and policy, every
@@ -73,16 +79,19 @@ def sweep(
     spec = load_sweep(sweep_file)
     table_path = out or f"{spec.name}.csv"
     sweeps.check_table_path(table_path)
-    report_path = None if no_report else report or str(Path(table_path).with_suffix(".html"))
+    default_report = f"{spec.name}.html" if table_path == STDOUT \
+        else str(Path(table_path).with_suffix(".html"))
+    report_path = None if no_report else report or default_report
+    to = _display_to(quiet, {"--out": table_path, "--report": report_path})
     store = sweeps.ResultCache(None if no_cache else Path(cache or sweeps.default_cache_dir()),
                                shared=shared_cache)
     runs = sweeps.plan(spec)
     if dry_run:
         data = sweeps.estimate(spec, runs, store, workers or os.cpu_count() or 1)
-        emit(format, data, ["what", "how much"], [[k, v] for k, v in data.items()],
-             f"Sweep {spec.name} (dry run)", numeric_from=1)
+        emit(format, data, ["what", "how much"], _dry_run_rows(data),
+             f"Sweep {spec.name} (dry run)", numeric_from=1, records=[data], to=to)
         return
-    progress = sweeps.ProgressLine(sys.stderr, spec.name)
+    progress = sweeps.ProgressLine(sys.stderr, spec.name, enabled=not quiet)
     outcome = sweeps.run_sweep(spec, runs, engine, workers, address, store, progress,
                                stop_after)
     progress.close()
@@ -98,9 +107,9 @@ def sweep(
             "wall_s": round(outcome.wall_s, 3), "table": table_path, "report": report_path,
             "errors": outcome.errors, "rows": outcome.rows}
     frame = sweeps.to_frame(outcome.rows)
-    if format == "csv":
-        sys.stdout.write(sweeps.table_csv(outcome.rows))
-    else:
+    if format == "csv" and to is not None:  # the table file's CSV
+        (sys.stderr if to == "stderr" else sys.stdout).write(sweeps.table_csv(outcome.rows))
+    elif format != "csv":
         varying = ([] if len(spec.scenarios) == 1 else ["scenario"]) + list(spec.axis_keys) \
             + ([] if len(spec.commands) == 1 else ["command"])
         shown = [c for c in [*varying, "policy"] if c in frame.columns]
@@ -108,12 +117,16 @@ def sweep(
         shown += ["error"] if outcome.failed else []
         shown = [c for c in shown if c in frame.columns]
         rows = frame[shown].astype(object).where(frame[shown].notna(), None).values.tolist()
-        emit(format, data, shown, rows, f"Sweep {spec.name}: {outcome.runs} runs, "
+        metrics = set(shown) - set(varying) - {"policy", "error"}
+        cells = [[formats.metric(c, v) if c in metrics else v for c, v in zip(shown, row)]
+                 for row in rows]
+        emit(format, data, [formats.metric_header(c) if c in metrics else c for c in shown],
+             cells, f"Sweep {spec.name}: {outcome.runs} runs, "
              f"{outcome.cached} cached, {outcome.computed} computed, {outcome.failed} failed"
              + (", interrupted" if outcome.interrupted else ""),
-             f"table: {table_path}" + (f"; report: {report_path}" if report_path else ""),
-             numeric_from=len(varying) + 1)
-    if outcome.ignored:
+             f"table: {table_path}" + (f"; report: {report_path}" if report_path else "")
+             + "; %: shares as percentages", numeric_from=len(varying) + 1, to=to)
+    if outcome.ignored and not quiet:
         print(f"rtgen-opt: sweep: {outcome.ignored} cache records ignored (another run's "
               "key, another format, or unreadable): computed again", file=sys.stderr)
     for line in outcome.errors[:10]:
@@ -123,3 +136,17 @@ def sweep(
               "finish them (finished runs are cached)", file=sys.stderr)
         raise typer.Exit(130)
     raise typer.Exit(1 if outcome.failed else 0)
+
+
+def _dry_run_rows(data: dict) -> list[list]:
+    """The dry run's quantities for people: lists as words, seconds with one decimal."""
+    rows = []
+    for key, value in data.items():
+        words = key.split("_")
+        if isinstance(value, list):
+            value = ", ".join(map(str, value)) or "-"
+        elif "s" in words:  # seconds: the unit in the name, one decimal
+            words = [w for w in words if w != "s"] + ["(s)"]
+            value = f"{value:.1f}"
+        rows.append([" ".join(words), value])
+    return rows

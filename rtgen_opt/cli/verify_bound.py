@@ -2,37 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
+from rtgen_opt import limits
 from rtgen_opt.analysis.certificate_check import load, same_problem, verify
 from rtgen_opt.analysis.dual_check import CertificateInvalid
 from rtgen_opt.cli.common import (
     FormatOpt,
     HorizonOpt,
+    QuietOpt,
     SetOpt,
     _check_format,
+    _display_to,
     _horizon,
     _scenario,
     _taskset,
     app,
 )
 from rtgen_opt.errors import InputError
+from rtgen_opt.report import formats
 from rtgen_opt.report.tables import emit
+from rtgen_opt.safeload import STDIN, input_name, read_limited
 from rtgen_opt.units import US_PER_S
 
 
 @app.command("verify-bound")
 def verify_bound(
     certificate: Annotated[str, typer.Argument(metavar="CERT.json", help="The certificate "
-                                               "written by solve --bound-out.")],
-    scenario: Annotated[Optional[str], typer.Argument(
+                                               "written by solve --bound-out; - reads it "
+                                               "from stdin.")],
+    scenario: Annotated[str | None, typer.Argument(
         metavar="SCENARIO", help="Built-in name or YAML path (default: the one recorded "
         "in the certificate).")] = None,
     horizon: HorizonOpt = None,
     set_: SetOpt = None,
     format: FormatOpt = "table",
+    quiet: QuietOpt = False,
 ) -> None:
     """Re-check a lower-bound certificate with code that shares nothing with the bound:
     its own chains, its own cost of every placement, its own block damages.
@@ -46,11 +53,9 @@ def verify_bound(
     rtgen-opt verify-bound cert.json
     """
     _check_format(format)
-    try:
-        with open(certificate, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(certificate, "", f"a readable certificate file ({error})") from None
+    to = _display_to(quiet, {})
+    text = _read(certificate)
+    certificate = input_name(certificate)
     data = load(text, certificate)
     recorded = data.get("overrides") or []
     latency = data.get("latency", "median")
@@ -65,18 +70,33 @@ def verify_bound(
     try:
         value = verify(ts, data, certificate)
     except CertificateInvalid as error:
-        emit(format, {"certificate": certificate, "valid": False, "reason": str(error)},
-             ["certificate", "valid", "reason"], [[certificate, False, str(error)]],
-             f"{certificate}: invalid: {error}")
+        answer = {"certificate": certificate, "valid": False, "reason": str(error)}
+        emit(format, answer, ["certificate", "valid", "reason"],
+             [[certificate, False, str(error)]], f"{certificate}: invalid: {error}",
+             records=[answer], to=to)
         raise typer.Exit(1)
-    rows = [[certificate, True, data["kind"], data["value"], value,
-             data["violations_lower_bound"]]]
-    emit(format, {"certificate": certificate, "valid": True, "kind": data["kind"],
-                  "claimed": data["value"], "recomputed": value,
-                  "violations_lower_bound": data["violations_lower_bound"]},
-         ["certificate", "valid", "kind", "claimed", "recomputed", "violations_lower_bound"],
-         rows, f"{certificate}: valid: proves at least {data['violations_lower_bound']:g} "
-         f"weighted violations on {ts.scenario}")
+    answer = {"certificate": certificate, "valid": True, "kind": data["kind"],
+              "claimed": data["value"], "recomputed": value,
+              "violations_lower_bound": data["violations_lower_bound"]}
+    rows = [[certificate, True, data["kind"], formats.cell(data["value"]), formats.cell(value),
+             formats.count(data["violations_lower_bound"])]]
+    emit(format, answer,
+         ["certificate", "valid", "kind", "claimed", "recomputed", "violations lower bound"],
+         rows, f"{certificate}: valid: proves at least "
+         f"{formats.count(data['violations_lower_bound'])} weighted violations on "
+         f"{ts.scenario}", records=[answer], to=to)
+
+
+def _read(certificate: str) -> str:
+    """The certificate's text, from its file or from stdin (``-``)."""
+    if certificate == STDIN:
+        return read_limited(certificate, "stdin", "a bound certificate",
+                            limits.MAX_SCHEDULE_BYTES)
+    try:
+        with open(certificate, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(certificate, "", f"a readable certificate file ({error})") from None
 
 
 def _recorded_horizon(data: dict):

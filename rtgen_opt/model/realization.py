@@ -28,7 +28,7 @@ import numpy as np
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.taskset import INELIGIBLE, TaskSet
-from rtgen_opt.safeload import load_json, read_limited
+from rtgen_opt.safeload import input_name, load_json, read_limited
 
 FORMAT = "rtgen-opt realization"
 VERSION = 1
@@ -135,8 +135,8 @@ def read_realization(path: str | Path, ts: TaskSet, scenario_ref: str,
                      overrides=()) -> Realization:
     """Read a realization file for ``ts`` (scenario name ``scenario_ref``, ``--set``
     ``overrides``); ``InputError`` when it is not one, is for another task set, or leaves
-    the ranges."""
-    source = str(path)
+    the ranges. ``-`` reads stdin."""
+    source = input_name(path)
     max_bytes = min(limits.MAX_SCHEDULE_BYTES,
                     100 * (ts.num_segments * len(ts.backends) + ts.num_jobs) + 64 * 1024)
     data = load_json(read_limited(Path(path), source, "a realization file", max_bytes), source)

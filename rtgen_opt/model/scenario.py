@@ -16,6 +16,8 @@ from pathlib import Path
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.latency import LatencyDB, SeqLenOutOfRange, load_db, resolve_db
+from rtgen_opt.model.overrides import apply_override as _apply_override
+from rtgen_opt.model.overrides import blame_override
 from rtgen_opt.model.request_trace import read_request_trace
 from rtgen_opt.resources import data_dir
 from rtgen_opt.safeload import load_yaml, read_limited
@@ -135,46 +137,15 @@ def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = (),
         raise InputError(source, "", "a mapping of scenario keys", type(raw).__name__)
     for assignment in overrides:
         apply_override(raw, assignment)
-    return _validate(raw, source, path, latency)
+    try:
+        return _validate(raw, source, path, latency)
+    except InputError as exc:
+        raise blame_override(exc, source, overrides) from None
 
 
 def apply_override(raw: dict, assignment: str) -> None:
-    """Apply one ``--set key=value`` to the raw scenario mapping (validated afterwards).
-
-    Keys are top-level keys (``granularity=model``, ``platform.npu=2``,
-    ``mapping.llama3.2-1b/prefill=gpu``) or a task's name and field
-    (``llm.input_tokens=2048``, ``llm.arrivals.every=2s``). Values are YAML scalars.
-    """
-    key, sep, text = assignment.partition("=")
-    if not sep or not key.strip():
-        raise InputError("--set", assignment, "KEY=VALUE, like llm.input_tokens=2048")
-    key = key.strip()
-    value = load_yaml(text, "--set", key) if text.strip() else ""
-    head, _, rest = key.partition(".")
-    if head in ("platform", "mapping") and rest:
-        raw.setdefault(head, {})
-        if not isinstance(raw[head], dict):
-            raise InputError("--set", key, f"{head} to be a mapping in the scenario")
-        raw[head][rest] = value
-        return
-    if head in TOP_KEYS and not rest and head != "tasks":
-        raw[head] = value
-        return
-    tasks = raw.get("tasks") if isinstance(raw.get("tasks"), list) else []
-    # Task names may contain dots: match the longest name that prefixes the key.
-    named = sorted((t for t in tasks if isinstance(t, dict) and isinstance(t.get("name"), str)
-                    and key.startswith(t["name"] + ".")), key=lambda t: -len(t["name"]))
-    if not named:
-        names = [t.get("name") for t in tasks if isinstance(t, dict)]
-        raise InputError("--set", key, f"a top-level key ({', '.join(TOP_KEYS[:-1])}) or "
-                         f"TASK.FIELD with a task of the scenario ({', '.join(map(str, names))})")
-    target = named[0]
-    parts = key[len(target["name"]) + 1:].split(".")
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-        if not isinstance(target, dict):
-            raise InputError("--set", key, f"{part} to be a mapping in the scenario")
-    target[parts[-1]] = value
+    """Apply one ``--set key=value`` to the raw scenario mapping (overrides.py)."""
+    _apply_override(raw, assignment, TOP_KEYS)
 
 
 # ---------------------------------------------------------------------------- validation

@@ -34,7 +34,7 @@ from rtgen_opt.errors import InputError
 from rtgen_opt.model.taskset import STAGE_NAMES, TaskSet
 from rtgen_opt.model.trace import chrome_trace
 from rtgen_opt.output import csv_cell, csv_text
-from rtgen_opt.safeload import load_json, read_limited
+from rtgen_opt.safeload import STDIN, input_name, load_json, read_limited
 
 COLUMNS = ("job", "task", "segment", "stage", "backend", "start_us", "end_us", "instance",
            "aborted")
@@ -134,15 +134,26 @@ def read_schedule_meta(path: str | Path) -> dict | None:
 
     Only the head of the file is read — before any task set bounds its size: the CSV
     comment line, or in JSON the ``"meta"`` object that rtgen-opt writes first."""
-    source = str(path)
+    source = input_name(path)
     head = _head(Path(path), source)
-    if source.endswith(".json"):
+    if _is_json(path, head):
         return _json_meta(head, source)
     return _csv_meta(head, source)
 
 
+def _is_json(path: str | Path, text: str) -> bool:
+    """JSON by the file's extension; on stdin (``-``), by its first character."""
+    if str(path) == STDIN:
+        return text.lstrip().startswith("{")
+    return str(path).endswith(".json")
+
+
 def _head(path: Path, source: str) -> str:
-    """The first ``META_BYTES`` of a regular file (never a device or a pipe)."""
+    """The first ``META_BYTES`` of a regular file (never a device or a pipe), or of
+    stdin."""
+    if str(path) == STDIN:
+        return read_limited(path, source, "a schedule file", limits.MAX_SCHEDULE_BYTES)[
+            :META_BYTES]
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
@@ -244,14 +255,14 @@ def read_schedule(path: str | Path, ts: TaskSet,
     ``overrides``: the ``--set`` assignments the task set was built with; the file's
     recorded ones must be the same.
     """
-    source = str(path)
+    source = input_name(path)
     # a row takes about 60 bytes; 100 per allowed row leaves room for long task names
     max_bytes = min(limits.MAX_SCHEDULE_BYTES, 100 * (ROWS_PER_SEGMENT * ts.num_segments
                                                       + 1000) + 64 * 1024)
     text = read_limited(Path(path), source, "a schedule file for this task set", max_bytes)
     if "\x00" in text:
         raise InputError(source, "", NOT_A_SCHEDULE + " (text, no NUL bytes)")
-    if source.endswith(".json"):
+    if _is_json(path, text):
         data = _json_table(text, source)
         check_meta(data.get("meta") if isinstance(data.get("meta"), dict) else None, ts,
                    source, overrides)

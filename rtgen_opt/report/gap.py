@@ -8,6 +8,7 @@ the frames released."""
 
 from __future__ import annotations
 
+from rtgen_opt.report import formats
 from rtgen_opt.report.tables import md_escape
 
 
@@ -18,13 +19,14 @@ def gap_rows(data: dict) -> tuple[list[str], list[list]]:
     rows = []
     for p in data["policies"]:
         m = p["matched_optimum"]
-        opt = (f"{m['violations']:g}" if p["proven"] else
-               _range(m["violations_lower_bound"], m["violations"], "g"))
-        gap = (f"{p['gap_violations']:g}" if p["proven"] else
-               _range(p["gap_violations"], p["gap_violations_max"], "g"))
-        pp = (f"{p['gap_pp_min']:.1f}" if p["proven"] else
-              _range(p["gap_pp_min"], p["gap_pp_max"], ".1f"))
-        rows.append([p["policy"], f"{p['violations']:g}", f"{100 * p['violation_rate']:.1f}",
+        opt = (formats.count(m["violations"]) if p["proven"] else
+               _range(m["violations_lower_bound"], m["violations"], formats.count))
+        gap = (formats.count(p["gap_violations"]) if p["proven"] else
+               _range(p["gap_violations"], p["gap_violations_max"], formats.count))
+        pp = (formats.pp(p["gap_pp_min"]) if p["proven"] else
+              _range(p["gap_pp_min"], p["gap_pp_max"], formats.pp))
+        rows.append([p["policy"], formats.count(p["violations"]),
+                     formats.pct(p["violation_rate"]),
                      opt, gap, pp, "yes" if p["proven"] else "no", _mean(p["ttft_ms"]),
                      _mean(p["tpt_ms"]), p["starved"]])
     o = data["optimum"]
@@ -32,9 +34,9 @@ def gap_rows(data: dict) -> tuple[list[str], list[list]]:
     proven = o["status"] == "OPTIMAL"
     rows.append(["optimum (every request served)",
                  "-" if o["violations"] is None else
-                 (f"{o['violations']:g}" if proven else
-                  _range(o["violations_lower_bound"], o["violations"], "g")),
-                 "-" if o.get("violation_rate") is None else f"{100 * o['violation_rate']:.1f}",
+                 (formats.count(o["violations"]) if proven else
+                  _range(o["violations_lower_bound"], o["violations"], formats.count)),
+                 "-" if o.get("violation_rate") is None else formats.pct(o["violation_rate"]),
                  "-", "-", "-", "yes" if proven else "no",
                  _mean(llm["ttft_ms"]) if llm else "-", _mean(llm["tpt_ms"]) if llm else "-",
                  0])
@@ -53,16 +55,30 @@ def gap_caption(data: dict) -> str:
     return text
 
 
-def _range(low: float | None, high: float | None, spec: str) -> str:
+def gap_records(data: dict) -> list[dict]:
+    """The CSV rows: one per policy as in the JSON, then the plain optimum (policy
+    "optimum", its Pareto front as JSON text) — the rows a sweep's gap run records."""
+    return [*data["policies"], {"policy": "optimum", **data["optimum"],
+                                "pareto": data["pareto"]}]
+
+
+def pareto_rows(data: dict) -> tuple[list[str], list[list]]:
+    """The Pareto front: the fewest violations under each cap on the LLM's TTFT."""
+    return (["TTFT cap ms", "violations", "status"],
+            [[formats.ms(p["ttft_cap_ms"]), _pareto_value(p), p["status"].lower()]
+             for p in data["pareto"]])
+
+
+def _range(low: float | None, high: float | None, show) -> str:
     if low is None or high is None:  # no gap: the matched optimum failed replay
         return "-"
-    return format(low, spec) if high == low else f"{format(low, spec)}…{format(high, spec)}"
+    return show(low) if high == low else f"{show(low)}…{show(high)}"
 
 
 def _mean(stat) -> str:
     if not stat or stat.get("mean") is None:
         return "-"
-    return f"{stat['mean']:.1f}"
+    return formats.ms(stat["mean"])
 
 
 def markdown(data: dict) -> str:
@@ -75,15 +91,16 @@ def markdown(data: dict) -> str:
            "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     out += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]  # names
     if data["pareto"]:
+        columns, rows = pareto_rows(data)
         out += ["", "### Pareto front: violations under a TTFT cap", "",
-                "| TTFT cap ms | violations | status |", "|---|---|---|"]
-        out += [f"| {p['ttft_cap_ms']:.0f} | "
-                f"{'-' if p['violations'] is None else _pareto_value(p)} | "
-                f"{p['status'].lower()} |" for p in data["pareto"]]
+                "| " + " | ".join(columns) + " |", "|---|---|---|"]
+        out += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(out) + "\n"
 
 
 def _pareto_value(point: dict) -> str:
+    if point["violations"] is None:
+        return "-"
     if point["status"] == "OPTIMAL":
-        return format(point["violations"], "g")
-    return _range(point["violations_lower_bound"], point["violations"], "g")
+        return formats.count(point["violations"])
+    return _range(point["violations_lower_bound"], point["violations"], formats.count)

@@ -4,8 +4,6 @@ must not stop the sweep."""
 
 from __future__ import annotations
 
-import json
-import math
 import traceback
 from dataclasses import dataclass
 from fractions import Fraction
@@ -13,6 +11,7 @@ from pathlib import Path
 
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.report.tables import flatten  # the CLI's CSV flattens the same way
 from rtgen_opt.sweep.spec import Command
 
 
@@ -112,23 +111,3 @@ def _gap(ts, scenario, options: dict) -> list[dict]:
 
 
 RUNNERS = {"simulate": _simulate, "solve": _solve, "check": _check, "gap": _gap}
-
-
-def flatten(data: dict, prefix: str = "") -> dict:
-    """Nested dicts -> dotted columns; lists -> JSON text; non-finite floats -> None."""
-    out = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        elif isinstance(value, (list, tuple)):
-            out[name] = json.dumps(value, default=str)
-        elif isinstance(value, float) and not math.isfinite(value):
-            out[name] = None
-        elif value is None or isinstance(value, (bool, int, float, str)):
-            out[name] = value
-        else:
-            out[name] = str(value)
-    return out
-
-

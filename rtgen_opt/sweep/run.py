@@ -31,7 +31,7 @@ from pathlib import Path
 from rtgen_opt import __version__
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.scenario import Scenario, load_scenario
-from rtgen_opt.output import csv_cell, write_file, write_with
+from rtgen_opt.output import STDOUT, csv_cell, write_file, write_with
 from rtgen_opt.sweep.cache import CACHE_FORMAT, ResultCache, default_cache_dir  # noqa: F401
 from rtgen_opt.sweep.compute import Run
 from rtgen_opt.sweep.engines import ENGINES
@@ -296,7 +296,10 @@ TABLE_FORMATS = (".csv", ".parquet")
 
 
 def check_table_path(path: str) -> None:
-    """Before the sweep runs: a table name we can write (CSV, or Parquet with pyarrow)."""
+    """Before the sweep runs: a table name we can write (CSV, or Parquet with pyarrow;
+    ``-``: CSV on stdout)."""
+    if path == STDOUT:
+        return
     suffix = Path(path).suffix.lower()
     if suffix not in TABLE_FORMATS:
         raise InputError("--out", "", "a file name ending in .csv or .parquet", path)
@@ -357,14 +360,16 @@ class ProgressLine:
     """Progress on stderr with an ETA from the throughput so far: one line rewritten on a
     terminal, otherwise a line every tenth of the work or ten seconds."""
 
-    def __init__(self, stream, label: str):
-        self.stream, self.label = stream, label
+    def __init__(self, stream, label: str, enabled: bool = True):
+        self.stream, self.label, self.enabled = stream, label, enabled
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.last_print, self.last_share = -math.inf, -1
         self.open_line = False
 
     def __call__(self, done: int, total: int, computed: int, failed: int,
                  elapsed: float) -> None:
+        if not self.enabled:  # --quiet
+            return
         share = done * 10 // max(total, 1)
         now = time.monotonic()
         if not self.tty and done < total and share == self.last_share and \
