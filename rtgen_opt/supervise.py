@@ -226,6 +226,27 @@ def track(solver) -> Iterator[None]:
             _active.discard(solver)
 
 
+class _Stopper:
+    def __init__(self, stop: Callable[[], object]):
+        self.stop_search = stop
+
+
+@contextlib.contextmanager
+def stoppable(stop: Callable[[], object]) -> Iterator[None]:
+    """Register another solver's stop (e.g. a MIP's ``InterruptSolve``) while it runs, so
+    the deadline or Ctrl-C ends it as they end a CP-SAT search."""
+    stopper = _Stopper(stop)
+    with _active_lock:
+        _active.add(stopper)
+    try:
+        if interrupted():
+            stop()
+        yield
+    finally:
+        with _active_lock:
+            _active.discard(stopper)
+
+
 _clock_cuts = [0]  # searches, in this process, that wall-clock time stopped
 
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 from ortools.sat.python import cp_model
@@ -140,3 +141,35 @@ def test_ctrl_c_stops_a_long_solve_in_any_phase_with_the_answer_so_far(phase):
     assert code == 130, err[-500:]
     assert data["interrupted"] is True and data["reproducible"] is False
     assert time.monotonic() - started < 45  # not the 60 s limit run out
+
+
+
+def test_ctrl_c_during_the_window_bound_reaches_the_supervisor(monkeypatch):
+    # SCIP (the window bound's MIP) catches SIGINT itself unless told not to: Ctrl-C
+    # pressed during its search was lost, and `gap` ran to its end and exited 0
+    from fractions import Fraction
+
+    from ortools.linear_solver import pywraplp
+
+    from rtgen_opt.formulations.bounds.windows import window_bound
+    from rtgen_opt.model.scenario import load_scenario
+    from rtgen_opt.model.taskset import build_taskset
+    from rtgen_opt.optimisation.solve import service_matched_problem
+    from rtgen_opt.simulation.executor import simulate
+
+    ts = build_taskset(load_scenario("scenario_c"), Fraction(10))
+    problem = service_matched_problem(ts, simulate(ts, "fcfs-dyn").schedule)
+    original, searches = pywraplp.Solver.Solve, []
+
+    def solve_and_press_ctrl_c(self, *args):  # the signal lands inside the search
+        searches.append(threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)))
+        searches[-1].start()
+        return original(self, *args)
+
+    monkeypatch.setattr(pywraplp.Solver, "Solve", solve_and_press_ctrl_c)
+    budget = Budget(300.0, reserve_s=0.0)
+    with supervise(budget, Reporter("test", budget, enabled=False)):
+        window_bound(problem)
+        searches[0].join()
+    assert budget.interrupted.is_set()
+    assert len(searches) == 1  # the groups left are skipped

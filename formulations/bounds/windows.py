@@ -43,6 +43,7 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE
+from rtgen_opt.supervise import interrupted, stoppable
 
 from ..problem import Problem
 
@@ -85,6 +86,8 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES) -> WindowBound | None
     taken: set[int] = set()
     memo: dict[tuple, tuple[float, bool]] = {}
     for lo, hi, members in groups:
+        if interrupted():  # Ctrl-C: the groups so far are a valid bound (each is >= 0)
+            break
         frames = [j for j in firm if j not in taken and _meets(problem, j, lo, hi)]
         taken.update(frames)
         key = _shape(problem, lo, members, frames)
@@ -234,7 +237,9 @@ def group_bound(problem: Problem, phases: list[Phase], frames: list[int],
     solver = pywraplp.Solver.CreateSolver("SCIP")
     solver.SetTimeLimit(int(1000 * SAFETY_S))
     solver.SetNumThreads(1)
-    solver.SetSolverSpecificParametersAsString(f"limits/nodes = {nodes}\n")
+    # SCIP would catch Ctrl-C itself and swallow it; the supervisor stops it instead
+    solver.SetSolverSpecificParametersAsString(
+        f"limits/nodes = {nodes}\nmisc/catchctrlc = FALSE\n")
     load = {}  # (backend, interval) -> linear terms
     own = {}  # (owner, interval) -> terms: one backend at a time
     objective = solver.Objective()
@@ -278,7 +283,8 @@ def group_bound(problem: Problem, phases: list[Phase], frames: list[int],
         for v in terms:
             row.SetCoefficient(v, row.GetCoefficient(v) + 1)
     objective.SetMinimization()
-    status = solver.Solve()
+    with stoppable(solver.InterruptSolve):  # an interrupted search's bound still holds
+        status = solver.Solve()
     if status == pywraplp.Solver.INFEASIBLE:
         return 0.0, False  # the requests cannot be served at all: any bound holds; stay 0
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
