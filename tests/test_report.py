@@ -167,3 +167,21 @@ def test_user_text_in_the_charts_is_literal_never_markup_or_a_template(tmp_path,
                 shown += "http://x" in text
                 escaped += "&lt;a href=\"http://x\"&gt;%{y}&lt;/a&gt;" in text
     assert shown and shown == escaped
+
+
+def test_an_open_gap_row_says_which_bound_is_weak_and_a_narrow_one_is_an_answer():
+    from rtgen_opt.report.gap import gap_caption, proven_cell
+
+    def row(name, own, low, high, method):
+        frames = 1000
+        return {"policy": name, "violations": own, "proven": low == high,
+                "gap_pp_min": 100 * (own - high) / frames, "gap_pp_max": 100 * (own - low) / frames,
+                "matched_optimum": {"violations": high, "violations_lower_bound": low,
+                                    "lower_bound_method": method}}
+    rows = [row("own", 90, 40, 90, "phase LP"), row("window", 90, 40, 60, "window bound (x)"),
+            row("narrow", 90, 50, 58, "phase LP"), row("exact", 90, 60, 60, "phase LP")]
+    assert [proven_cell(r) for r in rows] == ["no", "no", "within 1 pp", "yes"]
+    caption = gap_caption({"policies": rows}).splitlines()
+    assert len(caption) == 3  # the legend, then one line per open row
+    assert caption[1].startswith("own: open by 5.0 pp: the upper bound is the policy's own")
+    assert caption[2].startswith("window: open by 2.0 pp: the lower bound is the window bound")

@@ -27,7 +27,7 @@ def gap_rows(data: dict) -> tuple[list[str], list[list]]:
               _range(p["gap_pp_min"], p["gap_pp_max"], formats.pp))
         rows.append([p["policy"], formats.count(p["violations"]),
                      formats.pct(p["violation_rate"]),
-                     opt, gap, pp, "yes" if p["proven"] else "no", _mean(p["ttft_ms"]),
+                     opt, gap, pp, proven_cell(p), _mean(p["ttft_ms"]),
                      _mean(p["tpt_ms"]), p["starved"]])
     o = data["optimum"]
     llm = next(iter(o.get("llm", {}).values()), None) if o.get("llm") else None
@@ -43,13 +43,47 @@ def gap_rows(data: dict) -> tuple[list[str], list[list]]:
     return columns, rows
 
 
+TOLERANCE_PP = 1.0  # a gap known to within this many points of the frames is an answer
+
+
+def width_pp(p: dict) -> float | None:
+    """How wide the policy's gap range is, in points of the frames (None: no range)."""
+    if p["gap_pp_min"] is None or p["gap_pp_max"] is None:
+        return None
+    return p["gap_pp_max"] - p["gap_pp_min"]
+
+
+def proven_cell(p: dict) -> str:
+    if p["proven"]:
+        return "yes"
+    width = width_pp(p)
+    return f"within {TOLERANCE_PP:g} pp" if width is not None and width <= TOLERANCE_PP \
+        else "no"
+
+
+def weak_bound(p: dict) -> str:
+    """Which side of an open gap is weak, and why, in one line."""
+    m = p["matched_optimum"]
+    if m["violations"] is None or p["gap_pp_min"] is None:
+        return "its matched optimum has no schedule that replays (see replay_failed)"
+    method = m.get("lower_bound_method") or "the lower bound"
+    if m["violations"] >= p["violations"]:
+        return ("the upper bound is the policy's own schedule: nothing better was found "
+                f"under its token deadlines (lower bound: {method})")
+    if "window bound" in method:
+        return ("the lower bound is the window bound, a preemptive relaxation (a layer may "
+                "use slack shorter than itself); the best schedule found may be near optimal")
+    return f"lower bound ({method}) and best schedule still apart at the time limit"
+
+
 def gap_caption(data: dict) -> str:
-    unproven = [p["policy"] for p in data["policies"] if not p["proven"]]
+    open_rows = [p for p in data["policies"] if proven_cell(p) == "no"]
     text = ("matched optimum: fewest violations serving every request at least as fast as "
             "the policy; gap pp: percentage points of the frames released; a…b: not proven, "
-            "the true value lies between")
-    if unproven:
-        text += f"\nnot proven: {', '.join(unproven)} (a longer --time-limit may close them)"
+            f"the true value lies between; within {TOLERANCE_PP:g} pp: the range is that "
+            "narrow")
+    for p in open_rows:
+        text += f"\n{p['policy']}: open by {formats.pp(width_pp(p) or 0)} pp: {weak_bound(p)}"
     if not data.get("complete", True):
         text += "\nincomplete: stopped before every policy and the Pareto front were done"
     return text
