@@ -124,7 +124,7 @@ def service_matched_problem(ts: TaskSet, trace: Schedule, ttft: str = "sum") -> 
             if len(last) and last[0] <= drain_end:  # finished after the drain: not served
                 deadlines[j] = (int(first[0]), int(last[0]))
             else:
-                optional.update(_chain(ts, j).tolist())
+                optional.update(ts.chain(j))
     return Problem(ts, optional=frozenset(optional), token_deadlines=deadlines, ttft=ttft)
 
 
@@ -274,13 +274,6 @@ def _construct(problem: Problem, budget_s: float, workers: int, seed: int,
                                                       progress=say, floor=floor), floor)
     except ConstructionFailed:
         return floor
-
-
-def _chain(ts: TaskSet, job: int) -> np.ndarray:
-    chain = [job]
-    while ts.job_after[chain[-1]] >= 0:
-        chain.append(int(ts.job_after[chain[-1]]))
-    return np.array(chain, dtype=np.int64)
 
 
 def claimed_violations(problem: Problem, schedule: Schedule) -> float:
