@@ -185,6 +185,22 @@ def test_random_after_graphs_replay_and_never_beat_the_optimum_thorough(ts):
 
 
 @QUICK
+@given(ts=after_graphs(), data=st.data())
+def test_chain_walks_the_after_tasks(ts, data):
+    # oracle from the tasks, not from job_after: job k of a task waits for job k of the
+    # task it names in `after`, if that task has a job k (docs/semantics.md)
+    job = data.draw(st.integers(0, ts.num_jobs - 1))
+    task, k, expected = int(ts.job_task[job]), int(ts.job_index[job]), []
+    while task is not None and k < ts.tasks[task].num_jobs:
+        expected.append(ts.tasks[task].first_job + k)
+        task = ts.tasks[task].after
+    assert ts.chain(job) == expected
+    within = set(data.draw(st.lists(st.integers(0, ts.num_jobs - 1))))
+    cut = next((i for i, j in enumerate(expected[1:], 1) if j not in within), len(expected))
+    assert ts.chain(job, within=within) == expected[:cut]
+
+
+@QUICK
 @given(ts=after_graphs(), policy=st.sampled_from(list(POLICIES)))
 def test_random_after_graphs_service_matched_to_a_policy(ts, policy):
     # the problem `solve` gives the construction for a policy's gap: every request the

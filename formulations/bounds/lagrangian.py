@@ -98,10 +98,8 @@ def _served_chains(problem: Problem, requests: list[int]) -> list[Chain]:
             for j in requests}
     served = set()
     for job in requests:  # a served request's predecessors must run too
-        j = job if job not in problem.optional else -1
-        while j >= 0 and j not in served:
-            served.add(j)
-            j = pred[j]
+        if job not in problem.optional:
+            served.update(ts.chain(job, within=in_problem))
     children: dict[int, list[int]] = {j: [] for j in served}
     for j in sorted(served):
         if pred[j] >= 0:

@@ -117,10 +117,9 @@ def request_phases(problem: Problem) -> list[Phase]:
                 and j not in problem.optional]
     paths: dict[int, list[int]] = {}  # job -> the required requests waiting for it
     for request in required:
-        j = request
-        while j >= 0 and j in in_problem:  # its predecessors run before it, one at a time
+        # its predecessors run before it, one at a time
+        for j in ts.chain(request, within=in_problem):
             paths.setdefault(j, []).append(request)
-            j = int(ts.job_after[j])
     dependents: dict[int, list[int]] = {j: [] for j in paths}
     for j in paths:
         if int(ts.job_after[j]) in paths:

@@ -31,6 +31,7 @@ from ortools.sat.python import cp_model
 from rtgen_opt.model.schedule import Schedule, assign_instances
 from rtgen_opt.model.taskset import NO_DEADLINE
 
+from ..lexicographic import StageAnswer, solve_lexicographic
 from ..problem import Problem
 from ..result import SolveResult, SolveStatus
 
@@ -47,8 +48,6 @@ STATUS = {
 # caps every solve (then a large model's result may differ between runs).
 DETERMINISTIC_PER_SECOND = 0.05
 WALL_CAP_FACTOR = 3  # with one worker: the wall limit, x the stage's share, only caps
-# share of the time limit for each lexicographic stage
-STAGE_SHARES = {"violations": 0.6, "ttft": 0.25, "tpt": 0.15}
 
 
 class CpSatModel:
@@ -278,7 +277,6 @@ class CpSatModel:
             self.hint(hint)
         objectives = {"violations": self.violations_expr, "ttft": self.ttft_expr,
                       "tpt": self.tpt_expr}
-        report, primary, best = [], None, None
         active = [n for n in stages if not isinstance(objectives[n](), int)]
         if not active:  # nothing to minimise: is there a schedule at all?
             solver = _solver(time_limit_s, workers, seed, log)
@@ -288,34 +286,28 @@ class CpSatModel:
                                self._extract(solver) if found else None, 0.0 if found else None,
                                0.0, time.perf_counter() - started,
                                [{"name": "feasibility", "status": STATUS[status].value}])
-        for name in active:
-            expr = objectives[name]()
-            # a priori share of the limit (not of what is left): runs with one worker then
-            # see the same budgets and, on deterministic time, give the same answer
-            limit = max(0.05, time_limit_s * STAGE_SHARES[name]
-                        / sum(STAGE_SHARES[n] for n in active))
-            self.model.minimize(expr)
+        exprs: dict = {}
+
+        def solve_stage(name: str, limit: float) -> StageAnswer:
+            exprs[name] = objectives[name]()
+            self.model.minimize(exprs[name])
             solver = _solver(limit, workers, seed, log)
             status = solver.solve(self.model)
             if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                report.append({"name": name, "status": STATUS[status].value})
-                if primary is None:
-                    return SolveResult(STATUS[status], None, None, _bound(solver, status, 0),
-                                       time.perf_counter() - started, report,
-                                       [self.infeasible_reason] if self.infeasible_reason else [])
-                break  # keep the previous stage's schedule
+                return StageAnswer(STATUS[status])
             value = int(round(solver.objective_value))
-            bound = _bound(solver, status, value)
-            report.append({"name": name, "status": STATUS[status].value, "value": value,
-                           "bound": bound, "wall_s": round(solver.wall_time, 3)})
-            schedule = self._extract(solver)
-            if primary is None:
-                primary = (STATUS[status], value / self.weight_scale, bound / self.weight_scale)
-            self.model.add(expr <= value)  # fix this stage for the next ones
+            return StageAnswer(STATUS[status], value, _bound(solver, status, value),
+                               self._extract(solver), {"wall_s": round(solver.wall_time, 3)})
+
+        def fix(name: str, value: int, schedule: Schedule) -> None:
+            self.model.add(exprs[name] <= value)  # fix this stage for the next ones
             self.hint(schedule)
-            best = schedule
-        status, value, bound = primary
-        return SolveResult(status, best, value, bound, time.perf_counter() - started, report)
+
+        lex = solve_lexicographic([(n, self.weight_scale) for n in active], time_limit_s,
+                                  0.05, solve_stage, fix)
+        notes = [self.infeasible_reason] if not lex.found and self.infeasible_reason else []
+        return SolveResult(lex.status, lex.schedule, lex.violations, lex.bound,
+                           time.perf_counter() - started, lex.stages, notes)
 
     def _extract(self, solver: cp_model.CpSolver) -> Schedule:
         rows = []

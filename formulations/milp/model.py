@@ -37,11 +37,11 @@ import pulp
 from rtgen_opt.model.schedule import Schedule, assign_instances
 from rtgen_opt.model.taskset import NO_DEADLINE
 
+from ..lexicographic import StageAnswer, solve_lexicographic
 from ..problem import Problem
 from ..result import SolveResult, SolveStatus
 from .worker import solve_in_worker
 
-STAGE_SHARES = {"violations": 0.6, "ttft": 0.25, "tpt": 0.15}
 OUTER_SLACK_S = 5.0  # the worker solving a stage is killed this long after its limit
 
 
@@ -263,30 +263,31 @@ class _MilpBase(ABC):
         active = [(n, e, sc) for n, e, sc in active if e is not None]
         if not active:  # feasibility only
             active = [("violations", pulp.lpSum([]), 1)]
-        report, primary, best = [], None, None
-        for name, expr, scale in active:
-            limit = max(0.5, time_limit_s * STAGE_SHARES[name]
-                        / sum(STAGE_SHARES[n] for n, _, _ in active))
-            self.prob.setObjective(expr)
-            status, value, bound, values = _solve_bounded(self.prob, engine, limit, threads,
-                                                           warm=hint is not None or best is not None)
+        exprs = {name: expr for name, expr, _ in active}
+
+        def solve_stage(name: str, limit: float) -> StageAnswer:
+            self.prob.setObjective(exprs[name])
+            status, value, bound, values = _solve_bounded(
+                self.prob, engine, limit, threads, warm=hint is not None or bool(fixed))
             if status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-                report.append({"name": name, "status": status.value})
-                if primary is None:
-                    return SolveResult(status, None, None, 0, time.perf_counter() - started,
-                                       report)
-                break
-            value = int(round(value))
-            report.append({"name": name, "status": status.value, "value": value,
-                           "bound": bound})
+                return StageAnswer(status)
             self._load(values)
-            schedule = self._extract()
-            if primary is None:
-                primary = (status, value / scale, bound / scale)
-            self.prob += expr <= value, f"fix_{name}"
-            best = schedule
+            return StageAnswer(status, int(round(value)), bound, self._extract())
+
+        fixed: list[str] = []
+
+        def fix(name: str, value: int, schedule: Schedule) -> None:
+            self.prob += exprs[name] <= value, f"fix_{name}"
+            fixed.append(name)
             self.hint(schedule)
-        status, value, bound = primary
+
+        lex = solve_lexicographic([(n, scale) for n, _, scale in active], time_limit_s, 0.5,
+                                  solve_stage, fix)
+        if not lex.found:
+            return SolveResult(lex.status, None, None, 0, time.perf_counter() - started,
+                               lex.stages)
+        status, value, bound, best, report = (lex.status, lex.violations, lex.bound,
+                                              lex.schedule, lex.stages)
         notes = []
         if not self.exact:  # optimal over tick-aligned starts only: no claim on the optimum
             status, bound = SolveStatus.FEASIBLE, 0

@@ -7,7 +7,6 @@ type, an impossible value or a reference to something that does not exist raises
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
+from rtgen_opt.model.fields import Fields
 from rtgen_opt.model.latency import LatencyDB, SeqLenOutOfRange, load_db, resolve_db
 from rtgen_opt.model.overrides import apply_override as _apply_override
 from rtgen_opt.model.overrides import blame_override
@@ -151,42 +151,16 @@ def apply_override(raw: dict, assignment: str) -> None:
 # ---------------------------------------------------------------------------- validation
 
 
-class _Fields:
-    """Typed access to one mapping of the file, with its path for messages."""
-
-    def __init__(self, source: str, where: str, mapping: object, allowed: tuple[str, ...]):
-        if not isinstance(mapping, dict):
-            raise InputError(source, where or "top level", "a mapping", mapping)
-        self.source, self.where, self.mapping = source, where, mapping
-        for key in mapping:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key)[:100], allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise InputError(source, self.path(key), f"a known key{hint}; this mapping "
-                                 f"takes {', '.join(allowed)}")
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else str(key)
-
-    def error(self, key: str, expected: str, got: object = ...) -> InputError:
-        return InputError(self.source, self.path(key), expected, got)
-
-    def has(self, key: str) -> bool:
-        return key in self.mapping
+class _Fields(Fields):
+    """A scenario file's mapping: texts are printable and bounded; durations, numbers and
+    integers besides."""
 
     def text(self, key: str, default: str | None = None, choices: tuple[str, ...] = (),
              max_chars: int = limits.MAX_NAME_CHARS, lines: bool = False) -> str:
         """A non-empty text of printable characters (``lines``: newlines and tabs too)."""
+        value = super().text(key, default, choices)
         if key not in self.mapping:
-            if default is None:
-                raise self.error(key, "a value (this key is required)", "nothing")
-            return default
-        value = self.mapping[key]
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, f"one of {', '.join(choices)}" if choices else "a text",
-                             value)
-        if choices and value not in choices:
-            raise self.error(key, f"one of {', '.join(choices)}", value)
+            return value  # the default
         if len(value) > max_chars:
             raise self.error(key, f"a text of at most {max_chars} characters",
                              f"{len(value)} characters")

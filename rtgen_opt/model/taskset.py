@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Container
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -135,6 +136,17 @@ class TaskSet:
 
     def job_segments(self, job: int) -> range:
         return range(int(self.job_seg_start[job]), int(self.job_seg_start[job + 1]))
+
+    def chain(self, job: int, within: Container[int] | None = None) -> list[int]:
+        """``job`` and the jobs it waits for (``after``), nearest first: its predecessor,
+        that one's predecessor, ... Given ``within``, the walk stops before the first
+        predecessor not in it (``job`` itself is always first)."""
+        chain = [job]
+        pred = int(self.job_after[job])
+        while pred >= 0 and (within is None or pred in within):
+            chain.append(pred)
+            pred = int(self.job_after[pred])
+        return chain
 
     def fastest_us(self, seg: int) -> int:
         """The segment's shortest duration over the backends that can run it."""

@@ -43,10 +43,7 @@ def predecessors_first(ts: TaskSet, jobs: list[int]) -> list[int]:
     order: list[int] = []
     seen: set[int] = set()
     for job in jobs:
-        chain = [job]
-        while int(ts.job_after[chain[-1]]) in members and int(ts.job_after[chain[-1]]) not in seen:
-            chain.append(int(ts.job_after[chain[-1]]))
-        for j in reversed(chain):
+        for j in reversed(ts.chain(job, within=members)):
             if j not in seen:
                 seen.add(j)
                 order.append(j)

@@ -122,7 +122,7 @@ def service_matched_problem(ts: TaskSet, trace: Schedule, ttft: str = "sum") -> 
             continue
         for j in task.job_range:
             if j not in finished:  # starved, cut by the run's end, or done after the drain
-                optional.update(_chain(ts, j).tolist() if task.is_llm else [j])
+                optional.update(ts.chain(j) if task.is_llm else [j])
             elif task.is_llm:
                 first = end[(job == j) & (token == 1)]
                 last = end[(job == j) & (token == task.output_tokens)]
@@ -286,13 +286,6 @@ def _finished_jobs(ts: TaskSet, trace: Schedule, drain_end: int) -> set[int]:
     finished = np.ones(ts.num_jobs, dtype=bool)
     np.logical_and.at(finished, ts.seg_job, ended)
     return set(np.flatnonzero(finished).tolist())
-
-
-def _chain(ts: TaskSet, job: int) -> np.ndarray:
-    chain = [job]
-    while ts.job_after[chain[-1]] >= 0:
-        chain.append(int(ts.job_after[chain[-1]]))
-    return np.array(chain, dtype=np.int64)
 
 
 def claimed_violations(problem: Problem, schedule: Schedule) -> float:

@@ -24,7 +24,6 @@ scenario accepts them is checked per point by ``sweep.plan``.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
+from rtgen_opt.model.fields import Fields
 from rtgen_opt.model.scenario import resolve_scenario
 from rtgen_opt.resources import data_dir
 from rtgen_opt.safeload import read_yaml_file
@@ -137,46 +137,17 @@ def load_sweep(ref: str) -> SweepSpec:
         plots=tuple(_text_list(top, "plots")) if top.has("plots") else ())
 
 
-class _Mapping:
-    """Typed access to one mapping of the sweep file; errors name the file and the field."""
+class _Mapping(Fields):
+    """A sweep file's mapping: keys are non-empty texts; plain values, durations kept as
+    written, integers with the command line's bounds, flags."""
 
-    def __init__(self, source: str, where: str, mapping: object, allowed: tuple[str, ...] | None):
-        if not isinstance(mapping, dict):
-            raise InputError(source, where or "top level", "a mapping", mapping)
-        self.source, self.where, self.mapping = source, where, mapping
-        for key in mapping:
-            if not isinstance(key, str) or not key.strip():
-                raise self.error(str(key), "a non-empty text key", key)
-            if allowed is not None and key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self.error(key, f"a known key{hint}; this mapping takes "
-                                 f"{', '.join(allowed)}")
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def error(self, key: str, expected: str, got: object = ...) -> InputError:
-        return InputError(self.source, self.path(key), expected, got)
-
-    def has(self, key: str) -> bool:
-        return key in self.mapping
+    text_keys = True
 
     def get(self, key: str):
         return self.mapping[key]
 
     def keys(self) -> list[str]:
         return list(self.mapping)
-
-    def text(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
-        if key not in self.mapping:
-            if default is None:
-                raise self.error(key, "a value (this key is required)", "nothing")
-            return default
-        value = self.mapping[key]
-        if not isinstance(value, str) or not value.strip() or (choices and value not in choices):
-            raise self.error(key, f"one of {', '.join(choices)}" if choices else "a text", value)
-        return value
 
     def duration_text(self, key: str) -> str:
         value = self.mapping[key]

@@ -44,15 +44,10 @@ class Unit:
 def required_jobs(problem: Problem) -> set[int]:
     """The problem's non-optional requests and every request they wait for."""
     ts = problem.ts
-    ids = problem.job_ids.tolist()
-    in_problem = set(ids)
-    required = {j for j in ids if ts.job_deadline_us[j] == NO_DEADLINE
-                and j not in problem.optional}
-    for j in sorted(required):
-        pred = int(ts.job_after[j])
-        while pred >= 0 and pred in in_problem and ts.job_deadline_us[pred] == NO_DEADLINE:
-            required.add(pred)
-            pred = int(ts.job_after[pred])
+    requests = {j for j in problem.job_ids.tolist() if ts.job_deadline_us[j] == NO_DEADLINE}
+    required: set[int] = set()
+    for j in requests - problem.optional:
+        required.update(ts.chain(j, within=requests))
     return required
 
 
@@ -96,13 +91,9 @@ def latest_ends(problem: Problem, required: set[int]) -> dict[int, int]:
 
 def _unit(problem: Problem, job: int, required: set[int], latest: dict[int, int]) -> Unit:
     ts = problem.ts
-    chain = [job]
-    while int(ts.job_after[chain[-1]]) in required:
-        chain.append(int(ts.job_after[chain[-1]]))
-    chain.reverse()
     segs: list[int] = []
     seg_job: list[int] = []
-    for j in chain:
+    for j in reversed(ts.chain(job, within=required)):
         own = list(problem.segments(j))
         segs += own
         seg_job += [j] * len(own)
