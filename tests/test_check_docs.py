@@ -1,5 +1,5 @@
 """The worked example of docs/check.md runs as written (horizons shortened to 2 s, the
-margin's time limit to 30 s), and `check`'s JSON carries its question and assumptions."""
+margin's time limit to 120 s), and `check`'s JSON carries its question and assumptions."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def example_commands() -> list[list[str]]:
     lines = [line.strip() for line in text.splitlines() if line.startswith("    rtgen-opt ")]
     commands = []
     for line in lines:
-        line = line.replace("--horizon 10s", "--horizon 2s").replace("300s", "30s")
+        line = line.replace("--horizon 10s", "--horizon 2s").replace("300s", "120s")  # ample: a busy CI machine
         commands.append(shlex.split(line)[1:])
     return commands
 
@@ -44,7 +44,7 @@ def test_the_worked_example_runs_as_written(tmp_path, monkeypatch, capsys):
             assert data["runs"][0]["tasks"]["od"]["violations"] > 0  # the replayed miss
         if "--margin" in args:
             margin = data["margin"]
-            assert margin is not None, "no bracket within 30 s"
+            assert margin is not None, "no bracket within 120 s"
             assert margin["scaling_proven"] is None or margin["scaling_refuted"] is None \
                 or margin["scaling_proven"] < margin["scaling_refuted"]
 
