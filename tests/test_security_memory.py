@@ -12,7 +12,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,10 +28,10 @@ def capped_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-c", "from rtgen_opt.cli import main; main()",
                            *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          preexec_fn=cap, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
-                                               "OPENBLAS_NUM_THREADS": "1"})
+                          preexec_fn=cap, check=False, env=env)
 
 
 def llm_db(folder: Path, layers: int) -> Path:

@@ -11,7 +11,6 @@ from rtgen_opt.errors import InputError
 from rtgen_opt.limits import BASE_BYTES, BYTES_PER_JOB, BYTES_PER_SEGMENT, DRAIN_FACTOR, max_memory
 from rtgen_opt.model.scenario import Scenario, TaskSpec
 
-
 # Bytes per segment of one job's template, per backend and beyond: every task's first job
 # is built whole (durations, bounds, stage, step and token per segment, then joined), even
 # a task with no job in the horizon. Measured with peak RSS of `build_taskset` on an LLM of
