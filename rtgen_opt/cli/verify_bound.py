@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from rtgen_opt.analysis.certificate_check import load, same_problem, verify
+from rtgen_opt.analysis.certificate_check import read_certificate, same_problem, verify
 from rtgen_opt.analysis.dual_check import CertificateInvalid
 from rtgen_opt.cli.common import (
     FormatOpt,
@@ -46,12 +46,7 @@ def verify_bound(
     rtgen-opt verify-bound cert.json
     """
     _check_format(format)
-    try:
-        with open(certificate, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(certificate, "", f"a readable certificate file ({error})") from None
-    data = load(text, certificate)
+    data = read_certificate(certificate)
     recorded = data.get("overrides") or []
     latency = data.get("latency", "median")
     if not isinstance(recorded, list) or not all(isinstance(x, str) for x in recorded) \
