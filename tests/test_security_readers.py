@@ -287,3 +287,19 @@ def test_a_planted_partial_record_is_measured_again_not_trusted(tmp_path, capsys
     code, out, err = run_cli([*args, "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["points"][0]["source"] != "planted"
+
+
+# ----------------------------------------------------------------- messages leak no file
+
+
+def test_a_request_trace_naming_another_file_does_not_show_its_first_line(tmp_path, capsys):
+    """A scenario may name any readable file as its trace; the header error used to print
+    the file's first line (/etc/passwd's, or /proc/self/environ's variables)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("api_token=hunter2\nmore\n")
+    data = copy.deepcopy(BASE_SCENARIO)
+    data["tasks"][1]["arrivals"] = {"file": str(secret)}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    code, _, err = run_cli(["taskset", str(tmp_path / "s.yaml")], capsys)
+    assert code == 2 and f"{secret}: header" in err
+    assert "hunter2" not in err and "api_token" not in err
