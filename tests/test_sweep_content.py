@@ -128,7 +128,27 @@ def test_a_worker_reads_nothing_from_disk(tmp_path):
     assert [strip(r["rows"]) for r in again] == [strip(r["rows"]) for r in expected]
 
 
-def test_runs_of_one_database_share_one_loaded_copy(tmp_path):
-    path = write_sweep(tmp_path, ["ftf"])
+def test_runs_share_one_loaded_database_and_one_copy_of_a_trace(tmp_path):
+    (tmp_path / "trace.csv").write_text("time\n" + "".join(f"{i}ms\n" for i in range(90)))
+    tasks = copy.deepcopy(BASE_SCENARIO["tasks"])
+    tasks[1]["arrivals"] = {"file": "trace.csv"}
+    path = write_sweep(tmp_path, ["ftf"], tasks=tasks)
     runs = sweeps.plan(load_sweep(str(path)))
     assert len(runs) == 2 and runs[0].loaded.db is runs[1].loaded.db
+    first, second = (run.loaded.task("rag").arrivals for run in runs)
+    assert first is second and len(first.times) == 90
+
+
+def test_a_sweep_of_more_runs_than_the_limit_is_refused_before_planning(tmp_path, capsys):
+    """Eight axes of ten values (a 1 KB file) are 10**8 points: `--dry-run` took 3.9 GB
+    and over a minute before it was stopped."""
+    write_sweep(tmp_path, ["ftf"])
+    keys = ["od.fps", "od.weight", "rag.input_tokens", "llm.input_tokens",
+            "llm.output_tokens", "llm.weight", "rag.weight", "od.phase"]
+    grid = {key: [f"{i}ms" if key == "od.phase" else i + 2 for i in range(10)] for key in keys}
+    (tmp_path / "big.yaml").write_text(yaml.safe_dump({
+        "name": "big", "scenario": "tiny.yaml", "grid": grid,
+        "run": {"simulate": {"policies": ["ftf"]}}}))
+    code, out, err = run_cli(["sweep", str(tmp_path / "big.yaml"), "--dry-run", "--no-cache"],
+                             capsys)
+    assert code == 2 and out == "" and "big.yaml: grid: expected at most 100,000 runs" in err

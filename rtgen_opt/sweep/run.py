@@ -76,6 +76,7 @@ def plan(spec: SweepSpec) -> list[Run]:
     fingerprint = code_fingerprint()
     sources = {c.name: policy_sources(c) for c in spec.commands}
     databases: dict[str, object] = {}
+    arrivals: dict = {}
     for index, scenario, path, combo in expand(spec):
         overrides = spec.base_overrides + tuple(assignment(k, v) for k, v in combo)
         try:
@@ -87,14 +88,24 @@ def plan(spec: SweepSpec) -> list[Run]:
         if loaded.horizon is None:
             raise InputError(spec.source, "horizon", f"a horizon for {scenario}, which has "
                              "none: the sweep's `horizon`, or an axis of horizons", "nothing")
-        db = databases.setdefault(db_fingerprint(loaded), loaded.db)
-        loaded = dataclasses.replace(loaded, db=db)
+        loaded = _shared(loaded, databases, arrivals)
         for command in spec.commands:
             _check_against_scenario(spec, command, loaded, index)
             key = run_key(loaded, command, fingerprint, sources[command.name])
             runs.append(Run(index, scenario, path, combo, overrides, command, key, loaded,
                             tuple(sorted(sources[command.name].items()))))
     return runs
+
+
+def _shared(scenario: Scenario, databases: dict, arrivals: dict) -> Scenario:
+    """``scenario`` holding the one loaded copy of an equal latency database and of equal
+    arrival times (a request trace of 100,000 times, the same at every point): the runs
+    keep their scenarios until computed, and a sweep has up to ``MAX_RUNS`` of them."""
+    db = databases.setdefault(db_fingerprint(scenario), scenario.db)
+    tasks = tuple(t if t.arrivals is None else
+                  dataclasses.replace(t, arrivals=arrivals.setdefault(t.arrivals, t.arrivals))
+                  for t in scenario.tasks)
+    return dataclasses.replace(scenario, db=db, tasks=tasks)
 
 
 MAX_POLICY_BYTES = 4 * 2**20
