@@ -48,6 +48,31 @@ def frame_blocks(ts: TaskSet) -> dict[int, tuple[int, list[int]]]:
     return blocks
 
 
+# The brute force below grows as (backends + 1)^frames x frames! per block type and as
+# columns^touched backends: bounded near what `solve --bound-out` writes (4 frames, 60,000
+# LP rows), so that a certificate cannot ask for hours or gigabytes.
+MAX_FRAMES = 4
+MAX_CELLS = 240_000  # damages recomputed: the sum over types of columns^touched backends
+
+
+def _check_sizes(tick: int, types: list[dict], touched: list[int], path: str) -> None:
+    if not 1 <= tick <= 2**62:
+        raise InputError(path, "blocks.tick_us", "a tick from 1 to 2**62 µs", tick)
+    if len(set(touched)) != len(touched):
+        raise InputError(path, "blocks.touched", "each backend once", len(touched))
+    cells = 0
+    for number, t in enumerate(types):
+        length = t.get("length")
+        if type(length) is not int or not 1 <= length <= 2**62 or len(t["frames"]) > MAX_FRAMES:
+            raise InputError(path, f"blocks.types[{number}]", "a length from 1 to 2**62 µs "
+                             f"and at most {MAX_FRAMES} frames")
+        quantum = max(1, math.ceil(length / 12))  # as the type must say (checked after)
+        cells += len(columns(length, quantum, math.ceil(length / quantum))) ** len(touched)
+        if cells > MAX_CELLS:
+            raise InputError(path, "blocks", f"at most {MAX_CELLS:,} damages to recompute "
+                             "(block types x columns^touched backends)", f"{cells:,} or more")
+
+
 def columns(length: int, quantum: int, levels: int) -> list[tuple[int, int, int, int]]:
     """(prefix level or -1 when covered, suffix level, free from, free until) on one
     backend: every prefix/suffix pair a schedule can leave in a block."""
@@ -145,6 +170,7 @@ def block_dual(ts: TaskSet, data: dict, path: str) -> float:
     except (TypeError, KeyError, ValueError, AttributeError):
         raise InputError(path, "blocks", "tick_us, touched backends, types and blocks as "
                          "written by solve --bound-out") from None
+    _check_sizes(tick, types, touched, path)
     if any(k != 1 for k in ts.instances):
         raise CertificateInvalid("a block certificate needs one instance per backend")
     real = frame_blocks(ts)

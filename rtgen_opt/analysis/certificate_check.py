@@ -9,14 +9,16 @@ behind the bound. ``verify`` recomputes the value from the prices with ``dual_ch
 from __future__ import annotations
 
 import hashlib
-import json
+from pathlib import Path
 
 import numpy as np
 
+from rtgen_opt import limits
 from rtgen_opt.analysis.block_check import block_dual
 from rtgen_opt.analysis.dual_check import CertificateInvalid, lagrangian_dual
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.taskset import TaskSet
+from rtgen_opt.safeload import input_name, load_json, read_limited
 
 FORMAT = "rtgen-opt bound certificate"
 VERSION = 2
@@ -31,12 +33,19 @@ def taskset_sha256(ts: TaskSet) -> str:
 # ----------------------------------------------------------------------------- the file
 
 
+def read_certificate(path: str) -> dict:
+    """Read a certificate file through the strict reader — a regular file, at most a 32nd
+    of the memory limit (parsed JSON takes up to ~30 times its text), each key once, no
+    NaN — and check its format (``load``)."""
+    max_bytes = min(limits.MAX_SCHEDULE_BYTES, limits.max_memory() // 32)
+    source = input_name(path)  # "-": standard input
+    return load(read_limited(Path(path), source, "a bound certificate (JSON)", max_bytes),
+                source)
+
+
 def load(text: str, path: str) -> dict:
     """The certificate's JSON, its format checked (InputError naming the field)."""
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise InputError(path, "", f"a JSON bound certificate ({error})") from None
+    data = load_json(text, path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(path, "format", repr(FORMAT), data.get("format")
                          if isinstance(data, dict) else type(data).__name__)
@@ -74,11 +83,17 @@ def read_prices(data: dict, ts: TaskSet, path: str) -> tuple[np.ndarray, int]:
         tick, num_ticks, period = spec["tick_us"], spec["num_ticks"], spec["period_ticks"]
         rows = [spec["prices"][b] for b in ts.backends]
         values = np.array(rows, dtype=float)
-        assert values.ndim == 2 and isinstance(tick, int) and tick >= 1
+        assert values.ndim == 2 and type(tick) is int and 1 <= tick <= 2**62
         assert isinstance(num_ticks, int) and num_ticks >= 0
     except (TypeError, KeyError, ValueError, AssertionError):
         raise InputError(path, "lagrangian", "tick_us, num_ticks, period_ticks and prices "
                          f"per backend ({', '.join(ts.backends)})") from None
+    # ticks past every deadline and give-up time price nothing the task set can use; a
+    # claim of more would only be memory (the tiling below is num_ticks wide)
+    most = max(ts.end_us, ts.horizon_us + ts.drain_us) // tick + 2
+    if num_ticks > most or values.shape[1] > most:
+        raise InputError(path, "lagrangian.num_ticks", f"at most {most:,} ticks of {tick} µs "
+                         "(the task set's run)", max(num_ticks, values.shape[1]))
     if period is not None:
         values = values[:, np.arange(num_ticks) % max(1, values.shape[1])]
     return values, tick

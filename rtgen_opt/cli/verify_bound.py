@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rtgen_opt import limits
-from rtgen_opt.analysis.certificate_check import load, same_problem, verify
+from rtgen_opt.analysis.certificate_check import read_certificate, same_problem, verify
 from rtgen_opt.analysis.dual_check import CertificateInvalid
 from rtgen_opt.cli.common import (
     FormatOpt,
@@ -24,7 +23,7 @@ from rtgen_opt.cli.common import (
 from rtgen_opt.errors import InputError
 from rtgen_opt.report import formats
 from rtgen_opt.report.tables import emit
-from rtgen_opt.safeload import STDIN, input_name, read_limited
+from rtgen_opt.safeload import input_name
 from rtgen_opt.units import US_PER_S
 
 
@@ -54,9 +53,8 @@ def verify_bound(
     """
     _check_format(format)
     to = _display_to(quiet, {})
-    text = _read(certificate)
+    data = read_certificate(certificate)
     certificate = input_name(certificate)
-    data = load(text, certificate)
     recorded = data.get("overrides") or []
     latency = data.get("latency", "median")
     if not isinstance(recorded, list) or not all(isinstance(x, str) for x in recorded) \
@@ -85,18 +83,6 @@ def verify_bound(
          rows, f"{certificate}: valid: proves at least "
          f"{formats.count(data['violations_lower_bound'])} weighted violations on "
          f"{ts.scenario}", records=[answer], to=to)
-
-
-def _read(certificate: str) -> str:
-    """The certificate's text, from its file or from stdin (``-``)."""
-    if certificate == STDIN:
-        return read_limited(certificate, "stdin", "a bound certificate",
-                            limits.MAX_SCHEDULE_BYTES)
-    try:
-        with open(certificate, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(certificate, "", f"a readable certificate file ({error})") from None
 
 
 def _recorded_horizon(data: dict):

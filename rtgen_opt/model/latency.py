@@ -1,4 +1,4 @@
-"""Latency database: loading, validation, interpolation over sequence length.
+"""Latency database: loading and validation (interpolation: ``rtgen_opt.model.curve``).
 
 A database is one CSV file, or a folder holding ``latency.csv`` (and optionally
 ``transfers.csv``). Each row gives, for a model, stage and backend, the latency of the whole
@@ -21,6 +21,7 @@ import numpy as np
 
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
+from rtgen_opt.model.curve import Curve, SeqLenOutOfRange, bounded_segment_ms
 from rtgen_opt.resources import data_dir
 from rtgen_opt.safeload import read_limited
 
@@ -39,39 +40,6 @@ _DECIMAL = re.compile(r"(?=.{1,40}$)([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{
 _MAXIMA = {"layers": limits.MAX_LAYERS, "layer": limits.MAX_LAYERS - 1,
            "seq_len": limits.MAX_SEQ_LEN, "latency_ms": limits.MAX_LATENCY_MS,
            "latency_min_ms": limits.MAX_LATENCY_MS, "latency_max_ms": limits.MAX_LATENCY_MS}
-
-
-class SeqLenOutOfRange(ValueError):
-    """A sequence length outside the listed range of a curve (callers name the field)."""
-
-
-@dataclass(frozen=True)
-class Curve:
-    """Per-layer latency (ms) of one (model, stage, backend) as a function of seq_len.
-
-    ``seq_lens`` is ascending, or ``None`` when the latency does not depend on it;
-    ``layer_ms`` has one row per listed length (a single row when ``seq_lens`` is None).
-    """
-
-    seq_lens: np.ndarray | None
-    layer_ms: np.ndarray
-
-    def at(self, seq_lens: np.ndarray | int) -> np.ndarray:
-        """Per-layer latencies at each length: shape ``(len(seq_lens), layers)``."""
-        x = np.atleast_1d(np.asarray(seq_lens, dtype=float))
-        if self.seq_lens is None:
-            return np.repeat(self.layer_ms[:1], len(x), axis=0)
-        lo, hi = self.seq_lens[0], self.seq_lens[-1]
-        if x.min() < lo or x.max() > hi:
-            bad = x[(x < lo) | (x > hi)][0]
-            raise SeqLenOutOfRange(f"listed for seq_len {lo:g}..{hi:g}, asked for {bad:g}")
-        if len(self.seq_lens) == 1:
-            return np.repeat(self.layer_ms, len(x), axis=0)
-        idx = np.clip(np.searchsorted(self.seq_lens, x, side="right") - 1, 0,
-                      len(self.seq_lens) - 2)
-        x0, x1 = self.seq_lens[idx], self.seq_lens[idx + 1]
-        t = ((x - x0) / (x1 - x0))[:, None]
-        return self.layer_ms[idx] * (1 - t) + self.layer_ms[idx + 1] * t
 
 
 @dataclass(frozen=True)
@@ -120,14 +88,26 @@ class LatencyDB:
         except SeqLenOutOfRange as exc:
             raise SeqLenOutOfRange(f"{self.name}: {model}/{stage} on {backend} is {exc}") from None
 
-    def layer_bounds_ms(self, model: str, stage: str, backend: str, seq_lens
-                        ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Per-layer (min, max) of the actual durations in ms, like ``layer_ms``; NaN where
-        the database gives no bound; None when no row of this curve has one."""
+    def segment_ms(self, model: str, stage: str, backend: str, seq_lens,
+                   starts: np.ndarray) -> np.ndarray:
+        """Segment latencies in ms, shape ``(len(seq_lens), len(starts))`` (``Curve.
+        segment_ms``). Raises ``SeqLenOutOfRange`` outside the listed lengths."""
+        try:
+            return self.curves[model, stage, backend].segment_ms(seq_lens, starts)
+        except SeqLenOutOfRange as exc:
+            raise SeqLenOutOfRange(f"{self.name}: {model}/{stage} on {backend} is {exc}") from None
+
+    def segment_bounds_ms(self, model: str, stage: str, backend: str, seq_lens,
+                          starts: np.ndarray, factors: tuple[float, float]):
+        """(min, max) of the segments' actual durations, each ``(ms, bounded)`` as
+        ``bounded_segment_ms`` gives it (``factors``: the scenario's ``execution``, for
+        the layers without a bound); None when no row of this curve has a bound."""
         curves = self.bound_curves.get((model, stage, backend))
         if curves is None:
             return None
-        return curves[0].at(seq_lens), curves[1].at(seq_lens)
+        nominal = self.curves[model, stage, backend]
+        return tuple(bounded_segment_ms(nominal, curve, factor, seq_lens, starts)
+                     for factor, curve in zip(factors, curves, strict=True))
 
     def transfer_ms(self, model: str, src: str, dst: str) -> float:
         """Cost of moving a job's data from ``src`` to ``dst`` (0 when not listed)."""
@@ -182,6 +162,8 @@ def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...]):
     text = read_limited(path, str(path), "a CSV file", limits.MAX_DB_BYTES)
     if "\x00" in text:
         raise InputError(str(path), "", "a CSV text file (no NUL bytes)")
+    lines = text.count("\n") + 1
+    _check_memory(path, "", lines * BYTES_PER_ROW, f"{lines:,} rows")
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         header = reader.fieldnames or []
@@ -343,19 +325,56 @@ def _build_curves(path: Path, rows: list[tuple[dict, int]]):
             raise InputError(str(path), f"model {model}", "either a frame stage, or both "
                              "prefill and decode (an LLM)", sorted(stages))
 
+    for (model, stage, backend), points in groups.items():
+        if None in points and len(points) > 1:
+            raise InputError(str(path), f"line {points[None][0][1]}, seq_len", f"a seq_len "
+                             f"on every {model}/{stage}/{backend} row, or on none", "")
+    _check_tables(path, groups, stage2layers, len(rows))
     curves = {}
     for (model, stage, backend), points in groups.items():
-        layers = stage2layers[model, stage]
-        has_len = {seq_len is not None for seq_len in points}
-        if len(has_len) > 1:
-            line = points[None][0][1]
-            raise InputError(str(path), f"line {line}, seq_len", f"a seq_len on every "
-                             f"{model}/{stage}/{backend} row, or on none", "")
-        seq_lens = sorted(points) if has_len == {True} else [None]
-        table = np.array([_layer_vector(path, points[s], layers) for s in seq_lens])
+        seq_lens = sorted(points) if None not in points else [None]
         curves[model, stage, backend] = Curve(
-            None if seq_lens == [None] else np.array(seq_lens, dtype=float), table)
+            None if seq_lens == [None] else np.array(seq_lens, dtype=float),
+            _layer_table(path, points, seq_lens, stage2layers[model, stage], "latency_ms"))
     return curves, stage2layers
+
+
+BYTES_PER_ROW = 1_500  # a row read, validated and grouped (peak RSS: about 1.3 KB a row)
+
+
+def _check_tables(path: Path, groups: dict, stage2layers: dict, rows: int) -> None:
+    """Refuse (exit 2) a database whose per-layer tables would not fit in memory: every
+    listed length of a curve takes 8 bytes per layer (twice more with min/max bounds),
+    a whole-stage row too when the tables are used — so 3,000 rows of `layers: 100000`
+    are 2.4 GB, from a file of 77 KB."""
+    cells = {key: len(points) * stage2layers[key[:2]] * (3 if _has_bounds(points) else 1)
+             for key, points in groups.items()}
+    biggest = max(cells, key=cells.get)
+    points = groups[biggest]
+    line = min(line for same_len in points.values() for _, line in same_len)
+    layers = stage2layers[biggest[:2]]
+    _check_memory(path, f"line {line}, layers", 8 * sum(cells.values()) + rows * BYTES_PER_ROW,
+                  f"{rows:,} rows and their per-layer tables", f"; 8 bytes per layer and "
+                  f"listed length, whole-stage rows too: the largest is {'/'.join(biggest)}, "
+                  f"{len(points):,} length(s) x {layers:,} layers", layers)
+
+
+def _check_memory(path: Path, field: str, need: int, what: str, note: str = "",
+                  got: object = ...) -> None:
+    limit = limits.max_memory()
+    if limits.BASE_BYTES + need > limit:
+        raise InputError(str(path), field, f"a latency database that fits in {_gib(limit)} of "
+                         f"memory ({what} need about {_gib(need)}{note}): fewer rows or "
+                         "layers, or raise --max-memory", got)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def _has_bounds(points: dict) -> bool:
+    return any(r[c] is not None for same_len in points.values() for r, _ in same_len
+               for c in BOUND_COLUMNS)
 
 
 def _build_bound_curves(path: Path, rows: list[tuple[dict, int]]):
@@ -368,31 +387,44 @@ def _build_bound_curves(path: Path, rows: list[tuple[dict, int]]):
         groups.setdefault(key, {}).setdefault(row["seq_len"], []).append((row, line))
     result = {}
     for key, points in groups.items():
-        if all(r[c] is None for same_len in points.values() for r, _ in same_len
-               for c in BOUND_COLUMNS):
+        if not _has_bounds(points):
             continue
         layers = points[next(iter(points))][0][0]["layers"]
         seq_lens = sorted(points) if None not in points else [None]
-        pair = []
-        for column in BOUND_COLUMNS:
-            table = np.array([_layer_vector(path, [
-                ({**r, "latency_ms": math.nan if r[column] is None else r[column]}, line)
-                for r, line in points[s]], layers) for s in seq_lens])
-            pair.append(Curve(None if seq_lens == [None] else np.array(seq_lens, dtype=float),
-                              table))
-        result[key] = tuple(pair)
+        xs = None if seq_lens == [None] else np.array(seq_lens, dtype=float)
+        result[key] = tuple(Curve(xs, _layer_table(path, points, seq_lens, layers, column))
+                            for column in BOUND_COLUMNS)
     return result
 
 
-def _layer_vector(path: Path, rows: list[tuple[dict, int]], layers: int) -> np.ndarray:
-    """Per-layer latencies of one (model, stage, backend, seq_len) point."""
+def _layer_table(path: Path, points: dict, seq_lens: list, layers: int,
+                 column: str) -> np.ndarray:
+    """A row per listed length, a value per layer (NaN where ``column`` is empty). Whole-
+    stage rows only: a read-only broadcast of one number per length, so a row of `layers:
+    100000` costs nothing until the tables are used (``_check_tables`` counts it)."""
+    values = [_point_values(path, points[s], layers, column) for s in seq_lens]
+    if all(isinstance(v, float) for v in values):
+        return np.broadcast_to((np.array(values) / layers)[:, None], (len(values), layers))
+    table = np.empty((len(values), layers))
+    for i, value in enumerate(values):
+        table[i] = value / layers if isinstance(value, float) else value
+    return table
+
+
+def _point_values(path: Path, rows: list[tuple[dict, int]], layers: int,
+                  column: str) -> float | np.ndarray:
+    """One listed point: the whole stage's latency (a float, split uniformly over the
+    layers by the caller) or one latency per layer."""
+    def value(row: dict) -> float:
+        return math.nan if row[column] is None else row[column]
+
     whole = [(r, line) for r, line in rows if r["layer"] is None]
     if whole:
         if len(rows) > 1:
             raise InputError(str(path), f"line {rows[1][1]}", "either one whole-stage row "
                              "(layer empty) or one row per layer, not both")
-        return np.full(layers, whole[0][0]["latency_ms"] / layers)
-    by_layer = {r["layer"]: r["latency_ms"] for r, _ in rows}
+        return float(value(whole[0][0]))
+    by_layer = {r["layer"]: value(r) for r, _ in rows}
     missing = [i for i in range(layers) if i not in by_layer]
     if missing:
         r, line = rows[0]

@@ -28,6 +28,7 @@ import numpy as np
 from rtgen_opt import limits
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.taskset import INELIGIBLE, TaskSet
+from rtgen_opt.output import write_file
 from rtgen_opt.safeload import input_name, load_json, read_limited
 
 FORMAT = "rtgen-opt realization"
@@ -108,8 +109,9 @@ def realization_meta(ts: TaskSet, scenario: str, overrides) -> dict:
 
 def write_realization(path: str | Path, ts: TaskSet, r: Realization, scenario: str,
                       overrides=()) -> None:
-    """Write ``r`` as a realization file: only the entries that differ from nominal."""
-    Path(path).write_text(realization_text(ts, r, scenario, overrides))
+    """Write ``r`` as a realization file (only the entries that differ from nominal),
+    through the one atomic writer: a link at ``path`` is replaced, not followed."""
+    write_file(str(path), realization_text(ts, r, scenario, overrides))
 
 
 def realization_text(ts: TaskSet, r: Realization, scenario: str, overrides=()) -> str:

@@ -24,9 +24,11 @@ def read_request_trace(path: Path) -> tuple[Fraction, ...]:
     text = read_limited(path, str(path), "request trace (CSV)", MAX_TRACE_BYTES)
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or [c.strip() for c in rows[0]] != ["time"]:
+        # the first line is not shown: a scenario (untrusted) names this file, and may name
+        # any file the user can read (/etc/passwd, /proc/self/environ)
         raise InputError(str(path), "header", "a single column named time (per-request "
                          "tokens are not supported: give the task's input_tokens)",
-                         ",".join(rows[0]) if rows else "an empty file")
+                         f"{len(rows[0])} column(s), not time" if rows else "an empty file")
     body = [r for r in rows[1:] if any(c.strip() for c in r)]
     if not body or len(body) > limits.MAX_ARRIVAL_TIMES:
         raise InputError(str(path), "rows", f"1 to {limits.MAX_ARRIVAL_TIMES:,} arrival times",

@@ -340,13 +340,13 @@ def _template(scenario: Scenario, spec: TaskSpec, backends: tuple[str, ...]):
         per_step, low, high = (np.full(shape, INELIGIBLE, np.int64) for _ in range(3))
         for b, backend in enumerate(backends):
             if (spec.model, stage, backend) in db.curves and len(lengths):
-                ms = db.layer_ms(spec.model, stage, backend, lengths)
-                seg_ms = np.add.reduceat(ms, starts, axis=1)
+                # summed per segment without a steps x layers matrix (see Curve.segment_ms)
+                seg_ms = db.segment_ms(spec.model, stage, backend, lengths, starts)
                 # durations round up; round(…, 6) first so 14.0000000001 ms stays 14000 µs
                 per_step[:, :, b] = np.maximum(1, np.ceil(np.round(seg_ms * 1000, 6)))
                 low[:, :, b], high[:, :, b] = _duration_range(
-                    scenario.execution, per_step[:, :, b], ms,
-                    db.layer_bounds_ms(spec.model, stage, backend, lengths), starts)
+                    scenario.execution, per_step[:, :, b], db.segment_bounds_ms(
+                        spec.model, stage, backend, lengths, starts, scenario.execution))
         n_steps, n_segs = per_step.shape[:2]
         durations.append(per_step.reshape(-1, len(backends)))
         lows.append(low.reshape(-1, len(backends)))
@@ -362,23 +362,19 @@ def _template(scenario: Scenario, spec: TaskSpec, backends: tuple[str, ...]):
             np.concatenate(durations), np.concatenate(lows), np.concatenate(highs))
 
 
-def _duration_range(execution: tuple[float, float], nominal_us: np.ndarray,
-                    layer_ms: np.ndarray, bounds, starts: np.ndarray):
+def _duration_range(execution: tuple[float, float], nominal_us: np.ndarray, bounds):
     """(shortest, longest) µs of segments whose nominal durations are ``nominal_us``:
     ``floor(lo x nominal)``, ``ceil(hi x nominal)``; where the database bounds the layers
-    (``bounds``: per-layer min and max ms, NaN where a row has none), the sum over the
-    segment's layers of the database bound, or of lo/hi x the layer's nominal where it
-    has none, rounded down (min) or up (max). Never below 1 µs."""
+    (``bounds``: per side, the segment's sum of the layers' database bounds, or lo/hi x
+    the nominal where a layer has none, and whether any layer has one), that sum rounded
+    down (min) or up (max). Never below 1 µs."""
     lo, hi = execution
     low = np.floor(np.round(lo * nominal_us, 6))
     high = np.ceil(np.round(hi * nominal_us, 6))
     if bounds is not None:
-        for factor, layer_bound, out, rounding in ((lo, bounds[0], low, np.floor),
-                                                   (hi, bounds[1], high, np.ceil)):
-            given = ~np.isnan(layer_bound)
-            bounded = np.add.reduceat(given, starts, axis=1) > 0
-            layer = np.where(given, layer_bound, factor * layer_ms)
-            seg_us = rounding(np.round(np.add.reduceat(layer, starts, axis=1) * 1000, 6))
+        for (seg_ms, bounded), out, rounding in zip(bounds, (low, high), (np.floor, np.ceil),
+                                                    strict=True):
+            seg_us = rounding(np.round(seg_ms * 1000, 6))
             out[bounded] = seg_us[bounded]
     return np.maximum(1, low).astype(np.int64), np.maximum(1, high).astype(np.int64)
 

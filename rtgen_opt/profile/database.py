@@ -10,15 +10,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import platform
 import sys
 import tempfile
 from pathlib import Path
 
+from rtgen_opt import limits
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.latency import load_db
+from rtgen_opt.output import write_file
+from rtgen_opt.safeload import read_limited
 
+MAX_README_BYTES = 16 * 2**20  # a profile run adds a page; this is thousands of runs
 COLUMNS = ("model", "stage", "backend", "seq_len", "layers", "latency_ms", "layer",
            "latency_p99_ms", "latency_min_ms", "latency_max_ms", "samples", "source")
 
@@ -63,7 +66,9 @@ def _row(model, stage, backend, seq_len, layers, layer, record, head=None) -> di
 
 
 def merge_and_write(out: Path, rows: list[dict]) -> tuple[int, int]:
-    """Write ``out/latency.csv``: new rows plus the old rows of other (model, backend) pairs.
+    """Write ``out/latency.csv``: new rows plus the old rows of other (model, backend) pairs,
+    validated by the loader (on a private copy) before the one atomic writer replaces the
+    old table (a link at its path is replaced, not followed).
 
     Returns (rows written, old rows kept).
     """
@@ -72,16 +77,15 @@ def merge_and_write(out: Path, rows: list[dict]) -> tuple[int, int]:
     kept = [r for r in _existing_rows(target) if (r["model"], r["backend"]) not in replaced]
     text = _csv_text(kept + rows)
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".latency-", suffix=".csv")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    try:
-        load_db(Path(tmp), name=out.name)
-    except InputError as exc:
-        os.unlink(tmp)
-        raise InputError(str(target), "", "profiled rows that fit the database they merge "
-                         "into", str(exc)) from None
-    os.replace(tmp, target)
+    with tempfile.TemporaryDirectory() as private:
+        copy = Path(private) / "latency.csv"
+        copy.write_text(text, encoding="utf-8")
+        try:
+            load_db(copy, name=out.name)
+        except InputError as exc:
+            raise InputError(str(target), "", "profiled rows that fit the database they "
+                             "merge into", str(exc)) from None
+    write_file(str(target), text)
     return len(kept) + len(rows), len(kept)
 
 
@@ -89,8 +93,8 @@ def _existing_rows(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     load_db(path)  # refuse to merge into a table that is already invalid
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    text = read_limited(path, str(path), "a CSV file", limits.MAX_DB_BYTES)
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 def _csv_text(rows: list[dict]) -> str:
@@ -109,7 +113,8 @@ def append_readme(out: Path, request, summary: list[dict]) -> None:
     from .providers import cpu_name, logical_cpus
 
     path = out / "README.md"
-    text = path.read_text(encoding="utf-8") if path.is_file() else _readme_header(out.name)
+    text = (read_limited(path, str(path), "a README", MAX_README_BYTES) if path.is_file()
+            else _readme_header(out.name))
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     providers = "; ".join(
         f"{p} -> {request.backends[p]}" + (f" ({', '.join(f'{k}={v}' for k, v in o.items())})"
@@ -127,7 +132,7 @@ def append_readme(out: Path, request, summary: list[dict]) -> None:
         lines.append(f"| {s['model']} | {s['stage']} | {s['backend']} | "
                      f"{'' if s['seq_len'] is None else s['seq_len']} | {s['median_ms']:.3f} | "
                      f"{s['p99_ms']:.3f} | {s['samples']} | {s['unit']} |")
-    path.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    write_file(str(path), text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
 
 
 def _readme_header(name: str) -> str:

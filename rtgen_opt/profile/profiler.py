@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rtgen_opt.errors import InputError
+from rtgen_opt.safeload import load_json, read_limited
 
 from .architecture import Architecture
 from .progress import ProfileProgress
@@ -282,17 +284,27 @@ def _source(request: ProfileRequest, point: Point, timing: Timing) -> str:
             f"{request.warmup} warm-up, {date}; {what}")
 
 
+MAX_PARTIAL_BYTES = 64 * 2**20  # a record per measured point: millions of points
+
+
 def _resume(partial: Path, fingerprint: dict, keys: set[str]) -> dict[str, dict]:
-    """Points already measured by an interrupted run with the same settings."""
+    """Points already measured by an interrupted run with the same settings. The file sits
+    in the output folder, so it is read as untrusted: bounded, strict JSON per line, and
+    the first line that is not a well-formed record ends it (a torn last line, or not
+    ours: its points are measured again)."""
     if not partial.exists():
         return {}
-    lines = partial.read_text(encoding="utf-8").splitlines()
+    text = read_limited(partial, str(partial), "a profile's partial results",
+                        MAX_PARTIAL_BYTES)
     records = []
-    for line in lines:
+    for line in text.splitlines():
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = load_json(line, str(partial))
+        except InputError:
             break  # the line being written when the run was killed
+        if not isinstance(record, dict) or (records and not _is_measurement(record)):
+            break
+        records.append(record)
     if not records or records[0].get("settings") != json.loads(json.dumps(fingerprint)):
         print(f"[profile] {partial}: left by a profile with other settings; starting afresh",
               file=sys.stderr)
@@ -305,7 +317,27 @@ def _resume(partial: Path, fingerprint: dict, keys: set[str]) -> dict[str, dict]
     return done
 
 
+def _is_measurement(record: dict) -> bool:
+    """A record ``run`` writes: the point's key, its figures and its source."""
+    def number(value, optional=False) -> bool:
+        return (value is None and optional) or (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0)
+
+    return (isinstance(record.get("key"), str) and isinstance(record.get("source"), str)
+            and number(record.get("median_ms")) and number(record.get("p99_ms"))
+            and type(record.get("samples")) is int and record["samples"] >= 1
+            and number(record.get("min_ms"), True) and number(record.get("max_ms"), True))
+
+
 def _append(path: Path, record: dict) -> None:
-    with path.open("a", encoding="utf-8") as f:
+    """One line more, never through a link planted at the path (refused, exit 2)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        raise InputError(str(path), "", "a file the profile's partial results can be "
+                         "appended to (not a symbolic link)", exc.strerror or str(exc)) \
+            from None
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()

@@ -52,7 +52,52 @@ def describe_inputs(path: Path) -> list[InputSpec]:
                          f"unreadable ({type(exc).__name__})") from None
     if not model.graph.node:
         raise InputError(str(path), "", "an ONNX model file with a graph", "no nodes")
+    check_external_data(model, path)
     return graph_inputs(model)
+
+
+def check_external_data(model, path: Path) -> None:
+    """Refuse a model whose weights point at "external data" outside its own folder (an
+    absolute path, ``../``, a link leading out): ONNX Runtime would read any file the user
+    can read as weights (versions before 1.2x do not check). Read from the model's
+    protobuf, so it holds whatever ONNX Runtime version is installed."""
+    folder = path.resolve().parent
+    for tensor in _tensors(model):
+        if tensor.data_location != 1:  # TensorProto.EXTERNAL
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise InputError(str(path), f"tensor {tensor.name}", "external data in a file "
+                             "inside the model's folder (a relative location, links "
+                             "followed)", location)
+
+
+def _tensors(model):
+    """Every tensor of the model that can hold data: initializers (sparse ones too) and
+    node attributes, in every subgraph and function."""
+    graphs = [model.graph]
+    nodes = [node for function in model.functions for node in function.node]
+    while graphs or nodes:
+        if graphs:
+            graph = graphs.pop()
+            nodes.extend(graph.node)
+            yield from graph.initializer
+            yield from _sparse(graph.sparse_initializer)
+            continue
+        for a in nodes.pop().attribute:
+            yield from [a.t] if a.HasField("t") else []
+            yield from a.tensors
+            yield from _sparse([*a.sparse_tensors, *([a.sparse_tensor]
+                                                     if a.HasField("sparse_tensor") else [])])
+            graphs.extend([a.g] if a.HasField("g") else [])
+            graphs.extend(a.graphs)
+
+
+def _sparse(tensors):
+    for sparse in tensors:
+        yield sparse.values
+        yield sparse.indices
 
 
 def graph_inputs(model) -> list[InputSpec]:

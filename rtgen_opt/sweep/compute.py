@@ -10,14 +10,19 @@ from fractions import Fraction
 from pathlib import Path
 
 from rtgen_opt.errors import InputError
-from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.scenario import Scenario
 from rtgen_opt.report.tables import flatten  # the CLI's CSV flattens the same way
 from rtgen_opt.sweep.spec import Command
 
 
 @dataclass(frozen=True)
 class Run:
-    """One command at one point: the unit that is computed, cached and recorded."""
+    """One command at one point: the unit that is computed, cached and recorded.
+
+    It carries the content its key hashed — the validated scenario (overrides applied,
+    its latency database and request traces read) and each user policy's source — and
+    the worker computes from that alone: a file edited during the sweep cannot be cached
+    under the old content's key, and a Ray node reads nothing from its own disk."""
 
     point: int
     scenario: str  # as written in the sweep file
@@ -26,7 +31,8 @@ class Run:
     overrides: tuple[str, ...]  # every --set assignment, base first
     command: Command
     key: str = ""  # content hash, filled in by `plan`
-
+    loaded: Scenario | None = None  # the scenario as hashed, filled in by `plan`
+    policy_sources: tuple[tuple[str, str], ...] = ()  # (label, source text) as hashed
 
 
 # ----------------------------------------------------------------------------- one run
@@ -39,10 +45,14 @@ def compute(run: Run) -> dict:
         from rtgen_opt.model.size import check_size
         from rtgen_opt.model.taskset import build_taskset
 
-        scenario = load_scenario(run.scenario_path, run.overrides)
+        scenario = run.loaded
+        if scenario is None:
+            raise InputError(run.scenario_path, "", "a run planned by sweep.plan (it carries "
+                             "the scenario it was keyed with)")
         check_size(scenario, None)  # refused like the command line's, before building
         ts = build_taskset(scenario)
-        rows = RUNNERS[run.command.name](ts, scenario, run.command.options)
+        options = {**run.command.options, "policy_sources": dict(run.policy_sources)}
+        rows = RUNNERS[run.command.name](ts, scenario, options)
         return {"rows": [flatten(row) for row in rows], "error": None}
     except InputError as exc:
         return {"rows": None, "error": str(exc)}
@@ -53,11 +63,14 @@ def compute(run: Run) -> dict:
 
 
 def _policy(name: str, options: dict):
-    """A built-in policy by name, or a user's FILE.py:CLASS (loaded in this worker)."""
+    """A built-in policy by name, or a user's FILE.py:CLASS built from the source the run
+    carries (the file is not read again)."""
     from rtgen_opt.simulation.policies.classic import POLICIES
-    from rtgen_opt.simulation.policies.loader import load_policy
+    from rtgen_opt.simulation.policies.loader import load_policy_source
 
-    return name if name in POLICIES else load_policy(options["policy_files"][name])
+    if name in POLICIES:
+        return name
+    return load_policy_source(options["policy_files"][name], options["policy_sources"][name])
 
 
 def _simulate(ts, scenario, options: dict) -> list[dict]:

@@ -156,12 +156,14 @@ def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
     a new local Ray (with ``workers`` CPUs; 0: all) — never on a cluster merely found
     running on this machine. Every node needs the same rtgen-opt installed.
 
-    A Ray cluster is trusted (SECURITY.md): it receives every run (options and file
-    paths) and sends back pickled results, unpickled here; Ray itself authenticates no
-    one by default. A local Ray listens on every interface — Ray 2.60 has no loopback-only
-    option (its gRPC servers bind to all addresses whatever ``_node_ip_address`` says) —
-    so SECURITY.md asks for a firewall, or Ray's token mode (``RAY_AUTH_MODE=token``) set
-    before the command starts. (Setting it here fails: the driver reads it on import.)"""
+    A Ray cluster is trusted (SECURITY.md): it receives every run (options, the loaded
+    scenario, the user policies' source: a node reads no file of the sweep) and sends back
+    pickled results, unpickled here; Ray itself authenticates no one by default. A local
+    Ray listens on every interface — Ray 2.60 has no loopback-only option (its gRPC
+    servers bind to all addresses whatever ``_node_ip_address`` says) — so SECURITY.md
+    asks for a trusted network or a firewall, or Ray's token mode (``RAY_AUTH_MODE=
+    token``) set before the command starts. (Setting it here fails: the driver reads it
+    on import.)"""
     import logging
 
     ray = _import_ray()

@@ -32,6 +32,7 @@ from rtgen_opt import __version__
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.scenario import Scenario, load_scenario
 from rtgen_opt.output import STDOUT, csv_cell, write_file, write_with
+from rtgen_opt.safeload import read_limited
 from rtgen_opt.sweep.cache import CACHE_FORMAT, ResultCache, default_cache_dir  # noqa: F401
 from rtgen_opt.sweep.compute import Run
 from rtgen_opt.sweep.engines import ENGINES
@@ -66,9 +67,16 @@ def expand(spec: SweepSpec) -> list[tuple[int, str, str, tuple]]:
 
 def plan(spec: SweepSpec) -> list[Run]:
     """Every run of the sweep, validated and keyed. A point whose overrides the scenario
-    rejects is bad input (exit 2), named with its assignments: nothing has run yet."""
+    rejects is bad input (exit 2), named with its assignments: nothing has run yet.
+
+    Each run carries what its key hashes — the loaded scenario and the policies' source —
+    so that the worker computes from exactly that (``compute.Run``). Points whose latency
+    databases have the same rows share one loaded copy."""
     runs = []
     fingerprint = code_fingerprint()
+    sources = {c.name: policy_sources(c) for c in spec.commands}
+    databases: dict[str, object] = {}
+    arrivals: dict = {}
     for index, scenario, path, combo in expand(spec):
         overrides = spec.base_overrides + tuple(assignment(k, v) for k, v in combo)
         try:
@@ -80,11 +88,35 @@ def plan(spec: SweepSpec) -> list[Run]:
         if loaded.horizon is None:
             raise InputError(spec.source, "horizon", f"a horizon for {scenario}, which has "
                              "none: the sweep's `horizon`, or an axis of horizons", "nothing")
+        loaded = _shared(loaded, databases, arrivals)
         for command in spec.commands:
             _check_against_scenario(spec, command, loaded, index)
-            run = Run(index, scenario, path, combo, overrides, command)
-            runs.append(dataclasses.replace(run, key=run_key(loaded, command, fingerprint)))
+            key = run_key(loaded, command, fingerprint, sources[command.name])
+            runs.append(Run(index, scenario, path, combo, overrides, command, key, loaded,
+                            tuple(sorted(sources[command.name].items()))))
     return runs
+
+
+def _shared(scenario: Scenario, databases: dict, arrivals: dict) -> Scenario:
+    """``scenario`` holding the one loaded copy of an equal latency database and of equal
+    arrival times (a request trace of 100,000 times, the same at every point): the runs
+    keep their scenarios until computed, and a sweep has up to ``MAX_RUNS`` of them."""
+    db = databases.setdefault(db_fingerprint(scenario), scenario.db)
+    tasks = tuple(t if t.arrivals is None else
+                  dataclasses.replace(t, arrivals=arrivals.setdefault(t.arrivals, t.arrivals))
+                  for t in scenario.tasks)
+    return dataclasses.replace(scenario, db=db, tasks=tasks)
+
+
+MAX_POLICY_BYTES = 4 * 2**20
+
+
+def policy_sources(command: Command) -> dict[str, str]:
+    """Label -> source text of each user policy file the command names, read once: the
+    text is hashed into the key and travels with the run."""
+    return {label: read_limited(Path(spec.rpartition(":")[0]), spec, "a policy file (Python)",
+                                MAX_POLICY_BYTES)
+            for label, spec in command.options.get("policy_files", {}).items()}
 
 
 def _check_against_scenario(spec: SweepSpec, command: Command, scenario: Scenario,
@@ -99,15 +131,18 @@ def _check_against_scenario(spec: SweepSpec, command: Command, scenario: Scenari
 # ----------------------------------------------------------------------------- cache
 
 
-def run_key(scenario: Scenario, command: Command, fingerprint: str) -> str:
+def run_key(scenario: Scenario, command: Command, fingerprint: str,
+            sources: dict[str, str] | None = None) -> str:
     """The content hash of a run: what it computes from, and nothing else (not the file
-    names, not the time)."""
+    names, not the time). ``sources``: the user policies' text (read now when None)."""
+    sources = policy_sources(command) if sources is None else sources
     content = {
         "format": CACHE_FORMAT, "version": __version__, "code": fingerprint,
         "scenario": repr(dataclasses.replace(scenario, db=None, source="")),
         "db": db_fingerprint(scenario), "command": command.name, "options": command.options,
-        "policy_code": {spec: hashlib.sha256(Path(spec.rpartition(":")[0]).read_bytes())
-                        .hexdigest() for spec in command.options.get("policy_files", {}).values()},
+        "policy_code": {command.options["policy_files"][label]:
+                        hashlib.sha256(text.encode()).hexdigest()
+                        for label, text in sources.items()},
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
@@ -266,7 +301,7 @@ def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int)
     from rtgen_opt.model.size import check_size
 
     todo = [r for r in runs if cache.get(r.key) is None]
-    scenarios = {r.point: load_scenario(r.scenario_path, r.overrides) for r in todo}
+    scenarios = {r.point: r.loaded for r in todo}
     estimates = [check_size(s, None) for s in scenarios.values()]
     segments = sum(e.segments for e in estimates if e is not None)
     simulations = sum(len(r.command.options["policies"]) for r in todo

@@ -41,6 +41,10 @@ TOP_KEYS = ("name", "description", "scenario", "scenarios", "horizon", "set", "g
             "run", "plots")
 COMMANDS = ("simulate", "solve", "check", "gap")
 MAX_SWEEP_BYTES = 256 * 2**10  # as a scenario file: a sweep file is a page of YAML
+# Runs (points x commands) of one sweep: each point's scenario is loaded and kept while
+# planning (~0.03 s and a few KB each), so 100,000 is about an hour and a few hundred MB
+# of planning — far above a useful sweep, far below what 1 KB of axes can multiply to.
+MAX_RUNS = 100_000
 
 
 # ----------------------------------------------------------------------------- the file
@@ -125,6 +129,12 @@ def load_sweep(ref: str) -> SweepSpec:
         settings = _Mapping(source, "set", top.get("set"), None)
         base += [assignment(key, _scalar_or_json(settings, key)) for key in settings.keys()]
     axes = _axes(top)
+    commands = _commands(top)
+    runs = len(scenarios) * math.prod(len(a.values) for a in axes) * len(commands)
+    if runs > MAX_RUNS:
+        raise top.error("grid" if top.has("grid") else "zip" if top.has("zip") else
+                        "scenarios", f"at most {MAX_RUNS:,} runs (scenarios x the axes' "
+                        "values x commands)", f"{runs:,}")
     name = top.text("name", path.stem)
     if "/" in name or "\\" in name or name.startswith("."):
         raise top.error("name", "a name without slashes that does not start with a dot (it "
@@ -133,7 +143,7 @@ def load_sweep(ref: str) -> SweepSpec:
         name=name, description=top.text("description", ""),
         source=source, scenarios=tuple(scenarios),
         scenario_paths=tuple(_scenario_path(top, s, path.parent) for s in scenarios),
-        base_overrides=tuple(base), axes=axes, commands=_commands(top),
+        base_overrides=tuple(base), axes=axes, commands=commands,
         plots=tuple(_text_list(top, "plots")) if top.has("plots") else ())
 
 

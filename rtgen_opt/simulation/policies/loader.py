@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+import types
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -55,14 +56,37 @@ def _class_from_file(path: Path, class_name: str) -> type:
         sys.modules.pop(module_name, None)
         raise InputError(str(path), "", "a Python file that imports without error",
                          f"{type(exc).__name__}: {exc}") from None
+    return _class_from_module(module, str(path), class_name)
+
+
+def load_policy_source(spec: str, source: str) -> Policy:
+    """The policy ``FILE.py:CLASS`` built from ``source``, the file's text as read earlier,
+    not from the file as it is now: a sweep's worker runs exactly the code its cache key
+    hashed (the file may have changed since, or be absent on a Ray node). The module's
+    ``__file__`` is still FILE, for messages and for files the policy reads beside it."""
+    path, _, class_name = spec.rpartition(":")
+    module_name = f"rtgen_opt_user_policy_{abs(hash(path))}"
+    module = types.ModuleType(module_name)
+    module.__file__ = path
+    try:
+        sys.modules[module_name] = module  # (dataclasses and pickling look modules up)
+        exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 (trusted: SECURITY.md)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's file is bad input
+        sys.modules.pop(module_name, None)
+        raise InputError(path, "", "a Python file that imports without error",
+                         f"{type(exc).__name__}: {exc}") from None
+    return _guarded(_class_from_module(module, path, class_name), spec)
+
+
+def _class_from_module(module, path: str, class_name: str) -> type:
     cls = getattr(module, class_name, None)
     if cls is None:
         found = [n for n, v in vars(module).items() if inspect.isclass(v)
-                 and issubclass(v, Policy) and v is not Policy and v.__module__ == module_name]
-        raise InputError(str(path), class_name, f"a class named {class_name!r} "
+                 and issubclass(v, Policy) and v is not Policy and v.__module__ == module.__name__]
+        raise InputError(path, class_name, f"a class named {class_name!r} "
                          f"({EXPECTED_CLASS}); the file defines "
                          f"{', '.join(found) or 'no policy class'}")
-    return _checked_class(cls, str(path), class_name)
+    return _checked_class(cls, path, class_name)
 
 
 def _class_from_entry_point(entry) -> type:
