@@ -79,9 +79,10 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         _fail(130, "interrupted")
     except MemoryError:
-        _fail(2, "error: out of memory: the task set or the model is too large for this "
-              "machine; shorten --horizon, coarsen granularity, or lower --max-memory so "
-              "the size check refuses it before building", debug)
+        _fail(2, "error: out of memory: the inputs (scenario, database, horizon) need more "
+              "than this machine has, though --max-memory allowed them; shorten --horizon "
+              "or coarsen granularity, and set --max-memory to what the machine can give "
+              "so the size check refuses such inputs before building", debug)
     except SolverCrash as exc:
         _fail(70, f"error: {exc}", debug)
     except BrokenPipeError:  # `rtgen-opt ... | head`
