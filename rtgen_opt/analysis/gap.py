@@ -29,6 +29,7 @@ from rtgen_opt.formulations.bounds.windows import window_bound
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.model.taskset import TaskSet
+from rtgen_opt.optimisation.matched_windows import MatchedWindows
 from rtgen_opt.optimisation.solve import service_matched_problem, solve, solve_problem
 from rtgen_opt.simulation.executor import simulate
 from rtgen_opt.simulation.policies.classic import POLICIES, Policy
@@ -66,6 +67,7 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
     chosen = list(POLICIES.values()) if policies is None else policies
     policies, traces, seeds = [], {}, [optimum.schedule if optimum.replay_ok else None]
     each = SHARES["matched"] * time_limit_s / len(chosen)
+    windows = MatchedWindows()  # the matched upper bound, window by window
     for policy in chosen:
         if stopped():
             break
@@ -79,7 +81,7 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                 problem = service_matched_problem(ts, trace)
                 matched = solve_problem(problem, each, workers,
                                         warm=firm_schedule(ts, trace), warm_name=name,
-                                        stages=("violations",))
+                                        stages=("violations",), upper=windows)
                 matched = _with_window_bound(problem, matched)
         except TimeUp:
             say(f"{name}: matched optimum cut by the time limit")
