@@ -3,7 +3,9 @@ against independent oracles: on random small scenarios with overlapping requests
 forests and token deadlines taken from policies' traces, its schedule replays, meets the
 matched deadlines (checked here from the policy's trace, not from the problem), and is
 never below the CP-SAT optimum of the matched problem nor below its lower bounds; equal
-windows are solved once and shifted; with one worker it is reproducible."""
+windows are solved once and shifted; with one worker it is reproducible. The windows'
+lower bound (CP-SAT on each window without the frames around it) never exceeds the
+optimum."""
 
 from __future__ import annotations
 
@@ -70,10 +72,13 @@ def meets_the_policy(ts: TaskSet, trace: Schedule, schedule: Schedule) -> None:
             assert ours[0] <= policy[0] and ours[1] <= policy[1], (job, ours, policy)
 
 
-def check_matched(ts: TaskSet, policy: str) -> tuple[Problem, Schedule, float]:
+def check_matched(ts: TaskSet, policy: str) -> tuple[Problem, Schedule, float, float]:
+    """The matched schedule replays, meets the policy's token times, and lies above every
+    lower bound; the windows' own bound lies below it. Returns the problem, the schedule,
+    its weighted drops and the windows' bound."""
     trace = simulate(ts, policy).schedule
     problem = service_matched_problem(ts, trace)
-    schedule, _ = matched_schedule(problem, firm_schedule(ts, trace), 2.0, workers=1)
+    schedule, report = matched_schedule(problem, firm_schedule(ts, trace), 2.0, workers=1)
     check = replay(ts, schedule, service_rules(problem))
     assert check.ok, check.violations[:3]
     meets_the_policy(ts, trace, schedule)
@@ -82,29 +87,33 @@ def check_matched(ts: TaskSet, policy: str) -> tuple[Problem, Schedule, float]:
     assert upper >= lower_bound(problem).value - 1e-6
     bound = window_bound(problem)
     assert bound is None or upper >= bound.value - 1e-6
-    return problem, schedule, upper
+    assert report.lower_bound <= upper + 1e-6
+    return problem, schedule, upper, report.lower_bound
 
 
 @SETTINGS
 @given(ts=after_scenarios(), policy=POLICIES)
 def test_matched_schedule_replays_meets_the_policy_and_stays_above_the_optimum(ts, policy):
-    problem, _, upper = check_matched(ts, policy)
-    assert upper >= proven_optimum(problem) - 1e-6
+    problem, _, upper, lower = check_matched(ts, policy)
+    optimum = proven_optimum(problem)
+    assert lower - 1e-6 <= optimum <= upper + 1e-6
 
 
 @SETTINGS
 @given(ts=tight_scenarios(), policy=POLICIES)
 def test_matched_schedule_on_tight_frames(ts, policy):
-    problem, _, upper = check_matched(ts, policy)
-    assert upper >= proven_optimum(problem) - 1e-6
+    problem, _, upper, lower = check_matched(ts, policy)
+    optimum = proven_optimum(problem)
+    assert lower - 1e-6 <= optimum <= upper + 1e-6
 
 
 @pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ts=st.one_of(after_scenarios(), tight_scenarios()), policy=POLICIES)
 def test_matched_schedule_many(ts, policy):
-    problem, _, upper = check_matched(ts, policy)
-    assert upper >= proven_optimum(problem) - 1e-6
+    problem, _, upper, lower = check_matched(ts, policy)
+    optimum = proven_optimum(problem)
+    assert lower - 1e-6 <= optimum <= upper + 1e-6
 
 
 def repeating(tmp_path, times: list[int]) -> TaskSet:

@@ -36,12 +36,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
-from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.model.schedule import Schedule, assign_instances
 from rtgen_opt.model.taskset import NO_DEADLINE
 from rtgen_opt.optimisation.construct import ConstructionFailed, construct, unserved
@@ -51,6 +51,10 @@ from rtgen_opt.optimisation.construct.units import required_jobs
 from rtgen_opt.supervise import interrupted
 
 CONSTRUCT_SHARE = 0.3  # of a window's budget, for the construction (the rest: CP-SAT)
+# above this many segments a window gets no CP-SAT: on scenario_c's 1,200-segment windows
+# it needs 10 s with two workers to gain one frame over the construction, 5 s to prove
+# nothing (its bound stays 0); scenario_a's 600-segment windows are proven in 0.1-20 s
+CPSAT_MAX_SEGMENTS = 1000
 
 Say = Callable[[str], None]
 Rows = list[tuple[int, int, int, int]]  # (segment, backend, start, end)
@@ -65,12 +69,23 @@ class Window:
     jobs: tuple[int, ...]  # requests (with their predecessors) and frames, sorted
 
 
+class Answer(NamedTuple):
+    """A window's rows, what made them, and the window's proven lower bound."""
+
+    rows: Rows
+    source: str
+    bound: float = 0.0
+    exact: bool = False  # the rows drop no more than the bound: optimal here
+
+
 @dataclass
 class MatchedReport:
     """What the windows did, for the progress line and the upper bound's method."""
 
     windows: int = 0
     solved: int = 0  # distinct windows (the others were shifted copies)
+    lower_bound: float = 0.0  # Σ of the windows' bounds (step 5)
+    exact: int = 0  # windows whose answer meets their bound
     improved_by: dict[str, int] | None = None  # source -> windows where it was kept
     wall_s: float = 0.0
 
@@ -88,6 +103,11 @@ class MatchedWindows:
 
     def __init__(self) -> None:
         self._base: tuple[object, tuple, Schedule] | None = None
+        self._last: tuple[Problem, MatchedReport] | None = None
+
+    def report_for(self, problem: Problem) -> MatchedReport | None:
+        """The report of the windows built for ``problem`` (None: they were not)."""
+        return self._last[1] if self._last and self._last[0] is problem else None
 
     def __call__(self, problem: Problem, budget_s: float, workers: int, seed: int,
                  floor: Schedule | None, say: Say) -> tuple[Schedule | None, str]:
@@ -96,6 +116,7 @@ class MatchedWindows:
             self._base = (problem.ts, problem.blocked, frames_only(problem))
         schedule, report = matched_schedule(problem, floor, budget_s, workers, seed,
                                             self._base[2], say)
+        self._last = (problem, report)
         return schedule, report.describe()
 
 
@@ -144,9 +165,10 @@ def request_windows(problem: Problem) -> list[Window]:
 
 def matched_schedule(problem: Problem, floor: Schedule | None, budget_s: float,
                      workers: int = 1, seed: int = 0, base: Schedule | None = None,
-                     progress: Say | None = None) -> tuple[Schedule, MatchedReport]:
+                     progress: Say | None = None) -> tuple[Schedule | None, MatchedReport]:
     """The schedule of the module docstring (without a required request: the frames
-    alone).
+    alone; None when a window found nothing that serves its requests around its
+    boundary, the policy's rows included), and in the report the windows' lower bound.
     ``floor``: a schedule feasible for ``problem`` (the policy's firm schedule); ``base``:
     ``frames_only(problem)`` when already computed. The windows share ``budget_s``
     equally, fixed before the first solve (reproducible with one worker)."""
@@ -169,19 +191,24 @@ def matched_schedule(problem: Problem, floor: Schedule | None, budget_s: float,
     subs = [_sub_problem(problem, w, outside) for w in windows]
     keys = [_shape(sub, w, own) for sub, w, own in zip(subs, windows, owns)]
     each = budget_s / len(set(keys))  # per distinct window
-    memo: dict[tuple, tuple[Rows, str, Window]] = {}  # shape -> answer, source, window
+    memo: dict[tuple, tuple[Answer, Window]] = {}  # shape -> answer, window solved
     rows = list(outside)
     for n, (window, sub, own, key) in enumerate(zip(windows, subs, owns, keys)):
         if key not in memo:
             if interrupted():  # Ctrl-C: the windows left keep the policy's own rows
-                memo[key] = (*(_fit(sub, own) or ([], "none")), window)
+                memo[key] = (_fit(sub, own) or Answer([], "none"), window)
             else:
-                memo[key] = (*_solve_window(sub, own, each, workers, seed), window)
+                relaxed = _sub_problem(problem, window, [])
+                memo[key] = (_solve_window(sub, relaxed, own, each, workers, seed), window)
                 report.solved += 1
-        found, source, solved = memo[key]
-        rows += _shift(ts, found, solved, window)
-        report.improved_by[source] = report.improved_by.get(source, 0) + 1
-        say(f"matched window {n + 1}/{len(windows)}: {source}")
+        answer, solved = memo[key]
+        if answer.source == "none":  # a window whose requests nothing served
+            return None, report
+        rows += _shift(ts, answer.rows, solved, window)
+        report.lower_bound += answer.bound
+        report.exact += answer.exact
+        report.improved_by[answer.source] = report.improved_by.get(answer.source, 0) + 1
+        say(f"matched window {n + 1}/{len(windows)}: {answer.source}")
     report.windows = len(windows)
     report.wall_s = time.perf_counter() - started
     return assign_instances(rows, ts.instances), report
@@ -260,34 +287,50 @@ def _shift(ts, rows: Rows, solved: Window, window: Window) -> Rows:
 # ----------------------------------------------------------------------------- one window
 
 
-def _solve_window(sub: Problem, own: Rows, budget_s: float, workers: int,
-                  seed: int) -> tuple[Rows, str]:
-    """The best of the policy's rows, the construction and CP-SAT (step 3)."""
+def _solve_window(sub: Problem, relaxed: Problem, own: Rows, budget_s: float,
+                  workers: int, seed: int) -> Answer:
+    """The best of the policy's rows, the construction and CP-SAT (step 3), and the
+    window's lower bound (step 5)."""
     best = _fit(sub, own)
-    floor = _schedule(sub, best[0]) if best is not None else None
+    floor = _schedule(sub, best.rows) if best is not None else None
     try:
         built, _ = construct(sub, CONSTRUCT_SHARE * budget_s, max(1, workers), seed,
                              floor=floor)
-        if not unserved(sub, built):
-            candidate = (_rows(built), "construction")
-            if best is None or _lost(sub, candidate[0]) < _lost(sub, best[0]):
-                best = candidate
+        if not unserved(sub, built) and (best is None or _lost(sub, _rows(built))
+                                         < _lost(sub, best.rows)):
+            best = Answer(_rows(built), "construction")
     except ConstructionFailed:
         pass
-    if best is None:
-        return [], "none"
-    if _lost(sub, best[0]) > 0:
-        model = CpSatModel(sub)
-        result = model.solve((1 - CONSTRUCT_SHARE) * budget_s, workers, seed,
-                             hint=_schedule(sub, best[0]), stages=("violations",))
-        if result.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) \
-                and result.schedule is not None \
-                and _lost(sub, _rows(result.schedule)) < _lost(sub, best[0]):
-            best = (_rows(result.schedule), "CP-SAT")
-    return best
+    if best is None:  # nothing serves the window's requests around its boundary
+        return Answer([], "none")
+    if sum(len(sub.segments(int(j))) for j in sub.job_ids) > CPSAT_MAX_SEGMENTS:
+        return best
+    each = (1 - CONSTRUCT_SHARE) * budget_s / 2
+    found = CpSatModel(relaxed).solve(each, workers, seed, hint=_schedule(sub, best.rows),
+                                      stages=("violations",))
+    bound = found.violations_lower_bound
+    if found.schedule is not None and _fits_boundary(sub, relaxed, found.schedule) \
+            and _lost(sub, _rows(found.schedule)) < _lost(sub, best.rows):
+        best = Answer(_rows(found.schedule), "CP-SAT")
+    if _lost(sub, best.rows) > bound * sub.weight_scale + 1e-9:
+        found = CpSatModel(sub).solve(each, workers, seed, hint=_schedule(sub, best.rows),
+                                      stages=("violations",))
+        if found.schedule is not None and _lost(sub, _rows(found.schedule)) \
+                < _lost(sub, best.rows):
+            best = Answer(_rows(found.schedule), "CP-SAT")
+    return best._replace(bound=bound,
+                         exact=_lost(sub, best.rows) <= bound * sub.weight_scale + 1e-9)
 
 
-def _fit(sub: Problem, own: Rows) -> tuple[Rows, str] | None:
+def _fits_boundary(sub: Problem, relaxed: Problem, schedule: Schedule) -> bool:
+    """``schedule`` (of the relaxed window) keeps clear of the boundary's rows."""
+    boundary = set(sub.blocked) - set(relaxed.blocked)
+    rows = _rows(schedule)
+    return all(_load([(s, e) for _, c, s, e in rows if c == b], lo, hi) == 0
+               for b, lo, hi in boundary)
+
+
+def _fit(sub: Problem, own: Rows) -> Answer | None:
     """The policy's rows in the window: its request rows (None when one collides with
     blocked time) and its frames that fit beside them and the boundary."""
     ts = sub.ts
@@ -311,7 +354,7 @@ def _fit(sub: Problem, own: Rows) -> tuple[Rows, str] | None:
             for _, b, s, e in rows:
                 busy.setdefault(b, []).append((s, e))
             kept += rows
-    return kept, "policy"
+    return Answer(kept, "policy")
 
 
 def _load(intervals: list[tuple[int, int]], s: int, e: int) -> int:
