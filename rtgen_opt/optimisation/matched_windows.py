@@ -1,4 +1,5 @@
-"""The service-matched upper bound: a schedule built window by window around the requests.
+"""The service-matched upper bound, a schedule built window by window around the requests
+(and a lower bound beside it).
 
 A service-matched problem (``solve.service_matched_problem``) gives each request a first-
 and a last-token deadline: the policy's own. Between the requests there are only frames,
@@ -7,23 +8,30 @@ scenarios). So the schedule is cut in time:
 
 1. **Windows.** Each required request's span runs from the earliest release in its chain
    (its `after` predecessors) to its last due time (the end of the run without a token
-   deadline); overlapping spans form one window,
-   widened on both sides by the longest relative deadline of a frame (``margin``). A
-   window's jobs are its requests and the frames whose [release, deadline] lies inside.
+   deadline); overlapping spans form one window, widened on both sides by the longest
+   relative deadline of a frame (the margin). A window's jobs are its requests and the
+   frames whose [release, deadline] lies inside (frames in `after` chains stay outside).
 2. **Outside the windows** the frames keep the frames-only schedule (``frames_only``).
    Its frames that meet a window without lying inside it are the window's *boundary*: they
    stay, and the window sees them as blocked time. The margin keeps them clear of the
    requests: a boundary frame ends before the earliest release, or starts after the last
    due time, so the policy's own request rows never collide with them.
-3. **Inside a window** the best of three schedules of the window's sub-problem, in order:
-   the policy's own (its request rows and the frames of it that fit around the boundary),
-   the construction (``construct``, honouring the token deadlines, never worse than the
-   policy's), then CP-SAT on the whole window hinted with the best so far, on a
-   deterministic budget. Each is kept only when it drops less frame weight.
+3. **Inside a window** the best of these schedules of the window's sub-problem, in
+   order: the policy's own (its request rows and the frames of it that fit around the
+   boundary), the construction (``construct``, honouring the token deadlines, never worse
+   than the policy's), then — on windows of at most ``CPSAT_MAX_SEGMENTS`` segments —
+   CP-SAT hinted with the best so far, on a deterministic budget: first on the window
+   without its boundary (step 5; its answer counts where it keeps clear of the boundary),
+   then with it. Each is kept only when it drops less frame weight.
 4. **Equal windows are solved once.** Requests every 5 s among frames of a 50 ms pattern
    give windows equal up to a shift of time: everything the window's solve reads (its
    jobs, blocked time, deadlines and the policy's rows, relative to the window's start)
    is the memo key, and the answer is shifted to the next such window.
+5. **A lower bound** comes with it: CP-SAT's proven bound on each window *without* its
+   boundary frames is at most what an optimal schedule of the whole problem drops among
+   the window's frames (restricted to the window's jobs, that schedule is feasible there:
+   fewer jobs, no boundary), and the windows share no job, so the sum over the windows
+   is at most the optimum. It has no certificate.
 
 The windows' rows and the frames outside them form one schedule (instances assigned
 afterwards), feasible for the whole problem: each window's answer is feasible for its

@@ -14,7 +14,9 @@ NPU), its first-token segments back to back on one lane, and every segment in id
 plan is kept, then the earliest first token. Decode then goes into idle time, never
 displacing a frame; where that would miss the last token's deadline (service-matched
 problems) it is placed like the first-token work, and as a last resort as early as
-possible.
+possible. Under a last-token deadline the decode's cost depends on when the first token
+comes, so there each plan — and "asap", the earliest first token — is scored with its
+decode placed, and the cheapest whole request wins.
 """
 
 from __future__ import annotations
