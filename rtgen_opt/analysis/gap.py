@@ -3,9 +3,12 @@
 For every policy P (docs/semantics.md): its violations, and its **service-matched optimum**
 OPT(P) — the fewest violations of any schedule that gives every request P completed its
 first and last token no later than P did (requests P did not complete are free). P's own
-firm schedule is feasible for OPT(P) and warm-starts it, so the gap violations(P) - OPT(P)
-is never negative; when OPT(P) is not proven, the gap lies between violations(P) -
-OPT(P).violations (a proven minimum) and violations(P) - its lower bound (the maximum).
+firm schedule is feasible for OPT(P) and is its floor (an earlier policy's matched optimum
+replaces it where that meets P's deadlines and drops less), so the gap violations(P) -
+OPT(P) is never negative. On long horizons the matched windows
+(``optimisation/matched_windows.py``) build OPT(P)'s schedule, and a bound beside it.
+When OPT(P) is not proven, the gap lies between violations(P) - OPT(P).violations (a
+proven minimum) and violations(P) - its lower bound (the maximum).
 
 The gap is never clamped: a negative one means a bug (the policy's firm schedule is
 feasible for OPT(P) and seeds it), so it stops the command as an internal error with both
