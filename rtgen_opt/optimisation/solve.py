@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +55,12 @@ BOUND_SHARE = 0.1  # of a problem's budget, for the phase-LP bound (seconds at 6
 BLOCK_SHARE = 0.2  # of a problem's budget, kept for the block bound when a gap remains
 CONSTRUCT_BEFORE_MODEL = 500  # segments: above this a model is hinted by the construction
 CONSTRUCT_SHARE = 0.3  # of the model's budget, for that construction
+
+
+# builds a schedule for a long problem: (problem, budget_s, workers, seed, floor, say) ->
+# (a schedule feasible for the problem or None, what made it)
+UpperBound = Callable[[Problem, float, int, int, "Schedule | None", Callable[[str], None]],
+                      "tuple[Schedule | None, str]"]
 
 
 @dataclass
@@ -154,10 +161,11 @@ def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int
                   solver: str = "cpsat", mip_solver: str = "cbc",
                   export_model: str | None = None, started: float | None = None,
                   stages: tuple[str, ...] = ("violations", "ttft", "tpt"),
-                  progress=None) -> SolveOutcome:
+                  progress=None, upper: UpperBound | None = None) -> SolveOutcome:
     """Bound and solve ``problem`` (the plain problem, a service-matched one, a TTFT
     cap...) within ``budget_s``; ``warm`` must be feasible for it: the answer is never
-    worse."""
+    worse. ``upper``: on long horizons, what builds the schedule instead of the
+    construction of the whole problem (``gap`` passes the matched windows)."""
     started = time.perf_counter() if started is None else started
     say = progress or (lambda message: None)
     say("lower bound: phase LP and Lagrangian prices")
@@ -170,7 +178,7 @@ def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int
                                mip_solver, export_model, started, stages)
     else:
         outcome = _solve_long(problem, remaining, workers, seed, warm, warm_name, say,
-                              started)
+                              started, build=upper)
     if outcome.violations is None or outcome.violations > bound.value:
         say("lower bound: block bound (frames with slack)")
         bound = abandonable(lambda: max_bound(problem, bound), bound)
@@ -245,11 +253,17 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
     return outcome
 
 
-def _solve_long(problem, budget, workers, seed, warm, warm_name, say, started
-                ) -> SolveOutcome:
-    """Long horizons: a schedule by construction (the bound comes from the caller)."""
-    schedule = _construct(problem, budget, workers, seed, warm, say)
-    made_by = "kill-aware construction"
+def _solve_long(problem, budget, workers, seed, warm, warm_name, say, started,
+                build: UpperBound | None = None) -> SolveOutcome:
+    """Long horizons: a schedule by construction, or by ``build`` (the bound comes from
+    the caller)."""
+    if build is None:
+        schedule = _construct(problem, budget, workers, seed, warm, say)
+        made_by = "kill-aware construction"
+    else:  # Ctrl-C or the deadline abandon it: the floor is the answer so far
+        schedule, made_by = abandonable(
+            lambda: build(problem, budget, workers, seed, warm, say),
+            (warm, f"{warm_name}'s schedule (the search was interrupted)"))
     upper = math.inf if schedule is None else claimed_violations(problem, schedule)
     notes = [f"upper bound from the {made_by}"] if schedule is not None else []
     if warm is not None:

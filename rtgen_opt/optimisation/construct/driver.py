@@ -65,7 +65,7 @@ def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int
     say = progress or (lambda message: None)
     report = ConstructionReport()
     scale = problem.weight_scale
-    weights = _int_weights(problem, scale)
+    weights = int_weights(problem, scale)
     total = int(weights.sum())
     frames = Frames.of(problem)
     board, report.mapping = map_frames(problem, weights, frames)
@@ -80,11 +80,11 @@ def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int
             board, frames, POLISH_SHARE * time_limit_s, workers, seed, say)
     schedule = report.constructed = board.schedule() if placed else None
     report.after_polish = (total - board.placed_weight) / scale if placed else math.inf
-    if floor is not None and (schedule is None or _dropped(problem, floor, weights) / scale
+    if floor is not None and (schedule is None or weight_dropped(problem, floor, weights) / scale
                               < report.after_polish):
         say("the schedule given as a floor drops less: kept instead")
         report.source = "floor"
-        schedule, report.after_polish = floor, _dropped(problem, floor, weights) / scale
+        schedule, report.after_polish = floor, weight_dropped(problem, floor, weights) / scale
     if sum(len(problem.segments(j)) for j in problem.job_ids.tolist()) <= GREEDY_FLOOR_SEGMENTS:
         schedule = _never_worse_than_greedy(problem, schedule, report, weights, say)
     if schedule is None:
@@ -129,7 +129,7 @@ def _never_worse_than_greedy(problem: Problem, schedule: Schedule | None,
     """The plain greedy schedule (requests first, then frames), when it serves every
     required request in time and drops less: a floor under the construction."""
     greedy = greedy_schedule(problem)
-    lost = _dropped(problem, greedy, weights) / problem.weight_scale
+    lost = weight_dropped(problem, greedy, weights) / problem.weight_scale
     if (schedule is None or lost < report.after_polish) and not unserved(problem, greedy):
         say(f"the plain greedy schedule drops less ({lost:g}): kept instead")
         report.after_polish, report.source = lost, "greedy"
@@ -137,7 +137,7 @@ def _never_worse_than_greedy(problem: Problem, schedule: Schedule | None,
     return schedule
 
 
-def _dropped(problem: Problem, schedule: Schedule, weights: np.ndarray) -> int:
+def weight_dropped(problem: Problem, schedule: Schedule, weights: np.ndarray) -> int:
     """The integer frame weight that ``schedule`` does not complete."""
     ts = problem.ts
     done = schedule.done
@@ -165,7 +165,7 @@ def unserved(problem: Problem, schedule: Schedule) -> list[int]:
     return missing
 
 
-def _int_weights(problem: Problem, scale: int) -> np.ndarray:
+def int_weights(problem: Problem, scale: int) -> np.ndarray:
     """Per job: its task's weight in integer units for a firm job of the problem, else 0."""
     ts = problem.ts
     task_weight = np.array([round(t.weight * scale) for t in ts.tasks], dtype=np.int64)

@@ -14,7 +14,9 @@ NPU), its first-token segments back to back on one lane, and every segment in id
 plan is kept, then the earliest first token. Decode then goes into idle time, never
 displacing a frame; where that would miss the last token's deadline (service-matched
 problems) it is placed like the first-token work, and as a last resort as early as
-possible.
+possible. Under a last-token deadline the decode's cost depends on when the first token
+comes, so there each plan — and "asap", the earliest first token — is scored with its
+decode placed, and the cheapest whole request wins.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from rtgen_opt.optimisation.construct.units import Unit
 # are list-scheduled again around it.
 Repair = Literal["none", "colliding", "in-window"]
 # How a request's first-token work is placed (a plan), see the module docstring; "asap"
-# (as soon as possible, frames repaired) is the fallback when no plan serves the request.
-PlanKind = Literal["least-damage", "back-to-back", "idle"]
+# (as soon as possible, frames repaired) is the fallback when no plan serves the request,
+# and a plan of its own under a last-token deadline.
+PlanKind = Literal["least-damage", "back-to-back", "idle", "asap"]
 
 
 class Choice(NamedTuple):
@@ -321,6 +324,8 @@ def _run_plan(board: Board, frames: Frames, unit: Unit, lo: int, plan: Plan,
 def place_unit(board: Board, frames: Frames, unit: Unit, lookahead: int) -> str:
     """Steps 2 and 3 for one request (and its predecessors not placed yet); returns the
     name of the plan used for its first-token work ("asap" when none served it)."""
+    if unit.job in board.problem.token_deadlines:
+        return _place_under_deadline(board, frames, unit, lookahead)
     start = board.mark()
     lo = unit.first_unplaced(board)
     tried: list[Tried] = []
@@ -342,13 +347,7 @@ def place_unit(board: Board, frames: Frames, unit: Unit, lookahead: int) -> str:
         board.rollback(start)
         _place_asap(board, frames, unit, lo)
         return "asap"
-    mark = board.mark()
-    n = len(unit.segs)
-    if place_segments(board, frames, unit, unit.first_work, n, choose_idle_or_least_damage,
-                      lookahead):
-        return _label(board, best)
-    board.rollback(mark)
-    if place_segments(board, frames, unit, unit.first_work, n, choose_asap, 0):
+    if _place_decode(board, frames, unit, lookahead):
         return _label(board, best)
     board.rollback(start)
     _place_asap(board, frames, unit, lo)
@@ -359,3 +358,52 @@ def _place_asap(board: Board, frames: Frames, unit: Unit, lo: int) -> None:
     """The last resort: every unplaced segment as early as possible, frames repaired."""
     if not place_segments(board, frames, unit, lo, len(unit.segs), choose_asap, 0):
         raise ConstructionFailed(f"request job {unit.job} cannot be served by its deadlines")
+
+
+# ------------------------------------------------------------- under a last-token deadline
+
+
+def _place_under_deadline(board: Board, frames: Frames, unit: Unit, lookahead: int) -> str:
+    """Steps 2 and 3 for a request whose last token has a deadline (a service-matched
+    problem): there the decode may have to displace frames, and what it costs depends on
+    when the first token comes. So each plan for the first-token work — and "asap", the
+    earliest first token — is scored with its decode placed too; the cheapest whole
+    request wins (then the plan's rank)."""
+    lo = unit.first_unplaced(board)
+    plans = [*_plans(board, unit), Plan("asap")]
+    best: tuple[int, int] | None = None  # (weight lost, plan's rank)
+    for n, plan in enumerate(plans):
+        mark = board.mark()
+        before = board.placed_weight
+        placed = (_run_first_token(board, frames, unit, lo, plan, lookahead)
+                  and _place_decode(board, frames, unit, lookahead))
+        if placed and (best is None or before - board.placed_weight < best[0]):
+            best = (before - board.placed_weight, n)
+        board.rollback(mark)
+    if best is None:
+        _place_asap(board, frames, unit, lo)
+        return "asap"
+    plan = plans[best[1]]
+    if not (_run_first_token(board, frames, unit, lo, plan, lookahead)
+            and _place_decode(board, frames, unit, lookahead)):  # deterministic: as tried
+        raise AssertionError("a plan that placed the request failed on the second run")
+    return _label(board, plan)
+
+
+def _run_first_token(board: Board, frames: Frames, unit: Unit, lo: int, plan: Plan,
+                     lookahead: int) -> bool:
+    if plan.kind == "asap":
+        return place_segments(board, frames, unit, lo, unit.first_work, choose_asap, 0)
+    return _run_plan(board, frames, unit, lo, plan, lookahead)
+
+
+def _place_decode(board: Board, frames: Frames, unit: Unit, lookahead: int) -> bool:
+    """Step 3: the segments after the first token into idle time, displacing frames only
+    where a deadline needs it; failing that, as soon as possible."""
+    mark = board.mark()
+    n = len(unit.segs)
+    if place_segments(board, frames, unit, unit.first_work, n, choose_idle_or_least_damage,
+                      lookahead):
+        return True
+    board.rollback(mark)
+    return place_segments(board, frames, unit, unit.first_work, n, choose_asap, 0)
