@@ -1,9 +1,9 @@
 """How `solve` grows with the horizon: scenario_c at 60 s, 600 s and one hour.
 
-    python bench/bench_horizon.py [--horizons 60 600 3600] [--time-limit 5min]
+    python bench/bench_horizon.py [--horizons 60 600 3600]
 
 Each horizon is one `rtgen-opt solve scenario_c --horizon H --time-limit L --workers 1
---format json` process. Prints, per horizon, the frames released, the best schedule and
+--format json` process, L the target's time (60 s up to 600 s, 5 min for an hour). Prints, per horizon, the frames released, the best schedule and
 the proven lower bound, the gap in points of the frames, the wall and CPU seconds of the
 process and its peak memory, then the exponent of a log-log fit of CPU time against the
 horizon (linear growth: ~1) and the verdict against the targets (60 s: <= 2 violations
@@ -26,7 +26,12 @@ from pathlib import Path
 import numpy as np
 
 CLI = Path(sys.executable).with_name("rtgen-opt")
-TARGETS = {60: ("violations", 2, 10), 600: ("pp", 0.1, 60), 3600: ("pp", 0.1, 300)}
+TARGETS = {60: ("violations", 2, 60), 600: ("pp", 0.1, 60), 3600: ("pp", 0.1, 300)}
+FAST_60S = 10  # seconds: the 60 s answer is also wanted within this
+
+
+def time_limit(horizon: int) -> str:
+    return f"{TARGETS[horizon][2]}s" if horizon in TARGETS else "60s"
 
 
 def run(horizon: int, time_limit: str) -> dict:
@@ -50,6 +55,7 @@ def verdict(row: dict) -> str:
         return ""
     kind, most, seconds = TARGETS[row["horizon"]]
     value = row["gap"] if kind == "violations" else row["pp"]
+    seconds = FAST_60S if row["horizon"] == 60 else seconds
     met = value <= most and row["wall"] <= seconds
     unit = " violations" if kind == "violations" else " pp"
     return (f"{'met' if met else 'MISSED'} (target <= {most}{unit} in <= {seconds} s: "
@@ -59,14 +65,13 @@ def verdict(row: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--horizons", nargs="*", type=int, default=[60, 600, 3600])
-    parser.add_argument("--time-limit", default="5min")
     args = parser.parse_args()
     rows = []
     print("| horizon s | frames | best | lower bound | gap pp | wall s | CPU s | peak MB "
           "| reproducible | target |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for horizon in args.horizons:
-        row = run(horizon, args.time_limit)
+        row = run(horizon, time_limit(horizon))
         rows.append(row)
         print(f"| {horizon} | {row['released']} | {row['best']:g} | {row['lower']:g} | "
               f"{row['pp']:.3f} | {row['wall']:.1f} | {row['cpu']:.1f} | "
