@@ -10,16 +10,17 @@ from rtgen_opt.simulation.executor import simulate
 from rtgen_opt.simulation.policies.classic import POLICIES
 
 
-def best_policy_baseline(ts: TaskSet, name: str | None) -> dict | None:
+def best_policy_baseline(ts: TaskSet, name: str | None, trace=None) -> dict | None:
     """The best policy that serves every request, measured for comparison: the solver's
-    warm start when that was a policy, else found again."""
+    warm start when that was a policy (its run ``trace`` when given), else found again."""
     if name not in POLICIES:
         from rtgen_opt.optimisation.solve import best_policy_schedule
 
-        name = best_policy_schedule(ts)[0]
+        name, _, _, trace = best_policy_schedule(ts)
     if name is None:
         return None
-    trace = simulate(ts, name).schedule
+    if trace is None:
+        trace = simulate(ts, name).schedule
     return {"policy": name, "metrics": evaluate(ts, trace), "trace": trace}
 
 
@@ -39,7 +40,8 @@ def solve_command(ts: TaskSet, time_limit_s: float, workers: int = 0, seed: int 
     interrupted = bool(budget is not None and budget.interrupted.is_set())
     if progress and not interrupted:
         progress("measuring the best policy beside it")
-    baseline = None if interrupted else best_policy_baseline(ts, out.warm_start)
+    baseline = (None if interrupted else
+                best_policy_baseline(ts, out.warm_start, getattr(out, "warm_trace", None)))
     total = budget.total_s if budget is not None else time_limit_s
     data = solve_result(ts, out, solver, mip_solver, baseline, total, interrupted)
     # with --workers 1 the deterministic budgets alone decide, unless a clock stopped a search

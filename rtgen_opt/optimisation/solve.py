@@ -82,6 +82,7 @@ class SolveOutcome:
     lower_bound_method: str = ""  # what proved violations_lower_bound
     upper_bound_method: str = ""  # what produced the schedule
     bound: LowerBound | None = None  # the Lagrangian certificate (--export-bound)
+    warm_trace: Schedule | None = None  # the warm-start policy's own run (not firm)
 
     @property
     def gap(self) -> float | None:
@@ -91,10 +92,11 @@ class SolveOutcome:
         return (self.violations - self.violations_lower_bound) / max(1.0, self.violations)
 
 
-def best_policy_schedule(ts: TaskSet) -> tuple[str | None, Schedule | None, float]:
-    """The firm schedule of the best policy that serves every request (fewest weighted
-    violations, then task order of the registry)."""
-    best = (None, None, math.inf)
+def best_policy_schedule(ts: TaskSet
+                         ) -> tuple[str | None, Schedule | None, float, Schedule | None]:
+    """The best policy that serves every request (fewest weighted violations, then task
+    order of the registry): its name, firm schedule, violations and own run."""
+    best = (None, None, math.inf, None)
     for name in POLICIES:
         if best[0] is not None and interrupted():
             break  # Ctrl-C: the best policy so far is the warm start
@@ -106,7 +108,8 @@ def best_policy_schedule(ts: TaskSet) -> tuple[str | None, Schedule | None, floa
                 break  # abandoned (Ctrl-C, the deadline): the best so far
         metrics = evaluate(ts, result.schedule)
         if serves_every_request(ts, metrics) and metrics["weighted_violations"] < best[2]:
-            best = (name, firm_schedule(ts, result.schedule), metrics["weighted_violations"])
+            best = (name, firm_schedule(ts, result.schedule), metrics["weighted_violations"],
+                    result.schedule)
     return best
 
 
@@ -149,11 +152,13 @@ def solve(ts: TaskSet, time_limit_s: float = 60.0, workers: int = 0, seed: int =
                          f"segments for the MILP (this one has {ts.num_segments}: use a "
                          "shorter --horizon, a coarser granularity, or --solver cpsat)")
     say("simulating the policies for a warm start")
-    warm_name, warm, _ = best_policy_schedule(ts)
+    warm_name, warm, _, warm_trace = best_policy_schedule(ts)
     say(f"warm start: {warm_name or 'none (no policy serves every request)'}")
-    return solve_problem(Problem(ts, ttft=ttft), SOLVE_SHARE * time_limit_s, workers, seed,
-                         warm, warm_name, solver, mip_solver, export_model, started,
-                         progress=say)
+    out = solve_problem(Problem(ts, ttft=ttft), SOLVE_SHARE * time_limit_s, workers, seed,
+                        warm, warm_name, solver, mip_solver, export_model, started,
+                        progress=say)
+    out.warm_trace = warm_trace  # the best policy beside the answer, not simulated again
+    return out
 
 
 def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int = 0,
