@@ -35,7 +35,9 @@ def gap(scenario: str, horizon: str) -> dict:
 
 
 def _range(low: float, high: float, spec: str) -> str:
-    return format(high, spec) if low >= high else f"{format(low, spec)}…{format(high, spec)}"
+    """One number when the bounds meet as printed, else low…high."""
+    low_text, high_text = format(low, spec), format(high, spec)
+    return high_text if low >= high or low_text == high_text else f"{low_text}…{high_text}"
 
 
 def violations_cell(policy: dict) -> str:
@@ -48,7 +50,7 @@ def gap_cell(policy: dict) -> str:
     if policy["gap_pp_min"] is None:
         return "-"
     low, high = policy["gap_pp_min"], policy["gap_pp_max"]
-    return f"{low:.1f}" if policy["proven"] else _range(low, high, ".1f")
+    return _range(low, high, ".1f")
 
 
 def tpt_cell(policy: dict) -> str:
