@@ -72,6 +72,11 @@ def _build(tmp_path, rows, tasks, platform, spread, jitter, horizon="16us"):
     """The task set, with each task's ranges widened by ``spread`` µs on both sides."""
     ts = taskset(tmp_path, rows, tasks, horizon, platform=platform, after_horizon="stop",
                  on_miss="drop", preemption="none")
+    return _widened(ts, spread, jitter)
+
+
+def _widened(ts, spread, jitter):
+    """``ts`` with each task's durations within ±``spread`` µs and its ``jitter``."""
     widen = np.array(spread)[ts.job_task[ts.seg_job]][:, None]
     eligible = ts.seg_dur_us != INELIGIBLE
     lo = np.where(eligible, np.maximum(1, ts.seg_dur_us - widen), INELIGIBLE)
@@ -278,12 +283,7 @@ def tiny_request_sets(draw):
 
 def _build_requests(tmp_path, rows, tasks, transfers, settings_, spread, jitter):
     ts = taskset(tmp_path, rows, tasks, "20us", transfers=transfers, **settings_)
-    widen = np.array(spread)[ts.job_task[ts.seg_job]][:, None]
-    eligible = ts.seg_dur_us != INELIGIBLE
-    lo = np.where(eligible, np.maximum(1, ts.seg_dur_us - widen), INELIGIBLE)
-    hi = np.where(eligible, ts.seg_dur_us + widen, INELIGIBLE)
-    jit = np.array(jitter, dtype=np.int64)[ts.job_task]
-    return dataclasses.replace(ts, seg_dur_lo_us=lo, seg_dur_hi_us=hi, job_jitter_us=jit)
+    return _widened(ts, spread, jitter)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
