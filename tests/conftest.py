@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import os
 import sys
@@ -98,3 +99,16 @@ def solve_with(engine: str, problem, limit: float = 20.0, hint=None,
 
     return MilpModel(problem).solve(limit, engine.split("-")[1], threads=1, hint=hint,
                                     stages=stages)
+
+
+@pytest.fixture
+def without_plotly(monkeypatch):
+    """Plotly not installed: its import fails."""
+    real_import = builtins.__import__
+
+    def no_plotly(name, *args, **kwargs):
+        if name.startswith("plotly"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_plotly)

@@ -3,7 +3,6 @@ numbers the charts draw (misses, utilization) against independent counts."""
 
 from __future__ import annotations
 
-import builtins
 import json
 import shutil
 import subprocess
@@ -63,16 +62,8 @@ def test_markdown_reports_of_simulate_and_solve(tmp_path, capsys):
         assert text.count("\n|") >= 3
 
 
-def test_an_html_report_without_plotly_is_bad_input_naming_the_extra(tmp_path, capsys,
-                                                                    monkeypatch):
-    real_import = builtins.__import__
-
-    def no_plotly(name, *args, **kwargs):
-        if name.startswith("plotly"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_plotly)
+@pytest.mark.usefixtures("without_plotly")
+def test_an_html_report_without_plotly_is_bad_input_naming_the_extra(tmp_path, capsys):
     code, _, err = run_cli(["simulate", small_scenario(tmp_path), "--report",
                             str(tmp_path / "r.html")], capsys)
     assert code == 2 and "rtgen-opt[report]" in err

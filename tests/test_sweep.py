@@ -37,7 +37,7 @@ from rtgen_opt.sweep.run import (
 )
 from rtgen_opt.sweep.spec import Command, load_sweep
 from tests.conftest import BASE_SCENARIO, run_cli
-from tests.test_sweep_report import check_plotly_page, without_plotly  # noqa: F401 (fixture)
+from tests.test_sweep_report import check_plotly_page
 
 REPO = Path(__file__).resolve().parent.parent
 

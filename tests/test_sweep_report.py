@@ -4,7 +4,6 @@ compared with the rows; user text stays escaped in both."""
 
 from __future__ import annotations
 
-import builtins
 import html
 import json
 import re
@@ -19,19 +18,6 @@ from rtgen_opt.sweep.report import VERDICT_COLOURS, html_page
 from rtgen_opt.sweep.spec import load_sweep
 
 HOSTILE = '<img src=x onerror="alert(1)"> %{y} &amp;'  # a policy name, an axis value
-
-
-@pytest.fixture
-def without_plotly(monkeypatch):
-    """Plotly not installed: its import fails."""
-    real_import = builtins.__import__
-
-    def no_plotly(name, *args, **kwargs):
-        if name.startswith("plotly"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_plotly)
 
 
 def spec_of(tmp_path, grid: dict, run: dict, plots: list[str]):
