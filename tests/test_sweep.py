@@ -568,3 +568,43 @@ def test_the_seq_len_example_is_valid_and_covers_the_papers_lengths():
     assert [c.name for c in spec.commands] == ["simulate"]
     assert spec.commands[0].options["policies"] == list(POLICIES)
     assert len(plan(spec)) == len(lengths)
+
+
+def test_a_local_ray_without_authentication_is_refused(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    code, _, err = sweep_cli([write_sweep(tmp_path), "--no-cache", "--engine", "ray"], capsys)
+    assert code == 2 and "RAY_AUTH_MODE" in err and "disabled" in err
+    assert not list(tmp_path.glob("*.csv"))
+
+
+def test_the_local_ray_runs_code_only_for_its_own_token(monkeypatch):
+    """The local Ray listens on every interface: a client without this process's token,
+    or with another one (Ray's token file under ~/.ray), cannot join it."""
+    ray = pytest.importorskip("ray")
+    from rtgen_opt.sweep.engines import _init_ray, local_ray_token
+
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
+        monkeypatch.delenv(key, raising=False)
+    with local_ray_token():
+        token = os.environ["RAY_AUTH_TOKEN"]
+        _init_ray(ray, None, 1)
+        try:
+            address = ray.get_runtime_context().gcs_address
+            joined = {name: _joins(address, extra) for name, extra in {
+                "no token": {}, "another token": {"RAY_AUTH_TOKEN": "0" * 64},
+                "this token": {"RAY_AUTH_TOKEN": token}}.items()}
+        finally:
+            ray.shutdown()
+    assert joined == {"no token": False, "another token": False, "this token": True}
+    assert "RAY_AUTH_TOKEN" not in os.environ
+
+
+def _joins(address: str, extra: dict) -> bool:
+    code = (f"import ray; ray.init(address={address!r}, logging_level='ERROR'); "
+            "print(ray.get(ray.remote(lambda: 'ran' + ' code').remote()))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env.update(extra, **({"RAY_AUTH_MODE": "token"} if extra else {}))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    return done.returncode == 0 and "ran code" in done.stdout

@@ -11,6 +11,7 @@ handed over.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 from collections.abc import Callable
@@ -136,6 +137,8 @@ def require(engine: str, address: str | None = None) -> None:
         raise InputError("--address", "", "--engine ray with an address (it is Ray's)",
                          address)
     if engine == "ray":
+        if (address or os.environ.get("RAY_ADDRESS")) is None:
+            _check_local_ray_auth()
         _import_ray()
         if address is not None:
             _check_reachable(address)
@@ -150,6 +153,48 @@ def _import_ray():
     return ray
 
 
+def _check_local_ray_auth() -> None:
+    """A local Ray without token authentication lets anyone who reaches this machine
+    join it and run code in the sweep's workers: refused, not started."""
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is not None and mode.lower() != "token":
+        raise InputError("RAY_AUTH_MODE", "", "unset or token (a local Ray without "
+                         "authentication runs code for anyone who reaches this machine; "
+                         "use --address for a cluster you secured yourself)", mode)
+
+
+@contextlib.contextmanager
+def local_ray_token():
+    """Token authentication for the local Ray started here, with a token of this process
+    (in its environment, inherited by Ray's processes, never written to disk) unless the
+    user gave one. Ray's default would be a token file under ~/.ray, readable by others
+    when the home folder is. The environment is restored afterwards."""
+    _check_local_ray_auth()
+    try:
+        from ray._private.authentication import authentication_token_setup  # noqa: F401
+    except ImportError:
+        raise InputError("--engine", "", "Ray with token authentication (ray>=2.60) for a "
+                         "local Ray", "an older ray") from None
+    if any(os.environ.get(k) for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        yield  # the user's own token
+        return
+    # RAY_AUTH_MODE stays as it is: unset, a new local Ray turns token mode on itself
+    os.environ["RAY_AUTH_TOKEN"] = _process_token()
+    try:
+        yield
+    finally:
+        os.environ.pop("RAY_AUTH_TOKEN", None)
+
+
+@functools.cache
+def _process_token() -> str:
+    """One token per process: Ray's driver caches the first token it reads, so a second
+    local Ray in the same process must get the same one."""
+    import secrets
+
+    return secrets.token_hex(32)
+
+
 def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
             on_result: OnResult) -> None:
     """Ray tasks, one CPU each, on the cluster at ``address`` (or $RAY_ADDRESS), else on
@@ -158,27 +203,34 @@ def run_ray(runs: list[Run], ids: list[int], workers: int, address: str | None,
 
     A Ray cluster is trusted (SECURITY.md): it receives every run (options, the loaded
     scenario, the user policies' source: a node reads no file of the sweep) and sends back
-    pickled results, unpickled here; Ray itself authenticates no one by default. A local
-    Ray listens on every interface — Ray 2.60 has no loopback-only option (its gRPC
-    servers bind to all addresses whatever ``_node_ip_address`` says) — so SECURITY.md
-    asks for a trusted network or a firewall, or Ray's token mode (``RAY_AUTH_MODE=
-    token``) set before the command starts. (Setting it here fails: the driver reads it
-    on import.)"""
-    import logging
-
+    pickled results, unpickled here. A local Ray listens on every interface (Ray has no
+    loopback-only option), so it runs with token authentication and a token of this
+    process (``local_ray_token``); with authentication turned off it is refused."""
     ray = _import_ray()
     address = address or os.environ.get("RAY_ADDRESS") or None
     started_here = not ray.is_initialized()
-    if started_here:
-        options = dict(include_dashboard=False, log_to_driver=False,
-                       logging_level=logging.ERROR, configure_logging=True)
-        if address is None:
-            options["num_cpus"] = workers or os.cpu_count() or 1
-        try:
-            ray.init(address=address or "local", **options)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise InputError("--address", "", "the address of a running Ray cluster "
-                             "(host:port, or auto)", f"{address}: {exc}") from None
+    with local_ray_token() if started_here and address is None else contextlib.nullcontext():
+        if started_here:
+            _init_ray(ray, address, workers)
+        _run_on_ray(ray, runs, ids, on_result, started_here)
+
+
+def _init_ray(ray, address: str | None, workers: int) -> None:
+    import logging
+
+    options = dict(include_dashboard=False, log_to_driver=False,
+                   logging_level=logging.ERROR, configure_logging=True)
+    if address is None:
+        options["num_cpus"] = workers or os.cpu_count() or 1
+    try:
+        ray.init(address=address or "local", **options)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise InputError("--address", "", "the address of a running Ray cluster "
+                         "(host:port, or auto)", f"{address}: {exc}") from None
+
+
+def _run_on_ray(ray, runs: list[Run], ids: list[int], on_result: OnResult,
+                started_here: bool) -> None:
     remote = ray.remote(num_cpus=1, max_retries=0)(compute)
     capacity = int(ray.cluster_resources().get("CPU", 1))
     queue = list(zip(ids, runs, strict=True))[::-1]
