@@ -299,6 +299,7 @@ class _GroupMilp:
         # (task, backend) -> (on b: 0/1, window start, end, duration) of one-segment frames
         self.placed: dict[tuple[int, int], list[tuple]] = {}
         self.long: dict[int, list[tuple]] = {}  # backend -> (shortest, interval, work)
+        self.spans: dict[int, list[tuple[int, int, int]]] = {}  # backend -> (shortest, lo, hi)
 
     def inside(self, lo: int, hi: int) -> range:
         """The elementary intervals within [lo, hi)."""
@@ -356,6 +357,7 @@ class _GroupMilp:
             for e, w in zip(self.inside(p.lo, p.hi), self.work(b, owners, p.lo, p.hi)):
                 row.SetCoefficient(w, 1.0 / shortest)
                 self.long.setdefault(b, []).append((shortest, e, w))
+            self.spans.setdefault(b, []).append((shortest, p.lo, p.hi))
 
     def add_long_segments(self) -> None:
         """Segments too long for the slack a frame leaves in its window (module docstring,
@@ -369,8 +371,11 @@ class _GroupMilp:
             lo, hi = frames[0][1], frames[-1][2]
             inside = set(self.inside(lo, hi))
             for threshold in sorted({d for d, _, _ in self.long.get(b, ()) if d > 2 * slack}):
-                # (1 - 2 slack / D) W + Σ_k L_k on_b(k) <= |S| + 4 slack
-                row = self.solver.Constraint(-self.solver.infinity(), hi - lo + 4 * slack)
+                # (1 - 2 slack / D) W + Σ_k L_k on_b(k) <= |S| + 2 slack × edges crossed
+                crossed = sum(any(d >= threshold and p_lo < x < p_hi
+                                  for d, p_lo, p_hi in self.spans[b]) for x in (lo, hi))
+                row = self.solver.Constraint(-self.solver.infinity(),
+                                             hi - lo + 2 * slack * crossed)
                 for d, e, w in self.long[b]:
                     if d >= threshold and e in inside:
                         row.SetCoefficient(w, 1 - 2 * slack / threshold)
