@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rtgen_opt.formulations.bounds import windows
 from rtgen_opt.formulations.bounds.windows import (group_bound, request_phases,
                                                    span_groups, window_bound)
 from rtgen_opt.formulations.cpsat import CpSatModel
@@ -128,6 +130,15 @@ def strengthened_scenarios(draw):
 @given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
 def test_strengthened_window_bound_never_exceeds_the_optimum(ts, kind, policy, cap):
     below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30),
+       size=st.integers(1, 3))
+def test_a_group_cut_into_parts_stays_below_the_optimum(ts, kind, policy, cap, size):
+    # parts of `size` frames: each with the requests near it, sharing no frame
+    with mock.patch.object(windows, "MAX_GROUP_FRAMES", size):
+        below_the_optimum(shaped(ts, kind, policy, cap))
 
 
 @pytest.mark.slow

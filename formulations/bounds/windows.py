@@ -10,22 +10,41 @@ each request's surroundings on their own, with a small MILP.
    a group; a group's frames are the firm jobs whose windows meet its span. Groups share
    no frame (a frame meeting two groups goes to the earlier one).
 2. **Relaxation of one group** (its frames, every required request): segments may be cut
-   and resumed on any backend (preemption and migration), a job's segments keep only
-   their own windows (earliest start from the release and the fastest work before them;
-   latest end from the deadline, the first-token due time for the segments up to token
-   1, or the last due time, less the fastest work after them), transfers take no time.
-   What is kept: a kept frame does all its work inside its window; on each backend and
-   elementary interval (between consecutive release, deadline and due times) the work
-   fits the instances' time less the blocked time; a job — and a request with the jobs it
-   waits for, which run before it — runs on one backend at a time. Request work is
-   counted in *phases* (runs of segments with the same window bounds' source and
-   backends): time W_b spent on b completes at most W_b / (shortest duration on b)
-   segments, so Σ_b W_b / min_dur_b ≥ segments of the phase.
-3. **Validity.** An optimal schedule of the problem, restricted to a group's frames and
-   the requests, is feasible for that group's relaxation, and its violations there are
-   the group's frames it drops. The groups' frames are disjoint, so the sum over groups
-   of the relaxations' optima — or of any proven lower bound on them (the MILP solver's
-   best bound when time runs out) — is **at most OPT**. Frames in no group count 0.
+   and resumed (preemption), a job's segments keep only their own windows (earliest start
+   from the release and the fastest work before them; latest end from the deadline, the
+   first-token due time for the segments up to token 1, or the last due time, less the
+   fastest work after them), transfers take no time. What is kept: a kept frame does each
+   segment's work inside the segment's window, **on one backend** (a binary choice per
+   segment and backend; a backend whose duration exceeds the window is never chosen); on
+   each backend and elementary interval (between consecutive release, deadline and due
+   times) the work fits the instances' time less the blocked time; a job — and a request
+   with the jobs it waits for, which run before it — runs on one backend at a time.
+   Request work is counted in *phases* (runs of segments with the same window bounds'
+   source and backends), each split into **duration classes** (segments within 2 % of each
+   other on every backend: decode layers, the LM head, prefill layers): time W_b spent by
+   a class on b completes at most W_b / (the class's shortest duration on b) of its
+   segments, so Σ_b W_b / shortest_b ≥ segments of the class.
+3. **Segments longer than a frame's slack.** On a single-instance backend b, take the
+   frames of one task whose single segment can run on b, with disjoint windows of length
+   L_k, slack σ (the largest window length less the duration on b) and span S (first
+   window start to last window end), and the request classes whose shortest duration on
+   b is at least D > 2σ (W: their work on b inside S). Such a segment cannot lie inside
+   the window of a frame kept on b (it would leave less than the frame's duration), so
+   it covers no such window and meets one only at its two ends, using at most σ of it at
+   each; the segments meeting S are those inside it (at most W / D) and one at each edge
+   of S that a class's window crosses (c ≤ 2 edges). Hence W ≤ |S| − Σ_k L_k·on_b(k) +
+   2σ (W / D + c), written (1 − 2σ/D) W + Σ_k L_k·on_b(k) ≤ |S| + 2σc. It sees that a
+   34 ms prefill layer cannot use the 2.7 ms each SR frame leaves on the NPU.
+4. **Validity.** An optimal schedule of the problem, restricted to a group's frames and
+   the requests, is feasible for that group's relaxation (with W_b each class's real time
+   on b: a frame segment runs on one backend instance without interruption, a class's
+   segments take at least its shortest duration there, and 3. holds for every schedule),
+   and its violations there are the group's frames it drops. The groups' frames are
+   disjoint, so the sum over groups of the relaxations' optima — or of any proven lower
+   bound on them (the MILP solver's best bound when its node limit stops it) — is **at
+   most OPT**. Frames in no group count 0. Where the node limit stops the search, the
+   same relaxation with frames free to migrate between backends (fewer binaries, also
+   valid: it only relaxes step 2) is solved too and the larger bound kept.
 
 The MILP solver (SCIP inside OR-Tools, one thread, a node limit: deterministic) reports
 its proven dual bound; there is no exportable certificate for it, so a bound chosen from
@@ -48,8 +67,11 @@ from rtgen_opt.supervise import interrupted, stoppable
 from ..problem import Problem
 
 MAX_NODES = 200  # branch-and-bound nodes per group: a work limit, so the bound is
-# deterministic (one thread); on scenario_c's matched groups 200 nodes reach 51.1 of the
-# relaxation's ~52 per request in 1.5 s, 1000 nodes no more
+# deterministic (one thread); scenario_c's fcfs groups are solved exactly well within it
+# (74 a request), kill-aware-fast's stop at 41.7 a request (1,000 nodes: 42.1, 5,000: 42.4)
+MAX_GROUP_FRAMES = 500  # frames per MILP: larger groups are cut (scenario_c's groups of
+# one request hold 150-420 frames; with 2,048-token prompts ftf's and kill-aware's requests
+# overlap through the whole run, 7,200 frames, whose MILP does not finish its LP in 20 s)
 SAFETY_S = 20.0  # wall-clock cap per group, only for a stalled machine
 
 
@@ -69,8 +91,8 @@ class Phase:
 @dataclass(frozen=True)
 class WindowBound:
     value: float  # Σ over groups of the proven bounds
-    groups: int
-    proven_groups: int  # groups whose MILP was solved to optimality
+    groups: int  # MILPs solved: the groups, a large one counted once per part
+    proven_groups: int  # of those, solved to optimality
     wall_s: float
 
 
@@ -85,18 +107,43 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES) -> WindowBound | None
     firm = _firm_jobs(problem)
     taken: set[int] = set()
     memo: dict[tuple, tuple[float, bool]] = {}
+    parts = 0
     for lo, hi, members in groups:
-        if interrupted():  # Ctrl-C: the groups so far are a valid bound (each is >= 0)
+        if interrupted():
             break
         frames = [j for j in firm if j not in taken and _meets(problem, j, lo, hi)]
         taken.update(frames)
-        key = _shape(problem, lo, members, frames)
-        if key not in memo:
-            memo[key] = best_group_bound(problem, members, frames, nodes)
-        value, exact = memo[key]
-        total += value
-        proven += exact
-    return WindowBound(total, len(groups), proven, time.perf_counter() - started)
+        for chunk, near in _split(problem, members, frames):
+            if interrupted():  # Ctrl-C: the parts so far are a valid bound (each is >= 0)
+                break
+            key = _shape(problem, min(p.lo for p in near), near, chunk)
+            if key not in memo:
+                memo[key] = best_group_bound(problem, near, chunk, nodes)
+            value, exact = memo[key]
+            total += value
+            proven += exact
+            parts += 1
+    return WindowBound(total, parts, proven, time.perf_counter() - started)
+
+
+def _split(problem: Problem, phases: list[Phase], frames: list[int]) -> list[tuple]:
+    """(frames, phases) of each part of a group: a group of more than MAX_GROUP_FRAMES
+    (requests overlapping through the whole run) is cut into runs of that many frames in
+    release order, each with the phases whose windows meet its frames' windows — a part
+    keeps a subset of the requests, a relaxation, and the parts share no frame."""
+    if len(frames) <= MAX_GROUP_FRAMES:
+        return [(frames, phases)]
+    ts = problem.ts
+    frames = sorted(frames, key=lambda j: (int(ts.job_release_us[j]), j))
+    parts = []
+    for start in range(0, len(frames), MAX_GROUP_FRAMES):
+        chunk = frames[start:start + MAX_GROUP_FRAMES]
+        lo = min(int(ts.job_release_us[j]) for j in chunk)
+        hi = max(int(ts.job_deadline_us[j]) for j in chunk)
+        near = [p for p in phases if p.lo < hi and p.hi > lo]
+        if near:
+            parts.append((chunk, near))
+    return parts
 
 
 def _firm_jobs(problem: Problem) -> list[int]:
