@@ -25,6 +25,21 @@ then after the matched windows (optimisation/matched_windows.py; 2 cores, quiet)
     kill-aware-fast 648     394 .. 648 (its own schedule: near its optimum, see
                             docs/optimum.md; the lower bound is what is weak)
     wall        47.8 s -> 40.5 s (the windows replace the whole-horizon construction)
+
+then after the stronger window bound (one backend per frame segment, decode counted per
+duration class, long layers against the frames' slack, groups above 500 frames cut):
+
+    fcfs-aot    4556        615 .. 888 -> 888 (proven)   width 3.32 -> 0
+    fcfs-dyn    1332        614 .. 888 -> 888 (proven)   width 3.33 -> 0
+    kill-aware-fast 648     394 .. 648 -> 501 .. 648     width 3.09 -> 1.79
+    wall        66.8 s on a shared machine, 45.2 s user CPU (main the same hour: 46.1 s
+                wall, 45.2 s CPU: the bound costs no more; the wall is the neighbour's)
+
+    --set od.fps=30: fcfs-dyn 384 .. 648 -> 636 .. 648, kill-aware(-fast) 275 -> 311 .. 384
+    --set llm.input_tokens=2048: fcfs 900 -> 1152 .. 1164, ftf 672 -> 683 .. 684 (ftf's and
+        kill-aware's one 60 s group, cut into parts, no longer hits the 20 s cap), kill-aware-fast
+        588 .. 864 unchanged (3.16 pp); 95.6 s wall, 77.3 s CPU
+    scenario_d: fcfs-aot/dyn 0 .. 200 -> 120/132 .. 169/181, ftf 0 .. 216 -> 204 .. 216
 """
 
 from __future__ import annotations

@@ -1,14 +1,22 @@
 """The window bound (a preemptive relaxation around the requests, solved as a MILP)
 against CP-SAT-proven optima of the same problems: random small scenarios with overlapping
 requests, `after` forests (fan-out, chains), token deadlines from policies' traces, TTFT
-caps, fractional weights, two instances — and a hand-computed case."""
+caps, fractional weights, two instances, frames that may run on either backend, decode
+steps of different lengths, layers longer than a frame's slack — and hand-computed cases,
+one for each strengthening (each fails if its strengthening is undone)."""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rtgen_opt.formulations.bounds.windows import window_bound
+from rtgen_opt.formulations.bounds import windows
+from rtgen_opt.formulations.bounds.windows import (group_bound, request_phases,
+                                                   span_groups, window_bound)
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.formulations.problem import Problem
@@ -75,3 +83,120 @@ def test_decode_forced_into_its_own_window_costs_frames(tmp_path):
     optimum = result.violations
     bound = window_bound(problem)
     assert bound.value == pytest.approx(optimum) and optimum >= 2
+
+
+@st.composite
+def strengthened_scenarios(draw):
+    """What the strengthenings read: one-segment frames that fit on either backend, little
+    slack, requests overlapping in time or fanning out of one RAG job, decode steps whose
+    length grows with the context, prefill layers longer than twice a frame's slack."""
+    rows, tasks = [], []
+    for i in range(draw(st.sampled_from([2, 1]))):
+        period = draw(st.sampled_from([4, 5, 6]))
+        for b in draw(st.sampled_from([("a", "b"), ("a",), ("b",)])):
+            rows.append(f"f{i},frame,{b},,1,{period - draw(st.integers(1, 2))}")
+        tasks.append({"name": f"f{i}", "model": f"f{i}", "period": f"{period}ms",
+                      "phase": f"{draw(st.integers(0, 2))}ms",
+                      "deadline": f"{period - draw(st.integers(0, 1))}ms",
+                      "weight": draw(st.sampled_from([1, 1, 2]))})
+    layers = draw(st.integers(1, 2))
+    for b in draw(st.sampled_from([("a",), ("a", "b"), ("b",)])):
+        p = draw(st.sampled_from([7, 9, 5, 3]))
+        rows += [f"llm,prefill,{b},8,{layers},{p}", f"llm,prefill,{b},64,{layers},{p}"]
+    growth = draw(st.sampled_from([56, 28, 0]))  # ms per token of context, over 56 tokens
+    for b in ("a", "b"):
+        rows += [f"llm,decode,{b},8,1,1", f"llm,decode,{b},64,1,{1 + growth}"]
+    fan_out = draw(st.booleans())
+    if fan_out:
+        rows += ["rag,frame,a,8,1,1", "rag,frame,a,64,1,1", "rag,frame,b,8,1,2",
+                 "rag,frame,b,64,1,2"]
+        tasks.append({"name": "rag", "model": "rag", "input_tokens": 8,
+                      "arrivals": {"times": [f"{draw(st.integers(0, 4))}ms"]}})
+    for i in range(draw(st.integers(1, 2))):
+        llm = {"name": f"llm{i}", "model": "llm", "input_tokens": 8,
+               "output_tokens": draw(st.sampled_from([4, 3, 2]))}
+        if fan_out:
+            llm["after"] = "rag"
+        else:
+            llm["arrivals"] = {"times": [f"{draw(st.integers(0, 6))}ms"]}
+        tasks.append(llm)
+    platform = {"a": draw(st.sampled_from([1, 1, 2])), "b": 1}
+    with tempfile.TemporaryDirectory() as tmp:
+        return taskset(Path(tmp), rows, tasks, "10ms", platform=platform,
+                       drain=f"{draw(st.sampled_from([25, 40]))}ms")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+def test_strengthened_window_bound_never_exceeds_the_optimum(ts, kind, policy, cap):
+    below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30),
+       size=st.integers(1, 3))
+def test_a_group_cut_into_parts_stays_below_the_optimum(ts, kind, policy, cap, size):
+    # parts of `size` frames: each with the requests near it, sharing no frame
+    with mock.patch.object(windows, "MAX_GROUP_FRAMES", size):
+        below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+def test_strengthened_window_bound_never_exceeds_the_optimum_many(ts, kind, policy, cap):
+    below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+def one_request(tmp_path, rows: list[str], frames: list[str], output_tokens: int,
+                token_deadlines_ms: tuple[int, int], platform: dict) -> Problem:
+    """Frames of 3 ms every 4 ms (1 ms of slack each) and one request at 0 with the given
+    first- and last-token due times."""
+    tasks = [{"name": f, "model": f, "period": "4ms"} for f in frames]
+    tasks.append({"name": "llm", "model": "llm", "input_tokens": 8,
+                  "output_tokens": output_tokens, "arrivals": {"times": ["0ms"]}})
+    ts = taskset(tmp_path, rows, tasks, "40ms", platform=platform, drain="40ms")
+    llm = next(t for t in ts.tasks if t.is_llm).first_job
+    first, last = token_deadlines_ms
+    return Problem(ts, token_deadlines={llm: (first * 1000, last * 1000)})
+
+
+def exact_optimum(problem: Problem) -> float:
+    result = CpSatModel(problem).solve(20, workers=1, stages=("violations",))
+    assert result.status == SolveStatus.OPTIMAL
+    return result.violations
+
+
+def test_decode_counted_per_duration_class(tmp_path):
+    """Decode steps of 2, 3 and 4 ms (the context grows) on the only backend, tokens 2-4
+    due within 1..10 ms: 9 ms of work. Counted at the shortest step (2 ms) the relaxation
+    sees 6 ms and loses 2 frames; per class, 3 — as CP-SAT proves."""
+    rows = ["f,frame,a,,1,3", "llm,prefill,a,8,1,1", "llm,prefill,a,64,1,1",
+            "llm,decode,a,8,1,1", "llm,decode,a,64,1,57"]
+    problem = one_request(tmp_path, rows, ["f"], 4, (1, 10), {"a": 1})
+    assert window_bound(problem).value == pytest.approx(exact_optimum(problem)) == 3
+
+
+def test_a_frame_runs_on_one_backend(tmp_path):
+    """g fills a (3 ms of each 4), f fills b but could run on a too, 6 decode steps of 1 ms
+    on b only within 1..10 ms. Migrating, f would do a third of its work in a's slack and
+    free b for decode (1 frame lost); on one backend each, 2 are lost, as CP-SAT proves."""
+    rows = ["f,frame,a,,1,3", "f,frame,b,,1,3", "g,frame,a,,1,3", "llm,prefill,b,8,1,1",
+            "llm,prefill,b,64,1,1", "llm,decode,b,8,1,1", "llm,decode,b,64,1,1"]
+    problem = one_request(tmp_path, rows, ["f", "g"], 7, (1, 10), {"a": 1, "b": 1})
+    assert window_bound(problem).value == pytest.approx(exact_optimum(problem)) == 2
+    (lo, hi, phases), = span_groups(request_phases(problem))
+    frames = [j for j in range(problem.ts.num_jobs) if problem.may_skip(j)
+              and problem.ts.job_release_us[j] < hi and problem.ts.job_deadline_us[j] > lo]
+    migrating, _ = group_bound(problem, phases, frames, one_backend=False)
+    assert migrating == pytest.approx(1)
+
+
+def test_a_layer_longer_than_the_slack_costs_whole_frames(tmp_path):
+    """One 7 ms prefill layer due by 16 ms among 3-in-4 ms frames. Cut into pieces it fits
+    in one dropped frame's window plus the 1 ms slack of the three others (1 frame); whole,
+    it needs two adjacent windows (2 frames), which the long-segment constraint sees."""
+    rows = ["f,frame,a,,1,3", "llm,prefill,a,8,1,7", "llm,prefill,a,64,1,7",
+            "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    problem = one_request(tmp_path, rows, ["f"], 1, (16, 16), {"a": 1})
+    assert window_bound(problem).value == pytest.approx(exact_optimum(problem)) == 2

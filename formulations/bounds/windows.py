@@ -10,22 +10,41 @@ each request's surroundings on their own, with a small MILP.
    a group; a group's frames are the firm jobs whose windows meet its span. Groups share
    no frame (a frame meeting two groups goes to the earlier one).
 2. **Relaxation of one group** (its frames, every required request): segments may be cut
-   and resumed on any backend (preemption and migration), a job's segments keep only
-   their own windows (earliest start from the release and the fastest work before them;
-   latest end from the deadline, the first-token due time for the segments up to token
-   1, or the last due time, less the fastest work after them), transfers take no time.
-   What is kept: a kept frame does all its work inside its window; on each backend and
-   elementary interval (between consecutive release, deadline and due times) the work
-   fits the instances' time less the blocked time; a job — and a request with the jobs it
-   waits for, which run before it — runs on one backend at a time. Request work is
-   counted in *phases* (runs of segments with the same window bounds' source and
-   backends): time W_b spent on b completes at most W_b / (shortest duration on b)
-   segments, so Σ_b W_b / min_dur_b ≥ segments of the phase.
-3. **Validity.** An optimal schedule of the problem, restricted to a group's frames and
-   the requests, is feasible for that group's relaxation, and its violations there are
-   the group's frames it drops. The groups' frames are disjoint, so the sum over groups
-   of the relaxations' optima — or of any proven lower bound on them (the MILP solver's
-   best bound when time runs out) — is **at most OPT**. Frames in no group count 0.
+   and resumed (preemption), a job's segments keep only their own windows (earliest start
+   from the release and the fastest work before them; latest end from the deadline, the
+   first-token due time for the segments up to token 1, or the last due time, less the
+   fastest work after them), transfers take no time. What is kept: a kept frame does each
+   segment's work inside the segment's window, **on one backend** (a binary choice per
+   segment and backend; a backend whose duration exceeds the window is never chosen); on
+   each backend and elementary interval (between consecutive release, deadline and due
+   times) the work fits the instances' time less the blocked time; a job — and a request
+   with the jobs it waits for, which run before it — runs on one backend at a time.
+   Request work is counted in *phases* (runs of segments with the same window bounds'
+   source and backends), each split into **duration classes** (segments within 2 % of each
+   other on every backend: decode layers, the LM head, prefill layers): time W_b spent by
+   a class on b completes at most W_b / (the class's shortest duration on b) of its
+   segments, so Σ_b W_b / shortest_b ≥ segments of the class.
+3. **Segments longer than a frame's slack.** On a single-instance backend b, take the
+   frames of one task whose single segment can run on b, with disjoint windows of length
+   L_k, slack σ (the largest window length less the duration on b) and span S (first
+   window start to last window end), and the request classes whose shortest duration on
+   b is at least D > 2σ (W: their work on b inside S). Such a segment cannot lie inside
+   the window of a frame kept on b (it would leave less than the frame's duration), so
+   it covers no such window and meets one only at its two ends, using at most σ of it at
+   each; the segments meeting S are those inside it (at most W / D) and one at each edge
+   of S that a class's window crosses (c ≤ 2 edges). Hence W ≤ |S| − Σ_k L_k·on_b(k) +
+   2σ (W / D + c), written (1 − 2σ/D) W + Σ_k L_k·on_b(k) ≤ |S| + 2σc. It sees that a
+   34 ms prefill layer cannot use the 2.7 ms each SR frame leaves on the NPU.
+4. **Validity.** An optimal schedule of the problem, restricted to a group's frames and
+   the requests, is feasible for that group's relaxation (with W_b each class's real time
+   on b: a frame segment runs on one backend instance without interruption, a class's
+   segments take at least its shortest duration there, and 3. holds for every schedule),
+   and its violations there are the group's frames it drops. The groups' frames are
+   disjoint, so the sum over groups of the relaxations' optima — or of any proven lower
+   bound on them (the MILP solver's best bound when its node limit stops it) — is **at
+   most OPT**. Frames in no group count 0. Where the node limit stops the search, the
+   same relaxation with frames free to migrate between backends (fewer binaries, also
+   valid: it only relaxes step 2) is solved too and the larger bound kept.
 
 The MILP solver (SCIP inside OR-Tools, one thread, a node limit: deterministic) reports
 its proven dual bound; there is no exportable certificate for it, so a bound chosen from
@@ -48,8 +67,11 @@ from rtgen_opt.supervise import interrupted, stoppable
 from ..problem import Problem
 
 MAX_NODES = 200  # branch-and-bound nodes per group: a work limit, so the bound is
-# deterministic (one thread); on scenario_c's matched groups 200 nodes reach 51.1 of the
-# relaxation's ~52 per request in 1.5 s, 1000 nodes no more
+# deterministic (one thread); scenario_c's fcfs groups are solved exactly well within it
+# (74 a request), kill-aware-fast's stop at 41.7 a request (1,000 nodes: 42.1, 5,000: 42.4)
+MAX_GROUP_FRAMES = 500  # frames per MILP: larger groups are cut (scenario_c's groups of
+# one request hold 150-420 frames; with 2,048-token prompts ftf's and kill-aware's requests
+# overlap through the whole run, 7,200 frames, whose MILP does not finish its LP in 20 s)
 SAFETY_S = 20.0  # wall-clock cap per group, only for a stalled machine
 
 
@@ -69,8 +91,8 @@ class Phase:
 @dataclass(frozen=True)
 class WindowBound:
     value: float  # Σ over groups of the proven bounds
-    groups: int
-    proven_groups: int  # groups whose MILP was solved to optimality
+    groups: int  # MILPs solved: the groups, a large one counted once per part
+    proven_groups: int  # of those, solved to optimality
     wall_s: float
 
 
@@ -85,18 +107,43 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES) -> WindowBound | None
     firm = _firm_jobs(problem)
     taken: set[int] = set()
     memo: dict[tuple, tuple[float, bool]] = {}
+    parts = 0
     for lo, hi, members in groups:
-        if interrupted():  # Ctrl-C: the groups so far are a valid bound (each is >= 0)
+        if interrupted():
             break
         frames = [j for j in firm if j not in taken and _meets(problem, j, lo, hi)]
         taken.update(frames)
-        key = _shape(problem, lo, members, frames)
-        if key not in memo:
-            memo[key] = group_bound(problem, members, frames, nodes)
-        value, exact = memo[key]
-        total += value
-        proven += exact
-    return WindowBound(total, len(groups), proven, time.perf_counter() - started)
+        for chunk, near in _split(problem, members, frames):
+            if interrupted():  # Ctrl-C: the parts so far are a valid bound (each is >= 0)
+                break
+            key = _shape(problem, min(p.lo for p in near), near, chunk)
+            if key not in memo:
+                memo[key] = best_group_bound(problem, near, chunk, nodes)
+            value, exact = memo[key]
+            total += value
+            proven += exact
+            parts += 1
+    return WindowBound(total, parts, proven, time.perf_counter() - started)
+
+
+def _split(problem: Problem, phases: list[Phase], frames: list[int]) -> list[tuple]:
+    """(frames, phases) of each part of a group: a group of more than MAX_GROUP_FRAMES
+    (requests overlapping through the whole run) is cut into runs of that many frames in
+    release order, each with the phases whose windows meet its frames' windows — a part
+    keeps a subset of the requests, a relaxation, and the parts share no frame."""
+    if len(frames) <= MAX_GROUP_FRAMES:
+        return [(frames, phases)]
+    ts = problem.ts
+    frames = sorted(frames, key=lambda j: (int(ts.job_release_us[j]), j))
+    parts = []
+    for start in range(0, len(frames), MAX_GROUP_FRAMES):
+        chunk = frames[start:start + MAX_GROUP_FRAMES]
+        lo = min(int(ts.job_release_us[j]) for j in chunk)
+        hi = max(int(ts.job_deadline_us[j]) for j in chunk)
+        near = [p for p in phases if p.lo < hi and p.hi > lo]
+        if near:
+            parts.append((chunk, near))
+    return parts
 
 
 def _firm_jobs(problem: Problem) -> list[int]:
@@ -175,13 +222,33 @@ def _job_phases(problem: Problem, job: int, latest_end: np.ndarray,
         while k + 1 < len(segs) and k != cut \
                 and tuple(ts.seg_dur_us[segs[k + 1]] != INELIGIBLE) == usable:
             k += 1
-        durations = ts.seg_dur_us[segs[i:k + 1]]
-        shortest = {b: int(durations[:, b].min()) for b in range(len(ts.backends))
-                    if usable[b]}
-        phases.append(Phase(job, int(earliest[i]), int(latest_end[k]), k - i + 1, shortest,
-                            paths))
+        lo, hi = int(earliest[i]), int(latest_end[k])
+        for count, shortest in duration_classes(ts.seg_dur_us[segs[i:k + 1]]):
+            phases.append(Phase(job, lo, hi, count, shortest, paths))
         i = k + 1
     return phases
+
+
+CLASS_TOLERANCE = 0.02  # segments within 2 % of a class's shortest durations join it
+
+
+def duration_classes(durations: np.ndarray) -> list[tuple[int, dict[int, int]]]:
+    """(count, shortest duration per usable backend) of each class of segments whose
+    durations lie within CLASS_TOLERANCE of each other on every backend: a 2.4 ms LM head
+    among 0.5 ms decode layers is counted at 2.4 ms, not at the phase's 0.5 ms."""
+    rows, counts = np.unique(durations, axis=0, return_counts=True)
+    usable = rows[0] != INELIGIBLE  # the same in every row of a phase
+    classes: list[tuple[np.ndarray, int]] = []  # (shortest durations, segments)
+    for row, count in zip(rows[:, usable], counts):
+        for n, (low, size) in enumerate(classes):
+            if (row <= (1 + CLASS_TOLERANCE) * low).all() \
+                    and (low <= (1 + CLASS_TOLERANCE) * row).all():
+                classes[n] = (np.minimum(low, row), size + int(count))
+                break
+        else:
+            classes.append((row, int(count)))
+    backends = np.flatnonzero(usable)
+    return [(size, {int(b): int(d) for b, d in zip(backends, low)}) for low, size in classes]
 
 
 def span_groups(phases: list[Phase]) -> list[tuple[int, int, list[Phase]]]:
@@ -217,79 +284,174 @@ def _shape(problem: Problem, lo: int, members: list[Phase], frames: list[int]) -
 # ----------------------------------------------------------------------------- the MILP
 
 
+def best_group_bound(problem: Problem, phases: list[Phase], frames: list[int],
+                     nodes: int = MAX_NODES) -> tuple[float, bool]:
+    """The group's bound with one backend per frame segment; where the node limit stops
+    it, the larger of it and the bound of the smaller model that lets frames migrate
+    (both are valid: so is their maximum)."""
+    value, exact = group_bound(problem, phases, frames, nodes)
+    if not exact and not interrupted():
+        value = max(value, group_bound(problem, phases, frames, nodes, one_backend=False)[0])
+    return value, exact
+
+
 def group_bound(problem: Problem, phases: list[Phase], frames: list[int],
-                nodes: int = MAX_NODES) -> tuple[float, bool]:
-    """(proven lower bound, solved to optimality) of one group's relaxation."""
-    ts = problem.ts
-    segs = {j: list(problem.segments(j)) for j in frames}
-    windows = {j: problem.window(j) for j in frames}
-    points = {p.lo for p in phases} | {p.hi for p in phases}
-    for j in frames:
-        earliest, latest_end = windows[j]
-        points |= set(int(x) for x in earliest) | set(int(x) for x in latest_end)
-    cuts = np.array(sorted(points), dtype=np.int64)
-    lengths = np.diff(cuts)
-
-    def inside(lo: int, hi: int) -> range:  # elementary intervals within [lo, hi)
-        return range(int(np.searchsorted(cuts, lo)), int(np.searchsorted(cuts, hi)))
-
+                nodes: int = MAX_NODES, one_backend: bool = True) -> tuple[float, bool]:
+    """(proven lower bound, solved to optimality) of one group's relaxation; with
+    ``one_backend`` each frame segment runs on one backend (a binary choice), else its
+    work may be split across backends."""
+    cuts = _cuts(problem, phases, frames)
     solver = pywraplp.Solver.CreateSolver("SCIP")
     solver.SetTimeLimit(int(1000 * SAFETY_S))
     solver.SetNumThreads(1)
     # SCIP would catch Ctrl-C itself and swallow it; the supervisor stops it instead
     solver.SetSolverSpecificParametersAsString(
         f"limits/nodes = {nodes}\nmisc/catchctrlc = FALSE\n")
-    load = {}  # (backend, interval) -> linear terms
-    own = {}  # (owner, interval) -> terms: one backend at a time
-    objective = solver.Objective()
-    constant = 0.0
+    model = _GroupMilp(problem, solver, cuts)
     for j in frames:
-        weight = ts.tasks[ts.job_task[j]].weight
-        keep = solver.BoolVar(f"keep_{j}")
-        objective.SetCoefficient(keep, -weight)
-        constant += weight
-        earliest, latest_end = windows[j]
-        for k, s in enumerate(segs[j]):
-            done = []
-            for b, dur in enumerate(int(x) for x in ts.seg_dur_us[s]):
-                if dur == INELIGIBLE:
-                    continue
-                for e in inside(int(earliest[k]), int(latest_end[k])):
-                    y = solver.NumVar(0, float(lengths[e]), "")
-                    load.setdefault((b, e), []).append(y)
-                    own.setdefault((("frame", j), e), []).append(y)
-                    done.append((y, 1.0 / dur))
-            row = solver.Constraint(0, 0)  # Σ work / duration = keep
-            row.SetCoefficient(keep, -1)
-            for y, c in done:
-                row.SetCoefficient(y, row.GetCoefficient(y) + c)
-    for n, p in enumerate(phases):
-        row = solver.Constraint(p.count, solver.infinity())
-        for b, shortest in p.shortest.items():
-            for e in inside(p.lo, p.hi):
-                w = solver.NumVar(0, float(lengths[e]), "")
-                load.setdefault((b, e), []).append(w)
-                for q in p.paths:
-                    own.setdefault((("path", q), e), []).append(w)
-                row.SetCoefficient(w, 1.0 / shortest)
-    capacity = _capacity(problem, cuts)
-    for (b, e), terms in load.items():
-        row = solver.Constraint(-solver.infinity(), float(capacity[b, e]))
-        for v in terms:
-            row.SetCoefficient(v, row.GetCoefficient(v) + 1)
-    for (_, e), terms in own.items():
-        row = solver.Constraint(-solver.infinity(), float(lengths[e]))
-        for v in terms:
-            row.SetCoefficient(v, row.GetCoefficient(v) + 1)
-    objective.SetMinimization()
+        model.add_frame(j, one_backend)
+    for p in phases:
+        model.add_phase(p)
+    model.add_capacity()
+    model.add_long_segments()
+    solver.Objective().SetMinimization()
     with stoppable(solver.InterruptSolve):  # an interrupted search's bound still holds
         status = solver.Solve()
     if status == pywraplp.Solver.INFEASIBLE:
         return 0.0, False  # the requests cannot be served at all: any bound holds; stay 0
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         return 0.0, False
-    bound = constant + objective.BestBound()
+    bound = model.constant + solver.Objective().BestBound()
     return max(0.0, bound), status == pywraplp.Solver.OPTIMAL
+
+
+def _cuts(problem: Problem, phases: list[Phase], frames: list[int]) -> np.ndarray:
+    """The group's elementary intervals: between consecutive window bounds."""
+    points = {p.lo for p in phases} | {p.hi for p in phases}
+    for j in frames:
+        earliest, latest_end = problem.window(j)
+        points |= set(int(x) for x in earliest) | set(int(x) for x in latest_end)
+    return np.array(sorted(points), dtype=np.int64)
+
+
+class _GroupMilp:
+    """One group's relaxation: work variables per (job, backend, elementary interval)."""
+
+    def __init__(self, problem: Problem, solver: pywraplp.Solver, cuts: np.ndarray):
+        self.problem, self.solver, self.cuts = problem, solver, cuts
+        self.lengths = np.diff(cuts)
+        self.load: dict[tuple, list] = {}  # (backend, interval) -> work variables
+        self.own: dict[tuple, list] = {}  # (owner, interval) -> work: one backend at a time
+        self.constant = 0.0  # the frames' weights: objective = constant - kept weight
+        # (task, backend) -> (on b: 0/1, window start, end, duration) of one-segment frames
+        self.placed: dict[tuple[int, int], list[tuple]] = {}
+        self.long: dict[int, list[tuple]] = {}  # backend -> (shortest, interval, work)
+        self.spans: dict[int, list[tuple[int, int, int]]] = {}  # backend -> (shortest, lo, hi)
+
+    def inside(self, lo: int, hi: int) -> range:
+        """The elementary intervals within [lo, hi)."""
+        return range(int(np.searchsorted(self.cuts, lo)), int(np.searchsorted(self.cuts, hi)))
+
+    def work(self, backend: int, owners: list[tuple], lo: int, hi: int) -> list:
+        """Fresh work variables of one job on ``backend`` in each interval of [lo, hi)."""
+        made = []
+        for e in self.inside(lo, hi):
+            w = self.solver.NumVar(0, float(self.lengths[e]), "")
+            self.load.setdefault((backend, e), []).append(w)
+            for owner in owners:
+                self.own.setdefault((owner, e), []).append(w)
+            made.append(w)
+        return made
+
+    def add_frame(self, job: int, one_backend: bool) -> None:
+        """A kept frame does each segment's whole work inside the segment's window:
+        Σ_b work_b / duration_b = keep, on one backend (binary) when ``one_backend``. A
+        backend whose duration exceeds the window is never used."""
+        ts, solver = self.problem.ts, self.solver
+        weight = ts.tasks[ts.job_task[job]].weight
+        self.constant += weight
+        keep = solver.BoolVar("")
+        solver.Objective().SetCoefficient(keep, -weight)
+        earliest, latest_end = self.problem.window(job)
+        for k, s in enumerate(self.problem.segments(job)):
+            lo, hi = int(earliest[k]), int(latest_end[k])
+            usable = [(b, int(d)) for b, d in enumerate(ts.seg_dur_us[s])
+                      if INELIGIBLE < d <= hi - lo]
+            done = solver.Constraint(0, 0)  # Σ_b (picked or fraction on b) = keep
+            done.SetCoefficient(keep, -1)
+            for b, dur in usable:
+                terms = self.work(b, [("frame", job)], lo, hi)
+                on_b = keep if len(usable) == 1 else None
+                if one_backend and len(usable) > 1:
+                    pick = on_b = solver.BoolVar("")
+                    done.SetCoefficient(pick, 1)
+                    row = solver.Constraint(0, 0)  # Σ_e work = duration × picked
+                    row.SetCoefficient(pick, -dur)
+                    for w in terms:
+                        row.SetCoefficient(w, 1)
+                else:
+                    for w in terms:
+                        done.SetCoefficient(w, 1.0 / dur)
+                if on_b is not None and len(earliest) == 1:
+                    self.placed.setdefault((int(ts.job_task[job]), b), []).append(
+                        (on_b, lo, hi, dur))
+
+    def add_phase(self, p: Phase) -> None:
+        """Time W_b on b completes at most W_b / shortest_b of the phase's segments."""
+        row = self.solver.Constraint(p.count, self.solver.infinity())
+        owners = [("path", q) for q in p.paths]
+        for b, shortest in p.shortest.items():
+            for e, w in zip(self.inside(p.lo, p.hi), self.work(b, owners, p.lo, p.hi)):
+                row.SetCoefficient(w, 1.0 / shortest)
+                self.long.setdefault(b, []).append((shortest, e, w))
+            self.spans.setdefault(b, []).append((shortest, p.lo, p.hi))
+
+    def add_long_segments(self) -> None:
+        """Segments too long for the slack a frame leaves in its window (module docstring,
+        4.): one constraint per task, single-instance backend and duration threshold."""
+        ts = self.problem.ts
+        for (_, b), placed in sorted(self.placed.items(), key=lambda item: item[0]):
+            frames = _disjoint(placed)
+            if ts.instances[b] != 1 or not frames:
+                continue
+            slack = max(hi - lo - dur for _, lo, hi, dur in frames)
+            lo, hi = frames[0][1], frames[-1][2]
+            inside = set(self.inside(lo, hi))
+            for threshold in sorted({d for d, _, _ in self.long.get(b, ()) if d > 2 * slack}):
+                # (1 - 2 slack / D) W + Σ_k L_k on_b(k) <= |S| + 2 slack × edges crossed
+                crossed = sum(any(d >= threshold and p_lo < x < p_hi
+                                  for d, p_lo, p_hi in self.spans[b]) for x in (lo, hi))
+                row = self.solver.Constraint(-self.solver.infinity(),
+                                             hi - lo + 2 * slack * crossed)
+                for d, e, w in self.long[b]:
+                    if d >= threshold and e in inside:
+                        row.SetCoefficient(w, 1 - 2 * slack / threshold)
+                for on_b, f_lo, f_hi, _ in frames:
+                    row.SetCoefficient(on_b, f_hi - f_lo)
+
+    def add_capacity(self) -> None:
+        """Each backend's work in each interval fits its free time; each job (or request
+        with the jobs it waits for) works at most the interval's length."""
+        solver = self.solver
+        capacity = _capacity(self.problem, self.cuts)
+        for (b, e), terms in self.load.items():
+            row = solver.Constraint(-solver.infinity(), float(capacity[b, e]))
+            for w in terms:
+                row.SetCoefficient(w, 1)
+        for (_, e), terms in self.own.items():
+            row = solver.Constraint(-solver.infinity(), float(self.lengths[e]))
+            for w in terms:
+                row.SetCoefficient(w, 1)
+
+
+def _disjoint(placed: list[tuple]) -> list[tuple]:
+    """Frames of one task whose windows do not overlap, in time order (all of them when
+    the deadline is at most the period)."""
+    kept: list[tuple] = []
+    for f in sorted(placed, key=lambda f: (f[1], f[2])):
+        if not kept or f[1] >= kept[-1][2]:
+            kept.append(f)
+    return kept
 
 
 def _capacity(problem: Problem, cuts: np.ndarray) -> np.ndarray:
