@@ -10,7 +10,6 @@ predecessor's last segment and to the first segment of each request waiting for 
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -168,11 +167,12 @@ class PolishWindow:
         board, free = self.board, set(self.free_segs)
         free_jobs = set(self.free_frames)
         for b, k in self.lanes:
-            starts, ends, owners = board.starts[b][k], board.ends[b][k], board.owners[b][k]
-            first = max(0, bisect.bisect_right(starts, self.lo) - 1)
-            last = bisect.bisect_left(starts, self.hi)
-            fixed = [(starts[i], ends[i]) for i in range(first, last)
-                     if ends[i] > self.lo and not _is_free(board, owners[i], free_jobs, free)]
+            fixed = []
+            for s, e, owner in board.lanes[b][k].scan(self.lo):
+                if s >= self.hi:
+                    break
+                if e > self.lo and not _is_free(board, owner, free_jobs, free):
+                    fixed.append((s, e))
             for n, (s, e) in enumerate(fixed):
                 self.intervals[b, k].append(
                     self.model.new_fixed_size_interval_var(s, e - s, f"f{b}{k}{n}"))
