@@ -47,12 +47,21 @@ def polish(board: Board, frames: Frames, budget_s: float, workers: int, seed: in
     if count == 0:
         return PolishResult(0, 0)
     each = budget_s / count
-    improved = 0
+    improved, skipped = 0, 0
+    fruitless: set[tuple] = set()  # windows (up to a shift of time) that found nothing
     for lo, hi in windows[:count]:
         window = PolishWindow(board, frames, lo, hi)
-        if window.free_frames and window.solve(each, workers, seed):
+        if not window.free_frames:
+            continue
+        shape = window.shape()
+        if shape in fruitless:  # periodic load: the same window again, a period later
+            skipped += 1
+        elif window.solve(each, workers, seed):
             improved += 1
-    say(f"polish: {improved} of {count} windows improved")
+        else:
+            fruitless.add(shape)
+    say(f"polish: {improved} of {count} windows improved ({skipped} equal up to a shift "
+        "to one that found nothing: skipped)")
     return PolishResult(count, improved)
 
 
@@ -102,6 +111,46 @@ class PolishWindow:
             self._add_frames()
             self._add_requests()
             self._add_lanes()
+
+    def shape(self) -> tuple:
+        """Everything the window's model is built from, relative to its start: equal
+        shapes are the same model shifted in time (the same tasks, windows, durations,
+        hints, links and fixed intervals)."""
+        board, ts, lo = self.board, self.ts, self.lo
+        free = set(self.free_segs)
+        index = {seg: i for i, seg in enumerate(self.free_segs)}
+
+        def rel(row: Row | None) -> tuple | None:
+            return None if row is None else (row.backend, row.instance, row.start - lo,
+                                             row.end - lo)
+
+        durations = ts.seg_dur_us
+        frames = tuple((int(ts.job_task[j]), int(ts.job_release_us[j]) - lo,
+                        int(ts.job_deadline_us[j]) - lo,
+                        durations[list(board.problem.segments(j))].tobytes(),
+                        tuple(rel(r) for r in board.frames.get(j, ())))
+                       for j in self.free_frames)
+        segs = []
+        for seg in self.free_segs:
+            job = int(ts.seg_job[seg])
+            run = board.problem.segments(job)
+            earliest, latest = _seg_limits(board, seg, free)
+            neighbours = tuple(rel(board.segs.get(n)) for n in (seg - 1, seg + 1)
+                               if run.start <= n < run.stop and n not in free)
+            dependents = tuple(index.get(f, -1) for f in _dependent_firsts(board, job)
+                               ) if seg == run.stop - 1 else ()
+            segs.append((int(ts.job_task[job]), seg - run.start, durations[seg].tobytes(),
+                         max(lo, earliest) - lo, min(self.hi, latest) - lo,
+                         rel(board.segs[seg]), neighbours, index.get(seg + 1, -1),
+                         dependents))
+        fixed = []
+        for b, k in self.lanes:
+            for start, end, owner in board.lanes[b][k].scan(lo):
+                if start >= self.hi:
+                    break
+                if end > lo and not _is_free(board, owner, set(self.free_frames), free):
+                    fixed.append((b, k, start - lo, end - lo))
+        return self.hi - lo, frames, tuple(segs), tuple(fixed)
 
     def _add_segment(self, seg: int, earliest: int, latest_end: int,
                      present: cp_model.IntVar | int, current: Row | None) -> None:
