@@ -38,6 +38,7 @@ Backends with several instances are not priced here (the bound returns None).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from dataclasses import dataclass, replace
@@ -360,13 +361,16 @@ def _column_prices(bt: BlockType, lam: dict, touched: list[int]) -> np.ndarray:
 def _touches(blocks, lam: dict, touched: list[int]) -> _Touches:
     kept = [(s, e, bt) for s, e, bt in blocks if bt is not None]
     width = max(bt.levels for _, _, bt in kept) + 1
+    types = list(dict.fromkeys(bt for _, _, bt in kept))  # λ per type, then per block
+    of_type = {bt: i for i, bt in enumerate(types)}
+    kind = np.array([of_type[bt] for _, _, bt in kept], dtype=np.int64)
     full, prefix, suffix = {}, {}, {}
     for b in touched:
-        full[b] = np.array([lam.get((bt, b, "full"), 0.0) for _, _, bt in kept])
+        full[b] = np.array([lam.get((bt, b, "full"), 0.0) for bt in types])[kind]
         prefix[b] = np.array([[lam.get((bt, b, "prefix", a), 0.0) for a in range(width)]
-                              for _, _, bt in kept])
+                              for bt in types])[kind]
         suffix[b] = np.array([[lam.get((bt, b, "suffix", c), 0.0) for c in range(width)]
-                              for _, _, bt in kept])
+                              for bt in types])[kind]
     return _Touches(np.array([s for s, _, _ in kept], dtype=np.int64),
                     np.array([e for _, e, _ in kept], dtype=np.int64),
                     np.array([bt.quantum for _, _, bt in kept], dtype=np.int64),
@@ -409,6 +413,7 @@ def _choose_prices(problem: Problem, setup: BlockSetup, period: int, tick_us: in
     kept = [(s, e, bt) for s, e, bt in blocks if bt is not None]
     starts = np.array([s for s, _, _ in kept])
     p0 = (int(np.median(starts)) // period) * period
+    near = _Near(kept)
     seg_types: dict[tuple[int, ...], int] = {}
     for chain in served:
         for s in chain.segments:
@@ -426,13 +431,25 @@ def _choose_prices(problem: Problem, setup: BlockSetup, period: int, tick_us: in
                 if b not in touched:
                     continue
                 u, end = cell * tick_us + tick_us - 1, cell * tick_us + dur
-                for key, bt in _touch_keys(kept, b, u, end):
+                for key, bt in _touch_keys(near.meeting(u, end), b, u, end):
                     x = var(key, bt)
                     row.SetCoefficient(x, row.GetCoefficient(x) - 1)
     objective.SetMaximization()
     if solver.Solve() != pywraplp.Solver.OPTIMAL:
         return None
     return {key: x.solution_value() for key, x in lam.items()}
+
+
+class _Near:
+    """The kept blocks (disjoint, in time order) meeting an interval, by bisection."""
+
+    def __init__(self, kept: list) -> None:
+        self.kept = kept
+        self.starts = [s for s, _, _ in kept]
+        self.ends = [e for _, e, _ in kept]
+
+    def meeting(self, u: int, v: int) -> list:
+        return self.kept[bisect.bisect_right(self.ends, u):bisect.bisect_left(self.starts, v)]
 
 
 def _touch_keys(kept, b: int, u: int, v: int):

@@ -89,18 +89,33 @@ class PolishWindow:
     their fixed neighbours), around every other row meeting the window, fixed."""
 
     def __init__(self, board: Board, frames: Frames, lo: int, hi: int):
-        from ortools.sat.python import cp_model  # deferred: start-up time of the CLI
-
         self.board, self.lo, self.hi = board, lo, hi
         ts = self.ts = board.ts
         # frames inside the window; frames in `after` chains stay as they are
         self.free_frames = [j for j in frames.meeting(ts, lo, hi)
                             if ts.job_release_us[j] >= lo and ts.job_deadline_us[j] <= hi
                             and ts.job_after[j] < 0 and j not in board.dependents]
-        self.free_segs = sorted(s for s, r in board.segs.items() if r.start >= lo
-                                and r.end <= hi)
-        self.model = cp_model.CpModel()
         self.lanes = [(b, k) for b in range(len(ts.backends)) for k in range(ts.instances[b])]
+        self.free_segs = sorted(self._segs_inside())
+
+    def _segs_inside(self) -> list[int]:
+        """The request segments placed inside [lo, hi), found on the lanes (every placed
+        row is on one)."""
+        found = []
+        for b, k in self.lanes:
+            for start, end, owner in self.board.lanes[b][k].scan(self.lo):
+                if start >= self.hi:
+                    break
+                if start >= self.lo and end <= self.hi and owner >= 0 \
+                        and not self.board.is_frame_seg[owner]:
+                    found.append(owner)
+        return found
+
+    def _build(self) -> None:
+        """The CP-SAT model (built only for a window that is solved)."""
+        from ortools.sat.python import cp_model  # deferred: start-up time of the CLI
+
+        self.model = cp_model.CpModel()
         self.intervals: dict[tuple[int, int], list[cp_model.IntervalVar]] = {
             lane: [] for lane in self.lanes}
         self.start: dict[int, cp_model.IntVar] = {}
@@ -231,6 +246,7 @@ class PolishWindow:
         """Maximise the frame weight placed; apply the answer when it places more."""
         from ortools.sat.python import cp_model  # deferred: start-up time of the CLI
 
+        self._build()
         weights = self.board.weights
         self.model.maximize(sum(int(weights[j]) * self.runs[j] for j in self.free_frames))
         solver = cp_model.CpSolver()
