@@ -530,6 +530,7 @@ def test_finer_touch_levels_see_more_of_one_request_among_30_fps_detection():
     33 ms block (2.8 ms, above SR's 2.7 ms of slack) a layer straddling two blocks looks
     cheaper than it is: 22.9; with sixteenths, 24."""
     from rtgen_opt.formulations.bounds.blocks import block_bound
+
     from rtgen_opt.model.scenario import load_scenario
     from rtgen_opt.model.taskset import build_taskset
 

@@ -106,11 +106,12 @@ def best_policy_schedule(ts: TaskSet
     for name in sorted(POLICIES, key=lambda name: (name not in LIKELY_BEST, rank[name])):
         if best[0] is not None and interrupted():
             break  # Ctrl-C: the best policy so far is the warm start
-        stop = None if best[0] is None else best[2]
         if best[0] is None:  # an answer needs one schedule that serves every request
             result = simulate(ts, name)
         else:
-            result = abandonable(lambda name=name: simulate(ts, name, stop_above=stop), None)
+            stop = best[2]  # more than the best so far: this policy cannot be it
+            result = abandonable(lambda name=name, stop=stop: simulate(ts, name, stop_above=stop),
+                                 None)
             if result is None:
                 break  # abandoned (Ctrl-C, the deadline): the best so far
         if result.stopped:
