@@ -360,3 +360,35 @@ def test_polish_reaches_the_optimum_the_construction_misses(tmp_path):
     optimum = CpSatModel(Problem(ts)).solve(20, workers=1, stages=("violations",))
     assert optimum.status == SolveStatus.OPTIMAL and optimum.violations == 1
 
+
+
+def test_polish_windows_equal_up_to_a_shift_have_one_shape_and_are_solved_once():
+    """A periodic load (scenario_c: requests every 5 s among a 50 ms frame pattern) gives
+    polish windows that are the same model a period apart: one shape, solved once. Any
+    difference inside the window (a frame taken off) is another shape."""
+    from fractions import Fraction
+
+    from rtgen_opt.model.scenario import load_scenario
+    from rtgen_opt.model.taskset import build_taskset
+    from rtgen_opt.optimisation.construct.driver import int_weights
+    from rtgen_opt.optimisation.construct.frames import Frames, map_frames
+    from rtgen_opt.optimisation.construct.polish import PolishWindow
+
+    ts = build_taskset(load_scenario("scenario_c"), Fraction(2))
+    problem = Problem(ts)
+    frames = Frames.of(problem)
+    board, _ = map_frames(problem, int_weights(problem, 1), frames)
+    period, lo = 50_000, 300_000
+    shapes = [PolishWindow(board, frames, lo + k * period, lo + k * period + 100_000).shape()
+              for k in range(3)]
+    assert shapes[0] == shapes[1] == shapes[2]
+    inside = next(j for j in frames.jobs.tolist()
+                  if ts.job_release_us[j] >= lo + period and j in board.frames)
+    board.take_frame(inside)
+    assert PolishWindow(board, frames, lo + period, lo + 2 * period + 50_000).shape() != \
+        PolishWindow(board, frames, lo, lo + period + 50_000).shape()
+    messages: list[str] = []
+    construct(Problem(build_taskset(load_scenario("scenario_c"), Fraction(20))), 10,
+              progress=messages.append)
+    skipped = [m for m in messages if m.startswith("polish:")]
+    assert skipped and int(skipped[0].split("(")[1].split()[0]) > 0, skipped

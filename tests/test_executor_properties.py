@@ -140,3 +140,44 @@ def test_every_policy_misses_when_utilization_exceeds_one(unit_db, tasks, policy
     # Over one hyperperiod the demand exceeds the time available before the last deadline.
     ts = unit_taskset(unit_db, tasks)
     assert evaluate(ts, simulate(ts, policy).schedule)["violations"] >= 1
+
+
+
+@settings(max_examples=40, deadline=None)
+@given(ts=scenarios(), policy=st.sampled_from(list(POLICIES)), below=st.sampled_from([0, 1]))
+def test_a_run_stops_early_only_when_it_cannot_qualify(ts, policy, below):
+    """``stop_above`` (the warm start's early stop), against the full run with the threshold
+    at its own weighted violations or one below: a run that serves every request within
+    the threshold is never stopped and is the full run, row for row; under drop, a run
+    above the threshold is always stopped."""
+    full = simulate(ts, policy)
+    metrics = evaluate(ts, full.schedule)
+    violations = metrics["weighted_violations"]
+    threshold = violations - below
+    serves = all(m["served"] == m["requests"] for m in metrics["llm"].values())
+    cut = simulate(ts, policy, stop_above=threshold)
+    if serves and violations <= threshold:
+        assert not cut.stopped
+    if not cut.stopped:
+        for column in ("seg", "backend", "start_us", "end_us"):
+            assert np.array_equal(getattr(cut.schedule, column), getattr(full.schedule, column))
+    if ts.on_miss == "drop" and violations > max(threshold, 0):  # (a drop passes it)
+        assert cut.stopped
+
+
+@settings(max_examples=25, deadline=None)
+@given(ts=scenarios())
+def test_the_warm_start_is_the_best_serving_policy_of_full_runs(ts):
+    """Early stops and the run order change nothing: the warm start is the policy with the
+    fewest weighted violations among the full runs that serve every request, ties to the
+    registry's order."""
+    from rtgen_opt.optimisation.solve import best_policy_schedule
+
+    best = (None, math.inf)
+    for name in POLICIES:
+        metrics = evaluate(ts, simulate(ts, name).schedule)
+        if all(m["served"] == m["requests"] for m in metrics["llm"].values()) and (
+                metrics["weighted_violations"] < best[1]):
+            best = (name, metrics["weighted_violations"])
+    name, _, violations, _ = best_policy_schedule(ts)
+    assert (name, violations) == best

@@ -38,9 +38,10 @@ Backends with several instances are not priced here (the bound returns None).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from ortools.linear_solver import pywraplp
@@ -52,7 +53,10 @@ from .lagrangian import INF, Chain, chain_minimum, relaxed_chains
 from .phase_lp import frame_period_us
 
 MAX_FRAMES = 4  # frames per block enumerated exactly (assignments grow as (backends+1)^n)
-LEVELS = 12  # prefix/suffix lengths per block and backend
+# prefix/suffix lengths per block and backend, the finest first: a level below the
+# frames' slack (SR at 60 FPS: 2.7 ms of 16.7) sees more damage; the coarser one where the
+# finer makes more LP rows than MAX_LP_ROWS (several block types)
+LEVELS = (16, 12)
 MAX_LP_ROWS = 60_000  # block-side rows of the LP (columns x block types); above: no bound
 
 
@@ -62,10 +66,11 @@ class BlockType:
 
     length: int
     frames: tuple[tuple[int, int, tuple[int, ...], float], ...]  # release, due, dur, weight
+    divisions: int = LEVELS[0]  # the quantum is the length over this, rounded up
 
     @property
     def quantum(self) -> int:
-        return max(1, math.ceil(self.length / LEVELS))
+        return max(1, math.ceil(self.length / self.divisions))
 
     @property
     def levels(self) -> int:
@@ -254,8 +259,14 @@ def block_setup(problem: Problem) -> BlockSetup | None:
     types = sorted({bt for _, _, bt in blocks if bt is not None}, key=repr)
     if not touched or not types:
         return None
-    if len(types) * len(_options(types[0])) ** len(touched) > MAX_LP_ROWS:
+    for divisions in LEVELS:  # the finest levels that keep the LP small
+        types = [replace(bt, divisions=divisions) for bt in types]
+        if sum(len(_options(bt)) ** len(touched) for bt in types) <= MAX_LP_ROWS:
+            break
+    else:
         return None  # too many block types for one LP in seconds: keep the phase bound
+    blocks = [(s, e, None if bt is None else replace(bt, divisions=divisions))
+              for s, e, bt in blocks]
     tables = {bt: damage_table(bt, touched, len(ts.backends)) for bt in types}
     counts = {bt: sum(1 for _, _, t in blocks if t == bt) for bt in types}
     return BlockSetup(served, blocks, types, tables, counts, touched)
@@ -350,13 +361,16 @@ def _column_prices(bt: BlockType, lam: dict, touched: list[int]) -> np.ndarray:
 def _touches(blocks, lam: dict, touched: list[int]) -> _Touches:
     kept = [(s, e, bt) for s, e, bt in blocks if bt is not None]
     width = max(bt.levels for _, _, bt in kept) + 1
+    types = list(dict.fromkeys(bt for _, _, bt in kept))  # λ per type, then per block
+    of_type = {bt: i for i, bt in enumerate(types)}
+    kind = np.array([of_type[bt] for _, _, bt in kept], dtype=np.int64)
     full, prefix, suffix = {}, {}, {}
     for b in touched:
-        full[b] = np.array([lam.get((bt, b, "full"), 0.0) for _, _, bt in kept])
+        full[b] = np.array([lam.get((bt, b, "full"), 0.0) for bt in types])[kind]
         prefix[b] = np.array([[lam.get((bt, b, "prefix", a), 0.0) for a in range(width)]
-                              for _, _, bt in kept])
+                              for bt in types])[kind]
         suffix[b] = np.array([[lam.get((bt, b, "suffix", c), 0.0) for c in range(width)]
-                              for _, _, bt in kept])
+                              for bt in types])[kind]
     return _Touches(np.array([s for s, _, _ in kept], dtype=np.int64),
                     np.array([e for _, e, _ in kept], dtype=np.int64),
                     np.array([bt.quantum for _, _, bt in kept], dtype=np.int64),
@@ -399,6 +413,7 @@ def _choose_prices(problem: Problem, setup: BlockSetup, period: int, tick_us: in
     kept = [(s, e, bt) for s, e, bt in blocks if bt is not None]
     starts = np.array([s for s, _, _ in kept])
     p0 = (int(np.median(starts)) // period) * period
+    near = _Near(kept)
     seg_types: dict[tuple[int, ...], int] = {}
     for chain in served:
         for s in chain.segments:
@@ -416,13 +431,25 @@ def _choose_prices(problem: Problem, setup: BlockSetup, period: int, tick_us: in
                 if b not in touched:
                     continue
                 u, end = cell * tick_us + tick_us - 1, cell * tick_us + dur
-                for key, bt in _touch_keys(kept, b, u, end):
+                for key, bt in _touch_keys(near.meeting(u, end), b, u, end):
                     x = var(key, bt)
                     row.SetCoefficient(x, row.GetCoefficient(x) - 1)
     objective.SetMaximization()
     if solver.Solve() != pywraplp.Solver.OPTIMAL:
         return None
     return {key: x.solution_value() for key, x in lam.items()}
+
+
+class _Near:
+    """The kept blocks (disjoint, in time order) meeting an interval, by bisection."""
+
+    def __init__(self, kept: list) -> None:
+        self.kept = kept
+        self.starts = [s for s, _, _ in kept]
+        self.ends = [e for _, e, _ in kept]
+
+    def meeting(self, u: int, v: int) -> list:
+        return self.kept[bisect.bisect_right(self.ends, u):bisect.bisect_left(self.starts, v)]
 
 
 def _touch_keys(kept, b: int, u: int, v: int):

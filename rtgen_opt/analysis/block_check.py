@@ -52,6 +52,7 @@ def frame_blocks(ts: TaskSet) -> dict[int, tuple[int, list[int]]]:
 # columns^touched backends: bounded near what `solve --bound-out` writes (4 frames, 60,000
 # LP rows), so that a certificate cannot ask for hours or gigabytes.
 MAX_FRAMES = 4
+MAX_LEVELS = 16  # prefix/suffix levels per block type, at most
 MAX_CELLS = 240_000  # damages recomputed: the sum over types of columns^touched backends
 
 
@@ -66,11 +67,17 @@ def _check_sizes(tick: int, types: list[dict], touched: list[int], path: str) ->
         if type(length) is not int or not 1 <= length <= 2**62 or len(t["frames"]) > MAX_FRAMES:
             raise InputError(path, f"blocks.types[{number}]", "a length from 1 to 2**62 µs "
                              f"and at most {MAX_FRAMES} frames")
-        quantum = max(1, math.ceil(length / 12))  # as the type must say (checked after)
+        quantum = _least_quantum(length)  # the finest a type may say (checked after)
         cells += len(columns(length, quantum, math.ceil(length / quantum))) ** len(touched)
         if cells > MAX_CELLS:
             raise InputError(path, "blocks", f"at most {MAX_CELLS:,} damages to recompute "
                              "(block types x columns^touched backends)", f"{cells:,} or more")
+
+
+def _least_quantum(length: int) -> int:
+    """The finest quantum a block type may use: at most ``MAX_LEVELS`` levels (any quantum
+    gives a valid bound; this only bounds the damages to recompute)."""
+    return max(1, math.ceil(length / MAX_LEVELS))
 
 
 def columns(length: int, quantum: int, levels: int) -> list[tuple[int, int, int, int]]:
@@ -176,10 +183,10 @@ def block_dual(ts: TaskSet, data: dict, path: str) -> float:
     real = frame_blocks(ts)
     value, seen, blocks = 0.0, set(), []
     for number, t in enumerate(types):
-        cols = columns(t["length"], t["quantum"], t["levels"])
-        if t["quantum"] != max(1, math.ceil(t["length"] / 12)) \
+        if type(t["quantum"]) is not int or t["quantum"] < _least_quantum(t["length"]) \
                 or t["levels"] != math.ceil(t["length"] / t["quantum"]):
             raise CertificateInvalid(f"block type {number}: quantum or levels off")
+        cols = columns(t["length"], t["quantum"], t["levels"])
         true = damages(t["frames"], touched, len(ts.backends), cols)
         claimed = np.array(t["damage"], dtype=float).reshape(true.shape)
         if (claimed > true + 1e-9).any():

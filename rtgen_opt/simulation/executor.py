@@ -111,26 +111,36 @@ class RunResult:
     events: int
     end_us: int
     wall_s: float
+    stopped: bool = False  # cut short by ``stop_above``: the schedule is a prefix
 
 
 def simulate(ts: TaskSet, policy: Policy | str,
-             realization: Realization | None = None) -> RunResult:
+             realization: Realization | None = None,
+             stop_above: float | None = None) -> RunResult:
     """Run ``policy`` (an instance or a name from ``POLICIES``) over the task set, in the
-    nominal realization or the given one (ready times and actual durations)."""
+    nominal realization or the given one (ready times and actual durations).
+    ``stop_above``: stop early (``stopped``) once the run cannot end with at most that
+    weight of violations while serving every LLM request — an LLM request (or work it
+    waits for) is dropped, or, under ``on_miss: drop``, the weight of the frames dropped
+    so far exceeds it (that weight only grows)."""
     if isinstance(policy, str):
         policy = POLICIES[policy]
     started = time.perf_counter()
-    run = _Run(ts, policy, realization)
+    run = _Run(ts, policy, realization, stop_above)
     schedule, events = run.execute()
     return RunResult(policy.name, schedule, events, run.end_time,
-                     time.perf_counter() - started)
+                     time.perf_counter() - started, run.stopped)
 
 
 class _Run:
     """The state of one simulation. Plain lists, not NumPy: the loop indexes scalars."""
 
-    def __init__(self, ts: TaskSet, policy: Policy, realization: Realization | None = None):
+    def __init__(self, ts: TaskSet, policy: Policy, realization: Realization | None = None,
+                 stop_above: float | None = None):
         self.ts, self.policy = ts, policy
+        self.stop_above, self.stopped, self.dropped_weight = stop_above, False, 0.0
+        self.task_weight = [t.weight for t in ts.tasks]
+        self.task_is_llm = [t.is_llm for t in ts.tasks]
         self.restart = ts.preemption == "restart"
         self.drop = ts.on_miss == "drop"
         self.end_time = ts.end_us
@@ -351,6 +361,8 @@ class _Run:
                     rare_events += self._on_deadline(now, subject)
                 else:
                     rare_events += self._on_give_up(now, subject)
+            if self.stopped:  # (set only where a job is dropped)
+                break
 
             if self.placement is not None:
                 self._dispatch_placed(now)
@@ -514,6 +526,12 @@ class _Run:
         """A job is dropped: it never runs again, nor does anything waiting for it."""
         self.state[job] = DROPPED
         self.queued[job] = False
+        if self.stop_above is not None:
+            task = self.job_task[job]
+            if self.job_deadline[job] != NO_DEADLINE:
+                self.dropped_weight += self.task_weight[task]
+            self.stopped |= self.task_is_llm[task] or (
+                self.drop and self.dropped_weight > self.stop_above + 1e-9)
         for dependent in self.dependents.get(job, ()):
             if self.state[dependent] == WAITING:
                 self._drop(dependent)

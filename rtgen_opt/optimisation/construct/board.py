@@ -4,7 +4,6 @@ taken back."""
 
 from __future__ import annotations
 
-import bisect
 import math
 from typing import NamedTuple
 
@@ -13,6 +12,7 @@ import numpy as np
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE, TaskSet
+from rtgen_opt.optimisation.construct.lanes import Lane
 from rtgen_opt.optimisation.placement import Row, dependents
 
 BLOCKED = -1  # owner of a blocked interval (segments own theirs by their index)
@@ -71,9 +71,7 @@ class Board:
         ts = self.ts = problem.ts
         self.problem = problem
         self.weights = weights  # per job, integer (scaled) weight of a firm job
-        self.starts: list[list[list[int]]] = [[[] for _ in range(k)] for k in ts.instances]
-        self.ends: list[list[list[int]]] = [[[] for _ in range(k)] for k in ts.instances]
-        self.owners: list[list[list[int]]] = [[[] for _ in range(k)] for k in ts.instances]
+        self.lanes: list[list[Lane]] = [[Lane() for _ in range(k)] for k in ts.instances]
         self.frames: dict[int, list[Row]] = {}  # frame job -> its rows, in segment order
         self.placed_weight = 0  # of the frames placed
         self.segs: dict[int, Row] = {}  # request segment -> its row
@@ -99,20 +97,12 @@ class Board:
     # ---------------------------------------------------------------- lanes and journal
 
     def _insert(self, b: int, k: int, s: int, e: int, owner: int, record: bool = True) -> None:
-        starts = self.starts[b][k]
-        i = bisect.bisect_left(starts, s)
-        starts.insert(i, s)
-        self.ends[b][k].insert(i, e)
-        self.owners[b][k].insert(i, owner)
+        self.lanes[b][k].insert(s, e, owner)
         if record:
             self.journal.append(LaneEdit(True, b, k, s, e, owner))
 
     def _remove(self, b: int, k: int, s: int, e: int, owner: int, record: bool = True) -> None:
-        starts, owners = self.starts[b][k], self.owners[b][k]
-        i = bisect.bisect_left(starts, s)
-        while owners[i] != owner:
-            i += 1
-        del starts[i], self.ends[b][k][i], owners[i]
+        self.lanes[b][k].remove(s, owner)
         if record:
             self.journal.append(LaneEdit(False, b, k, s, e, owner))
 
@@ -141,64 +131,54 @@ class Board:
                 self.segs[entry.seg] = entry.old
 
     def _fits(self, b: int, k: int, s: int, e: int) -> bool:
-        starts, ends = self.starts[b][k], self.ends[b][k]
-        i = bisect.bisect_left(starts, e)  # intervals starting before e
-        return i == 0 or ends[i - 1] <= s
+        last = self.lanes[b][k].last_before(e)  # of the intervals starting before e
+        return last is None or last[1] <= s
 
     def earliest_gap(self, b: int, k: int, at: int, dur: int, skip_frames: bool = False,
                      limit: float = math.inf) -> int:
         """Earliest start >= at with [start, start + dur) free on lane (b, k); with
         ``skip_frames``, frames do not count as busy (they can be displaced). The search
         gives up past ``limit`` (the start returned is then beyond it)."""
-        starts, ends, owners = self.starts[b][k], self.ends[b][k], self.owners[b][k]
         start = at
-        i = max(0, bisect.bisect_right(starts, at) - 1)
-        n = len(starts)
         is_frame = self.is_frame_seg
-        while i < n:
-            if starts[i] >= start + dur:  # sorted by start: nothing later can collide
+        for s, e, owner in self.lanes[b][k].scan(at):
+            if s >= start + dur:  # sorted by start: nothing later can collide
                 break
-            if ends[i] <= start or (skip_frames and owners[i] >= 0 and is_frame[owners[i]]):
-                i += 1
+            if e <= start or (skip_frames and owner >= 0 and is_frame[owner]):
                 continue
-            start = ends[i]
+            start = e
             if start > limit:
                 break
-            i += 1
         return start
 
     def fixed_free(self, b: int, k: int, s: int, e: int) -> bool:
         """No request segment or blocked time on lane (b, k) meets [s, e)."""
-        starts, ends, owners = self.starts[b][k], self.ends[b][k], self.owners[b][k]
-        i = max(0, bisect.bisect_right(starts, s) - 1)
         is_frame = self.is_frame_seg
-        while i < len(starts) and starts[i] < e:
-            if ends[i] > s and (owners[i] < 0 or not is_frame[owners[i]]):
+        for start, end, owner in self.lanes[b][k].scan(s):
+            if start >= e:
+                break
+            if end > s and (owner < 0 or not is_frame[owner]):
                 return False
-            i += 1
         return True
 
     def frames_on(self, b: int, k: int, s: int, e: int) -> list[int]:
         """Frame jobs with a row on lane (b, k) meeting [s, e)."""
-        starts, ends, owners = self.starts[b][k], self.ends[b][k], self.owners[b][k]
-        i = max(0, bisect.bisect_right(starts, s) - 1)
         found = []
-        while i < len(starts) and starts[i] < e:
-            o = owners[i]
-            if ends[i] > s and o >= 0 and self.is_frame_seg[o]:
+        for start, end, o in self.lanes[b][k].scan(s):
+            if start >= e:
+                break
+            if end > s and o >= 0 and self.is_frame_seg[o]:
                 found.append(int(self.ts.seg_job[o]))
-            i += 1
         return found
 
     def busy_ends(self, b: int, k: int, lo: int, hi: int) -> list[int]:
         """Ends of busy intervals on lane (b, k) within (lo, hi]."""
-        starts, ends = self.starts[b][k], self.ends[b][k]
-        i = max(0, bisect.bisect_right(starts, lo) - 1)
         out = []
-        while i < len(starts) and starts[i] < hi:
-            if lo < ends[i] <= hi:
-                out.append(ends[i])
-            i += 1
+        for start, end, _ in self.lanes[b][k].scan(lo):
+            if start >= hi:
+                break
+            if lo < end <= hi:
+                out.append(end)
         return out
 
     # ---------------------------------------------------------------- placements

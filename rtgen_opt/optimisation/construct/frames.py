@@ -171,7 +171,10 @@ def map_frames(problem: Problem, weights: np.ndarray, frames: Frames) -> tuple[B
     best: tuple[Board, Mapping] | None = None
     how = ""
     job_task = problem.ts.job_task
+    everything = int(weights.sum())
     for mapping in mappings(problem, frames):
+        if best is not None and best[0].placed_weight == everything:
+            break  # every frame placed: no later mapping can do better (ties keep the first)
         board = Board(problem, weights)
         frames.pref, frames.fallback = mapping.pref, mapping.fallback
         order = frames.jobs.tolist()

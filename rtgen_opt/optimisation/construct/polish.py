@@ -10,7 +10,6 @@ predecessor's last segment and to the first segment of each request waiting for 
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -48,12 +47,21 @@ def polish(board: Board, frames: Frames, budget_s: float, workers: int, seed: in
     if count == 0:
         return PolishResult(0, 0)
     each = budget_s / count
-    improved = 0
+    improved, skipped = 0, 0
+    fruitless: set[tuple] = set()  # windows (up to a shift of time) that found nothing
     for lo, hi in windows[:count]:
         window = PolishWindow(board, frames, lo, hi)
-        if window.free_frames and window.solve(each, workers, seed):
+        if not window.free_frames:
+            continue
+        shape = window.shape()
+        if shape in fruitless:  # periodic load: the same window again, a period later
+            skipped += 1
+        elif window.solve(each, workers, seed):
             improved += 1
-    say(f"polish: {improved} of {count} windows improved")
+        else:
+            fruitless.add(shape)
+    say(f"polish: {improved} of {count} windows improved ({skipped} equal up to a shift "
+        "to one that found nothing: skipped)")
     return PolishResult(count, improved)
 
 
@@ -81,18 +89,33 @@ class PolishWindow:
     their fixed neighbours), around every other row meeting the window, fixed."""
 
     def __init__(self, board: Board, frames: Frames, lo: int, hi: int):
-        from ortools.sat.python import cp_model  # deferred: start-up time of the CLI
-
         self.board, self.lo, self.hi = board, lo, hi
         ts = self.ts = board.ts
         # frames inside the window; frames in `after` chains stay as they are
         self.free_frames = [j for j in frames.meeting(ts, lo, hi)
                             if ts.job_release_us[j] >= lo and ts.job_deadline_us[j] <= hi
                             and ts.job_after[j] < 0 and j not in board.dependents]
-        self.free_segs = sorted(s for s, r in board.segs.items() if r.start >= lo
-                                and r.end <= hi)
-        self.model = cp_model.CpModel()
         self.lanes = [(b, k) for b in range(len(ts.backends)) for k in range(ts.instances[b])]
+        self.free_segs = sorted(self._segs_inside())
+
+    def _segs_inside(self) -> list[int]:
+        """The request segments placed inside [lo, hi), found on the lanes (every placed
+        row is on one)."""
+        found = []
+        for b, k in self.lanes:
+            for start, end, owner in self.board.lanes[b][k].scan(self.lo):
+                if start >= self.hi:
+                    break
+                if start >= self.lo and end <= self.hi and owner >= 0 \
+                        and not self.board.is_frame_seg[owner]:
+                    found.append(owner)
+        return found
+
+    def _build(self) -> None:
+        """The CP-SAT model (built only for a window that is solved)."""
+        from ortools.sat.python import cp_model  # deferred: start-up time of the CLI
+
+        self.model = cp_model.CpModel()
         self.intervals: dict[tuple[int, int], list[cp_model.IntervalVar]] = {
             lane: [] for lane in self.lanes}
         self.start: dict[int, cp_model.IntVar] = {}
@@ -103,6 +126,46 @@ class PolishWindow:
             self._add_frames()
             self._add_requests()
             self._add_lanes()
+
+    def shape(self) -> tuple:
+        """Everything the window's model is built from, relative to its start: equal
+        shapes are the same model shifted in time (the same tasks, windows, durations,
+        hints, links and fixed intervals)."""
+        board, ts, lo = self.board, self.ts, self.lo
+        free = set(self.free_segs)
+        index = {seg: i for i, seg in enumerate(self.free_segs)}
+
+        def rel(row: Row | None) -> tuple | None:
+            return None if row is None else (row.backend, row.instance, row.start - lo,
+                                             row.end - lo)
+
+        durations = ts.seg_dur_us
+        frames = tuple((int(ts.job_task[j]), int(ts.job_release_us[j]) - lo,
+                        int(ts.job_deadline_us[j]) - lo,
+                        durations[list(board.problem.segments(j))].tobytes(),
+                        tuple(rel(r) for r in board.frames.get(j, ())))
+                       for j in self.free_frames)
+        segs = []
+        for seg in self.free_segs:
+            job = int(ts.seg_job[seg])
+            run = board.problem.segments(job)
+            earliest, latest = _seg_limits(board, seg, free)
+            neighbours = tuple(rel(board.segs.get(n)) for n in (seg - 1, seg + 1)
+                               if run.start <= n < run.stop and n not in free)
+            dependents = tuple(index.get(f, -1) for f in _dependent_firsts(board, job)
+                               ) if seg == run.stop - 1 else ()
+            segs.append((int(ts.job_task[job]), seg - run.start, durations[seg].tobytes(),
+                         max(lo, earliest) - lo, min(self.hi, latest) - lo,
+                         rel(board.segs[seg]), neighbours, index.get(seg + 1, -1),
+                         dependents))
+        fixed = []
+        for b, k in self.lanes:
+            for start, end, owner in board.lanes[b][k].scan(lo):
+                if start >= self.hi:
+                    break
+                if end > lo and not _is_free(board, owner, set(self.free_frames), free):
+                    fixed.append((b, k, start - lo, end - lo))
+        return self.hi - lo, frames, tuple(segs), tuple(fixed)
 
     def _add_segment(self, seg: int, earliest: int, latest_end: int,
                      present: cp_model.IntVar | int, current: Row | None) -> None:
@@ -168,11 +231,12 @@ class PolishWindow:
         board, free = self.board, set(self.free_segs)
         free_jobs = set(self.free_frames)
         for b, k in self.lanes:
-            starts, ends, owners = board.starts[b][k], board.ends[b][k], board.owners[b][k]
-            first = max(0, bisect.bisect_right(starts, self.lo) - 1)
-            last = bisect.bisect_left(starts, self.hi)
-            fixed = [(starts[i], ends[i]) for i in range(first, last)
-                     if ends[i] > self.lo and not _is_free(board, owners[i], free_jobs, free)]
+            fixed = []
+            for s, e, owner in board.lanes[b][k].scan(self.lo):
+                if s >= self.hi:
+                    break
+                if e > self.lo and not _is_free(board, owner, free_jobs, free):
+                    fixed.append((s, e))
             for n, (s, e) in enumerate(fixed):
                 self.intervals[b, k].append(
                     self.model.new_fixed_size_interval_var(s, e - s, f"f{b}{k}{n}"))
@@ -182,6 +246,7 @@ class PolishWindow:
         """Maximise the frame weight placed; apply the answer when it places more."""
         from ortools.sat.python import cp_model  # deferred: start-up time of the CLI
 
+        self._build()
         weights = self.board.weights
         self.model.maximize(sum(int(weights[j]) * self.runs[j] for j in self.free_frames))
         solver = cp_model.CpSolver()
