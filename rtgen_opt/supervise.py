@@ -176,6 +176,7 @@ def cutoff(budget: Budget | None) -> Iterator[None]:
         yield
         return
     with budget._cutoff_lock:
+        enclosing = budget._cutoff_thread
         budget._cutoff_thread = threading.get_ident()
         budget._cutoff_fired = False
     try:
@@ -184,7 +185,11 @@ def cutoff(budget: Budget | None) -> Iterator[None]:
         with budget._cutoff_lock:
             if budget._cutoff_fired and budget._cutoff_thread is not None:
                 _set_async_exc(budget._cutoff_thread, None)  # not raised yet: cancel it
-            budget._cutoff_thread = None
+            # an enclosing block is armed again (an abandoned phase inside a matched
+            # optimum must not let the rest of it run past the deadline): the watcher
+            # fires it at its next tick if the deadline has passed
+            budget._cutoff_thread = enclosing
+            budget._cutoff_fired = False
 
 
 def _fire_cutoff(budget: Budget) -> None:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from ortools.sat.python import cp_model
@@ -124,6 +125,26 @@ def test_work_in_a_cutoff_block_is_abandoned_at_the_deadline_and_nothing_leaks_a
             cut = True
         total = sum(range(200_000))  # runs to the end: no stray TimeUp after the block
     assert cut and total == 199_999 * 100_000
+
+
+def test_an_abandoned_phase_inside_a_cutoff_block_leaves_the_block_armed():
+    """gap wraps a matched optimum in a cutoff; the solve inside abandons phases
+    (abandonable, itself a cutoff). Past the deadline, the rest of the matched optimum
+    must be cut too, not run to its end."""
+    from rtgen_opt.supervise import TimeUp, abandonable, cutoff
+
+    budget = Budget(0.5, reserve_s=0.0)
+    cut, fallback = False, None
+    with supervise(budget, Reporter("test", budget, enabled=False)):
+        try:
+            with cutoff(budget):
+                fallback = abandonable(lambda: [None for _ in iter(int, 1)], "abandoned")
+                give_up = time.monotonic() + 5
+                while time.monotonic() < give_up:  # the rest of the outer work
+                    pass
+        except TimeUp:
+            cut = True
+    assert fallback == "abandoned" and cut
 
 
 @pytest.mark.parametrize("phase", ["simulating the policies", "lower bound: phase LP"])
