@@ -71,8 +71,9 @@ CONSTRUCT_SHARE = 0.3  # of a window's budget, for the construction (the rest: C
 # nothing (its bound stays 0); scenario_a's 600-segment windows are proven in 0.1-20 s
 CPSAT_MAX_SEGMENTS = 1000
 # the first-token part's CP-SAT (step 5b): one worker, so its work limit decides
-# (0.05 units a second); scenario_a's parts (22 frames, 16 layers) are proven in 0.2 s
-FIRST_TOKEN_LIMIT_S = 4.0
+# (0.05 units a second); scenario_a's parts (22 frames, 16 layers) need 0.06-0.1 units
+# (0.2 s), scenario_b's fcfs-dyn parts prove nothing in 0.2 units (1.2 s each)
+FIRST_TOKEN_LIMIT_S = 3.0
 FIRST_TOKEN_MAX_SEGMENTS = 1000  # scenario_d's parts: 38 frames, a RAG job, 16 layers
 
 Say = Callable[[str], None]
@@ -322,14 +323,12 @@ def _solve_window(sub: Problem, relaxed: Problem, own: Rows, budget_s: float,
         pass
     if best is None:  # nothing serves the window's requests around its boundary
         return Answer([], "none")
-    first_token = first_token_bound(relaxed, seed)
     if sum(len(sub.segments(int(j))) for j in sub.job_ids) > CPSAT_MAX_SEGMENTS:
-        return best._replace(bound=first_token, exact=_lost(sub, best.rows)
-                             <= first_token * sub.weight_scale + 1e-9)
+        return _bounded(best, sub, relaxed, 0.0, seed)
     each = (1 - CONSTRUCT_SHARE) * budget_s / 2
     found = CpSatModel(relaxed).solve(each, workers, seed, hint=_schedule(sub, best.rows),
                                       stages=("violations",))
-    bound = max(found.violations_lower_bound, first_token)
+    bound = found.violations_lower_bound
     if found.schedule is not None and _fits_boundary(sub, relaxed, found.schedule) \
             and _lost(sub, _rows(found.schedule)) < _lost(sub, best.rows):
         best = Answer(_rows(found.schedule), "CP-SAT")
@@ -339,6 +338,15 @@ def _solve_window(sub: Problem, relaxed: Problem, own: Rows, budget_s: float,
         if found.schedule is not None and _lost(sub, _rows(found.schedule)) \
                 < _lost(sub, best.rows):
             best = Answer(_rows(found.schedule), "CP-SAT")
+    return _bounded(best, sub, relaxed, bound, seed)
+
+
+def _bounded(best: Answer, sub: Problem, relaxed: Problem, bound: float,
+             seed: int) -> Answer:
+    """``best`` with the window's bound: ``bound``, or the first-token part's where that
+    is larger (solved only while ``best`` is not proven optimal)."""
+    if _lost(sub, best.rows) > bound * sub.weight_scale + 1e-9:
+        bound = max(bound, first_token_bound(relaxed, seed))
     return best._replace(bound=bound,
                          exact=_lost(sub, best.rows) <= bound * sub.weight_scale + 1e-9)
 
