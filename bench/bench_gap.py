@@ -40,6 +40,22 @@ duration class, long layers against the frames' slack, groups above 500 frames c
         kill-aware's one 60 s group, cut into parts, no longer hits the 20 s cap), kill-aware-fast
         588 .. 864 unchanged (3.16 pp); 95.6 s wall, 77.3 s CPU
     scenario_d: fcfs-aot/dyn 0 .. 200 -> 120/132 .. 169/181, ftf 0 .. 216 -> 204 .. 216
+
+then a class's segments counted whole per backend (window bound) and each window's
+first-token part bounded by CP-SAT (matched windows, step 5b); `--scenarios
+scenario_a,scenario_d`, then scenario_c and scenario_b alone, 2 shared cores, width in pp:
+
+    scenario_a  fcfs-aot 0 .. 24 -> 18 .. 24        0.66 -> 0.16
+                fcfs-dyn, edf-dyn 0 .. 42 -> 36 .. 42   1.15 -> 0.16
+                wall 27.2 s -> 27.6 s
+    scenario_d  fcfs-aot 120 .. 169 -> 156 .. 169   1.19 -> 0.32
+                fcfs-dyn 132 .. 181 -> 156 .. 181   1.19 -> 0.61
+                ftf 204 .. 216 (unchanged, 0.29); wall 24.3 s -> 28.2 s
+    scenario_c  ftf 443 .. 444 -> 444 (proven by the exact windows), kill-aware-fast 501 -> 500
+                .. 648 (the node limit spent on the counts); fcfs 888; wall 44.3 s
+    scenario_b  fcfs-dyn 31 .. 71-82 (0.84-0.93: the windows' CP-SAT runs on every core
+                against the clock by default), edf-dyn 6 .. 48 (0.77), ftf 96 -> 102 .. 108;
+                wall 46 s -> 48.8 s (first-token parts: 7, 2.1 s)
 """
 
 from __future__ import annotations

@@ -15,14 +15,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtgen_opt.formulations.bounds import lower_bound
 from rtgen_opt.formulations.bounds.windows import window_bound
+from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.formulations.result import SolveStatus
 
 from rtgen_opt.evaluation.firm import firm_schedule
 from rtgen_opt.evaluation.replay import replay
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import NO_DEADLINE, TaskSet
+from rtgen_opt.optimisation import matched_windows
 from rtgen_opt.optimisation.matched_windows import (
     MatchedWindows,
+    _sub_problem,
+    first_token_bound,
     matched_schedule,
     request_windows,
 )
@@ -196,3 +201,35 @@ def test_fast_decode_on_scenario_c_costs_74_frames_a_request():
     assert replay(ts, schedule, service_rules(problem)).ok
     meets_the_policy(ts, trace, schedule)
     assert weighted_drops(ts, schedule) <= 2 * 74
+
+
+@SETTINGS
+@given(ts=st.one_of(after_scenarios(), tight_scenarios()), policy=POLICIES)
+def test_first_token_parts_stay_below_the_optimum(ts, policy):
+    # each window's frames released before its first-token due time, requests cut at
+    # token 1: the parts share no frame, so their bounds add up below the optimum
+    problem = service_matched_problem(ts, simulate(ts, policy).schedule)
+    parts = sum(first_token_bound(_sub_problem(problem, w, []))
+                for w in request_windows(problem))
+    assert parts <= proven_optimum(problem) + 1e-6
+
+
+def test_the_first_token_part_bounds_a_window_too_large_for_cp_sat(tmp_path, monkeypatch):
+    """f fills a and g fills b (3 ms of each 4 ms); one 2 ms prefill layer, on a or b, due
+    by 4 ms, then a 1 ms decode step on a. The layer costs f's or g's first frame: with no
+    CP-SAT on the window, the first-token part alone proves that 1."""
+    rows = ["f,frame,a,,1,3", "g,frame,b,,1,3", "llm,prefill,a,8,1,2", "llm,prefill,a,64,1,2",
+            "llm,prefill,b,8,1,2", "llm,prefill,b,64,1,2", "llm,decode,a,8,1,1",
+            "llm,decode,a,64,1,1"]
+    tasks = [{"name": f, "model": f, "period": "4ms"} for f in ("f", "g")]
+    tasks.append({"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 2,
+                  "arrivals": {"times": ["0ms"]}})
+    ts = taskset(tmp_path, rows, tasks, "40ms", platform={"a": 1, "b": 1}, drain="40ms")
+    llm = next(t for t in ts.tasks if t.is_llm).first_job
+    problem = Problem(ts, token_deadlines={llm: (4000, 12000)})
+    monkeypatch.setattr(matched_windows, "CPSAT_MAX_SEGMENTS", 0)
+    _, report = matched_schedule(problem, None, 2.0, workers=1)
+    monkeypatch.undo()
+    optimum = CpSatModel(problem).solve(20, workers=1, stages=("violations",))
+    assert optimum.status == SolveStatus.OPTIMAL
+    assert report.lower_bound == pytest.approx(optimum.violations) == 1

@@ -200,3 +200,14 @@ def test_a_layer_longer_than_the_slack_costs_whole_frames(tmp_path):
             "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
     problem = one_request(tmp_path, rows, ["f"], 1, (16, 16), {"a": 1})
     assert window_bound(problem).value == pytest.approx(exact_optimum(problem)) == 2
+
+
+def test_a_layer_runs_whole_on_one_backend(tmp_path):
+    """f fills a and g fills b (3 ms of each 4: 1 ms of slack each); one 2 ms prefill layer,
+    on a or b, due by 4 ms. Split between the backends it fits in both slacks (0 frames);
+    whole, on one backend, it costs that backend's frame (1), as CP-SAT proves."""
+    rows = ["f,frame,a,,1,3", "g,frame,b,,1,3", "llm,prefill,a,8,1,2", "llm,prefill,a,64,1,2",
+            "llm,prefill,b,8,1,2", "llm,prefill,b,64,1,2", "llm,decode,a,8,1,1",
+            "llm,decode,a,64,1,1"]
+    problem = one_request(tmp_path, rows, ["f", "g"], 1, (4, 4), {"a": 1, "b": 1})
+    assert window_bound(problem).value == pytest.approx(exact_optimum(problem)) == 1

@@ -21,9 +21,12 @@ each request's surroundings on their own, with a small MILP.
    with the jobs it waits for, which run before it — runs on one backend at a time.
    Request work is counted in *phases* (runs of segments with the same window bounds'
    source and backends), each split into **duration classes** (segments within 2 % of each
-   other on every backend: decode layers, the LM head, prefill layers): time W_b spent by
-   a class on b completes at most W_b / (the class's shortest duration on b) of its
-   segments, so Σ_b W_b / shortest_b ≥ segments of the class.
+   other on every backend: decode layers, the LM head, prefill layers): a class runs a
+   whole number n_b of its segments on each backend b (a segment is never split between
+   backends), Σ_b n_b ≥ its segments, and its time there is W_b ≥ n_b × (its shortest
+   duration on b). Counted fractionally instead (Σ_b W_b / shortest_b ≥ segments), a layer
+   could run partly on the NPU and partly on the GPU: scenario_d's fcfs requests were
+   bounded at 10 frames each, now 13.
 3. **Segments longer than a frame's slack.** On a single-instance backend b, take the
    frames of one task whose single segment can run on b, with disjoint windows of length
    L_k, slack σ (the largest window length less the duration on b) and span S (first
@@ -36,9 +39,10 @@ each request's surroundings on their own, with a small MILP.
    2σ (W / D + c), written (1 − 2σ/D) W + Σ_k L_k·on_b(k) ≤ |S| + 2σc. It sees that a
    34 ms prefill layer cannot use the 2.7 ms each SR frame leaves on the NPU.
 4. **Validity.** An optimal schedule of the problem, restricted to a group's frames and
-   the requests, is feasible for that group's relaxation (with W_b each class's real time
-   on b: a frame segment runs on one backend instance without interruption, a class's
-   segments take at least its shortest duration there, and 3. holds for every schedule),
+   the requests, is feasible for that group's relaxation (with n_b the class's segments
+   run on b and W_b their time there: a frame segment runs on one backend instance
+   without interruption, so does a request segment, each taking at least its class's
+   shortest duration there, and 3. holds for every schedule),
    and its violations there are the group's frames it drops. The groups' frames are
    disjoint, so the sum over groups of the relaxations' optima — or of any proven lower
    bound on them (the MILP solver's best bound when its node limit stops it) — is **at
@@ -397,12 +401,17 @@ class _GroupMilp:
                         (on_b, lo, hi, dur))
 
     def add_phase(self, p: Phase) -> None:
-        """Time W_b on b completes at most W_b / shortest_b of the phase's segments."""
-        row = self.solver.Constraint(p.count, self.solver.infinity())
+        """n_b whole segments of the phase's class run on b (an integer: a segment is
+        never split between backends), taking time W_b >= n_b × shortest_b there."""
+        row = self.solver.Constraint(p.count, self.solver.infinity())  # Σ_b n_b >= count
         owners = [("path", q) for q in p.paths]
         for b, shortest in p.shortest.items():
+            n_b = self.solver.IntVar(0, p.count, "")
+            row.SetCoefficient(n_b, 1)
+            fits = self.solver.Constraint(0, self.solver.infinity())  # W_b - n_b × shortest
+            fits.SetCoefficient(n_b, -shortest)
             for e, w in zip(self.inside(p.lo, p.hi), self.work(b, owners, p.lo, p.hi)):
-                row.SetCoefficient(w, 1.0 / shortest)
+                fits.SetCoefficient(w, 1)
                 self.long.setdefault(b, []).append((shortest, e, w))
             self.spans.setdefault(b, []).append((shortest, p.lo, p.hi))
 

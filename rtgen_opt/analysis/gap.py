@@ -169,6 +169,7 @@ def _with_exact_windows(matched, report):
     matched.violations_lower_bound = report.lower_bound
     matched.lower_bound_method = (
         f"exact windows (CP-SAT on each request's window without the frames around it, "
+        "or on its frames before the first token, "
         f"{report.windows} windows, {report.exact} solved exactly; no certificate)")
     if matched.violations <= report.lower_bound + 1e-9:
         matched.status = SolveStatus.OPTIMAL
