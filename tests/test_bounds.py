@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import tempfile
 from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,6 @@ from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
 
-from rtgen_opt.model.taskset import INELIGIBLE
 from rtgen_opt.optimisation.solve import service_matched_problem
 from rtgen_opt.simulation.executor import simulate
 from tests.tiny import taskset
@@ -111,6 +109,11 @@ def tight_scenarios(draw):
     else:
         llm["arrivals"] = {"times": [f"{draw(st.integers(0, 6))}ms"]}
     tasks.append(llm)
+    return small_two_backend_taskset(draw, rows, tasks)
+
+
+def small_two_backend_taskset(draw, rows: list[str], tasks: list[dict]):
+    """A 10 ms task set on backends a (one or two instances) and b, drain drawn."""
     platform = {"a": draw(st.sampled_from([1, 1, 2])), "b": 1}
     with tempfile.TemporaryDirectory() as tmp:
         return taskset(Path(tmp), rows, tasks, "10ms", platform=platform,

@@ -7,8 +7,6 @@ one for each strengthening (each fails if its strengthening is undone)."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -22,7 +20,8 @@ from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.optimisation.solve import service_matched_problem
 from rtgen_opt.simulation.executor import simulate
-from tests.test_bounds import after_scenarios, proven_optimum, tight_scenarios
+from tests.test_bounds import (after_scenarios, proven_optimum, small_two_backend_taskset,
+                               tight_scenarios)
 from tests.tiny import taskset
 
 POLICIES = st.sampled_from(["fcfs-dyn", "ftf", "kill-aware", "fcfs-aot"])
@@ -120,10 +119,7 @@ def strengthened_scenarios(draw):
         else:
             llm["arrivals"] = {"times": [f"{draw(st.integers(0, 6))}ms"]}
         tasks.append(llm)
-    platform = {"a": draw(st.sampled_from([1, 1, 2])), "b": 1}
-    with tempfile.TemporaryDirectory() as tmp:
-        return taskset(Path(tmp), rows, tasks, "10ms", platform=platform,
-                       drain=f"{draw(st.sampled_from([25, 40]))}ms")
+    return small_two_backend_taskset(draw, rows, tasks)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
