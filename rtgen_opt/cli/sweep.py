@@ -25,7 +25,8 @@ def sweep(
         "'rtgen-opt[ray]').")] = "local",
     address: Annotated[Optional[str], typer.Option(
         help="With --engine ray: the cluster to join (host:port or auto; default "
-        "$RAY_ADDRESS); without either, Ray starts locally.")] = None,
+        "$RAY_ADDRESS); without either, Ray starts locally, with token authentication "
+        "and a token only this command holds.")] = None,
     workers: Annotated[int, typer.Option(
         help="Runs at a time: local processes, or the CPUs of a local Ray; 0 = one per "
         "core.")] = 0,
