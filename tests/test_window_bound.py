@@ -97,7 +97,7 @@ def strengthened_scenarios(draw):
         tasks.append({"name": f"f{i}", "model": f"f{i}", "period": f"{period}ms",
                       "phase": f"{draw(st.integers(0, 2))}ms",
                       "deadline": f"{period - draw(st.integers(0, 1))}ms",
-                      "weight": draw(st.sampled_from([1, 1, 2]))})
+                      "weight": draw(st.sampled_from([1, 1, 2, 0.5, 1.5]))})
     layers = draw(st.integers(1, 2))
     for b in draw(st.sampled_from([("a",), ("a", "b"), ("b",)])):
         p = draw(st.sampled_from([7, 9, 5, 3]))
