@@ -48,6 +48,7 @@ sub-problem, whose blocked time is everything of the schedule outside it that me
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -395,14 +396,14 @@ def _fit(sub: Problem, own: Rows) -> Answer | None:
     """The policy's rows in the window: its request rows (None when one collides with
     blocked time) and its frames that fit beside them and the boundary."""
     ts = sub.ts
-    busy: dict[int, list[tuple[int, int]]] = {}
+    busy = {b: _Busy() for b in range(len(ts.instances))}
     for b, s, e in sub.blocked:
-        busy.setdefault(b, []).append((s, e))
+        busy[b].add(s, e)
     requests = [r for r in own if ts.job_deadline_us[ts.seg_job[r[0]]] == NO_DEADLINE]
     for _, b, s, e in requests:
-        if _load(busy.get(b, []), s, e) >= ts.instances[b]:
+        if busy[b].load(s, e) >= ts.instances[b]:
             return None
-        busy.setdefault(b, []).append((s, e))
+        busy[b].add(s, e)
     kept = list(requests)
     frames: dict[int, Rows] = {}
     for r in own:
@@ -411,11 +412,34 @@ def _fit(sub: Problem, own: Rows) -> Answer | None:
     for job in sorted(frames):
         rows = frames[job]
         if len(rows) == len(sub.segments(job)) and all(
-                _load(busy.get(b, []), s, e) < ts.instances[b] for _, b, s, e in rows):
+                busy[b].load(s, e) < ts.instances[b] for _, b, s, e in rows):
             for _, b, s, e in rows:
-                busy.setdefault(b, []).append((s, e))
+                busy[b].add(s, e)
             kept += rows
     return Answer(kept, "policy")
+
+
+class _Busy:
+    """One backend's busy intervals, sorted by start: a load query looks only at those
+    that can reach it (a window's rows number in the tens of thousands)."""
+
+    def __init__(self):
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.longest = 0
+
+    def add(self, s: int, e: int) -> None:
+        i = bisect.bisect_right(self.starts, s)
+        self.starts.insert(i, s)
+        self.ends.insert(i, e)
+        self.longest = max(self.longest, e - s)
+
+    def load(self, s: int, e: int) -> int:
+        """The most intervals running at once within [s, e)."""
+        lo = bisect.bisect_left(self.starts, s - self.longest)
+        hi = bisect.bisect_left(self.starts, e)
+        near = [(a, z) for a, z in zip(self.starts[lo:hi], self.ends[lo:hi]) if z > s]
+        return _load(near, s, e)
 
 
 def _load(intervals: list[tuple[int, int]], s: int, e: int) -> int:
