@@ -60,6 +60,7 @@ frames) are solved once.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
@@ -318,6 +319,8 @@ def group_bound(problem: Problem, phases: list[Phase], frames: list[int],
         model.add_phase(p)
     model.add_capacity()
     model.add_long_segments()
+    model.add_gap_counts()
+    model.add_conflicts()
     solver.Objective().SetMinimization()
     with stoppable(solver.InterruptSolve):  # an interrupted search's bound still holds
         status = solver.Solve()
@@ -351,6 +354,7 @@ class _GroupMilp:
         self.placed: dict[tuple[int, int], list[tuple]] = {}
         self.long: dict[int, list[tuple]] = {}  # backend -> (shortest, interval, work)
         self.spans: dict[int, list[tuple[int, int, int]]] = {}  # backend -> (shortest, lo, hi)
+        self.counts: dict[int, list[tuple]] = {}  # backend -> (shortest, lo, hi, n_b)
 
     def inside(self, lo: int, hi: int) -> range:
         """The elementary intervals within [lo, hi)."""
@@ -414,29 +418,85 @@ class _GroupMilp:
                 fits.SetCoefficient(w, 1)
                 self.long.setdefault(b, []).append((shortest, e, w))
             self.spans.setdefault(b, []).append((shortest, p.lo, p.hi))
+            self.counts.setdefault(b, []).append((shortest, p.lo, p.hi, n_b))
 
     def add_long_segments(self) -> None:
         """Segments too long for the slack a frame leaves in its window (module docstring,
-        4.): one constraint per task, single-instance backend and duration threshold."""
-        ts = self.problem.ts
-        for (_, b), placed in sorted(self.placed.items(), key=lambda item: item[0]):
-            frames = _disjoint(placed)
-            if ts.instances[b] != 1 or not frames:
-                continue
-            slack = max(hi - lo - dur for _, lo, hi, dur in frames)
+        3.): one constraint per task, single-instance backend and duration threshold, over
+        the frames that meet the windows of the segments at least that long."""
+        for b, threshold, frames in self._thresholds(_window_slack):
+            slack = _window_slack(frames)
             lo, hi = frames[0][1], frames[-1][2]
             inside = set(self.inside(lo, hi))
-            for threshold in sorted({d for d, _, _ in self.long.get(b, ()) if d > 2 * slack}):
-                # (1 - 2 slack / D) W + Σ_k L_k on_b(k) <= |S| + 2 slack × edges crossed
-                crossed = sum(any(d >= threshold and p_lo < x < p_hi
-                                  for d, p_lo, p_hi in self.spans[b]) for x in (lo, hi))
-                row = self.solver.Constraint(-self.solver.infinity(),
-                                             hi - lo + 2 * slack * crossed)
-                for d, e, w in self.long[b]:
-                    if d >= threshold and e in inside:
-                        row.SetCoefficient(w, 1 - 2 * slack / threshold)
-                for on_b, f_lo, f_hi, _ in frames:
-                    row.SetCoefficient(on_b, f_hi - f_lo)
+            # (1 - 2 slack / D) W + Σ_k L_k on_b(k) <= |S| + 2 slack × edges crossed
+            crossed = sum(any(d >= threshold and p_lo < x < p_hi
+                              for d, p_lo, p_hi in self.spans[b]) for x in (lo, hi))
+            row = self.solver.Constraint(-self.solver.infinity(), hi - lo + 2 * slack * crossed)
+            for d, e, w in self.long[b]:
+                if d >= threshold and e in inside:
+                    row.SetCoefficient(w, 1 - 2 * slack / threshold)
+            for on_b, f_lo, f_hi, _ in frames:
+                row.SetCoefficient(on_b, f_hi - f_lo)
+
+    def add_gap_counts(self) -> None:
+        """Whole segments between kept frames (module docstring, 4.): at most α of them
+        per frame not kept on b, over the frames that meet the segments' windows."""
+        for b, threshold, frames in self._thresholds(_period_slack):
+            period, slack = _period(frames), _period_slack(frames)
+            lo, hi = frames[0][1], frames[-1][2]
+            counted = [n for d, p_lo, p_hi, n in self.counts[b]
+                       if d >= threshold and lo <= p_lo and p_hi <= hi]
+            alpha = max((period * r + 2 * slack) // threshold / r
+                        for r in range(1, len(frames) + 1))
+            # Σ n_b <= α Σ_k (1 - on_b(k))
+            row = self.solver.Constraint(-self.solver.infinity(), alpha * len(frames))
+            for n in counted:
+                row.SetCoefficient(n, 1)
+            for on_b, _, _, _ in frames:
+                row.SetCoefficient(on_b, alpha)
+
+    def _thresholds(self, slack) -> list[tuple[int, int, list[tuple]]]:
+        """(backend b, duration D, frames) for each task on a single-instance backend and
+        each request class duration D on b: the task's frames that meet the windows of the
+        request segments at least D long on b, where D > 2 × ``slack``(those frames)."""
+        ts, made = self.problem.ts, []
+        for (_, b), placed in sorted(self.placed.items(), key=lambda item: item[0]):
+            every = _disjoint(placed)
+            if ts.instances[b] != 1 or not every:
+                continue
+            for threshold in sorted({d for d, _, _ in self.long.get(b, ())}):
+                spans = [(lo, hi) for d, lo, hi in self.spans[b] if d >= threshold]
+                lo, hi = min(x for x, _ in spans), max(y for _, y in spans)
+                frames = [f for f in every if f[1] < hi and f[2] > lo]
+                if frames and threshold > 2 * slack(frames):
+                    made.append((b, threshold, frames))
+        return made
+
+    def add_conflicts(self) -> None:
+        """Two frame segments whose windows' hull is shorter than their durations on a
+        single-instance backend are never both on it: on_b(i) + on_b(j) <= 1."""
+        ts = self.problem.ts
+        for b in range(len(ts.instances)):
+            if ts.instances[b] != 1:
+                continue
+            tasks = sorted(t for t, c in self.placed if c == b)
+            for n, t1 in enumerate(tasks):
+                for t2 in tasks[n + 1:]:
+                    self._conflict_pairs(self.placed[(t1, b)], self.placed[(t2, b)])
+
+    def _conflict_pairs(self, first: list[tuple], second: list[tuple]) -> None:
+        """The conflicts between two tasks' frames on one backend (sorted by window)."""
+        second = sorted(second, key=lambda f: f[1])
+        starts = [f[1] for f in second]
+        longest = max(hi - lo for _, lo, hi, _ in second)
+        for on_i, lo_i, hi_i, dur_i in first:
+            for on_j, lo_j, hi_j, dur_j in second[bisect_left(starts, lo_i - longest):]:
+                if lo_j >= hi_i:
+                    break
+                if hi_j > lo_i and dur_i + dur_j > max(hi_i, hi_j) - min(lo_i, lo_j):
+                    row = self.solver.Constraint(-self.solver.infinity(), 1)
+                    row.SetCoefficient(on_i, 1)
+                    row.SetCoefficient(on_j, 1)
 
     def add_capacity(self) -> None:
         """Each backend's work in each interval fits its free time; each job (or request
@@ -461,6 +521,22 @@ def _disjoint(placed: list[tuple]) -> list[tuple]:
         if not kept or f[1] >= kept[-1][2]:
             kept.append(f)
     return kept
+
+
+def _window_slack(frames: list[tuple]) -> int:
+    """The largest window length less the duration (step 3's σ)."""
+    return max(hi - lo - dur for _, lo, hi, dur in frames)
+
+
+def _period(frames: list[tuple]) -> int:
+    """The longest window or distance between consecutive window starts."""
+    return max([hi - lo for _, lo, hi, _ in frames]
+               + [g[1] - f[1] for f, g in zip(frames, frames[1:])])
+
+
+def _period_slack(frames: list[tuple]) -> int:
+    """The period less the shortest duration (step 4's σ')."""
+    return _period(frames) - min(dur for _, _, _, dur in frames)
 
 
 def _capacity(problem: Problem, cuts: np.ndarray) -> np.ndarray:
