@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
+from itertools import product
 from dataclasses import dataclass
 
 import numpy as np
@@ -321,6 +322,7 @@ def group_bound(problem: Problem, phases: list[Phase], frames: list[int],
     model.add_long_segments()
     model.add_gap_counts()
     model.add_conflicts()
+    model.add_shared_windows()
     solver.Objective().SetMinimization()
     with stoppable(solver.InterruptSolve):  # an interrupted search's bound still holds
         status = solver.Solve()
@@ -355,6 +357,9 @@ class _GroupMilp:
         self.long: dict[int, list[tuple]] = {}  # backend -> (shortest, interval, work)
         self.spans: dict[int, list[tuple[int, int, int]]] = {}  # backend -> (shortest, lo, hi)
         self.counts: dict[int, list[tuple]] = {}  # backend -> (shortest, lo, hi, n_b)
+        self.reach: dict[tuple, set[int]] = {}  # (owner, interval) -> backends it works on
+        # window -> (keep, {backend: duration}) of the one-segment frames with that window
+        self.windows: dict[tuple[int, int], list[tuple]] = {}
 
     def inside(self, lo: int, hi: int) -> range:
         """The elementary intervals within [lo, hi)."""
@@ -368,6 +373,7 @@ class _GroupMilp:
             self.load.setdefault((backend, e), []).append(w)
             for owner in owners:
                 self.own.setdefault((owner, e), []).append(w)
+                self.reach.setdefault((owner, e), set()).add(backend)
             made.append(w)
         return made
 
@@ -385,6 +391,8 @@ class _GroupMilp:
             lo, hi = int(earliest[k]), int(latest_end[k])
             usable = [(b, int(d)) for b, d in enumerate(ts.seg_dur_us[s])
                       if INELIGIBLE < d <= hi - lo]
+            if len(earliest) == 1:
+                self.windows.setdefault((lo, hi), []).append((keep, dict(usable)))
             done = solver.Constraint(0, 0)  # Σ_b (picked or fraction on b) = keep
             done.SetCoefficient(keep, -1)
             for b, dur in usable:
@@ -498,6 +506,30 @@ class _GroupMilp:
                     row.SetCoefficient(on_i, 1)
                     row.SetCoefficient(on_j, 1)
 
+    def add_shared_windows(self) -> None:
+        """A request shares a window with frames (module docstring, 5.): R <= free +
+        (|W| - free) Σ_f (1 - keep_f), per window and path."""
+        owners = {owner for owner, _ in self.own if owner[0] == "path"}
+        for (lo, hi), frames in sorted(self.windows.items(), key=lambda item: item[0]):
+            intervals = list(self.inside(lo, hi))
+            for owner in sorted(owners):
+                terms = [w for e in intervals for w in self.own.get((owner, e), ())]
+                if not terms:
+                    continue
+                usable = set().union(*(self.reach[(owner, e)] for e in intervals
+                                       if (owner, e) in self.reach))
+                free = _free_time(self.problem.ts.instances, hi - lo, usable,
+                                  [dur for _, dur in frames])
+                if free >= hi - lo:
+                    continue
+                # R + (|W| - free) Σ_f keep_f <= free + (|W| - free) × frames
+                row = self.solver.Constraint(-self.solver.infinity(),
+                                             free + (hi - lo - free) * len(frames))
+                for w in terms:
+                    row.SetCoefficient(w, 1)
+                for keep, _ in frames:
+                    row.SetCoefficient(keep, hi - lo - free)
+
     def add_capacity(self) -> None:
         """Each backend's work in each interval fits its free time; each job (or request
         with the jobs it waits for) works at most the interval's length."""
@@ -537,6 +569,24 @@ def _period(frames: list[tuple]) -> int:
 def _period_slack(frames: list[tuple]) -> int:
     """The period less the shortest duration (step 4's σ')."""
     return _period(frames) - min(dur for _, _, _, dur in frames)
+
+
+def _free_time(instances: tuple, length: int, usable: set[int],
+               frames: list[dict[int, int]]) -> float:
+    """The most time a request on the ``usable`` backends can work in a window of
+    ``length`` that also holds every one of ``frames`` (durations per backend), each on one
+    backend: at least Σ_b busy_b - (|usable| - 1) × length of it has every usable backend
+    busy (busy_b: the time all of b's instances are), over every way to place the frames."""
+    best = 0.0
+    for placing in product(*(sorted(f.items()) for f in frames)):
+        load = dict.fromkeys(range(len(instances)), 0)
+        for b, dur in placing:
+            load[b] += dur
+        if any(load[b] > instances[b] * length for b in load):
+            continue  # the frames do not fit side by side on b
+        busy = sum(max(0, load[b] - (instances[b] - 1) * length) for b in usable)
+        best = max(best, length - max(0, busy - (len(usable) - 1) * length))
+    return best
 
 
 def _capacity(problem: Problem, cuts: np.ndarray) -> np.ndarray:
