@@ -122,6 +122,46 @@ def strengthened_scenarios(draw):
     return small_two_backend_taskset(draw, rows, tasks)
 
 
+@st.composite
+def shared_window_scenarios(draw):
+    """What the cuts between frames read (scenario_c's SR and OD in small): two tasks with
+    the same windows, f only on a, g on b or (not beside f) on a, little slack on both;
+    requests whose decode steps fit the slack fluidly but not whole, on a, b or both."""
+    period = draw(st.sampled_from([4, 5, 6]))
+    f_dur = period - draw(st.integers(1, 2))
+    rows = [f"f,frame,a,,1,{f_dur}", f"g,frame,b,,1,{period - draw(st.integers(1, 2))}",
+            f"g,frame,a,,1,{period - f_dur + draw(st.integers(1, 2))}"]
+    tasks = [{"name": t, "model": t, "period": f"{period}ms", "phase": f"{phase}ms",
+              "deadline": f"{period}ms", "weight": draw(st.sampled_from([1, 1, 2, 0.5]))}
+             for t, phase in (("f", 0), ("g", draw(st.sampled_from([0, 0, 1]))))]
+    prefill = draw(st.sampled_from([("a",), ("a", "b")]))
+    layer = draw(st.sampled_from([2, 3, 5, 7]))
+    for b in prefill:
+        rows += [f"llm,prefill,{b},8,1,{layer}", f"llm,prefill,{b},64,1,{layer}"]
+    for b in draw(st.sampled_from([("a", "b"), ("b",), ("a",)])):
+        step = draw(st.sampled_from([1, 2, 3]))
+        rows += [f"llm,decode,{b},8,1,{step}", f"llm,decode,{b},64,1,{step}"]
+    for i in range(draw(st.integers(1, 2))):
+        tasks.append({"name": f"llm{i}", "model": "llm", "input_tokens": 8,
+                      "output_tokens": draw(st.sampled_from([5, 4, 3])),
+                      "arrivals": {"times": [f"{draw(st.integers(0, 6))}ms"]}})
+    return small_two_backend_taskset(draw, rows, tasks)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=shared_window_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+def test_window_bound_with_shared_windows_never_exceeds_the_optimum(ts, kind, policy, cap):
+    below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=shared_window_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+def test_window_bound_with_shared_windows_never_exceeds_the_optimum_many(ts, kind, policy,
+                                                                        cap):
+    below_the_optimum(shaped(ts, kind, policy, cap))
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
 def test_strengthened_window_bound_never_exceeds_the_optimum(ts, kind, policy, cap):
@@ -176,7 +216,8 @@ def test_decode_counted_per_duration_class(tmp_path):
 def test_a_frame_runs_on_one_backend(tmp_path):
     """g fills a (3 ms of each 4), f fills b but could run on a too, 6 decode steps of 1 ms
     on b only within 1..10 ms. Migrating, f would do a third of its work in a's slack and
-    free b for decode (1 frame lost); on one backend each, 2 are lost, as CP-SAT proves."""
+    free b for decode (1 frame lost); on one backend each, 2 are lost, as CP-SAT proves
+    (and as the shared windows see: f on a would leave g no room)."""
     rows = ["f,frame,a,,1,3", "f,frame,b,,1,3", "g,frame,a,,1,3", "llm,prefill,b,8,1,1",
             "llm,prefill,b,64,1,1", "llm,decode,b,8,1,1", "llm,decode,b,64,1,1"]
     problem = one_request(tmp_path, rows, ["f", "g"], 7, (1, 10), {"a": 1, "b": 1})
@@ -184,7 +225,9 @@ def test_a_frame_runs_on_one_backend(tmp_path):
     (lo, hi, phases), = span_groups(request_phases(problem))
     frames = [j for j in range(problem.ts.num_jobs) if problem.may_skip(j)
               and problem.ts.job_release_us[j] < hi and problem.ts.job_deadline_us[j] > lo]
-    migrating, _ = group_bound(problem, phases, frames, one_backend=False)
+    # the windows the request shares with frames see it too: without them, migrating
+    with mock.patch.object(windows._GroupMilp, "add_shared_windows", lambda self: None):
+        migrating, _ = group_bound(problem, phases, frames, one_backend=False)
     assert migrating == pytest.approx(1)
 
 
