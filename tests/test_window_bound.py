@@ -7,6 +7,7 @@ one for each strengthening (each fails if its strengthening is undone)."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from unittest import mock
 
 import pytest
@@ -18,6 +19,8 @@ from rtgen_opt.formulations.bounds.windows import (group_bound, request_phases,
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
 from rtgen_opt.optimisation.solve import service_matched_problem
 from rtgen_opt.simulation.executor import simulate
 from tests.test_bounds import (after_scenarios, proven_optimum, small_two_backend_taskset,
@@ -250,3 +253,27 @@ def test_a_layer_runs_whole_on_one_backend(tmp_path):
             "llm,decode,a,64,1,1"]
     problem = one_request(tmp_path, rows, ["f", "g"], 1, (4, 4), {"a": 1, "b": 1})
     assert window_bound(problem).value == pytest.approx(exact_optimum(problem)) == 1
+
+
+def test_whole_layers_between_kept_frames(tmp_path):
+    """Two 5 ms prefill layers due by 16 ms among 2-in-4 ms frames (2 ms of slack each).
+    Step 3 lets a layer use 2 ms at each of its ends (1 frame for both); whole, a layer
+    fits only where a frame is dropped (kept frames leave at most 4 ms between them), and
+    one dropped frame leaves 8 ms: room for one layer. The gap counts see 2, as CP-SAT."""
+    rows = ["f,frame,a,,1,2", "llm,prefill,a,8,2,10", "llm,prefill,a,64,2,10",
+            "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    problem = one_request(tmp_path, rows, ["f"], 1, (16, 16), {"a": 1})
+    assert window_bound(problem).value == pytest.approx(exact_optimum(problem)) == 2
+    with mock.patch.object(windows._GroupMilp, "add_gap_counts", lambda self: None):
+        assert window_bound(problem).value == pytest.approx(1)
+
+
+def test_kill_aware_fast_request_among_shared_windows():
+    """scenario_c's first request under kill-aware-fast, matched to its service: SR and OD
+    share every window, and the rows of shared windows let the node limit prove the
+    relaxation's optimum, 48 frames (without them it stops near 42; the policy loses 54)."""
+    ts = build_taskset(load_scenario("scenario_c"), Fraction(5))
+    problem = service_matched_problem(ts, simulate(ts, "kill-aware-fast").schedule)
+    bound = window_bound(problem)
+    assert (bound.groups, bound.proven_groups) == (1, 1)
+    assert bound.value == pytest.approx(48)
