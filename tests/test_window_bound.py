@@ -7,6 +7,7 @@ one for each strengthening (each fails if its strengthening is undone)."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from unittest import mock
 
 import pytest
@@ -18,6 +19,8 @@ from rtgen_opt.formulations.bounds.windows import (group_bound, request_phases,
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.model.scenario import load_scenario
+from rtgen_opt.model.taskset import build_taskset
 from rtgen_opt.optimisation.solve import service_matched_problem
 from rtgen_opt.simulation.executor import simulate
 from tests.test_bounds import (after_scenarios, proven_optimum, small_two_backend_taskset,
@@ -122,6 +125,46 @@ def strengthened_scenarios(draw):
     return small_two_backend_taskset(draw, rows, tasks)
 
 
+@st.composite
+def shared_window_scenarios(draw):
+    """What the cuts between frames read (scenario_c's SR and OD in small): two tasks with
+    the same windows, f only on a, g on b or (not beside f) on a, little slack on both;
+    requests whose decode steps fit the slack fluidly but not whole, on a, b or both."""
+    period = draw(st.sampled_from([4, 5, 6]))
+    f_dur = period - draw(st.integers(1, 2))
+    rows = [f"f,frame,a,,1,{f_dur}", f"g,frame,b,,1,{period - draw(st.integers(1, 2))}",
+            f"g,frame,a,,1,{period - f_dur + draw(st.integers(1, 2))}"]
+    tasks = [{"name": t, "model": t, "period": f"{period}ms", "phase": f"{phase}ms",
+              "deadline": f"{period}ms", "weight": draw(st.sampled_from([1, 1, 2, 0.5]))}
+             for t, phase in (("f", 0), ("g", draw(st.sampled_from([0, 0, 1]))))]
+    prefill = draw(st.sampled_from([("a",), ("a", "b")]))
+    layer = draw(st.sampled_from([2, 3, 5, 7]))
+    for b in prefill:
+        rows += [f"llm,prefill,{b},8,1,{layer}", f"llm,prefill,{b},64,1,{layer}"]
+    for b in draw(st.sampled_from([("a", "b"), ("b",), ("a",)])):
+        step = draw(st.sampled_from([1, 2, 3]))
+        rows += [f"llm,decode,{b},8,1,{step}", f"llm,decode,{b},64,1,{step}"]
+    for i in range(draw(st.integers(1, 2))):
+        tasks.append({"name": f"llm{i}", "model": "llm", "input_tokens": 8,
+                      "output_tokens": draw(st.sampled_from([5, 4, 3])),
+                      "arrivals": {"times": [f"{draw(st.integers(0, 6))}ms"]}})
+    return small_two_backend_taskset(draw, rows, tasks)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=shared_window_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+def test_window_bound_with_shared_windows_never_exceeds_the_optimum(ts, kind, policy, cap):
+    below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=shared_window_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+def test_window_bound_with_shared_windows_never_exceeds_the_optimum_many(ts, kind, policy,
+                                                                        cap):
+    below_the_optimum(shaped(ts, kind, policy, cap))
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
 def test_strengthened_window_bound_never_exceeds_the_optimum(ts, kind, policy, cap):
@@ -176,7 +219,8 @@ def test_decode_counted_per_duration_class(tmp_path):
 def test_a_frame_runs_on_one_backend(tmp_path):
     """g fills a (3 ms of each 4), f fills b but could run on a too, 6 decode steps of 1 ms
     on b only within 1..10 ms. Migrating, f would do a third of its work in a's slack and
-    free b for decode (1 frame lost); on one backend each, 2 are lost, as CP-SAT proves."""
+    free b for decode (1 frame lost); on one backend each, 2 are lost, as CP-SAT proves
+    (and as the shared windows see: f on a would leave g no room)."""
     rows = ["f,frame,a,,1,3", "f,frame,b,,1,3", "g,frame,a,,1,3", "llm,prefill,b,8,1,1",
             "llm,prefill,b,64,1,1", "llm,decode,b,8,1,1", "llm,decode,b,64,1,1"]
     problem = one_request(tmp_path, rows, ["f", "g"], 7, (1, 10), {"a": 1, "b": 1})
@@ -184,7 +228,9 @@ def test_a_frame_runs_on_one_backend(tmp_path):
     (lo, hi, phases), = span_groups(request_phases(problem))
     frames = [j for j in range(problem.ts.num_jobs) if problem.may_skip(j)
               and problem.ts.job_release_us[j] < hi and problem.ts.job_deadline_us[j] > lo]
-    migrating, _ = group_bound(problem, phases, frames, one_backend=False)
+    # the windows the request shares with frames see it too: without them, migrating
+    with mock.patch.object(windows._GroupMilp, "add_shared_windows", lambda self: None):
+        migrating, _ = group_bound(problem, phases, frames, one_backend=False)
     assert migrating == pytest.approx(1)
 
 
@@ -207,3 +253,27 @@ def test_a_layer_runs_whole_on_one_backend(tmp_path):
             "llm,decode,a,64,1,1"]
     problem = one_request(tmp_path, rows, ["f", "g"], 1, (4, 4), {"a": 1, "b": 1})
     assert window_bound(problem).value == pytest.approx(exact_optimum(problem)) == 1
+
+
+def test_whole_layers_between_kept_frames(tmp_path):
+    """Two 5 ms prefill layers due by 16 ms among 2-in-4 ms frames (2 ms of slack each).
+    Step 3 lets a layer use 2 ms at each of its ends (1 frame for both); whole, a layer
+    fits only where a frame is dropped (kept frames leave at most 4 ms between them), and
+    one dropped frame leaves 8 ms: room for one layer. The gap counts see 2, as CP-SAT."""
+    rows = ["f,frame,a,,1,2", "llm,prefill,a,8,2,10", "llm,prefill,a,64,2,10",
+            "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    problem = one_request(tmp_path, rows, ["f"], 1, (16, 16), {"a": 1})
+    assert window_bound(problem).value == pytest.approx(exact_optimum(problem)) == 2
+    with mock.patch.object(windows._GroupMilp, "add_gap_counts", lambda self: None):
+        assert window_bound(problem).value == pytest.approx(1)
+
+
+def test_kill_aware_fast_request_among_shared_windows():
+    """scenario_c's first request under kill-aware-fast, matched to its service: SR and OD
+    share every window, and the rows of shared windows let the node limit prove the
+    relaxation's optimum, 48 frames (without them it stops near 42; the policy loses 54)."""
+    ts = build_taskset(load_scenario("scenario_c"), Fraction(5))
+    problem = service_matched_problem(ts, simulate(ts, "kill-aware-fast").schedule)
+    bound = window_bound(problem)
+    assert (bound.groups, bound.proven_groups) == (1, 1)
+    assert bound.value == pytest.approx(48)

@@ -27,22 +27,17 @@ each request's surroundings on their own, with a small MILP.
    duration on b). Counted fractionally instead (Σ_b W_b / shortest_b ≥ segments), a layer
    could run partly on the NPU and partly on the GPU: scenario_d's fcfs requests were
    bounded at 10 frames each, now 13.
-3. **Segments longer than a frame's slack.** On a single-instance backend b, take the
-   frames of one task whose single segment can run on b, with disjoint windows of length
-   L_k, slack σ (the largest window length less the duration on b) and span S (first
-   window start to last window end), and the request classes whose shortest duration on
-   b is at least D > 2σ (W: their work on b inside S). Such a segment cannot lie inside
-   the window of a frame kept on b (it would leave less than the frame's duration), so
-   it covers no such window and meets one only at its two ends, using at most σ of it at
-   each; the segments meeting S are those inside it (at most W / D) and one at each edge
-   of S that a class's window crosses (c ≤ 2 edges). Hence W ≤ |S| − Σ_k L_k·on_b(k) +
-   2σ (W / D + c), written (1 − 2σ/D) W + Σ_k L_k·on_b(k) ≤ |S| + 2σc. It sees that a
-   34 ms prefill layer cannot use the 2.7 ms each SR frame leaves on the NPU.
+3. **Rows between frames and requests** (``window_cuts``, each proved there): a segment
+   longer than twice a frame's slack cannot use the slack the frame leaves (a 34 ms
+   prefill layer among SR frames); whole segments between kept frames come α per frame
+   not kept (2 SR frames for such a layer, where step 3 alone counts the slack fluidly:
+   1.7); two frames that do not fit side by side on a backend are not both on it; a
+   request shares a window with frames only for the time they leave it when all are kept.
 4. **Validity.** An optimal schedule of the problem, restricted to a group's frames and
    the requests, is feasible for that group's relaxation (with n_b the class's segments
    run on b and W_b their time there: a frame segment runs on one backend instance
    without interruption, so does a request segment, each taking at least its class's
-   shortest duration there, and 3. holds for every schedule),
+   shortest duration there, and every row of 3. holds for every schedule),
    and its violations there are the group's frames it drops. The groups' frames are
    disjoint, so the sum over groups of the relaxations' optima — or of any proven lower
    bound on them (the MILP solver's best bound when its node limit stops it) — is **at
@@ -69,8 +64,9 @@ from rtgen_opt.model.taskset import INELIGIBLE, NO_DEADLINE
 from rtgen_opt.supervise import interrupted, stoppable
 
 from ..problem import Problem
+from .window_cuts import FrameCuts
 
-MAX_NODES = 200  # branch-and-bound nodes per group: a work limit, so the bound is
+MAX_NODES = 400  # branch-and-bound nodes per group: a work limit, so the bound is
 # deterministic (one thread); scenario_c's fcfs groups are solved exactly well within it
 # (74 a request), kill-aware-fast's stop at 41.7 a request (1,000 nodes: 42.1, 5,000: 42.4)
 MAX_GROUP_FRAMES = 500  # frames per MILP: larger groups are cut (scenario_c's groups of
@@ -318,6 +314,9 @@ def group_bound(problem: Problem, phases: list[Phase], frames: list[int],
         model.add_phase(p)
     model.add_capacity()
     model.add_long_segments()
+    model.add_gap_counts()
+    model.add_conflicts()
+    model.add_shared_windows()
     solver.Objective().SetMinimization()
     with stoppable(solver.InterruptSolve):  # an interrupted search's bound still holds
         status = solver.Solve()
@@ -338,7 +337,7 @@ def _cuts(problem: Problem, phases: list[Phase], frames: list[int]) -> np.ndarra
     return np.array(sorted(points), dtype=np.int64)
 
 
-class _GroupMilp:
+class _GroupMilp(FrameCuts):
     """One group's relaxation: work variables per (job, backend, elementary interval)."""
 
     def __init__(self, problem: Problem, solver: pywraplp.Solver, cuts: np.ndarray):
@@ -351,6 +350,10 @@ class _GroupMilp:
         self.placed: dict[tuple[int, int], list[tuple]] = {}
         self.long: dict[int, list[tuple]] = {}  # backend -> (shortest, interval, work)
         self.spans: dict[int, list[tuple[int, int, int]]] = {}  # backend -> (shortest, lo, hi)
+        self.counts: dict[int, list[tuple]] = {}  # backend -> (shortest, lo, hi, n_b)
+        self.reach: dict[tuple, set[int]] = {}  # (owner, interval) -> backends it works on
+        # window -> (keep, {backend: duration}) of the one-segment frames with that window
+        self.windows: dict[tuple[int, int], list[tuple]] = {}
 
     def inside(self, lo: int, hi: int) -> range:
         """The elementary intervals within [lo, hi)."""
@@ -364,6 +367,7 @@ class _GroupMilp:
             self.load.setdefault((backend, e), []).append(w)
             for owner in owners:
                 self.own.setdefault((owner, e), []).append(w)
+                self.reach.setdefault((owner, e), set()).add(backend)
             made.append(w)
         return made
 
@@ -381,6 +385,8 @@ class _GroupMilp:
             lo, hi = int(earliest[k]), int(latest_end[k])
             usable = [(b, int(d)) for b, d in enumerate(ts.seg_dur_us[s])
                       if INELIGIBLE < d <= hi - lo]
+            if len(earliest) == 1:
+                self.windows.setdefault((lo, hi), []).append((keep, dict(usable)))
             done = solver.Constraint(0, 0)  # Σ_b (picked or fraction on b) = keep
             done.SetCoefficient(keep, -1)
             for b, dur in usable:
@@ -414,29 +420,7 @@ class _GroupMilp:
                 fits.SetCoefficient(w, 1)
                 self.long.setdefault(b, []).append((shortest, e, w))
             self.spans.setdefault(b, []).append((shortest, p.lo, p.hi))
-
-    def add_long_segments(self) -> None:
-        """Segments too long for the slack a frame leaves in its window (module docstring,
-        4.): one constraint per task, single-instance backend and duration threshold."""
-        ts = self.problem.ts
-        for (_, b), placed in sorted(self.placed.items(), key=lambda item: item[0]):
-            frames = _disjoint(placed)
-            if ts.instances[b] != 1 or not frames:
-                continue
-            slack = max(hi - lo - dur for _, lo, hi, dur in frames)
-            lo, hi = frames[0][1], frames[-1][2]
-            inside = set(self.inside(lo, hi))
-            for threshold in sorted({d for d, _, _ in self.long.get(b, ()) if d > 2 * slack}):
-                # (1 - 2 slack / D) W + Σ_k L_k on_b(k) <= |S| + 2 slack × edges crossed
-                crossed = sum(any(d >= threshold and p_lo < x < p_hi
-                                  for d, p_lo, p_hi in self.spans[b]) for x in (lo, hi))
-                row = self.solver.Constraint(-self.solver.infinity(),
-                                             hi - lo + 2 * slack * crossed)
-                for d, e, w in self.long[b]:
-                    if d >= threshold and e in inside:
-                        row.SetCoefficient(w, 1 - 2 * slack / threshold)
-                for on_b, f_lo, f_hi, _ in frames:
-                    row.SetCoefficient(on_b, f_hi - f_lo)
+            self.counts.setdefault(b, []).append((shortest, p.lo, p.hi, n_b))
 
     def add_capacity(self) -> None:
         """Each backend's work in each interval fits its free time; each job (or request
@@ -451,16 +435,6 @@ class _GroupMilp:
             row = solver.Constraint(-solver.infinity(), float(self.lengths[e]))
             for w in terms:
                 row.SetCoefficient(w, 1)
-
-
-def _disjoint(placed: list[tuple]) -> list[tuple]:
-    """Frames of one task whose windows do not overlap, in time order (all of them when
-    the deadline is at most the period)."""
-    kept: list[tuple] = []
-    for f in sorted(placed, key=lambda f: (f[1], f[2])):
-        if not kept or f[1] >= kept[-1][2]:
-            kept.append(f)
-    return kept
 
 
 def _capacity(problem: Problem, cuts: np.ndarray) -> np.ndarray:
