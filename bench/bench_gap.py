@@ -56,6 +56,14 @@ scenario_a,scenario_d`, then scenario_c and scenario_b alone, 2 shared cores, wi
     scenario_b  fcfs-dyn 31 .. 71-82 (0.84-0.93: the windows' CP-SAT runs on every core
                 against the clock by default), edf-dyn 6 .. 48 (0.77), ftf 96 -> 102 .. 108;
                 wall 46 s -> 48.8 s (first-token parts: 7, 2.1 s)
+
+then the window bound's rows between frames and requests (window_cuts.py), a sorted fit
+check in the matched windows, and no window bound on rows already within 0.25 points:
+
+    scenario_c  kill-aware-fast 500 .. 648 -> 576 .. 648   1.80 -> 0.88; wall 42.0 s -> 36.8 s
+    --set llm.input_tokens=2048: kill-aware-fast 588 .. 864 -> 708 .. 864 (3.16 -> 1.79),
+                ftf 683 .. 684 -> 672 .. 684 (not bounded again at 0.14); 68.6 s -> 48.7 s
+    --set od.fps=30: kill-aware(-fast) 324 .. 384 (0.97); 48.3 s
 """
 
 from __future__ import annotations
