@@ -159,7 +159,7 @@ def _meets(problem: Problem, job: int, lo: int, hi: int) -> bool:
 def request_phases(problem: Problem) -> list[Phase]:
     """The phases of every required request and of the jobs it waits for."""
     ts = problem.ts
-    in_problem = set(int(j) for j in problem.job_ids)
+    in_problem = {int(j) for j in problem.job_ids}
     required = [j for j in sorted(in_problem) if int(ts.job_deadline_us[j]) == NO_DEADLINE
                 and j not in problem.optional]
     paths: dict[int, list[int]] = {}  # job -> the required requests waiting for it
@@ -333,7 +333,7 @@ def _cuts(problem: Problem, phases: list[Phase], frames: list[int]) -> np.ndarra
     points = {p.lo for p in phases} | {p.hi for p in phases}
     for j in frames:
         earliest, latest_end = problem.window(j)
-        points |= set(int(x) for x in earliest) | set(int(x) for x in latest_end)
+        points |= {int(x) for x in earliest} | {int(x) for x in latest_end}
     return np.array(sorted(points), dtype=np.int64)
 
 
