@@ -3,18 +3,24 @@ policy that serves every request, the schedule replayed, and the status honest."
 
 from __future__ import annotations
 
+import tempfile
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
 from rtgen_opt.evaluation.firm import serves_every_request
+from rtgen_opt.formulations.cpsat import CpSatModel
+from rtgen_opt.formulations.problem import Problem
+from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.evaluation.metrics import evaluate
 from rtgen_opt.evaluation.replay import replay
 from rtgen_opt.model.scenario import load_scenario
 from rtgen_opt.model.taskset import build_taskset
-from rtgen_opt.optimisation.solve import solve
+from rtgen_opt.optimisation.solve import best_policy_schedule, solve, solve_problem
 from rtgen_opt.simulation.executor import simulate
 from rtgen_opt.simulation.policies.classic import POLICIES
+from tests.tiny import taskset
 
 
 def sandwich(name: str, seconds: int, overrides=(), limit: float = 30.0):
@@ -50,3 +56,35 @@ def test_sixty_seconds_of_scenario_c_within_one_percent_of_its_frames():
     frames = sum(t["released"] for t in out.metrics["tasks"].values())
     assert out.violations_lower_bound > 0
     assert out.violations - out.violations_lower_bound <= 0.01 * frames
+
+
+def test_a_warm_start_at_the_proven_bound_is_proven_optimal_by_cp_sat_at_once():
+    """scenario_c's second: kill-aware drops 33, the Lagrangian bound proves 33. CP-SAT,
+    given the bound, proves its violations stage (on its own its bound stays at 0 through
+    the stage's share); the answer replays and the bound named is the Lagrangian's."""
+    ts = build_taskset(load_scenario("scenario_c"), horizon=Fraction(1))
+    name, warm, _, _ = best_policy_schedule(ts)
+    out = solve_problem(Problem(ts), 20.0, workers=1, warm=warm, warm_name=name,
+                        stages=("violations",))
+    stage = out.stages[0]
+    assert stage["status"] == "OPTIMAL" and stage["bound"] == stage["value"] == 33
+    assert out.violations == out.violations_lower_bound == 33
+    assert out.lower_bound_method.startswith("Lagrangian")
+    assert replay(ts, out.schedule).ok
+
+
+def test_a_floor_at_or_below_the_optimum_keeps_it():
+    """The floor starts the objective's domain at a proven bound and nowhere above: given
+    the optimum itself or less, CP-SAT finds the same optimum (a tiny overload, one frame
+    of two lost every period)."""
+    rows = ["f,frame,a,,1,3", "g,frame,a,,1,3"]
+    tasks = [{"name": n, "model": n, "period": "4ms", "deadline": "4ms"} for n in "fg"]
+    with tempfile.TemporaryDirectory() as tmp:
+        ts = taskset(Path(tmp), rows, tasks, "12ms")
+    plain = CpSatModel(Problem(ts)).solve(10, 1, stages=("violations",))
+    assert plain.status == SolveStatus.OPTIMAL and plain.violations >= 1
+    for floor in (plain.violations, plain.violations - 0.5, 0.0):
+        floored = CpSatModel(Problem(ts)).solve(10, 1, stages=("violations",),
+                                                violations_floor=floor)
+        assert floored.status == SolveStatus.OPTIMAL
+        assert floored.violations == floored.violations_lower_bound == plain.violations

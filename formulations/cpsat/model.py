@@ -270,13 +270,19 @@ class CpSatModel:
     def solve(self, time_limit_s: float = 60.0, workers: int = 0, seed: int = 0,
               hint: Schedule | None = None, stages: tuple[str, ...] = ("violations", "ttft",
                                                                        "tpt"),
-              log: bool = False) -> SolveResult:
-        """Lexicographic solve; the result's status is that of the first objective."""
+              log: bool = False, violations_floor: float | None = None) -> SolveResult:
+        """Lexicographic solve; the result's status is that of the first objective.
+        ``violations_floor``: a proven lower bound on the weighted violations (the hint
+        meets it) — the objective's own domain starts there, so CP-SAT proves that stage
+        as soon as it has the hint (as a plain constraint it is not carried to the
+        objective's bound) and leaves the time to the next stages."""
         started = time.perf_counter()
         if hint is not None:
             self.hint(hint)
         objectives = {"violations": self.violations_expr, "ttft": self.ttft_expr,
                       "tpt": self.tpt_expr}
+        if violations_floor is not None and not isinstance(self.violations_expr(), int):
+            objectives["violations"] = self._floored_violations(violations_floor)
         active = [n for n in stages if not isinstance(objectives[n](), int)]
         if not active:  # nothing to minimise: is there a schedule at all?
             solver = _solver(time_limit_s, workers, seed, log)
@@ -308,6 +314,16 @@ class CpSatModel:
         notes = [self.infeasible_reason] if not lex.found and self.infeasible_reason else []
         return SolveResult(lex.status, lex.schedule, lex.violations, lex.bound,
                            time.perf_counter() - started, lex.stages, notes)
+
+    def _floored_violations(self, floor: float):
+        """The weighted violations as one variable whose domain starts at ``floor``."""
+        expr = self.violations_expr()
+        most = sum(round(self.ts.tasks[self.ts.job_task[j]].weight * self.weight_scale)
+                   for j in self.jobs if self._is_firm(j))
+        least = min(most, math.ceil(floor * self.weight_scale - 1e-6))
+        var = self.model.new_int_var(least, most, "weighted_violations")
+        self.model.add(var == expr)
+        return lambda: var
 
     def _extract(self, solver: cp_model.CpSolver) -> Schedule:
         rows = []

@@ -191,7 +191,7 @@ def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int
     remaining = (1 - BOUND_SHARE - BLOCK_SHARE) * budget_s
     if solver == "milp" or _num_segments(problem) <= DIRECT_SEGMENTS:
         outcome = _solve_model(problem, remaining, workers, seed, warm, warm_name, solver,
-                               mip_solver, export_model, started, stages)
+                               mip_solver, export_model, started, stages, bound.value)
     else:
         outcome = _solve_long(problem, remaining, workers, seed, warm, warm_name, say,
                               started, build=upper)
@@ -213,9 +213,10 @@ def _num_segments(problem: Problem) -> int:
 
 
 def _with_bound(outcome: SolveOutcome, bound: LowerBound) -> SolveOutcome:
-    """Take the Lagrangian bound where it beats the solver's own; OPTIMAL once they meet."""
+    """Take the Lagrangian bound where it is at least the solver's own (it has a
+    certificate, and CP-SAT may have been given it); OPTIMAL once they meet."""
     outcome.bound = bound
-    if bound.value > outcome.violations_lower_bound or not outcome.lower_bound_method:
+    if bound.value >= outcome.violations_lower_bound or not outcome.lower_bound_method:
         outcome.violations_lower_bound = bound.value
         outcome.lower_bound_method = bound.method
     if outcome.violations is not None and outcome.status == SolveStatus.FEASIBLE \
@@ -229,9 +230,11 @@ def _with_bound(outcome: SolveOutcome, bound: LowerBound) -> SolveOutcome:
 
 
 def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_solver,
-                 export_model, started, stages) -> SolveOutcome:
+                 export_model, started, stages, proven: float = 0.0) -> SolveOutcome:
     """One CP-SAT or MILP model of the whole problem, hinted with the best schedule known
-    (the policy's, or the construction's when it is better)."""
+    (the policy's, or the construction's when it is better). Where that schedule already
+    meets the ``proven`` lower bound, CP-SAT is given the bound (valid: no schedule drops
+    less) and proves the violations at once instead of spending their share on it."""
     if _num_segments(problem) > CONSTRUCT_BEFORE_MODEL:
         built = _construct(problem, CONSTRUCT_SHARE * budget_s, workers, seed, warm)
         if built is not None and (warm is None or claimed_violations(problem, built)
@@ -248,7 +251,9 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
         model = CpSatModel(problem)
         if export_model:
             write_with({export_model: model.export})
-        result = model.solve(budget_s, workers, seed, hint=warm, stages=stages)
+        met = warm is not None and claimed_violations(problem, warm) <= proven + 1e-9
+        result = model.solve(budget_s, workers, seed, hint=warm, stages=stages,
+                             violations_floor=proven if met else None)
         engine = "CP-SAT"
     status, schedule, value = result.status, result.schedule, result.violations
     notes = list(result.notes)
