@@ -29,6 +29,11 @@ from tests.tiny import taskset
 
 POLICIES = st.sampled_from(["fcfs-dyn", "ftf", "kill-aware", "fcfs-aot"])
 KINDS = st.sampled_from(["matched", "matched", "plain", "capped"])
+SHAPES = {"kind": KINDS, "policy": POLICIES, "cap": st.integers(8, 30)}  # shaped()'s draws
+
+
+def examples(n: int):
+    return settings(max_examples=n, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def shaped(ts, kind: str, policy: str, cap: int) -> Problem:
@@ -44,22 +49,21 @@ def below_the_optimum(problem: Problem) -> None:
     assert bound.value <= proven_optimum(problem) + 1e-6
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ts=after_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+@examples(25)
+@given(ts=after_scenarios(), **SHAPES)
 def test_window_bound_never_exceeds_the_optimum(ts, kind, policy, cap):
     below_the_optimum(shaped(ts, kind, policy, cap))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ts=tight_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+@examples(15)
+@given(ts=tight_scenarios(), **SHAPES)
 def test_window_bound_on_tight_frames_never_exceeds_the_optimum(ts, kind, policy, cap):
     below_the_optimum(shaped(ts, kind, policy, cap))
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ts=st.one_of(after_scenarios(), tight_scenarios()), kind=KINDS, policy=POLICIES,
-       cap=st.integers(8, 30))
+@examples(300)
+@given(ts=st.one_of(after_scenarios(), tight_scenarios()), **SHAPES)
 def test_window_bound_never_exceeds_the_optimum_many(ts, kind, policy, cap):
     below_the_optimum(shaped(ts, kind, policy, cap))
 
@@ -151,28 +155,28 @@ def shared_window_scenarios(draw):
     return small_two_backend_taskset(draw, rows, tasks)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ts=shared_window_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+@examples(25)
+@given(ts=shared_window_scenarios(), **SHAPES)
 def test_window_bound_with_shared_windows_never_exceeds_the_optimum(ts, kind, policy, cap):
     below_the_optimum(shaped(ts, kind, policy, cap))
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ts=shared_window_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+@examples(300)
+@given(ts=shared_window_scenarios(), **SHAPES)
 def test_window_bound_with_shared_windows_never_exceeds_the_optimum_many(ts, kind, policy,
                                                                         cap):
     below_the_optimum(shaped(ts, kind, policy, cap))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+@examples(25)
+@given(ts=strengthened_scenarios(), **SHAPES)
 def test_strengthened_window_bound_never_exceeds_the_optimum(ts, kind, policy, cap):
     below_the_optimum(shaped(ts, kind, policy, cap))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30),
+@examples(15)
+@given(ts=strengthened_scenarios(), **SHAPES,
        size=st.integers(1, 3))
 def test_a_group_cut_into_parts_stays_below_the_optimum(ts, kind, policy, cap, size):
     # parts of `size` frames: each with the requests near it, sharing no frame
@@ -181,8 +185,8 @@ def test_a_group_cut_into_parts_stays_below_the_optimum(ts, kind, policy, cap, s
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ts=strengthened_scenarios(), kind=KINDS, policy=POLICIES, cap=st.integers(8, 30))
+@examples(300)
+@given(ts=strengthened_scenarios(), **SHAPES)
 def test_strengthened_window_bound_never_exceeds_the_optimum_many(ts, kind, policy, cap):
     below_the_optimum(shaped(ts, kind, policy, cap))
 
