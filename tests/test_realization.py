@@ -388,3 +388,15 @@ def test_the_html_report_shows_the_sampled_distribution(tmp_path, capsys):
                           "ftf", "--set", "execution=[0.8,1.3]",
                           "--samples", "8", "--workers", "1", "--report", str(page)], capsys)
     assert code == 0 and "Sampled realizations" in page.read_text()
+
+
+def test_the_statement_never_bounds_the_miss_probability_by_one():
+    from rtgen_opt.analysis.sampling import _statement
+
+    every = _statement(20, 20)  # all missed: only a lower bound says something
+    assert "below 1 " not in every and "at least" in every
+    # P(all 20 miss | p) = p^20 = 5 % at the stated lower bound
+    low = float(every.split("at least ")[1].split()[0])
+    assert low**20 == pytest.approx(0.05, rel=0.02)  # printed to 3 digits
+    assert "cannot be bounded below 1" in _statement(0, 3)
+    assert "below 0.01 with 95 % confidence (rule of three)" in _statement(0, 300)

@@ -229,7 +229,12 @@ def _statement(k: int, n: int) -> str:
     if not n:
         return "no sample ran"
     bound = miss_upper_bound(k, n)
-    return (f"{k} of {n} sampled realizations missed a deadline or starved a request; "
-            f"sampling evidence (not a proof): the miss probability under uniform sampling "
-            f"is below {bound:.3g} with 95 % confidence"
-            + (" (rule of three)" if k == 0 else " (Clopper-Pearson)"))
+    said = (f"{k} of {n} sampled realizations missed a deadline or starved a request; "
+            "sampling evidence (not a proof): the miss probability under uniform sampling ")
+    if k == n:  # no upper bound below 1 exists; the informative side is the lower one
+        return said + (f"is at least {(1 - CONFIDENCE) ** (1 / n):.3g} with 95 % confidence "
+                       "(Clopper-Pearson)")
+    if bound >= 1:  # the rule of three says nothing with 3 samples or fewer
+        return said + "cannot be bounded below 1 from so few samples (take more than 3)"
+    return said + (f"is below {bound:.3g} with 95 % confidence"
+                   + (" (rule of three)" if k == 0 else " (Clopper-Pearson)"))
