@@ -115,3 +115,13 @@ def test_a_missing_policy_file_is_bad_input(tmp_path, capsys):
     code, _, err = run_cli(["check", "scenario_a", "--policy", f"{tmp_path}/none.py:P"],
                            capsys)
     assert code == 2 and "none.py" in err and "an existing Python file" in err
+
+
+def test_gap_runs_a_users_policy_before_any_solve(tmp_path, capsys):
+    """A policy that fails is reported at once, not after the optimum (nor dropped when
+    the time limit comes first)."""
+    path = tmp_path / "P.py"
+    path.write_text(next(b for b in BROKEN if "1 / 0" in b))
+    code, _, err = run_cli(["gap", "scenario_a", "--horizon", "1s", "--time-limit", "2s",
+                            "--policy", f"{path}:P"], capsys)
+    assert code == 2 and "ZeroDivisionError" in err and "optimum:" not in err

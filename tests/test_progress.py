@@ -100,6 +100,17 @@ def test_ctrl_c_during_gap_keeps_what_was_done_and_exits_130():
     assert data["interrupted"] is True and data["complete"] is False
     assert data["optimum"]["status"] in ("FEASIBLE", "OPTIMAL")
     assert len(data["policies"]) < 5 and data["pareto"] == []
+    assert "cut by the time limit" not in err  # Ctrl-C is named as such
+
+
+def test_abandoned_gap_work_names_ctrl_c_or_the_deadline():
+    from rtgen_opt.analysis.gap import _cut_by
+    from rtgen_opt.supervise import Budget
+
+    budget = Budget(60.0)
+    assert _cut_by(budget) == "cut by the time limit" == _cut_by(None)
+    budget.interrupted.set()
+    assert _cut_by(budget) == "interrupted"
 
 
 def test_ctrl_c_during_check_marks_the_verdict_interrupted():

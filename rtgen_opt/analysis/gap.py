@@ -70,13 +70,16 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
         return budget is not None and (budget.interrupted.is_set() or budget.expired)
 
     started = time.perf_counter()
+    chosen = list(POLICIES.values()) if policies is None else policies
+    _phase(progress, "simulating the policies")
+    # first: a user's policy that fails does so in a second, before any solve
+    runs = {policy.name: simulate(ts, policy).schedule for policy in chosen}
     _phase(progress, "the plain optimum")
     optimum = solve(ts, SHARES["optimum"] * time_limit_s, workers,
                     **budget_kwargs(solve, budget))
     say(f"optimum: {optimum.status.value}, {optimum.violations} violations")
     replay_failed = _replay_failures("optimum", optimum)
     released = sum(t.num_jobs for t in ts.tasks if t.deadline_us is not None) or 1
-    chosen = list(POLICIES.values()) if policies is None else policies
     policies, traces, seeds = [], {}, [optimum.schedule if optimum.replay_ok else None]
     each = SHARES["matched"] * time_limit_s / len(chosen)
     windows = MatchedWindows()  # the matched upper bound, window by window
@@ -86,8 +89,7 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
             break
         name = policy.name
         _phase(progress, f"{name} and its service-matched optimum")
-        trace = simulate(ts, policy).schedule
-        traces[name] = trace
+        trace = traces[name] = runs[name]
         metrics = evaluate(ts, trace)
         try:  # a matched optimum still unfinished at the deadline is dropped
             with cutoff(budget):
@@ -100,7 +102,7 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                 matched = _with_exact_windows(matched, windows.report_for(problem))
                 matched = _with_window_bound(problem, matched, released)
         except TimeUp:
-            say(f"{name}: matched optimum cut by the time limit")
+            say(f"{name}: matched optimum {_cut_by(budget)}")
             break
         seeds += [firm_schedule(ts, trace), matched.schedule if matched.replay_ok else None]
         if matched.replay_ok:
@@ -130,7 +132,7 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                 pareto = _pareto(ts, SHARES["pareto"] * time_limit_s, workers, seeds,
                                  replay_failed)
         except TimeUp:
-            say("Pareto front cut by the time limit")
+            say(f"Pareto front {_cut_by(budget)}")
             complete = False
     return {
         "scenario": ts.scenario, "horizon_s": ts.horizon_us / 1e6,
@@ -235,6 +237,12 @@ def _replay_failures(what: str, outcome) -> list[str]:
     if outcome.schedule is None or outcome.replay_ok:
         return []
     return [f"{what}: {outcome.replay_violations[0]}"]
+
+
+def _cut_by(budget) -> str:
+    """Why abandoned work stopped: Ctrl-C (or a signal) or the deadline."""
+    interrupted = budget is not None and budget.interrupted.is_set()
+    return "interrupted" if interrupted else "cut by the time limit"
 
 
 def _phase(progress, name: str) -> None:
