@@ -171,6 +171,7 @@ BAD_FILES = [  # (change to the sweep file, the field the one-line message must 
     ({"set": {"od.fps": 30}}, "od.fps"),
     ({"grid": {"llm.input_tokens": [32, 999999]}}, "point 1"),
     ({"grid": {"nosuchtask.fps": [30]}}, "point 0"),
+    ({"horizon": None, "grid": {"horizon": ["100ms", "100000s"]}}, "point 1"),  # memory
     ({"plots": 3}, "plots"),
     ({"name": "../up"}, "name"),
 ]
@@ -613,3 +614,16 @@ def _join(address: str, extra: dict) -> subprocess.Popen:
 def _ran_code(client: subprocess.Popen) -> bool:
     out, _ = client.communicate(timeout=180)
     return client.returncode == 0 and "ran code" in out
+
+
+def test_a_plot_pattern_matching_no_column_is_bad_input_and_nothing_is_written(
+        tiny, tmp_path, capsys):
+    cache, out = str(tmp_path / "c"), str(tmp_path / "t.csv")
+    path = write_sweep(tmp_path, plots=["violation_rat"], grid={"od.fps": [30, 60]})
+    code, _, err = run_cli(["sweep", path, "--cache", cache, "--out", out], capsys)
+    assert code == 2 and f"{path}: plots: " in err and "violation_rate" in err
+    errors = [line for line in err.splitlines() if line.startswith("rtgen-opt:")]
+    assert len(errors) == 1 and "Traceback" not in err and not (tmp_path / "t.csv").exists()
+    path = write_sweep(tmp_path, plots=["violation_*"], grid={"od.fps": [30, 60]})
+    code, data, _ = sweep_cli([path, "--cache", cache, "--out", out], capsys)
+    assert code == 0 and data["cached"] == data["runs"] == 2  # the runs were kept

@@ -96,6 +96,7 @@ def sweep(
     outcome = sweeps.run_sweep(spec, runs, engine, workers, address, store, progress,
                                stop_after)
     progress.close()
+    sweeps.check_plots(spec, outcome.rows)
     sweeps.write_table(outcome.rows, table_path)
     if report_path:
         from rtgen_opt.sweep.report import html_page

@@ -19,6 +19,7 @@ command and policy whichever engine computed them, so the table does not depend 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import itertools
 import json
@@ -31,6 +32,7 @@ from pathlib import Path
 from rtgen_opt import __version__
 from rtgen_opt.errors import InputError
 from rtgen_opt.model.scenario import Scenario, load_scenario
+from rtgen_opt.model.size import check_size
 from rtgen_opt.output import STDOUT, csv_cell, write_file, write_with
 from rtgen_opt.safeload import read_limited
 from rtgen_opt.sweep.cache import CACHE_FORMAT, ResultCache, default_cache_dir  # noqa: F401
@@ -79,15 +81,20 @@ def plan(spec: SweepSpec) -> list[Run]:
     arrivals: dict = {}
     for index, scenario, path, combo in expand(spec):
         overrides = spec.base_overrides + tuple(assignment(k, v) for k, v in combo)
+        said = ", ".join(f"{k}={json.dumps(v)}" for k, v in combo) or "the base scenario"
         try:
             loaded = load_scenario(path, overrides)
         except InputError as exc:
-            said = ", ".join(f"{k}={json.dumps(v)}" for k, v in combo) or "the base scenario"
             raise InputError(spec.source, f"point {index} ({scenario}: {said})",
                              f"overrides the scenario accepts: {exc}") from None
         if loaded.horizon is None:
             raise InputError(spec.source, "horizon", f"a horizon for {scenario}, which has "
                              "none: the sweep's `horizon`, or an axis of horizons", "nothing")
+        try:  # a task set too large for memory: refused before anything runs
+            check_size(loaded, None)
+        except InputError as exc:
+            raise InputError(spec.source, f"point {index} ({scenario}: {said})",
+                             f"a task set that fits in memory: {exc}") from None
         loaded = _shared(loaded, databases, arrivals)
         for command in spec.commands:
             _check_against_scenario(spec, command, loaded, index)
@@ -291,6 +298,23 @@ def plot_columns(spec: SweepSpec, columns: list[str]) -> list[str]:
     return chosen
 
 
+def check_plots(spec: SweepSpec, rows: list[dict]) -> None:
+    """InputError naming the first `plots` pattern that matches no column of the computed
+    rows (a typo would otherwise plot nothing, silently); not judged when no run gave rows.
+    Called before anything is written: the runs are cached, a corrected rerun is quick."""
+    fixed = set(ID_COLUMNS) | set(RUN_COLUMNS) | set(spec.axis_keys)
+    columns = sorted({c for row in rows if row.get("error") is None for c in row} - fixed)
+    if not columns or not spec.plots:
+        return
+    for pattern in spec.plots:
+        if not any(fnmatch(c, pattern) for c in columns):
+            close = difflib.get_close_matches(pattern, columns, n=3, cutoff=0.5)
+            said = f"did you mean {', '.join(close)}?" if close else \
+                f"such as {', '.join(columns[:5])}"
+            raise InputError(spec.source, "plots", "glob patterns each matching a metric "
+                             f"column of the table ({said})", pattern)
+
+
 def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int) -> dict:
     """What `--dry-run` prints: points, runs, what the cache already holds, and the work
     left: policy simulations and task-set segments (estimated from the scenarios, as the
@@ -298,8 +322,6 @@ def estimate(spec: SweepSpec, runs: list[Run], cache: ResultCache, workers: int)
     commands' time limits: an upper bound on their solver time; a `max_fps` search shares
     one limit among its probes). A point whose task set would not fit in memory is refused
     here, as the run itself would refuse it."""
-    from rtgen_opt.model.size import check_size
-
     todo = [r for r in runs if cache.get(r.key) is None]
     scenarios = {r.point: r.loaded for r in todo}
     estimates = [check_size(s, None) for s in scenarios.values()]
