@@ -148,6 +148,11 @@ def test_flatten_writes_lists_as_json_and_drops_non_finite_numbers():
     assert flat == {"a": '[1, {"b": 2}]', "c": None, "d.e": None}
 
 
+def test_an_empty_mapping_still_has_its_column():
+    """`check -f csv` without jitter keeps `assumptions.jitter_ms` (empty)."""
+    assert flatten({"a": {"jitter_ms": {}, "x": 1}}) == {"a.jitter_ms": None, "a.x": 1}
+
+
 BAD_FILES = [  # (change to the sweep file, the field the one-line message must name)
     ({"grdi": {"x": [1]}}, "grdi"),
     ({"run": None}, "run"),

@@ -60,11 +60,15 @@ def records_csv(records: Sequence[dict]) -> str:
 
 
 def flatten(data: dict, prefix: str = "") -> dict:
-    """Nested dicts -> dotted columns; lists -> JSON text; non-finite floats -> None."""
+    """Nested dicts -> dotted columns; lists -> JSON text; non-finite floats -> None; an
+    empty dict -> one empty column (``check``'s jitter per task when no task has any), so
+    the columns do not depend on the values."""
     out = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not value:
+            out[name] = None
+        elif isinstance(value, dict):
             out.update(flatten(value, name + "."))
         elif isinstance(value, (list, tuple)):
             out[name] = json.dumps(value, default=str)
