@@ -7,8 +7,9 @@ each request's surroundings on their own, with a small MILP.
 
 1. **Groups.** Each required request's *span* runs from its release to its last due time
    (the end of the run, or a service-matched last-token deadline). Overlapping spans form
-   a group; a group's frames are the firm jobs whose windows meet its span. Groups share
-   no frame (a frame meeting two groups goes to the earlier one).
+   a group; a group's frames are the firm jobs whose windows meet its span, except those
+   a required request waits for (`after`): those must run, and count as its work. Groups
+   share no frame (a frame meeting two groups goes to the earlier one).
 2. **Relaxation of one group** (its frames, every required request): segments may be cut
    and resumed (preemption), a job's segments keep only their own windows (earliest start
    from the release and the fastest work before them; latest end from the deadline, the
@@ -104,7 +105,10 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES) -> WindowBound | None
     if not phases:
         return None
     total, proven, groups = 0.0, 0, span_groups(phases)
-    firm = _firm_jobs(problem)
+    # a firm job a required request waits for must run: it is request work (its phases),
+    # never a frame the relaxation may drop (counted as both, it was counted twice)
+    required = {p.job for p in phases}
+    firm = [j for j in _firm_jobs(problem) if j not in required]
     taken: set[int] = set()
     memo: dict[tuple, tuple[float, bool]] = {}
     parts = 0
@@ -277,7 +281,10 @@ def _shape(problem: Problem, lo: int, members: list[Phase], frames: list[int]) -
                  tuple(paths.index(q) for q in p.paths)) for p in members)
     fr = tuple((ts.tasks[ts.job_task[j]].weight, int(ts.job_release_us[j]) - lo,
                 int(ts.job_deadline_us[j]) - lo,
-                ts.seg_dur_us[list(problem.segments(j))].tobytes()) for j in frames)
+                ts.seg_dur_us[list(problem.segments(j))].tobytes(),
+                # the segments' windows, narrowed by `after` predecessors (which a run's
+                # end may cut: the same frame then has a wider window)
+                *((w - lo).tobytes() for w in problem.window(j))) for j in frames)
     return rel, fr, tuple((b, s - lo, e - lo) for b, s, e in problem.blocked)
 
 
