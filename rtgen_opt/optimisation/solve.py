@@ -246,9 +246,9 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
         # deadline (or Ctrl-C) abandons it, and the best schedule known is the answer
         model = abandonable(lambda: MilpModel(problem), None)
         if model is None:
-            result = SolveResult(SolveStatus.UNKNOWN, None, None, 0, 0.0, [], [
-                "the time limit ended the MILP before its model was built: the best "
-                "schedule found by then"])
+            note = ("the time limit ended the MILP before its model was built: the best "
+                    "schedule found by then")
+            result = SolveResult(SolveStatus.UNKNOWN, None, None, 0, 0.0, [], [note])
         else:
             if export_model:  # through the one atomic writer, like every output
                 write_with({export_model: model.export})
