@@ -25,8 +25,8 @@ First Ctrl-C: ``budget.interrupted`` is set and the searches stop; the command p
 best answer so far marked ``interrupted`` and exits 130. A second Ctrl-C raises
 KeyboardInterrupt in the main thread (abort without an answer, still exit 130).
 
-The MILP runs in a child process killed at its own hard limit: the deadline does not
-shorten it.
+The MILP runs in a child process killed at its own hard limit, at the deadline and at
+Ctrl-C (``formulations/milp/worker.py``); building its model is abandoned at the deadline.
 """
 
 from __future__ import annotations

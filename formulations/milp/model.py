@@ -36,6 +36,7 @@ import pulp
 
 from rtgen_opt.model.schedule import Schedule, assign_instances
 from rtgen_opt.model.taskset import NO_DEADLINE
+from rtgen_opt.supervise import current_budget
 
 from ..lexicographic import StageAnswer, solve_lexicographic
 from ..problem import Problem
@@ -43,6 +44,7 @@ from ..result import SolveResult, SolveStatus
 from .worker import solve_in_worker
 
 OUTER_SLACK_S = 5.0  # the worker solving a stage is killed this long after its limit
+MIN_STAGE_S = 1.0  # a stage starts only with this much search time left before the deadline
 
 
 def available_engines() -> list[str]:
@@ -66,6 +68,7 @@ class _MilpBase(ABC):
     exact = True  # False: optimal only over the encoding's restricted starts
 
     def __init__(self, problem: Problem):
+        built = time.perf_counter()
         self.problem = problem
         self.ts = ts = problem.ts
         self.prob = pulp.LpProblem("rtgen_opt", pulp.LpMinimize)
@@ -86,6 +89,7 @@ class _MilpBase(ABC):
         self.add_firm_deadlines()
         self.add_llm_service()
         self.add_resources()
+        self.build_s = time.perf_counter() - built  # also about what sending it to a worker takes
 
     # ------------------------------------------------------------------ variables
 
@@ -252,6 +256,7 @@ class _MilpBase(ABC):
               stages: tuple[str, ...] = ("violations", "ttft", "tpt")) -> SolveResult:
         """Lexicographic solve; the status is that of the first objective."""
         started = time.perf_counter()
+        self.time_cut = False  # did the command's deadline (or Ctrl-C) cut a stage?
         if not self.feasible_shape:
             return SolveResult(SolveStatus.INFEASIBLE, None, None, 0, 0.0,
                                [{"name": "violations", "status": "INFEASIBLE"}])
@@ -266,9 +271,21 @@ class _MilpBase(ABC):
         exprs = {name: expr for name, expr, _ in active}
 
         def solve_stage(name: str, limit: float) -> StageAnswer:
+            # the command's deadline: a stage gets at most what is left of it, and starts
+            # only when that covers sending the model to a worker (pickling, unpickling and
+            # writing it for the engine take about as long as building it) and a second
+            budget = current_budget()
+            if budget is not None:
+                left = budget.remaining()
+                if left < getattr(self, "build_s", 0.0) + MIN_STAGE_S:
+                    self.time_cut = True
+                    return StageAnswer(SolveStatus.UNKNOWN)
+                limit = min(limit, left - getattr(self, "build_s", 0.0))
             self.prob.setObjective(exprs[name])
             status, value, bound, values = _solve_bounded(
                 self.prob, engine, limit, threads, warm=hint is not None or bool(fixed))
+            if budget is not None and budget.expired:
+                self.time_cut = True  # the deadline or Ctrl-C ended the worker
             if status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
                 return StageAnswer(status)
             self._load(values)
@@ -283,12 +300,15 @@ class _MilpBase(ABC):
 
         lex = solve_lexicographic([(n, scale) for n, _, scale in active], time_limit_s, 0.5,
                                   solve_stage, fix)
+        notes = []
+        if self.time_cut:
+            notes.append("the time limit ended the MILP's stages early: the best schedule "
+                         "found by then")
         if not lex.found:
             return SolveResult(lex.status, None, None, 0, time.perf_counter() - started,
-                               lex.stages)
+                               lex.stages, notes)
         status, value, bound, best, report = (lex.status, lex.violations, lex.bound,
                                               lex.schedule, lex.stages)
-        notes = []
         if not self.exact:  # optimal over tick-aligned starts only: no claim on the optimum
             status, bound = SolveStatus.FEASIBLE, 0
             notes.append(f"{self.encoding}: durations rounded up to {self.tick_us} us ticks; "

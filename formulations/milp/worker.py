@@ -1,7 +1,7 @@
 """Solve one pickled PuLP problem in a clean interpreter, and the parent's side of it.
 
 ``python -m rtgen_opt.formulations.milp.worker`` reads (problem, engine, limit, threads,
-warm) from stdin and writes the pickled answer — ``("ok", (status, objective, bound,
+warm[, deadline]) from stdin and writes the pickled answer — ``("ok", (status, objective, bound,
 values))`` or ``("error", one line)`` — to stdout. ``solve_in_worker`` runs it.
 
 A separate interpreter, not a forked or spawned child, because OR-Tools bundles its own
@@ -15,8 +15,15 @@ Process hygiene (nothing may outlive a solve, whatever ends it):
   PuLP lost track of would otherwise run on — and on timeout, error and Ctrl-C;
 * every temporary file (PuLP's ``.mps/.mst/.sol``, CBC's log) goes to a private temporary
   folder (``TMPDIR``) that the parent removes in every case;
-* if the parent dies without cleaning up (SIGKILL), the worker notices that it was
-  orphaned, kills its group and removes the folder itself;
+* if the parent dies without cleaning up (SIGKILL), the worker notices at once — it holds
+  the read end of a pipe whose only write end the parent keeps (``PARENT_FD_ENV``): end of
+  file means the parent is gone, however it ended and however early — and kills its group
+  (CBC included) and removes the folder itself; where no pipe was passed, it watches its
+  parent's pid (given in ``PARENT_PID_ENV``, not read after its own slow start);
+* the parent's wait for an answer ends at the hard limit, at the command's deadline and at
+  Ctrl-C (``supervise``), killing the group: the time limit bounds the whole command;
+* the engine's own limit counts from when the parent started the worker (``deadline``),
+  so that unpickling and writing the model do not come on top of it;
 * it never imports from the working folder: ``python -m`` would put the current folder
   first on ``sys.path`` (a ``pulp.py`` there would run); ``-P`` leaves it out, and the
   folder holding the ``rtgen_opt`` package the parent imported is passed in ``PYTHONPATH``
@@ -49,6 +56,9 @@ import pulp
 OPTIMAL, FEASIBLE, INFEASIBLE, UNKNOWN = "OPTIMAL", "FEASIBLE", "INFEASIBLE", "UNKNOWN"
 WORKER_MODULE = "rtgen_opt.formulations.milp.worker"
 PRIVATE_TMP_ENV = "RTGEN_OPT_WORKER_TMP"  # the private folder, so the worker may remove it
+PARENT_FD_ENV = "RTGEN_OPT_WORKER_PARENT_FD"  # read end of the parent's lifeline pipe
+PARENT_PID_ENV = "RTGEN_OPT_WORKER_PARENT_PID"
+WAIT_TICK_S = 0.25  # how often the parent looks at the deadline and Ctrl-C while it waits
 ENGINE_NAMES = {"cbc": "CBC", "highs": "HiGHS"}
 
 
@@ -116,11 +126,35 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
-def _watch_parent(parent: int) -> None:
-    """Orphaned (the parent died without cleaning up): clean up and end the whole group."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
+def _watch_parent(parent: int, lifeline: int | None) -> None:
+    """Orphaned (the parent died without cleaning up): clean up and end the whole group.
+    The lifeline pipe reads end of file the moment the parent's last copy of its write end
+    closes — when the parent exits, however; without one, poll the parent's pid."""
+    if lifeline is not None:
+        try:
+            while os.read(lifeline, 64):
+                pass
+        except OSError:
+            pass
+    else:
+        while os.getppid() == parent:
+            time.sleep(0.5)
     _clean_up(orphaned=True)
+
+
+def _parent() -> tuple[int, int | None]:
+    """The parent's pid (as the parent said: ``os.getppid()`` read now could already be
+    init's, if the parent died while this interpreter started) and the lifeline's fd."""
+    try:
+        parent = int(os.environ.get(PARENT_PID_ENV, ""))
+    except ValueError:
+        parent = os.getppid()
+    try:
+        lifeline = int(os.environ.get(PARENT_FD_ENV, ""))
+        os.set_inheritable(lifeline, False)  # CBC must not hold it
+    except (ValueError, OSError):
+        lifeline = None
+    return parent, lifeline
 
 
 def _clean_up(orphaned: bool) -> None:
@@ -140,15 +174,19 @@ def _clean_up(orphaned: bool) -> None:
 
 
 def main() -> None:
-    parent = os.getppid()
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    parent, lifeline = _parent()
+    if os.getppid() != parent:  # the parent is already gone
+        _clean_up(orphaned=True)
+    threading.Thread(target=_watch_parent, args=(parent, lifeline), daemon=True).start()
     subprocess.Popen = _RecordingPopen  # type: ignore[misc]  # this process only
     # the answer goes to the real stdout; whatever an engine prints there (highspy prints
     # its banner from C) goes to stderr, or it would corrupt the pickle
     answer_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     try:
-        prob, engine, limit, threads, warm = pickle.load(sys.stdin.buffer)
+        prob, engine, limit, threads, warm, *deadline = pickle.load(sys.stdin.buffer)
+        if deadline and deadline[0] is not None:  # the limit counts from the worker's start
+            limit = max(0.1, min(limit, deadline[0] - time.time()))
         try:
             answer = ("ok", solve(prob, engine, limit, threads, warm))
         except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
@@ -169,7 +207,7 @@ class WorkerCrash(Exception):
     """One attempt ended without an answer (``str``: how, on one line)."""
 
 
-_live: set[subprocess.Popen] = set()
+_live: dict[subprocess.Popen, int] = {}  # running workers -> their lifeline's write end
 
 
 def solve_in_worker(prob: pulp.LpProblem, engine: str, limit: float, threads: int,
@@ -179,10 +217,11 @@ def solve_in_worker(prob: pulp.LpProblem, engine: str, limit: float, threads: in
     raised as ``SolverCrash`` with one line naming the engine and the signal."""
     from rtgen_opt.errors import SolverCrash
 
-    payload = pickle.dumps((prob, engine, limit, threads, warm))
     name = ENGINE_NAMES.get(engine, engine)
     reasons = []
     for _ in range(2):
+        # the engine's limit counts from here: the worker's start-up is part of it
+        payload = pickle.dumps((prob, engine, limit, threads, warm, time.time() + limit))
         try:
             return _run_once(payload, limit + slack)
         except WorkerCrash as crash:
@@ -205,14 +244,26 @@ def worker_command(env: dict[str, str]) -> list[str]:
 
 def _run_once(payload: bytes, timeout: float):
     private = tempfile.mkdtemp(prefix="rtgen-opt-milp-")
+    # the lifeline: the worker holds the read end, only this process the write end (not
+    # inheritable: no other child keeps it open), so the worker reads end of file as soon
+    # as this process is gone, however it ended
+    lifeline_read, lifeline_write = os.pipe()
     env = dict(os.environ, TMPDIR=private, TMP=private, TEMP=private,
-               **{PRIVATE_TMP_ENV: private})
-    proc = subprocess.Popen(worker_command(env), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)  # its own process group, CBC's too
-    _live.add(proc)
+               **{PRIVATE_TMP_ENV: private, PARENT_FD_ENV: str(lifeline_read),
+                  PARENT_PID_ENV: str(os.getpid())})
     try:
-        out, err = proc.communicate(payload, timeout=timeout)
+        proc = subprocess.Popen(worker_command(env), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                pass_fds=(lifeline_read,),
+                                start_new_session=True)  # its own process group, CBC's too
+    except BaseException:
+        os.close(lifeline_write)
+        raise
+    finally:
+        os.close(lifeline_read)
+    _live[proc] = lifeline_write
+    try:
+        out, err = _communicate(proc, payload, timeout)
     except subprocess.TimeoutExpired:
         return UNKNOWN, None, 0, {}
     finally:
@@ -231,6 +282,35 @@ def _run_once(payload: bytes, timeout: float):
     return answer
 
 
+def _communicate(proc: subprocess.Popen, payload: bytes, timeout: float):
+    """``proc.communicate`` that gives up (TimeoutExpired) at ``timeout``, at the deadline
+    of the command supervised in this process, or when it is interrupted (Ctrl-C)."""
+    from rtgen_opt.supervise import current_budget
+
+    end = time.monotonic() + timeout
+    data: bytes | None = payload
+    while True:
+        budget = current_budget()
+        if budget is not None and budget.expired:  # the deadline, or Ctrl-C
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        wait = min(WAIT_TICK_S, end - time.monotonic())
+        if wait <= 0:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        try:
+            return proc.communicate(data, timeout=wait)
+        except subprocess.TimeoutExpired:
+            data = None  # sent already (in part): communicate goes on with the rest
+
+
+def kill_live_workers() -> None:
+    """Kill every worker's group now (SIGTERM's handler calls this before unwinding)."""
+    for proc in list(_live):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     """Kill the worker's whole process group (CBC included) and reap the worker."""
     try:
@@ -244,7 +324,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
-    _live.discard(proc)
+    lifeline = _live.pop(proc, None)
+    if lifeline is not None:
+        os.close(lifeline)
 
 
 @atexit.register

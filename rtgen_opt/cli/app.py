@@ -115,7 +115,11 @@ def _word_metavars(command) -> None:
 
 def _terminated(signum, frame) -> None:
     """SIGTERM: leave through SystemExit, so that every `finally` runs (solver process
-    groups killed, temporary files removed)."""
+    groups killed, temporary files removed). The MILP workers' groups are killed first,
+    here: whatever the unwinding meets, no solver process runs on after this one."""
+    worker = sys.modules.get("rtgen_opt.formulations.milp.worker")
+    if worker is not None:
+        worker.kill_live_workers()
     print("rtgen-opt: terminated", file=sys.stderr)
     sys.exit(128 + signum)
 

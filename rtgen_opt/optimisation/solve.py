@@ -37,7 +37,7 @@ from rtgen_opt.formulations.bounds import LowerBound, lower_bound, max_bound
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.milp import MilpModel
 from rtgen_opt.formulations.problem import Problem
-from rtgen_opt.formulations.result import SolveStatus
+from rtgen_opt.formulations.result import SolveResult, SolveStatus
 from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import NO_DEADLINE, TaskSet
 from rtgen_opt.optimisation.construct import ConstructionFailed, construct_schedule
@@ -242,10 +242,18 @@ def _solve_model(problem, budget_s, workers, seed, warm, warm_name, solver, mip_
             warm, warm_name = built, "the kill-aware construction"
         budget_s *= 1 - CONSTRUCT_SHARE
     if solver == "milp":
-        model = MilpModel(problem)
-        if export_model:  # through the one atomic writer, like every output
-            write_with({export_model: model.export})
-        result = model.solve(budget_s, mip_solver, max(1, workers), hint=warm, stages=stages)
+        # building a large model in PuLP can take longer than the whole time limit: the
+        # deadline (or Ctrl-C) abandons it, and the best schedule known is the answer
+        model = abandonable(lambda: MilpModel(problem), None)
+        if model is None:
+            note = ("the time limit ended the MILP before its model was built: the best "
+                    "schedule found by then")
+            result = SolveResult(SolveStatus.UNKNOWN, None, None, 0, 0.0, [], [note])
+        else:
+            if export_model:  # through the one atomic writer, like every output
+                write_with({export_model: model.export})
+            result = model.solve(budget_s, mip_solver, max(1, workers), hint=warm,
+                                 stages=stages)
         engine = f"MILP ({mip_solver})"
     else:
         model = CpSatModel(problem)
