@@ -123,6 +123,25 @@ def test_one_stdout_at_most_and_one_file_on_it(tiny, capsys):
     assert code == 2 and "--out" in err
 
 
+@pytest.mark.parametrize("args", [
+    ["solve", "{tiny}", *SOLVE, "--schedule-out", "x.json", "--bound-out", "x.json"],
+    ["solve", "{tiny}", *SOLVE, "--bound-out", "x.json", "--model-out", "sub/../x.json"],
+    ["check", "{tiny}", "--policy", "ftf", "--witness-out", "w.json", "--junit", "./w.json"],
+    ["simulate", "{tiny}", "--policy", "ftf", "--samples", "2", "--schedule-out", "s.csv",
+     "--witness-out", "s.csv"],
+])
+def test_two_outputs_to_one_file_are_refused_before_any_work(args, tiny, tmp_path, capsys):
+    """The second write replaced the first: --schedule-out x.json --bound-out x.json exited
+    0 and the schedule was lost."""
+    (tmp_path / "sub").mkdir()
+    code, out, err = run_cli([a.format(tiny=tiny) for a in args], capsys)
+    options = [a for a in args if a.startswith("--") and a not in SOLVE
+               and a not in ("--policy", "--samples")]
+    assert code == 2 and not out, err
+    assert len(err.strip().splitlines()) == 1 and all(o in err for o in options[-2:]), err
+    assert not any(tmp_path.glob("[xws].*"))
+
+
 def test_dash_reads_a_schedule_a_realization_and_a_certificate_from_stdin(
         tiny, tmp_path, capsys, monkeypatch):
     code, schedule, _ = run_cli(["simulate", tiny, "--policy", "edf-dyn", "--schedule-out",

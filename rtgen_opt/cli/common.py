@@ -4,6 +4,7 @@ its task set, running under the wall clock and Ctrl-C, the tables several comman
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from fractions import Fraction
 from typing import Annotated, Optional
@@ -152,9 +153,25 @@ def _display_to(quiet: bool, outputs: dict[str, str | None]) -> str | None:
     if len(dashes) > 1:
         raise InputError(dashes[1], "", f"a file path: only one output can go to stdout, "
                          f"and {dashes[0]} is already -", STDOUT)
+    _distinct_files(outputs)
     if quiet:
         return NOWHERE
     return STDERR if dashes else STDOUT_STREAM
+
+
+def _distinct_files(outputs: dict[str, str | None]) -> None:
+    """Two output options naming one file: the second write would replace the first
+    (``--schedule-out x.json --bound-out x.json`` lost the schedule). Refused before any
+    work; paths are compared resolved (``./x``, ``d/../x`` and a link to it are ``x``)."""
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if not path or path == STDOUT:
+            continue
+        key = os.path.normcase(os.path.realpath(path))
+        if key in seen:
+            raise InputError(option, "", f"a file other than {seen[key]}'s: both would write "
+                             "the same file, and the second would replace the first", path)
+        seen[key] = option
 
 
 def _one_file(option: str, path: str | None, files: int, why: str) -> None:
