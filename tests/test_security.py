@@ -145,6 +145,28 @@ def test_settings_from_the_schedule_only_when_asked_and_then_shown(tmp_path, cap
     assert code == 2 and "--settings-from-schedule" in err
 
 
+@pytest.mark.parametrize("assignment, field", [
+    ("b.nosuch=1", "metadata set, b.nosuch: expected a known key"),
+    ("granularity=fine", "metadata set, granularity: expected layer"),
+    ("nosuchkey", "metadata set, nosuchkey: expected KEY=VALUE"),
+])
+def test_a_bad_setting_from_the_schedule_names_the_file_and_its_field(tmp_path, capsys,
+                                                                      assignment, field):
+    """The metadata's overrides were blamed on "--set llm.nosuch", an option the user never
+    typed, without naming the file they came from."""
+    scenario, trace = overlapping_schedule(tmp_path, capsys)
+    lines = trace.read_text().splitlines()
+    magic, meta = lines[0].split(" ", 3)[:3], json.loads(lines[0].split(" ", 3)[3])
+    meta["set"] = [assignment]
+    lines[0] = " ".join([*magic, json.dumps(meta)])
+    trace.write_text("\n".join(lines) + "\n")
+    code, out, err = run_cli(["replay", str(scenario), "--schedule", str(trace),
+                              "--settings-from-schedule"], capsys)
+    assert code == 2 and not out
+    assert f"{trace}: {field}" in err and "--set" not in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
 # --------------------------------------------------------------- 3. one strict, bounded reader
 
 
