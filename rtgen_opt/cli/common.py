@@ -162,12 +162,14 @@ def _display_to(quiet: bool, outputs: dict[str, str | None]) -> str | None:
 def _distinct_files(outputs: dict[str, str | None]) -> None:
     """Two output options naming one file: the second write would replace the first
     (``--schedule-out x.json --bound-out x.json`` lost the schedule). Refused before any
-    work; paths are compared resolved (``./x``, ``d/../x`` and a link to it are ``x``)."""
+    work. Paths are compared with their folder resolved (``./x`` and ``d/../x`` are ``x``),
+    not the name itself: a planted link at the name is replaced, never written through."""
     seen: dict[str, str] = {}
     for option, path in outputs.items():
         if not path or path == STDOUT:
             continue
-        key = os.path.normcase(os.path.realpath(path))
+        folder, name = os.path.split(os.path.abspath(path))
+        key = os.path.normcase(os.path.join(os.path.realpath(folder), name))
         if key in seen:
             raise InputError(option, "", f"a file other than {seen[key]}'s: both would write "
                              "the same file, and the second would replace the first", path)
