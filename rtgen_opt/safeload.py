@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -77,6 +78,15 @@ class _StrictLoader(yaml.SafeLoader):
                                          "already)", key, key_node.start_mark)
                 seen[key] = key_node
         return super().construct_mapping(node, deep)
+
+
+# YAML 1.1 (PyYAML) reads 1e3, 1.5e3 and 1e-3 as text: its floats need a point and a signed
+# exponent (1.0e+3). YAML 1.2 and every user read them as numbers, so do we: `fps: 1e3` and
+# `--set od.fps=1e3` were refused as "expected a positive number, got '1e3'".
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def _check_expanded_size(root: yaml.Node) -> None:

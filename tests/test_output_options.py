@@ -371,6 +371,44 @@ def test_an_error_an_override_caused_elsewhere_says_which_applied(capsys):
     assert code == 2 and "(the scenario after --set platform={cpu: 1})" in err
 
 
+@pytest.mark.parametrize("args, message", [
+    (["simulate", "scenario_a", "--horizon", "-1s"],
+     "--horizon: expected a positive duration (no minus sign), got '-1s'"),
+    (["solve", "scenario_a", "--time-limit", "-5s"],
+     "--time-limit: expected a positive duration (no minus sign), got '-5s'"),
+    (["taskset", "scenario_a", "--set", "horizon=-2s"],
+     "--set horizon: expected a positive duration (no minus sign), got '-2s'"),
+    (["taskset", "scenario_a", "--set", "seg.fps=-1e3"],
+     "--set seg.fps: expected a positive number, got -1000.0"),
+])
+def test_a_message_states_the_real_limit(args, message, capsys):
+    """"-1s" was "expected a duration with a unit", and "1e3" (a number to everyone but
+    YAML 1.1) "expected a positive number, got '1e3'"."""
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and not out and err == f"rtgen-opt: error: {message}\n"
+
+
+def test_an_exponent_is_a_number_in_set_and_in_files(tiny, capsys):
+    code, out, err = run_cli(["taskset", tiny, "--set", "od.fps=1e2", "-f", "json"], capsys)
+    assert code == 0, err
+    _, plain, _ = run_cli(["taskset", tiny, "--set", "od.fps=100", "-f", "json"], capsys)
+    assert json.loads(out)["tasks"]["od"] == json.loads(plain)["tasks"]["od"]
+    data = yaml.safe_load(Path(tiny).read_text())
+    data["tasks"][0]["fps"] = "1.0e2"  # as the user types it in the file: `fps: 1.0e2`
+    Path(tiny).write_text(yaml.safe_dump(data).replace("'1.0e2'", "1.0e2"))
+    code, out, err = run_cli(["taskset", tiny, "-f", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["tasks"]["od"] == json.loads(plain)["tasks"]["od"]
+
+
+def test_replaying_a_chrome_trace_names_the_option_that_exists(tiny, tmp_path, capsys):
+    trace = tmp_path / "t.json"
+    run_cli(["simulate", tiny, "--policy", "ftf", "--schedule-out", str(trace),
+             "--schedule-format", "chrome"], capsys)
+    code, _, err = run_cli(["replay", tiny, "--schedule", str(trace)], capsys)
+    assert code == 2 and "--schedule-format table" in err and "--trace-format" not in err
+
+
 # ----------------------------------------------------------------------------- check --optimal
 
 

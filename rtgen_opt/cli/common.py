@@ -118,7 +118,7 @@ def _horizon(text: str | None) -> Fraction | None:
     if text is None:
         return None
     try:
-        horizon = parse_duration(text)
+        horizon = parse_duration(text, positive=True)
     except ValueError as exc:
         raise InputError("--horizon", "", str(exc), text) from None
     if horizon <= 0:
@@ -292,7 +292,7 @@ def solve_hint(data: dict) -> str | None:
 
 def _duration_option(option: str, text: str) -> Fraction:
     try:
-        value = parse_duration(text)
+        value = parse_duration(text, positive=True)
     except ValueError as exc:
         raise InputError(option, "", str(exc), text) from None
     if value <= 0:

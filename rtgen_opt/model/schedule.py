@@ -243,7 +243,7 @@ def _json_table(text: str, source: str) -> dict:
     data = load_json(text, source)
     if isinstance(data, dict) and "traceEvents" in data:
         raise InputError(source, "", NOT_A_SCHEDULE + "; this is a Chrome trace (write the "
-                         "table with --trace-format table)")
+                         "table with --schedule-format table, the default)")
     if not isinstance(data, dict) or not isinstance(data.get("columns"), list) \
             or not isinstance(data.get("rows"), list):
         raise InputError(source, "", NOT_A_SCHEDULE, data)
