@@ -366,6 +366,17 @@ def test_a_bad_set_is_blamed_on_the_override_not_the_installed_file(assignment, 
     assert "scenario_a.yaml" not in err and err.count("\n") == 1
 
 
+def test_horizon_and_set_horizon_that_differ_are_refused(tiny, capsys):
+    """--horizon 2s --set horizon=5s quietly used 2 s."""
+    code, out, err = run_cli(["taskset", tiny, "--horizon", "50ms", "--set", "horizon=80ms"],
+                             capsys)
+    assert code == 2 and not out
+    assert err.startswith("rtgen-opt: error: --horizon:") and "--set horizon=80ms" in err
+    code, _, err = run_cli(["simulate", tiny, "--policy", "ftf", "--horizon", "50ms",
+                            "--set", "horizon=0.05s"], capsys)
+    assert code == 0, err  # the same duration, said twice
+
+
 def test_an_error_an_override_caused_elsewhere_says_which_applied(capsys):
     code, _, err = run_cli(["taskset", "scenario_a", "--set", "platform={cpu: 1}"], capsys)
     assert code == 2 and "(the scenario after --set platform={cpu: 1})" in err

@@ -21,6 +21,7 @@ from rtgen_opt.output import STDOUT, write_file
 from rtgen_opt.report import formats
 from rtgen_opt.report.tables import FORMATS, NOWHERE, STDERR
 from rtgen_opt.report.tables import STDOUT as STDOUT_STREAM
+from rtgen_opt.safeload import load_yaml
 from rtgen_opt.supervise import EXIT_INTERRUPTED, Budget, Reporter, supervise
 from rtgen_opt.units import parse_duration
 
@@ -114,7 +115,9 @@ def _check_trace_format(value: str) -> None:
         raise InputError("--schedule-format", "", "table or chrome", value)
 
 
-def _horizon(text: str | None) -> Fraction | None:
+def _horizon(text: str | None, overrides: list[str] | None = None) -> Fraction | None:
+    """``--horizon``, checked against a ``--set horizon=...`` beside it: the option wins
+    over the scenario's field, so two different values would silently drop the --set."""
     if text is None:
         return None
     try:
@@ -123,6 +126,16 @@ def _horizon(text: str | None) -> Fraction | None:
         raise InputError("--horizon", "", str(exc), text) from None
     if horizon <= 0:
         raise InputError("--horizon", "", "a positive duration", text)
+    assigned = [a.partition("=")[2] for a in overrides or () if a.partition("=")[1]
+                and a.partition("=")[0].strip() == "horizon"]
+    if assigned:
+        try:
+            other = parse_duration(load_yaml(assigned[-1], "--set", "horizon"))
+        except (InputError, ValueError):
+            other = None  # the scenario's validation names what is wrong with it
+        if other is not None and other != horizon:
+            raise InputError("--horizon", "", f"one horizon: --set horizon={assigned[-1].strip()}"
+                             " says another (give one of them, or the same value)", text)
     return horizon
 
 

@@ -63,7 +63,7 @@ def replay(
     """
     _check_format(format)
     to = _display_to(quiet, {})
-    span, overrides, applied = _horizon(horizon), list(set_ or []), None
+    span, overrides, applied = _horizon(horizon, set_), list(set_ or []), None
     if from_schedule:
         if horizon is not None or set_:
             raise InputError("--settings-from-schedule", "", "no --horizon or --set beside "
