@@ -142,6 +142,27 @@ def test_two_outputs_to_one_file_are_refused_before_any_work(args, tiny, tmp_pat
     assert not any(tmp_path.glob("[xws].*"))
 
 
+@pytest.mark.parametrize("args, needle", [
+    (["simulate", "{tiny}", "--policy", "ftf", "--schedule-format", "chrome"],
+     "--schedule-format: expected --schedule-out FILE"),
+    (["solve", "{tiny}", *SOLVE, "--schedule-format", "chrome"],
+     "--schedule-format: expected --schedule-out FILE"),
+    (["simulate", "{tiny}", "--policy", "ftf", "--schedule-out", "x.txt"],
+     "--schedule-out: expected a file name ending in .csv or .json"),
+    (["solve", "{tiny}", *SOLVE, "--schedule-out", "x"],
+     "--schedule-out: expected a file name ending in .csv or .json"),
+    (["simulate", "{tiny}", "--policy", "ftf", "--schedule-out", "x.csv",
+      "--schedule-format", "chrome"], "--schedule-out: expected a file name ending in .json"),
+])
+def test_a_schedule_format_or_name_that_would_be_ignored_is_refused(args, needle, tiny,
+                                                                     tmp_path, capsys):
+    """chrome without --schedule-out wrote nothing and said nothing; x.txt got CSV
+    unsaid."""
+    code, out, err = run_cli([a.format(tiny=tiny) for a in args], capsys)
+    assert code == 2 and not out and err.startswith(f"rtgen-opt: error: {needle}"), err
+    assert not any(tmp_path.glob("x*"))
+
+
 def test_dash_reads_a_schedule_a_realization_and_a_certificate_from_stdin(
         tiny, tmp_path, capsys, monkeypatch):
     code, schedule, _ = run_cli(["simulate", tiny, "--policy", "edf-dyn", "--schedule-out",

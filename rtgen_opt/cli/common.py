@@ -71,7 +71,8 @@ LatencyOpt = Annotated[str, typer.Option(
     "conservative gate).")]
 ScheduleOutOpt = Annotated[Optional[str], typer.Option(
     "--schedule-out", metavar="FILE", help="Write the schedule table (one row per executed "
-    "segment): CSV, or JSON if FILE ends in .json; - writes CSV to stdout.")]
+    "segment): FILE.csv or FILE.json, the extension picks the format; - writes CSV to "
+    "stdout.")]
 ReportOpt = Annotated[Optional[str], typer.Option(
     "--report", metavar="FILE", help="Also write a report: FILE.html (one self-contained "
     "interactive page, needs the 'report' extra: pip install 'rtgen-opt[report]') or FILE.md "
@@ -110,9 +111,22 @@ def _check_format(value: str) -> str:
     return value
 
 
-def _check_trace_format(value: str) -> None:
+def _check_trace_format(value: str, schedule_out: str | None = None) -> None:
+    """``--schedule-format`` and the ``--schedule-out`` it shapes: chrome without a file
+    would be ignored, and a name of another extension (x.txt) would get CSV unsaid."""
     if value not in ("table", "chrome"):
         raise InputError("--schedule-format", "", "table or chrome", value)
+    if value == "chrome" and schedule_out is None:
+        raise InputError("--schedule-format", "", "--schedule-out FILE beside chrome (the "
+                         "format is that file's; without one nothing is written)", value)
+    if schedule_out is None or schedule_out == STDOUT:
+        return
+    if value == "chrome" and not schedule_out.endswith(".json"):
+        raise InputError("--schedule-out", "", "a file name ending in .json with "
+                         "--schedule-format chrome (trace events are JSON), or -", schedule_out)
+    if value == "table" and not schedule_out.endswith((".csv", ".json")):
+        raise InputError("--schedule-out", "", "a file name ending in .csv or .json (the "
+                         "extension picks the format), or - (CSV on stdout)", schedule_out)
 
 
 def _horizon(text: str | None, overrides: list[str] | None = None) -> Fraction | None:

@@ -109,7 +109,7 @@ def solve(
                          "'rtgen-opt[highs]')", mip_solver)
     if ttft not in ("sum", "max"):
         raise InputError("--ttft", "", "sum or max", ttft)
-    _check_trace_format(trace_format)
+    _check_trace_format(trace_format, schedule_out)
     _check_report_name(report)
     limit = _duration_option("--time-limit", time_limit)
     outputs = {"--schedule-out": schedule_out, "--model-out": export_model,
