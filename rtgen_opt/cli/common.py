@@ -195,8 +195,11 @@ def _distinct_files(outputs: dict[str, str | None]) -> None:
     for option, path in outputs.items():
         if not path or path == STDOUT:
             continue
-        folder, name = os.path.split(os.path.abspath(path))
-        key = os.path.normcase(os.path.join(os.path.realpath(folder), name))
+        try:
+            folder, name = os.path.split(os.path.abspath(path))
+            key = os.path.normcase(os.path.join(os.path.realpath(folder), name))
+        except (OSError, ValueError):  # a NUL byte...: check_writable names the problem
+            continue
         if key in seen:
             raise InputError(option, "", f"a file other than {seen[key]}'s: both would write "
                              "the same file, and the second would replace the first", path)
