@@ -38,6 +38,11 @@ class SolverCrash(RuntimeError):
     """
 
 
+class Terminated(SystemExit):
+    """The SystemExit of the SIGTERM handler: code a user's policy runs may not swallow it
+    (the policy guard turns any other SystemExit into bad input naming the file)."""
+
+
 def printable(text: str, limit: int = MAX_SHOWN) -> str:
     """``text`` on one line, control characters escaped, cut to about ``limit`` chars."""
     if len(text) > 4 * limit:

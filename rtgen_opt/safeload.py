@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -79,6 +80,15 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+# YAML 1.1 (PyYAML) reads 1e3, 1.5e3 and 1e-3 as text: its floats need a point and a signed
+# exponent (1.0e+3). YAML 1.2 and every user read them as numbers, so do we: `fps: 1e3` and
+# `--set od.fps=1e3` were refused as "expected a positive number, got '1e3'".
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
 def _check_expanded_size(root: yaml.Node) -> None:
     """Count the nodes of the document as if every alias were copied (memoised per node,
     so linear in the file) and refuse exponential blow-ups before constructing them."""
@@ -125,23 +135,47 @@ def read_limited(path: Path, source: str, what: str, max_bytes: int) -> str:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise InputError(source, "", f"a readable {what}", exc.strerror or str(exc)) from None
-    with os.fdopen(fd, "rb") as f:
+        raise InputError(source, "", _readable(what), exc.strerror or str(exc)) from None
+    try:
+        # checked on the descriptor before wrapping it: os.fdopen itself refuses a folder
+        # (IsADirectoryError), which must read as bad input, not as an internal error
         try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise InputError(source, "", f"{what}: a regular file (not a device, a pipe "
-                                 "or a folder)")
-            if info.st_size > max_bytes:
-                raise InputError(source, "", f"{what} of at most {_size(max_bytes)}",
-                                 _size(info.st_size))
+        except OSError as exc:
+            raise InputError(source, "", _readable(what), exc.strerror or str(exc)) \
+                from None
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(source, "", f"{what}: a regular file (not a device, a pipe "
+                             "or a folder)")
+        if info.st_size > max_bytes:
+            raise InputError(source, "", f"{what} of at most {_size(max_bytes)}",
+                             _size(info.st_size))
+        try:
+            f = os.fdopen(fd, "rb")
+        except OSError as exc:
+            raise InputError(source, "", _readable(what), exc.strerror or str(exc)) \
+                from None
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        try:
             data = f.read(max_bytes + 1)
         except OSError as exc:
-            raise InputError(source, "", f"a readable {what}", exc.strerror or str(exc)) \
+            raise InputError(source, "", _readable(what), exc.strerror or str(exc)) \
                 from None
     if len(data) > max_bytes:
         raise InputError(source, "", f"{what} of at most {_size(max_bytes)}", "more")
     return _decoded(data, source, what)
+
+
+def _readable(what: str) -> str:
+    """"a readable schedule file" from "a schedule file" (one article, not two)."""
+    for article in ("a ", "an "):
+        if what.startswith(article):
+            what = what[len(article):]
+            break
+    return f"a readable {what}"
 
 
 def _decoded(data: bytes, source: str, what: str) -> str:

@@ -32,12 +32,14 @@ DURATION_HELP = "a duration with a unit, like '60s', '16.67ms', '500us' or '2min
 DURATION_RANGE_HELP = f"a duration of at most {MAX_DURATION_S:,} s"
 
 
-def parse_duration(text: object) -> Fraction:
+def parse_duration(text: object, positive: bool = False) -> Fraction:
     """Parse a non-negative duration into exact seconds.
 
     The number ``0`` is accepted without a unit; any other bare number is ambiguous and
     rejected. Durations above ``limits.MAX_DURATION_S`` are refused (time is int64 µs).
-    Raises ``ValueError`` with the expectation as message.
+    Raises ``ValueError`` with the expectation as message: a negative duration (``-1s``)
+    says so ("a positive duration" when ``positive``: the caller refuses 0 too), not that
+    a unit is missing.
     """
     if isinstance(text, bool):
         raise ValueError(DURATION_HELP)
@@ -47,6 +49,9 @@ def parse_duration(text: object) -> Fraction:
         raise ValueError(DURATION_HELP)
     match = _DURATION.match(text) if len(text) <= _MAX_CHARS else None
     if not match:
+        if len(text) <= _MAX_CHARS and _DURATION.match(text.strip().removeprefix("-")):
+            raise ValueError(("a positive" if positive else "a non-negative")
+                             + " duration (no minus sign)")
         raise ValueError(DURATION_HELP)
     number, unit = match.groups()
     seconds = Fraction(number) * _UNIT_SECONDS[unit]

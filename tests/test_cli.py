@@ -142,6 +142,31 @@ def test_simulate_json_keys(capsys):
         assert set(run["utilization"]) == {"cpu", "gpu", "npu"}
 
 
+def test_a_task_that_released_nothing_has_no_rate_not_zero(tmp_path, capsys):
+    """A phase past the run released no frame of od: the table said "od % 0.0" and JSON
+    violation_rate 0.0, a rate of nothing read as perfect service."""
+    from tests.conftest import base
+
+    data = base()
+    data["tasks"] = [dict(data["tasks"][0], phase="10s")]  # od alone, released never
+    path = tmp_path / "late.yaml"
+    path.write_text(json.dumps(data))
+    args = ["simulate", str(path), "--policy", "ftf"]
+    code, out, err = run_cli([*args, "--format", "json"], capsys)
+    assert code == 0, err
+    [run] = json.loads(out)["runs"]
+    assert run["tasks"]["od"]["released"] == 0
+    assert run["tasks"]["od"]["violation_rate"] is None and run["violation_rate"] is None
+    code, out, _ = run_cli(args, capsys)
+    row = next(line for line in out.splitlines() if "ftf" in line)
+    assert code == 0 and "0.0" not in row and "-" in row
+    code, out, _ = run_cli([*args, "--format", "csv"], capsys)
+    [record] = csv.DictReader(io.StringIO(out))
+    assert code == 0 and record["tasks.od.violation_rate"] == ""
+    code, _, err = run_cli([*args, "--report", str(tmp_path / "r.html"), "-q"], capsys)
+    assert code == 0 and (tmp_path / "r.html").exists(), err
+
+
 def test_simulate_table_shows_the_run_length_and_the_drain_violations(capsys):
     code, out, _ = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy", "ftf",
                             "--format", "csv"], capsys)

@@ -99,6 +99,11 @@ MALFORMED = [
     ("LLM without decode", HEADER + "l,prefill,npu,16,1,4,,x\n", "prefill and decode"),
     ("empty source", HEADER + "m,frame,npu,,1,4,,\n", "line 2, source"),
     ("fractional layers", HEADER + "m,frame,npu,,1.5,4,,x\n", "line 2, layers"),
+    # a sign is not "not a decimal number": the message states the real limit
+    ("minus ten", HEADER + "m,frame,npu,,1,-10,,x\n",
+     "line 2, latency_ms: expected a positive number, got '-10'"),
+    ("negative layers", HEADER + "m,frame,npu,,-1,4,,x\n",
+     "line 2, layers: expected a positive integer, got '-1'"),
     ("no rows", HEADER, "at least one latency row"),
 ]
 
@@ -122,6 +127,29 @@ def test_good_small_database_loads_and_interpolates(tmp_path):
     assert db.is_llm("llm") and not db.is_llm("m")
     assert db.layer_ms("m", "frame", "npu", [0]).tolist() == [[2.0, 2.0]]  # uniform split
     assert db.layer_ms("llm", "prefill", "npu", [24])[0, 0] == pytest.approx(5.5)
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link", "negative"])
+def test_a_bad_transfers_file_is_an_error_not_ignored(tmp_path, capsys, kind):
+    """transfers.csv as a folder (or a link to nothing) was skipped: the database loaded
+    without its transfer costs and nobody was told."""
+    folder = tmp_path / "db"
+    folder.mkdir()
+    (folder / "latency.csv").write_text(HEADER + GOOD + "m,frame,gpu,,2,4.0,,derived\n")
+    transfers = folder / "transfers.csv"
+    if kind == "folder":
+        transfers.mkdir()
+    elif kind == "dangling link":
+        transfers.symlink_to(tmp_path / "nowhere.csv")
+    else:
+        transfers.write_text("from_backend,to_backend,latency_ms\nnpu,gpu,-10\n")
+    with pytest.raises(InputError, match="transfers.csv"):
+        load_db(folder)
+    code, out, err = run_cli(["db", "show", "--db", str(folder)], capsys)
+    assert code == 2 and out == "" and "transfers.csv" in err
+    assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+    if kind == "negative":
+        assert "expected a non-negative number, got '-10'" in err
 
 
 def test_transfers_are_read_per_pair_and_model(tmp_path):

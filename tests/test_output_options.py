@@ -123,6 +123,46 @@ def test_one_stdout_at_most_and_one_file_on_it(tiny, capsys):
     assert code == 2 and "--out" in err
 
 
+@pytest.mark.parametrize("args", [
+    ["solve", "{tiny}", *SOLVE, "--schedule-out", "x.json", "--bound-out", "x.json"],
+    ["solve", "{tiny}", *SOLVE, "--bound-out", "x.json", "--model-out", "sub/../x.json"],
+    ["check", "{tiny}", "--policy", "ftf", "--witness-out", "w.json", "--junit", "./w.json"],
+    ["simulate", "{tiny}", "--policy", "ftf", "--samples", "2", "--schedule-out", "s.csv",
+     "--witness-out", "s.csv"],
+])
+def test_two_outputs_to_one_file_are_refused_before_any_work(args, tiny, tmp_path, capsys):
+    """The second write replaced the first: --schedule-out x.json --bound-out x.json exited
+    0 and the schedule was lost."""
+    (tmp_path / "sub").mkdir()
+    code, out, err = run_cli([a.format(tiny=tiny) for a in args], capsys)
+    options = [a for a in args if a.startswith("--") and a not in SOLVE
+               and a not in ("--policy", "--samples")]
+    assert code == 2 and not out, err
+    assert len(err.strip().splitlines()) == 1 and all(o in err for o in options[-2:]), err
+    assert not any(tmp_path.glob("[xws].*"))
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["simulate", "{tiny}", "--policy", "ftf", "--schedule-format", "chrome"],
+     "--schedule-format: expected --schedule-out FILE"),
+    (["solve", "{tiny}", *SOLVE, "--schedule-format", "chrome"],
+     "--schedule-format: expected --schedule-out FILE"),
+    (["simulate", "{tiny}", "--policy", "ftf", "--schedule-out", "x.txt"],
+     "--schedule-out: expected a file name ending in .csv or .json"),
+    (["solve", "{tiny}", *SOLVE, "--schedule-out", "x"],
+     "--schedule-out: expected a file name ending in .csv or .json"),
+    (["simulate", "{tiny}", "--policy", "ftf", "--schedule-out", "x.csv",
+      "--schedule-format", "chrome"], "--schedule-out: expected a file name ending in .json"),
+])
+def test_a_schedule_format_or_name_that_would_be_ignored_is_refused(args, needle, tiny,
+                                                                     tmp_path, capsys):
+    """chrome without --schedule-out wrote nothing and said nothing; x.txt got CSV
+    unsaid."""
+    code, out, err = run_cli([a.format(tiny=tiny) for a in args], capsys)
+    assert code == 2 and not out and err.startswith(f"rtgen-opt: error: {needle}"), err
+    assert not any(tmp_path.glob("x*"))
+
+
 def test_dash_reads_a_schedule_a_realization_and_a_certificate_from_stdin(
         tiny, tmp_path, capsys, monkeypatch):
     code, schedule, _ = run_cli(["simulate", tiny, "--policy", "edf-dyn", "--schedule-out",
@@ -347,9 +387,58 @@ def test_a_bad_set_is_blamed_on_the_override_not_the_installed_file(assignment, 
     assert "scenario_a.yaml" not in err and err.count("\n") == 1
 
 
+def test_horizon_and_set_horizon_that_differ_are_refused(tiny, capsys):
+    """--horizon 2s --set horizon=5s quietly used 2 s."""
+    code, out, err = run_cli(["taskset", tiny, "--horizon", "50ms", "--set", "horizon=80ms"],
+                             capsys)
+    assert code == 2 and not out
+    assert err.startswith("rtgen-opt: error: --horizon:") and "--set horizon=80ms" in err
+    code, _, err = run_cli(["simulate", tiny, "--policy", "ftf", "--horizon", "50ms",
+                            "--set", "horizon=0.05s"], capsys)
+    assert code == 0, err  # the same duration, said twice
+
+
 def test_an_error_an_override_caused_elsewhere_says_which_applied(capsys):
     code, _, err = run_cli(["taskset", "scenario_a", "--set", "platform={cpu: 1}"], capsys)
     assert code == 2 and "(the scenario after --set platform={cpu: 1})" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["simulate", "scenario_a", "--horizon", "-1s"],
+     "--horizon: expected a positive duration (no minus sign), got '-1s'"),
+    (["solve", "scenario_a", "--time-limit", "-5s"],
+     "--time-limit: expected a positive duration (no minus sign), got '-5s'"),
+    (["taskset", "scenario_a", "--set", "horizon=-2s"],
+     "--set horizon: expected a positive duration (no minus sign), got '-2s'"),
+    (["taskset", "scenario_a", "--set", "seg.fps=-1e3"],
+     "--set seg.fps: expected a positive number, got -1000.0"),
+])
+def test_a_message_states_the_real_limit(args, message, capsys):
+    """"-1s" was "expected a duration with a unit", and "1e3" (a number to everyone but
+    YAML 1.1) "expected a positive number, got '1e3'"."""
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and not out and err == f"rtgen-opt: error: {message}\n"
+
+
+def test_an_exponent_is_a_number_in_set_and_in_files(tiny, capsys):
+    code, out, err = run_cli(["taskset", tiny, "--set", "od.fps=1e2", "-f", "json"], capsys)
+    assert code == 0, err
+    _, plain, _ = run_cli(["taskset", tiny, "--set", "od.fps=100", "-f", "json"], capsys)
+    assert json.loads(out)["tasks"]["od"] == json.loads(plain)["tasks"]["od"]
+    data = yaml.safe_load(Path(tiny).read_text())
+    data["tasks"][0]["fps"] = "1.0e2"  # as the user types it in the file: `fps: 1.0e2`
+    Path(tiny).write_text(yaml.safe_dump(data).replace("'1.0e2'", "1.0e2"))
+    code, out, err = run_cli(["taskset", tiny, "-f", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["tasks"]["od"] == json.loads(plain)["tasks"]["od"]
+
+
+def test_replaying_a_chrome_trace_names_the_option_that_exists(tiny, tmp_path, capsys):
+    trace = tmp_path / "t.json"
+    run_cli(["simulate", tiny, "--policy", "ftf", "--schedule-out", str(trace),
+             "--schedule-format", "chrome"], capsys)
+    code, _, err = run_cli(["replay", tiny, "--schedule", str(trace)], capsys)
+    assert code == 2 and "--schedule-format table" in err and "--trace-format" not in err
 
 
 # ----------------------------------------------------------------------------- check --optimal

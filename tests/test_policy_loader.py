@@ -92,6 +92,15 @@ BROKEN = {  # file body -> what the one-line error must mention
     "    def placement(self, run):\n        return self\n"
     "    def place(self, now, job, seg):\n        return 99\n":
         "place: expected None or the index of a backend with an idle instance",
+    # a policy that exits: not the command's exit code, silently (3 or 1), but bad input
+    "import sys\nsys.exit(3)\n": "imports without error, got 'SystemExit(3)",
+    "from rtgen_opt.simulation.policies.classic import Policy\nclass P(Policy):\n    name, dynamic = 'p', True\n"
+    "    def priority(self, run, job, seg):\n        raise SystemExit('bye')\n":
+        "P.py:P: priority: expected a method that runs without error, got \"SystemExit('bye')",
+    "import sys\nfrom rtgen_opt.simulation.policies.classic import Policy\nclass P(Policy):\n"
+    "    name, dynamic = 'p', True\n"
+    "    def __init__(self):\n        sys.exit()\n"
+    "    def priority(self, run, job, seg):\n        return (job,)\n": "without arguments",
 }
 
 
@@ -104,6 +113,19 @@ def test_a_broken_policy_file_is_bad_input_naming_the_file(tmp_path, capsys, bod
     assert code == 2
     assert "Traceback" not in err and str(path) in err and BROKEN[body] in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_policy_cannot_swallow_the_sigterm_exit():
+    from rtgen_opt.errors import Terminated
+
+    class Stubborn(Policy):
+        name, dynamic = "stubborn", True
+
+        def priority(self, run, job, seg):
+            raise Terminated(143)  # SIGTERM arrived while the policy ran
+
+    with pytest.raises(Terminated):
+        policy_loader.GuardedPolicy(Stubborn(), "stubborn.py:Stubborn").priority(None, 0, 0)
 
 
 def test_an_unknown_policy_name_lists_the_choices(capsys):

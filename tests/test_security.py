@@ -145,6 +145,28 @@ def test_settings_from_the_schedule_only_when_asked_and_then_shown(tmp_path, cap
     assert code == 2 and "--settings-from-schedule" in err
 
 
+@pytest.mark.parametrize("assignment, field", [
+    ("b.nosuch=1", "metadata set, b.nosuch: expected a known key"),
+    ("granularity=fine", "metadata set, granularity: expected layer"),
+    ("nosuchkey", "metadata set, nosuchkey: expected KEY=VALUE"),
+])
+def test_a_bad_setting_from_the_schedule_names_the_file_and_its_field(tmp_path, capsys,
+                                                                      assignment, field):
+    """The metadata's overrides were blamed on "--set llm.nosuch", an option the user never
+    typed, without naming the file they came from."""
+    scenario, trace = overlapping_schedule(tmp_path, capsys)
+    lines = trace.read_text().splitlines()
+    magic, meta = lines[0].split(" ", 3)[:3], json.loads(lines[0].split(" ", 3)[3])
+    meta["set"] = [assignment]
+    lines[0] = " ".join([*magic, json.dumps(meta)])
+    trace.write_text("\n".join(lines) + "\n")
+    code, out, err = run_cli(["replay", str(scenario), "--schedule", str(trace),
+                              "--settings-from-schedule"], capsys)
+    assert code == 2 and not out
+    assert f"{trace}: {field}" in err and "--set" not in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
 # --------------------------------------------------------------- 3. one strict, bounded reader
 
 
@@ -201,6 +223,37 @@ def test_readers_refuse_devices_and_do_not_block_on_named_pipes(tmp_path):
     assert outcome and "regular file" in outcome[0]
     with pytest.raises(InputError, match="regular file"):
         read_limited(Path("/dev/zero"), "/dev/zero", "a file", 1000)
+
+
+def test_a_folder_given_as_an_input_file_is_bad_input_not_an_internal_error(tmp_path, capsys):
+    """os.fdopen refuses a folder (IsADirectoryError) before the regular-file check could:
+    every reader said "internal error", exit 70."""
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    with pytest.raises(InputError, match="regular file") as caught:
+        read_limited(folder, str(folder), "a schedule file", 1000)
+    assert "a readable a " not in str(caught.value)
+    data = copy.deepcopy(BASE_SCENARIO)
+    data["tasks"][1]["arrivals"] = {"file": str(folder)}
+    (tmp_path / "arrivals.yaml").write_text(yaml.safe_dump(data))
+    scenario = str(tmp_path / "arrivals.yaml")
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(copy.deepcopy(BASE_SCENARIO)))
+    tiny = str(tmp_path / "tiny.yaml")
+    for args in (["replay", tiny, "--schedule", str(folder)],
+                 ["replay", tiny, "--schedule", str(folder), "--settings-from-schedule"],
+                 ["verify-bound", str(folder), tiny],
+                 ["simulate", tiny, "--policy", "edf-dyn", "--realization", str(folder)],
+                 ["taskset", scenario]):
+        code, _, err = run_cli(args, capsys)
+        assert code == 2, (args, err)
+        assert len(err.strip().splitlines()) == 1 and str(folder) in err, (args, err)
+        assert "internal error" not in err and "regular file" in err, (args, err)
+
+
+def test_a_readable_file_message_has_one_article(tmp_path):
+    with pytest.raises(InputError) as caught:
+        read_limited(tmp_path / "missing.json", "missing.json", "a schedule file", 1000)
+    assert "expected a readable schedule file" in str(caught.value)
 
 
 def test_replay_reads_only_the_head_of_a_json_schedule_before_the_task_set(tmp_path, capsys):

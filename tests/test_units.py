@@ -23,6 +23,15 @@ def test_parse_duration_rejects(text):
         parse_duration(text)
 
 
+def test_a_negative_duration_says_the_limit_not_the_unit():
+    with pytest.raises(ValueError, match="^a non-negative duration"):
+        parse_duration("-1s")
+    with pytest.raises(ValueError, match="^a positive duration"):
+        parse_duration(" -5s", positive=True)
+    with pytest.raises(ValueError, match="with a unit"):
+        parse_duration("-5")
+
+
 def test_rounding_directions():
     third = Fraction(1, 3) / 1000  # 333.33... us
     assert (to_us_down(third), to_us_nearest(third), to_us_up(third)) == (333, 333, 334)

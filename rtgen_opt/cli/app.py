@@ -24,7 +24,7 @@ from rtgen_opt.cli import taskset, simulate, solve, gap, check, replay, sweep  #
 from rtgen_opt.cli import verify_bound, schema  # noqa: F401,E402
 from rtgen_opt.cli import scenarios, db  # noqa: F401,E402
 # isort: on
-from rtgen_opt.errors import InputError, SolverCrash, printable
+from rtgen_opt.errors import InputError, SolverCrash, Terminated, printable
 
 
 @app.callback(invoke_without_command=True)
@@ -121,7 +121,7 @@ def _terminated(signum, frame) -> None:
     if worker is not None:
         worker.kill_live_workers()
     print("rtgen-opt: terminated", file=sys.stderr)
-    sys.exit(128 + signum)
+    raise Terminated(128 + signum)
 
 
 def _fail(code: int, message: str, debug: bool = False) -> None:

@@ -4,6 +4,7 @@ its task set, running under the wall clock and Ctrl-C, the tables several comman
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from fractions import Fraction
 from typing import Annotated, Optional
@@ -20,6 +21,7 @@ from rtgen_opt.output import STDOUT, write_file
 from rtgen_opt.report import formats
 from rtgen_opt.report.tables import FORMATS, NOWHERE, STDERR
 from rtgen_opt.report.tables import STDOUT as STDOUT_STREAM
+from rtgen_opt.safeload import load_yaml
 from rtgen_opt.supervise import EXIT_INTERRUPTED, Budget, Reporter, supervise
 from rtgen_opt.units import parse_duration
 
@@ -69,7 +71,8 @@ LatencyOpt = Annotated[str, typer.Option(
     "conservative gate).")]
 ScheduleOutOpt = Annotated[Optional[str], typer.Option(
     "--schedule-out", metavar="FILE", help="Write the schedule table (one row per executed "
-    "segment): CSV, or JSON if FILE ends in .json; - writes CSV to stdout.")]
+    "segment): FILE.csv or FILE.json, the extension picks the format; - writes CSV to "
+    "stdout.")]
 ReportOpt = Annotated[Optional[str], typer.Option(
     "--report", metavar="FILE", help="Also write a report: FILE.html (one self-contained "
     "interactive page, needs the 'report' extra: pip install 'rtgen-opt[report]') or FILE.md "
@@ -108,20 +111,45 @@ def _check_format(value: str) -> str:
     return value
 
 
-def _check_trace_format(value: str) -> None:
+def _check_trace_format(value: str, schedule_out: str | None = None) -> None:
+    """``--schedule-format`` and the ``--schedule-out`` it shapes: chrome without a file
+    would be ignored, and a name of another extension (x.txt) would get CSV unsaid."""
     if value not in ("table", "chrome"):
         raise InputError("--schedule-format", "", "table or chrome", value)
+    if value == "chrome" and schedule_out is None:
+        raise InputError("--schedule-format", "", "--schedule-out FILE beside chrome (the "
+                         "format is that file's; without one nothing is written)", value)
+    if schedule_out is None or schedule_out == STDOUT:
+        return
+    if value == "chrome" and not schedule_out.endswith(".json"):
+        raise InputError("--schedule-out", "", "a file name ending in .json with "
+                         "--schedule-format chrome (trace events are JSON), or -", schedule_out)
+    if value == "table" and not schedule_out.endswith((".csv", ".json")):
+        raise InputError("--schedule-out", "", "a file name ending in .csv or .json (the "
+                         "extension picks the format), or - (CSV on stdout)", schedule_out)
 
 
-def _horizon(text: str | None) -> Fraction | None:
+def _horizon(text: str | None, overrides: list[str] | None = None) -> Fraction | None:
+    """``--horizon``, checked against a ``--set horizon=...`` beside it: the option wins
+    over the scenario's field, so two different values would silently drop the --set."""
     if text is None:
         return None
     try:
-        horizon = parse_duration(text)
+        horizon = parse_duration(text, positive=True)
     except ValueError as exc:
         raise InputError("--horizon", "", str(exc), text) from None
     if horizon <= 0:
         raise InputError("--horizon", "", "a positive duration", text)
+    assigned = [a.partition("=")[2] for a in overrides or () if a.partition("=")[1]
+                and a.partition("=")[0].strip() == "horizon"]
+    if assigned:
+        try:
+            other = parse_duration(load_yaml(assigned[-1], "--set", "horizon"))
+        except (InputError, ValueError):
+            other = None  # the scenario's validation names what is wrong with it
+        if other is not None and other != horizon:
+            raise InputError("--horizon", "", f"one horizon: --set horizon={assigned[-1].strip()}"
+                             " says another (give one of them, or the same value)", text)
     return horizon
 
 
@@ -152,9 +180,30 @@ def _display_to(quiet: bool, outputs: dict[str, str | None]) -> str | None:
     if len(dashes) > 1:
         raise InputError(dashes[1], "", f"a file path: only one output can go to stdout, "
                          f"and {dashes[0]} is already -", STDOUT)
+    _distinct_files(outputs)
     if quiet:
         return NOWHERE
     return STDERR if dashes else STDOUT_STREAM
+
+
+def _distinct_files(outputs: dict[str, str | None]) -> None:
+    """Two output options naming one file: the second write would replace the first
+    (``--schedule-out x.json --bound-out x.json`` lost the schedule). Refused before any
+    work. Paths are compared with their folder resolved (``./x`` and ``d/../x`` are ``x``),
+    not the name itself: a planted link at the name is replaced, never written through."""
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if not path or path == STDOUT:
+            continue
+        try:
+            folder, name = os.path.split(os.path.abspath(path))
+            key = os.path.normcase(os.path.join(os.path.realpath(folder), name))
+        except (OSError, ValueError):  # a NUL byte...: check_writable names the problem
+            continue
+        if key in seen:
+            raise InputError(option, "", f"a file other than {seen[key]}'s: both would write "
+                             "the same file, and the second would replace the first", path)
+        seen[key] = option
 
 
 def _one_file(option: str, path: str | None, files: int, why: str) -> None:
@@ -273,7 +322,7 @@ def solve_hint(data: dict) -> str | None:
 
 def _duration_option(option: str, text: str) -> Fraction:
     try:
-        value = parse_duration(text)
+        value = parse_duration(text, positive=True)
     except ValueError as exc:
         raise InputError(option, "", str(exc), text) from None
     if value <= 0:

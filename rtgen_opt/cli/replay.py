@@ -24,6 +24,7 @@ from rtgen_opt.cli.common import (
 from rtgen_opt.errors import InputError
 from rtgen_opt.evaluation.replay import ServiceRules
 from rtgen_opt.evaluation.replay import replay as replay_schedule
+from rtgen_opt.model.overrides import blame_metadata
 from rtgen_opt.model.schedule import read_schedule, read_schedule_meta, replay_settings
 from rtgen_opt.report.tables import emit
 from rtgen_opt.safeload import input_name
@@ -62,7 +63,7 @@ def replay(
     """
     _check_format(format)
     to = _display_to(quiet, {})
-    span, overrides, applied = _horizon(horizon), list(set_ or []), None
+    span, overrides, applied = _horizon(horizon, set_), list(set_ or []), None
     if from_schedule:
         if horizon is not None or set_:
             raise InputError("--settings-from-schedule", "", "no --horizon or --set beside "
@@ -73,7 +74,12 @@ def replay(
                              "--settings-from-schedule (as rtgen-opt writes it)")
         span, overrides = replay_settings(meta, schedule)
         applied = {"horizon_s": float(span), "set": overrides}
-    ts = _taskset(_scenario(scenario, overrides, latency), span)
+    try:
+        ts = _taskset(_scenario(scenario, overrides, latency), span)
+    except InputError as exc:
+        if applied is None:
+            raise
+        raise blame_metadata(exc, input_name(schedule), overrides) from None
     result = replay_schedule(ts, read_schedule(schedule, ts, overrides),
                              ServiceRules.when_served(ts))
     name = input_name(schedule)

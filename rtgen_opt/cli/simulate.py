@@ -58,8 +58,8 @@ def simulate(
     set_: SetOpt = None,
     schedule_out: Annotated[Optional[str], typer.Option(
         "--schedule-out", "--trace", metavar="FILE", help="Write the schedule table (one "
-        "row per executed segment): CSV, or JSON if FILE ends in .json; - writes CSV to "
-        "stdout (one policy). With --policy all, one file per policy (out.csv -> out.ftf.csv "
+        "row per executed segment): FILE.csv or FILE.json, the extension picks the format; - "
+        "writes CSV to stdout (one policy). With --policy all, one file per policy (out.csv -> out.ftf.csv "
         "...). (--trace: the old name, kept for one release.)")] = None,
     trace_format: Annotated[str, typer.Option(
         "--schedule-format", "--trace-format", metavar="table|chrome",
@@ -99,7 +99,7 @@ def simulate(
         if chosen.name not in specs:  # a policy named twice runs once
             specs[chosen.name], loaded[chosen.name] = name, chosen
     policies = list(loaded.values())
-    _check_trace_format(trace_format)
+    _check_trace_format(trace_format, schedule_out)
     _check_report_name(report)
     _check_sampling(realization, samples, seed, workers, witness_out)
     to = _display_to(quiet, {"--schedule-out": schedule_out, "--witness-out": witness_out,
@@ -116,7 +116,7 @@ def simulate(
                        else _suffixed(witness_out, chosen.name), "--witness-out")
     runs, outputs, traces, sample_values = [], {}, {}, {}
     with _supervised("simulate", None, quiet) as (budget, say):
-        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
+        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon, set_))
         given = None if realization is None else read_realization(realization, ts, scenario,
                                                                   set_ or ())
         for chosen in policies:

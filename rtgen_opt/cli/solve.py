@@ -109,7 +109,7 @@ def solve(
                          "'rtgen-opt[highs]')", mip_solver)
     if ttft not in ("sum", "max"):
         raise InputError("--ttft", "", "sum or max", ttft)
-    _check_trace_format(trace_format)
+    _check_trace_format(trace_format, schedule_out)
     _check_report_name(report)
     limit = _duration_option("--time-limit", time_limit)
     outputs = {"--schedule-out": schedule_out, "--model-out": export_model,
@@ -120,7 +120,7 @@ def solve(
             check_writable(path, option)
     with _supervised("solve", float(limit), quiet) as (budget, say):
         say.phase("building the task set")
-        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon))
+        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon, set_))
         say.phase("solving")
         data, out, baseline = solve_command(
             ts, budget.share(1.0), workers, seed, ttft, solver, mip_solver, progress=say,

@@ -61,7 +61,7 @@ def verify_bound(
             or not isinstance(latency, str):
         raise InputError(certificate, "overrides", "a list of KEY=VALUE strings and a "
                          "latency statistic")
-    span = _horizon(horizon) if horizon is not None else None
+    span = _horizon(horizon, set_) if horizon is not None else None
     ts = _taskset(_scenario(scenario or data["scenario"], set_ or recorded, latency),
                   span if span is not None else _recorded_horizon(data))
     same_problem(ts, data, certificate)

@@ -5,9 +5,10 @@ what makes comparing them fair. It reads only the schedule, never how it was pro
 
 * periodic tasks (and request tasks with a ``deadline``): ``released``, ``violations`` (a
   job not completed, or completed after its deadline), ``violation_rate`` — over the whole
-  run — and how much of it came in the drain after the horizon: ``drain_released``,
+  run; None when no job was released, a rate of nothing — and how much of it came in the drain after the horizon: ``drain_released``,
   ``drain_violations`` (the continuing load);
-* overall ``violation_rate`` = total violations / total released frames, and
+* overall ``violation_rate`` = total violations / total released frames (None when none
+  was released), and
   ``weighted_violations`` (the solvers' first objective);
 * LLM tasks: ``requests``, ``completed`` (last token out), ``served`` (last token out by
   the end of the drain: what ``solve`` demands of every request; one finished in the last
@@ -49,7 +50,8 @@ def evaluate(ts: TaskSet, schedule: Schedule) -> dict:
             count = int(late.sum())
             drain = ts.job_in_drain[jobs]
             tasks[info.name] = {"released": len(jobs), "violations": count,
-                                "violation_rate": count / len(jobs) if len(jobs) else 0.0,
+                                # none released (a phase past the run): no rate, not 0
+                                "violation_rate": count / len(jobs) if len(jobs) else None,
                                 "drain_released": int(drain.sum()),
                                 "drain_violations": int((late & drain).sum())}
             released_total += len(jobs)
@@ -59,7 +61,7 @@ def evaluate(ts: TaskSet, schedule: Schedule) -> dict:
             llm[info.name] = _llm_metrics(ts, info, jobs, job, token, end)
     return {
         "tasks": tasks,
-        "violation_rate": violations_total / released_total if released_total else 0.0,
+        "violation_rate": violations_total / released_total if released_total else None,
         "violations": violations_total,
         "weighted_violations": weighted,
         "llm": llm,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,9 @@ def load_db(path: Path, name: str | None = None, latency: str = "median") -> Lat
     curves, stage2layers = _build_curves(csv_path, chosen)
     bound_curves = _build_bound_curves(csv_path, chosen)
     transfers = {}
-    if path.is_dir() and (path / "transfers.csv").is_file():
+    # present in any form (a folder, a dangling link): read, so that what is wrong with it
+    # is an error rather than a database silently without its transfer costs
+    if path.is_dir() and os.path.lexists(path / "transfers.csv"):
         transfers = _read_transfers(path / "transfers.csv", stage2layers, curves)
     return LatencyDB(name or (path.name if path.is_dir() else path.stem), path,
                      tuple(r for r, _ in rows), curves, stage2layers, transfers, bound_curves)
@@ -198,8 +201,14 @@ def _number(path, line, column, text, *, integer=False, positive=True, optional=
         if optional:
             return None
         raise InputError(str(path), f"line {line}, {column}", "a value", "")
-    if not (_INTEGER if integer else _DECIMAL).fullmatch(text):
-        kind = "an integer of at most 15 digits" if integer else "a decimal number"
+    pattern = _INTEGER if integer else _DECIMAL
+    if not pattern.fullmatch(text):
+        if text.startswith("-") and pattern.fullmatch(text[1:]):  # a sign: say the limit
+            kind = (("a positive" if positive else "a non-negative")
+                    + (" integer" if integer else " number"))
+        else:
+            kind = ("an integer of at most 15 digits" if integer
+                    else "a decimal number (such as 12.5 or 1e3)")
         raise InputError(str(path), f"line {line}, {column}", kind, text)
     value = int(text) if integer else float(text)
     if not math.isfinite(value) or (positive and value <= 0) or (not positive and value < 0):

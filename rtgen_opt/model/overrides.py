@@ -60,3 +60,21 @@ def blame_override(exc: InputError, source: str, overrides) -> InputError:
                                   exc.expected, exc.got)
     exc.args = (f"{exc} (the scenario after --set {' '.join(overrides)})",)
     return exc
+
+
+def blame_metadata(exc: InputError, schedule: str, overrides) -> InputError:
+    """Overrides read from a schedule file's metadata (``replay --settings-from-schedule``)
+    are that file's, not the command line's: an error one of them causes names the file
+    and its metadata field ``set`` (``trace.json: metadata set, llm.nosuch: expected
+    ...``), not a ``--set`` the user never typed."""
+    source = str(exc.source)
+    if source == "--set" or source.startswith("--set "):
+        key, detail = source[len("--set"):].strip(), exc.field
+        rest = ".".join(p for p in (key, detail) if p).replace(".[", "[")
+        return InputError(schedule, f"metadata set, {rest}" if rest else "metadata set",
+                          exc.expected, exc.got)
+    text = str(exc)
+    if overrides and "(the scenario after --set " in text:
+        exc.args = (text.replace("(the scenario after --set ",
+                                 f"(the scenario after {schedule}'s metadata set: "),)
+    return exc

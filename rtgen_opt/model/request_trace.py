@@ -21,7 +21,7 @@ MAX_TRACE_BYTES = 64 * limits.MAX_ARRIVAL_TIMES  # a time per line
 def read_request_trace(path: Path) -> tuple[Fraction, ...]:
     """The sorted arrival times of a request trace (InputError, exit 2, naming the file
     and the line, on anything else)."""
-    text = read_limited(path, str(path), "request trace (CSV)", MAX_TRACE_BYTES)
+    text = read_limited(path, str(path), "a request trace (CSV)", MAX_TRACE_BYTES)
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or [c.strip() for c in rows[0]] != ["time"]:
         # the first line is not shown: a scenario (untrusted) names this file, and may name

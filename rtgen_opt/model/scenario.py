@@ -175,7 +175,7 @@ class _Fields(Fields):
 
     def _duration_value(self, key: str, value: object, positive: bool) -> Fraction:
         try:
-            seconds = parse_duration(value)
+            seconds = parse_duration(value, positive)
         except ValueError as exc:
             raise self.error(key, str(exc), value) from None
         if positive and seconds <= 0:

@@ -156,13 +156,19 @@ def _head(path: Path, source: str) -> str:
             :META_BYTES]
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise InputError(source, "", "a schedule file: a regular file (not a device "
-                                 "or a pipe)")
+    except OSError as exc:
+        raise InputError(source, "", "a readable schedule file", exc.strerror) from None
+    try:
+        # checked before os.fdopen, which refuses a folder with IsADirectoryError
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(source, "", "a schedule file: a regular file (not a device, "
+                             "a pipe or a folder)")
+        with os.fdopen(fd, "rb", closefd=False) as f:
             return f.read(META_BYTES).decode("utf-8", errors="replace")
     except OSError as exc:
         raise InputError(source, "", "a readable schedule file", exc.strerror) from None
+    finally:
+        os.close(fd)
 
 
 def _json_meta(head: str, source: str) -> dict | None:
@@ -237,7 +243,7 @@ def _json_table(text: str, source: str) -> dict:
     data = load_json(text, source)
     if isinstance(data, dict) and "traceEvents" in data:
         raise InputError(source, "", NOT_A_SCHEDULE + "; this is a Chrome trace (write the "
-                         "table with --trace-format table)")
+                         "table with --schedule-format table, the default)")
     if not isinstance(data, dict) or not isinstance(data.get("columns"), list) \
             or not isinstance(data.get("rows"), list):
         raise InputError(source, "", NOT_A_SCHEDULE, data)

@@ -337,15 +337,18 @@ def violation_rates(go, ts: TaskSet, groups: list[tuple[str, dict]]):
     fig = go.Figure()
     tasks = [t for t in ts.tasks if t.deadline_us is not None]
     for task in tasks:
-        values = [100 * rates.get(task.name, {}).get("violation_rate", 0.0)
+        # a task that released nothing has no rate (None): an empty bar, "-" on it
+        values = [100 * (rates.get(task.name, {}).get("violation_rate") or 0.0)
                   for _, rates in groups]
+        labels = ["-" if rates.get(task.name, {}).get("violation_rate") is None
+                  else f"{v:.1f} %" for v, (_, rates) in zip(values, groups)]
         fig.add_trace(go.Bar(x=[plotly_text(g) for g, _ in groups], y=values,
                              name=plotly_text(task.name), hovertext=plotly_text(task.name),
                              marker_color=TASK_COLOURS[ts.task_index(task.name)
                                                        % len(TASK_COLOURS)],
-                             text=[f"{v:.1f} %" for v in values], textposition="outside",
+                             text=labels, textposition="outside",
                              hovertemplate="%{hovertext}, %{x}: %{y:.2f} %<extra></extra>"))
-    top = max([0.0] + [100 * r.get(t.name, {}).get("violation_rate", 0.0)
+    top = max([0.0] + [100 * (r.get(t.name, {}).get("violation_rate") or 0.0)
                        for _, r in groups for t in tasks])
     fig.update_layout(barmode="group", height=380, plot_bgcolor="white",
                       yaxis={"title": {"text": "frames violated (% of released)"},

@@ -35,7 +35,7 @@ from rtgen_opt.model.fields import Fields
 from rtgen_opt.model.scenario import resolve_scenario
 from rtgen_opt.resources import data_dir
 from rtgen_opt.safeload import read_yaml_file
-from rtgen_opt.units import DURATION_HELP, parse_duration
+from rtgen_opt.units import parse_duration
 
 TOP_KEYS = ("name", "description", "scenario", "scenarios", "horizon", "set", "grid", "zip",
             "run", "plots")
@@ -162,9 +162,9 @@ class _Mapping(Fields):
     def duration_text(self, key: str) -> str:
         value = self.mapping[key]
         try:
-            seconds = parse_duration(value)
-        except ValueError:
-            raise self.error(key, DURATION_HELP, value) from None
+            seconds = parse_duration(value, positive=True)
+        except ValueError as exc:
+            raise self.error(key, str(exc), value) from None
         if seconds <= 0:
             raise self.error(key, "a positive duration", value)
         return value

@@ -22,11 +22,28 @@ import types
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from rtgen_opt.errors import InputError
+from rtgen_opt.errors import InputError, Terminated
 from rtgen_opt.simulation.policies.classic import POLICIES, Policy
 
 ENTRY_POINT_GROUP = "rtgen_opt.policies"  # as before the layout move: packages declare it
 EXPECTED_CLASS = "a subclass of rtgen_opt.simulation.policies.classic.Policy"
+
+
+# What a user's code may raise that is its failure, reported as bad input naming its file:
+# any exception, and SystemExit too (sys.exit(3) in a policy must not end the command with
+# its code, silently). Not KeyboardInterrupt, nor the SystemExit of our SIGTERM handler.
+USER_FAILURES = (Exception, SystemExit)
+
+
+def _reraise_termination(exc: BaseException) -> None:
+    if isinstance(exc, Terminated):
+        raise exc
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}): the policy must not end the process"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def load_policy(spec: str) -> Policy:
@@ -52,10 +69,11 @@ def _class_from_file(path: Path, class_name: str) -> type:
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module  # (dataclasses and pickling look modules up)
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's file is bad input
+    except USER_FAILURES as exc:  # any failure of the user's file is bad input
         sys.modules.pop(module_name, None)
+        _reraise_termination(exc)
         raise InputError(str(path), "", "a Python file that imports without error",
-                         f"{type(exc).__name__}: {exc}") from None
+                         _failure(exc)) from None
     return _class_from_module(module, str(path), class_name)
 
 
@@ -71,10 +89,11 @@ def load_policy_source(spec: str, source: str) -> Policy:
     try:
         sys.modules[module_name] = module  # (dataclasses and pickling look modules up)
         exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 (trusted: SECURITY.md)
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's file is bad input
+    except USER_FAILURES as exc:  # any failure of the user's file is bad input
         sys.modules.pop(module_name, None)
+        _reraise_termination(exc)
         raise InputError(path, "", "a Python file that imports without error",
-                         f"{type(exc).__name__}: {exc}") from None
+                         _failure(exc)) from None
     return _guarded(_class_from_module(module, path, class_name), spec)
 
 
@@ -92,9 +111,10 @@ def _class_from_module(module, path: str, class_name: str) -> type:
 def _class_from_entry_point(entry) -> type:
     try:
         cls = entry.load()
-    except Exception as exc:  # noqa: BLE001
+    except USER_FAILURES as exc:
+        _reraise_termination(exc)
         raise InputError(f"entry point {entry.value}", "", "an importable policy class",
-                         f"{type(exc).__name__}: {exc}") from None
+                         _failure(exc)) from None
     return _checked_class(cls, f"entry point {entry.value}", entry.name)
 
 
@@ -120,9 +140,10 @@ def _checked_class(cls: object, source: str, field: str) -> type:
 def _guarded(cls: type, source: str) -> Policy:
     try:
         policy = cls()
-    except Exception as exc:  # noqa: BLE001
+    except USER_FAILURES as exc:
+        _reraise_termination(exc)
         raise InputError(source, "", "a policy class that can be created without "
-                         "arguments", f"{type(exc).__name__}: {exc}") from None
+                         "arguments", _failure(exc)) from None
     return GuardedPolicy(policy, source)
 
 
@@ -137,19 +158,20 @@ class GuardedPolicy(Policy):
     def priority(self, run, job, seg):
         try:
             return self.inner.priority(run, job, seg)
-        except Exception as exc:  # noqa: BLE001
+        except USER_FAILURES as exc:
             raise self._failed("priority", exc) from None
 
     def placement(self, run):
         try:
             placement = self.inner.placement(run)
-        except Exception as exc:  # noqa: BLE001
+        except USER_FAILURES as exc:
             raise self._failed("placement", exc) from None
         return None if placement is None else _GuardedPlacement(placement, self)
 
-    def _failed(self, method: str, exc: Exception) -> InputError:
+    def _failed(self, method: str, exc: BaseException) -> InputError:
+        _reraise_termination(exc)
         return InputError(self.source, method, "a method that runs without error",
-                          f"{type(exc).__name__}: {exc}")
+                          _failure(exc))
 
 
 class _GuardedPlacement:
@@ -159,5 +181,5 @@ class _GuardedPlacement:
     def place(self, now: int, job: int, seg: int) -> int | None:
         try:
             return self.inner.place(now, job, seg)
-        except Exception as exc:  # noqa: BLE001
+        except USER_FAILURES as exc:
             raise self.policy._failed("place", exc) from None
