@@ -100,3 +100,21 @@ def test_solve_bad_options_exit_2(tmp_path, capsys):
                         (["--ttft", "mean"], "--ttft"), (["--workers", "-1"], "--workers")):
         code, out, err = run_cli(["solve", scenario(tmp_path), *args], capsys)
         assert code == 2 and out == "" and field in err
+
+
+@pytest.mark.parametrize("command", [["solve"], ["solve", "--solver", "milp"], ["gap"]])
+def test_a_run_without_frames_is_solved_at_zero_violations(scenario_file, capsys, command):
+    """No frame is released in the run (the detector starts after it): the violations are
+    0, proven, whatever the TTFT stage's bound in µs (it was reported as the violations'
+    lower bound, and the command failed its own sanity check: exit 70)."""
+    from tests.conftest import base
+
+    data = base()
+    data["tasks"][0]["phase"] = "10s"
+    code, out, err = run_cli([*command, scenario_file(data), "--workers", "1",
+                              "--time-limit", "60s", "-f", "json"], capsys)
+    assert code == 0, err[-400:]
+    answer = json.loads(out)
+    optimum = answer if command[0] == "solve" else answer["optimum"]
+    assert optimum["status"] == "OPTIMAL"
+    assert optimum["violations"] == optimum["violations_lower_bound"] == 0
