@@ -2,12 +2,18 @@
 against CP-SAT-proven optima of the same problems: random small scenarios with overlapping
 requests, `after` forests (fan-out, chains), token deadlines from policies' traces, TTFT
 caps, fractional weights, two instances, frames that may run on either backend, decode
-steps of different lengths, layers longer than a frame's slack — and hand-computed cases,
-one for each strengthening (each fails if its strengthening is undone)."""
+steps of different lengths, layers longer than a frame's slack; the shapes a soundness
+review found missing (``reviewed_specs``, ``cut_chain_specs``: firm encoders a required
+request waits for, `after` chains of frames cut by the run's end, blocked time) — and
+hand-computed cases, one for each strengthening (each fails if its strengthening is
+undone)."""
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import replace
 from fractions import Fraction
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -189,6 +195,147 @@ def test_a_group_cut_into_parts_stays_below_the_optimum(ts, kind, policy, cap, s
 @given(ts=strengthened_scenarios(), **SHAPES)
 def test_strengthened_window_bound_never_exceeds_the_optimum_many(ts, kind, policy, cap):
     below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+@st.composite
+def reviewed_specs(draw):
+    """Shapes a soundness review found the other generators never draw: a firm encoder (a
+    deadline and a weight) that one or two required LLM requests wait for; `after` chains
+    between frame tasks (same period, other phases and deadlines) that the run's end
+    (often not a multiple of the period; `stop` or `continue`) may cut; requests repeating
+    with the frames (groups equal up to a shift of time); two instances of either
+    backend."""
+    rows, tasks = [], []
+    used = draw(st.sampled_from([("a",), ("a",), ("a", "b")]))
+    period = draw(st.sampled_from([10, 5]))
+    for i in range(draw(st.integers(1, 3))):
+        for b in used if draw(st.booleans()) else used[:1]:
+            rows.append(f"f{i},frame,{b},,1,{draw(st.integers(1, 3))}")
+        task = {"name": f"f{i}", "model": f"f{i}", "period": f"{period}ms",
+                "phase": f"{draw(st.integers(0, period - 1))}ms",
+                "deadline": f"{draw(st.integers(1, period))}ms",
+                "weight": draw(st.sampled_from([1, 1, 2, 0.5]))}
+        if i and draw(st.integers(0, 2)):
+            task["after"] = f"f{draw(st.integers(0, i - 1))}"
+        tasks.append(task)
+    for b in used:
+        p = draw(st.integers(1, 3))
+        rows += [f"llm,prefill,{b},8,1,{p}", f"llm,prefill,{b},64,1,{p}",
+                 f"llm,decode,{b},8,1,1", f"llm,decode,{b},64,1,1"]
+    start = f"{draw(st.integers(0, period - 1))}ms"
+    arrivals = draw(st.sampled_from([{"every": f"{period}ms", "start": start},
+                                     {"every": f"{period}ms", "start": start},
+                                     {"every": f"{2 * period}ms", "start": start},
+                                     {"times": [start]}]))
+    llms = [{"name": f"llm{i}", "model": "llm", "input_tokens": 8,
+             "output_tokens": draw(st.sampled_from([2, 2, 3]))}
+            for i in range(draw(st.sampled_from([1, 1, 2])))]
+    if draw(st.booleans()):  # an encoder the requests wait for, maybe firm
+        for b in used:
+            e = draw(st.integers(1, 5))
+            rows += [f"rag,frame,{b},8,1,{e}", f"rag,frame,{b},64,1,{e}"]
+        rag = {"name": "rag", "model": "rag", "input_tokens": 8, "arrivals": arrivals}
+        if draw(st.integers(0, 2)):
+            rag |= {"deadline": f"{draw(st.integers(1, 8))}ms",
+                    "weight": draw(st.sampled_from([1, 2, 0.5]))}
+        tasks.append(rag)
+        for llm in llms:
+            llm["after"] = "rag"
+    else:
+        for llm in llms:
+            llm["arrivals"] = arrivals
+    tasks += llms
+    platform = {b: draw(st.sampled_from([1, 1, 2])) for b in used}
+    # the run's end cuts a period (an `after` predecessor may be left out) or not
+    horizon = f"{draw(st.sampled_from([15, 12, 18, 20]))}ms"
+    return rows, tasks, horizon, {"platform": platform,
+                                  "drain": f"{draw(st.sampled_from([20, 10, 40]))}ms",
+                                  "after_horizon": draw(st.sampled_from(["stop", "continue"]))}
+
+
+@st.composite
+def cut_chain_specs(draw):
+    """The run's end inside an `after` chain of frames: p (short, late in the period) feeds
+    s (released earlier, so its window starts after p's frame), the run stops between
+    them, so s's last frame has no p frame to wait for — and a wider window than the same
+    frame one period before; requests every period (groups equal up to a shift)."""
+    period = 10
+    late, early = draw(st.integers(4, 9)), draw(st.integers(0, 3))
+    rows = [f"p,frame,a,,1,{draw(st.integers(1, 2))}",
+            f"s,frame,a,,1,{draw(st.integers(1, 4))}"]
+    tasks = [{"name": "p", "model": "p", "period": f"{period}ms", "phase": f"{late}ms",
+              "deadline": f"{draw(st.integers(1, 3))}ms"},
+             {"name": "s", "model": "s", "period": f"{period}ms", "phase": f"{early}ms",
+              "deadline": f"{draw(st.integers(6, 10))}ms", "after": "p",
+              "weight": draw(st.sampled_from([1, 2, 0.5]))}]
+    for i in range(draw(st.integers(1, 2))):
+        rows.append(f"h{i},frame,a,,1,{draw(st.integers(1, 3))}")
+        phase = draw(st.integers(0, period - 1))
+        tasks.append({"name": f"h{i}", "model": f"h{i}", "period": f"{period}ms",
+                      "phase": f"{phase}ms",
+                      "deadline": f"{draw(st.integers(1, period - phase + early))}ms"})
+    p = draw(st.integers(1, 2))
+    rows += [f"llm,prefill,a,8,1,{p}", f"llm,prefill,a,64,1,{p}",
+             "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    tasks.append({"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": 2,
+                  "arrivals": {"every": f"{period}ms",
+                               "start": f"{draw(st.integers(0, late - 1))}ms"}})
+    horizon = f"{period + draw(st.integers(early + 1, late))}ms"
+    return rows, tasks, horizon, {"platform": {"a": draw(st.sampled_from([1, 1, 2]))},
+                                  "drain": f"{draw(st.sampled_from([10, 20]))}ms",
+                                  "after_horizon": "stop"}
+
+
+def build(spec):
+    rows, tasks, horizon, scenario = spec
+    with tempfile.TemporaryDirectory() as tmp:
+        return taskset(Path(tmp), rows, tasks, horizon, **scenario)
+
+
+def reviewed_scenarios():
+    return reviewed_specs().map(build)
+
+
+def cut_chain_scenarios():
+    return cut_chain_specs().map(build)
+
+
+# blocked time (backend taken from the scenario's backends, start, length in ms), if any
+BLOCKED = st.lists(st.tuples(st.integers(0, 1), st.integers(0, 18), st.integers(1, 3)),
+                   max_size=1)
+
+
+def with_blocked(problem: Problem, blocked) -> Problem:
+    n = len(problem.ts.backends)
+    return replace(problem, blocked=tuple((b % n, s * 1000, (s + d) * 1000)
+                                          for b, s, d in blocked))
+
+
+REVIEWED = {"kind": KINDS, "policy": st.sampled_from(["fcfs-dyn", "ftf", "edf-dyn",
+                                                      "kill-aware"]),
+            "cap": st.integers(8, 30), "blocked": BLOCKED}
+
+
+@examples(150)
+@given(ts=reviewed_scenarios(), **REVIEWED)
+def test_window_bound_on_reviewed_shapes_never_exceeds_the_optimum(ts, kind, policy, cap,
+                                                                   blocked):
+    below_the_optimum(with_blocked(shaped(ts, kind, policy, cap), blocked))
+
+
+@examples(60)
+@given(ts=cut_chain_scenarios(), **REVIEWED)
+def test_window_bound_where_the_run_ends_inside_a_chain_never_exceeds_the_optimum(
+        ts, kind, policy, cap, blocked):
+    below_the_optimum(with_blocked(shaped(ts, kind, policy, cap), blocked))
+
+
+@pytest.mark.slow
+@examples(500)
+@given(ts=st.one_of(reviewed_scenarios(), cut_chain_scenarios()), **REVIEWED)
+def test_window_bound_on_reviewed_shapes_never_exceeds_the_optimum_many(ts, kind, policy,
+                                                                        cap, blocked):
+    below_the_optimum(with_blocked(shaped(ts, kind, policy, cap), blocked))
 
 
 def one_request(tmp_path, rows: list[str], frames: list[str], output_tokens: int,
