@@ -7,6 +7,7 @@ from rtgen_opt.formulations.bounds.windows import window_bound
 from rtgen_opt.formulations.cpsat import CpSatModel
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
+
 from rtgen_opt.optimisation.solve import service_matched_problem
 from rtgen_opt.simulation.executor import simulate
 from tests.tiny import taskset
