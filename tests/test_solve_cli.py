@@ -112,7 +112,7 @@ def test_a_run_without_frames_is_solved_at_zero_violations(scenario_file, capsys
     data = base()
     data["tasks"][0]["phase"] = "10s"
     code, out, err = run_cli([*command, scenario_file(data), "--workers", "1",
-                              "--time-limit", "60s", "-f", "json"], capsys)
+                              "--time-limit", "6s", "-f", "json"], capsys)
     assert code == 0, err[-400:]
     answer = json.loads(out)
     optimum = answer if command[0] == "solve" else answer["optimum"]
