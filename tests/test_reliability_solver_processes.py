@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_milp_worker import wait_for
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="/proc and process groups as on Linux")
 
@@ -48,15 +50,6 @@ def marked(mark: str) -> list[tuple[int, str]]:
         if state != "Z":
             found.append((int(entry.name), command))
     return found
-
-
-def wait_for(condition, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def kill_marked(mark: str) -> None:
