@@ -428,3 +428,118 @@ def test_kill_aware_fast_request_among_shared_windows():
     bound = window_bound(problem)
     assert (bound.groups, bound.proven_groups) == (1, 1)
     assert bound.value == pytest.approx(48)
+
+
+# ------------------------------------------- step 5: leaves over the time of token 1
+
+
+@st.composite
+def token_overlap_problems(draw):
+    """The shape step 5 is for: prefill on a backend shared with frames (so token 1 comes
+    late when the frames are kept), decode on another shared with frames, a span with
+    room for both to overlap in the relaxation; one or two requests (overlapping), either
+    stage sometimes usable on both backends, frames sometimes movable, explicit first- and
+    last-token due times."""
+    period = 4
+    f_ms, g_ms = draw(st.integers(2, 3)), draw(st.integers(1, 3))
+    rows = [f"f,frame,a,,1,{f_ms}", f"g,frame,b,,1,{g_ms}"]
+    if draw(st.booleans()):
+        rows.append(f"f,frame,b,,1,{f_ms}")
+    layers, layer_ms = draw(st.integers(1, 4)), draw(st.integers(1, 2))
+    step_ms = draw(st.sampled_from([0.5, 1, 2]))
+    prefill_on = ["a", "b"] if draw(st.integers(0, 3)) == 0 else ["a"]
+    decode_on = ["a", "b"] if draw(st.integers(0, 3)) == 0 else ["b"]
+    for b in prefill_on:
+        rows += [f"llm,prefill,{b},8,{layers},{layers * layer_ms}",
+                 f"llm,prefill,{b},64,{layers},{layers * layer_ms}"]
+    for b in decode_on:
+        rows += [f"llm,decode,{b},8,1,{step_ms}", f"llm,decode,{b},64,1,{step_ms}"]
+    arrivals = sorted(draw(st.lists(st.sampled_from([0, 2, 4, 8]), min_size=1, max_size=2,
+                                    unique=True)))
+    tokens = draw(st.integers(2, 5))
+    tasks = [{"name": "f", "model": "f", "period": f"{period}ms"},
+             {"name": "g", "model": "g", "period": f"{period}ms"},
+             {"name": "llm", "model": "llm", "input_tokens": 8, "output_tokens": tokens,
+              "arrivals": {"times": [f"{t}ms" for t in arrivals]}}]
+    with tempfile.TemporaryDirectory() as tmp:
+        ts = taskset(Path(tmp), rows, tasks, "32ms", platform={"a": 1, "b": 1},
+                     drain="32ms")
+    llm = next(t for t in ts.tasks if t.is_llm)
+    deadlines = {}
+    for job, at in zip(range(llm.first_job, llm.first_job + llm.num_jobs), arrivals):
+        # room beyond the work itself, so that prefill and decode could overlap
+        first = at + layers * layer_ms + draw(st.integers(0, 10))
+        last = first + (tokens - 1) * step_ms + draw(st.integers(0, 8))
+        deadlines[job] = (int(first * 1000), int(last * 1000))
+    return Problem(ts, token_deadlines=deadlines)
+
+
+def refined_below_the_optimum(problem: Problem) -> None:
+    """Refined as far as 6 MILPs go, whatever the total (``enough`` infinite)."""
+    bound = window_bound(problem, enough=float("inf"), leaf_solves=6)
+    if bound is None:
+        return
+    assert bound.value <= proven_optimum(problem) + 1e-6
+    assert bound.value >= window_bound(problem).value - 1e-6  # never lower than step 4
+
+
+@examples(20)
+@given(ts=st.one_of(after_scenarios(), reviewed_scenarios(), cut_chain_scenarios()),
+       **SHAPES)
+def test_leaves_over_token_one_never_exceed_the_optimum(ts, kind, policy, cap):
+    refined_below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+@examples(20)
+@given(ts=st.one_of(shared_window_scenarios(), strengthened_scenarios()), **SHAPES)
+def test_leaves_over_token_one_on_shared_windows_never_exceed_the_optimum(ts, kind, policy,
+                                                                         cap):
+    refined_below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+@examples(30)
+@given(problem=token_overlap_problems())
+def test_leaves_over_token_one_where_prefill_and_decode_overlap(problem):
+    refined_below_the_optimum(problem)
+
+
+@pytest.mark.slow
+@examples(300)
+@given(ts=st.one_of(after_scenarios(), tight_scenarios(), reviewed_scenarios(),
+                    cut_chain_scenarios(), shared_window_scenarios()), **SHAPES)
+def test_leaves_over_token_one_never_exceed_the_optimum_many(ts, kind, policy, cap):
+    refined_below_the_optimum(shaped(ts, kind, policy, cap))
+
+
+@pytest.mark.slow
+@examples(300)
+@given(problem=token_overlap_problems())
+def test_leaves_over_token_one_where_prefill_and_decode_overlap_many(problem):
+    refined_below_the_optimum(problem)
+
+
+def test_prefill_and_decode_do_not_overlap(tmp_path):
+    """Frames of 3 ms every 4 ms on a (f) and on b (g); 3 prefill layers of 1 ms on a, 3
+    decode steps of 1 ms on b, all due by 12 ms. Keeping every f puts token 1 at 9 ms,
+    where b has no room left for the decode; an earlier token 1 costs an f. One frame dies,
+    as CP-SAT proves. The relaxation over every T1 runs prefill and decode side by side
+    in a's and b's slack and loses none; its leaves see the one."""
+    rows = ["f,frame,a,,1,3", "g,frame,b,,1,3", "llm,prefill,a,8,3,3", "llm,prefill,a,64,3,3",
+            "llm,decode,b,8,1,1", "llm,decode,b,64,1,1"]
+    problem = one_request(tmp_path, rows, ["f", "g"], 4, (12, 12), {"a": 1, "b": 1})
+    assert window_bound(problem).value == 0
+    refined = window_bound(problem, enough=1)
+    assert refined.value == exact_optimum(problem) == 1 and refined.refined == 1
+
+
+def test_token_one_windows(tmp_path):
+    """A leaf's windows: first-token work ends by its hi, decode starts at its lo plus the
+    fastest decode before it."""
+    rows = ["f,frame,a,,1,2", "llm,prefill,a,8,4,4", "llm,prefill,a,64,4,4",
+            "llm,decode,a,8,1,1", "llm,decode,a,64,1,1"]
+    problem = one_request(tmp_path, rows, ["f"], 5, (12, 12), {"a": 1})
+    llm = next(t for t in problem.ts.tasks if t.is_llm).first_job
+    wide = {(p.lo, p.hi, p.count) for p in request_phases(problem)}
+    narrow = {(p.lo, p.hi, p.count) for p in request_phases(problem, {llm: (6000, 7000)})}
+    assert wide == {(0, 8000, 4), (4000, 12000, 4)}
+    assert narrow == {(0, 7000, 4), (6000, 12000, 4)}

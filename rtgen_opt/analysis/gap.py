@@ -50,6 +50,7 @@ SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 CLOSE_ENOUGH_PP = 0.25  # a matched optimum this close to its bound (points of the run's
 # frames) gets no window bound: a quarter of the 1-point target, seconds saved a policy
 TOLERANCE = 1e-6  # weighted counts are sums of float weights
+TOLERANCE_PP = 1.0  # a gap known to within this many points of the frames is an answer
 
 
 class NegativeGap(RuntimeError):
@@ -68,6 +69,9 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
 
     def stopped() -> bool:
         return budget is not None and (budget.interrupted.is_set() or budget.expired)
+
+    def short_of_time() -> bool:  # optional work stops while the Pareto front's share is left
+        return budget is not None and budget.remaining() < SHARES["pareto"] * time_limit_s
 
     started = time.perf_counter()
     chosen = list(POLICIES.values()) if policies is None else policies
@@ -100,7 +104,7 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                                         warm_name=warm_name, stages=("violations",),
                                         upper=windows)
                 matched = _with_exact_windows(matched, windows.report_for(problem))
-                matched = _with_window_bound(problem, matched, released)
+                matched = _with_window_bound(problem, matched, released, short_of_time)
         except TimeUp:
             say(f"{name}: matched optimum {_cut_by(budget)}")
             break
@@ -180,16 +184,21 @@ def _with_exact_windows(matched, report):
     return matched
 
 
-def _with_window_bound(problem: Problem, matched, released: int):
+def _with_window_bound(problem: Problem, matched, released: int,
+                       short_of_time=lambda: False):
     """The matched optimum with the window bound (the requests' own deadlines, priced
     around each request) where it beats the bound it has; OPTIMAL once they meet. Not
-    tried where the bounds are already within ``CLOSE_ENOUGH_PP`` (it costs seconds)."""
+    tried where the bounds are already within ``CLOSE_ENOUGH_PP`` (it costs seconds);
+    refined over the time of token 1 while the range is wider than ``TOLERANCE_PP`` and
+    time is not short."""
     if matched.status.value != "FEASIBLE" or not problem.token_deadlines:
         return matched
     width = matched.violations - matched.violations_lower_bound
     if 100 * width / released <= CLOSE_ENOUGH_PP:
         return matched
-    bound = window_bound(problem)
+    # refined over token 1's time only while the row is not yet an answer (it costs MILPs)
+    bound = window_bound(problem, enough=matched.violations - TOLERANCE_PP * released / 100,
+                         stop=short_of_time)
     if bound is None:
         return matched
     value = _window_value(problem, bound.value)
@@ -198,7 +207,9 @@ def _with_window_bound(problem: Problem, matched, released: int):
         matched.violations_lower_bound = value
         matched.lower_bound_method = (
             f"window bound (preemptive relaxation around the requests, {bound.groups} "
-            f"groups, {bound.proven_groups} solved exactly; no certificate)")
+            f"groups, {bound.proven_groups} solved exactly"
+            + (f", {bound.refined} refined over the time of token 1" if bound.refined else "")
+            + "; no certificate)")
         if matched.violations <= value + 1e-9:
             matched.status = SolveStatus.OPTIMAL
     return matched
