@@ -41,7 +41,7 @@ from rtgen_opt.supervise import current_budget
 from ..lexicographic import StageAnswer, solve_lexicographic
 from ..problem import Problem
 from ..result import SolveResult, SolveStatus
-from .worker import solve_in_worker
+from .worker import no_gc, solve_in_worker
 
 OUTER_SLACK_S = 5.0  # the worker solving a stage is killed this long after its limit
 MIN_STAGE_S = 1.0  # a stage starts only with this much search time left before the deadline
@@ -80,15 +80,15 @@ class _MilpBase(ABC):
         self.on: dict[int, dict[tuple[int, int], pulp.LpVariable]] = {}
         self.window: dict[int, tuple[int, int]] = {}  # seg -> (earliest start, latest end)
         self.feasible_shape = True
-
-        self._make_job_vars()
-        self._make_segment_vars()
-        self.add_presence()
-        self.add_chains()
-        self.add_releases_and_dependencies()
-        self.add_firm_deadlines()
-        self.add_llm_service()
-        self.add_resources()
+        with no_gc():  # a million rows, no cycles: collections only slow the build down
+            self._make_job_vars()
+            self._make_segment_vars()
+            self.add_presence()
+            self.add_chains()
+            self.add_releases_and_dependencies()
+            self.add_firm_deadlines()
+            self.add_llm_service()
+            self.add_resources()
         self.build_s = time.perf_counter() - built  # also about what sending it to a worker takes
 
     # ------------------------------------------------------------------ variables
@@ -249,7 +249,8 @@ class _MilpBase(ABC):
         """Write the model as an LP file. PuLP's ``writeLP`` changes the problem it writes
         (a dummy variable in every empty constraint), which then crashed the engine: a copy
         is written (the pickle round trip the worker makes anyway)."""
-        pickle.loads(pickle.dumps(self.prob)).writeLP(path)
+        with no_gc():
+            pickle.loads(pickle.dumps(self.prob)).writeLP(path)
 
     def solve(self, time_limit_s: float = 60.0, engine: str = "cbc", threads: int = 1,
               hint: Schedule | None = None,
