@@ -89,7 +89,9 @@ class _MilpBase(ABC):
             self.add_firm_deadlines()
             self.add_llm_service()
             self.add_resources()
-        self.build_s = time.perf_counter() - built  # also about what sending it to a worker takes
+        # the hand-over's estimate (solve); since the rows are built term by term it is
+        # low: pickling, unpickling and PuLP's MPS writer take about 4x the build
+        self.build_s = time.perf_counter() - built
 
     # ------------------------------------------------------------------ variables
 
@@ -274,7 +276,7 @@ class _MilpBase(ABC):
         def solve_stage(name: str, limit: float) -> StageAnswer:
             # the command's deadline: a stage gets at most what is left of it, and starts
             # only when that covers sending the model to a worker (pickling, unpickling and
-            # writing it for the engine take about as long as building it) and a second
+            # writing it for the engine, estimated by the build time: __init__) and a second
             budget = current_budget()
             if budget is not None:
                 left = budget.remaining()
