@@ -41,7 +41,7 @@ from rtgen_opt.supervise import current_budget
 from ..lexicographic import StageAnswer, solve_lexicographic
 from ..problem import Problem
 from ..result import SolveResult, SolveStatus
-from .worker import solve_in_worker
+from .worker import no_gc, solve_in_worker
 
 OUTER_SLACK_S = 5.0  # the worker solving a stage is killed this long after its limit
 MIN_STAGE_S = 1.0  # a stage starts only with this much search time left before the deadline
@@ -80,16 +80,18 @@ class _MilpBase(ABC):
         self.on: dict[int, dict[tuple[int, int], pulp.LpVariable]] = {}
         self.window: dict[int, tuple[int, int]] = {}  # seg -> (earliest start, latest end)
         self.feasible_shape = True
-
-        self._make_job_vars()
-        self._make_segment_vars()
-        self.add_presence()
-        self.add_chains()
-        self.add_releases_and_dependencies()
-        self.add_firm_deadlines()
-        self.add_llm_service()
-        self.add_resources()
-        self.build_s = time.perf_counter() - built  # also about what sending it to a worker takes
+        with no_gc():  # a million rows, no cycles: collections only slow the build down
+            self._make_job_vars()
+            self._make_segment_vars()
+            self.add_presence()
+            self.add_chains()
+            self.add_releases_and_dependencies()
+            self.add_firm_deadlines()
+            self.add_llm_service()
+            self.add_resources()
+        # the hand-over's estimate (solve); since the rows are built term by term it is
+        # low: pickling, unpickling and PuLP's MPS writer take about 4x the build
+        self.build_s = time.perf_counter() - built
 
     # ------------------------------------------------------------------ variables
 
@@ -249,7 +251,8 @@ class _MilpBase(ABC):
         """Write the model as an LP file. PuLP's ``writeLP`` changes the problem it writes
         (a dummy variable in every empty constraint), which then crashed the engine: a copy
         is written (the pickle round trip the worker makes anyway)."""
-        pickle.loads(pickle.dumps(self.prob)).writeLP(path)
+        with no_gc():
+            pickle.loads(pickle.dumps(self.prob)).writeLP(path)
 
     def solve(self, time_limit_s: float = 60.0, engine: str = "cbc", threads: int = 1,
               hint: Schedule | None = None,
@@ -273,7 +276,7 @@ class _MilpBase(ABC):
         def solve_stage(name: str, limit: float) -> StageAnswer:
             # the command's deadline: a stage gets at most what is left of it, and starts
             # only when that covers sending the model to a worker (pickling, unpickling and
-            # writing it for the engine take about as long as building it) and a second
+            # writing it for the engine, estimated by the build time: __init__) and a second
             budget = current_budget()
             if budget is not None:
                 left = budget.remaining()
@@ -406,10 +409,11 @@ class MilpModel(_MilpBase):
                     if last_at_d and work > d - r:
                         candidates.append((-work / max(d - r, 1), r, d))
             for _, r, d in sorted(candidates)[:len(spans)]:
-                inside = [s for e, lo, s in spans if lo >= r and e <= d]
-                self.prob += (pulp.lpSum(int(ts.seg_dur_us[s, b]) * self.on[s][machine]
-                                         for s in inside) <= max(d - r, 0),
-                              f"energy_b{b}_{machine[1]}_{r}_{d}")
+                work = {self.on[s][machine]: int(ts.seg_dur_us[s, b])
+                        for e, lo, s in spans if lo >= r and e <= d}
+                # constant 0.0, not 0: what lpSum's expression holds
+                _add_row(self.prob, {on: dur for on, dur in work.items() if dur}, LE, 0.0,
+                         max(d - r, 0), f"energy_b{b}_{machine[1]}_{r}_{d}")
 
     def _latest_end(self, seg: int, backend: int) -> int:
         """When ``seg`` has ended at the latest if it runs on ``backend``: its latest start
@@ -422,16 +426,20 @@ class MilpModel(_MilpBase):
         return end if deadline == NO_DEADLINE else min(end, deadline)
 
     def _add_pair(self, s: int, t: int, shared) -> None:
-        ts, m = self.ts, self.big_m
+        """On each shared machine, s before t or t before s (``before``), relaxed unless
+        both run there. The rows are written out term by term: PuLP's operators would
+        build and copy an expression per ``+``, and these pairs are most of the model."""
+        m, dur = self.big_m, self.ts.seg_dur_us
         before = self.prob.add_variable(f"before_s{s}_s{t}", cat="Binary")
+        start_s, start_t, on_s, on_t = self.start[s], self.start[t], self.on[s], self.on[t]
         for machine in shared:
             b = machine[0]
-            together = 2 - self.on[s][machine] - self.on[t][machine]
-            self.prob += (self.start[t] >= self.start[s] + int(ts.seg_dur_us[s, b])
-                          - m * (1 - before) - m * together)
-            self.prob += (self.start[s] >= self.start[t] + int(ts.seg_dur_us[t, b])
-                          - m * before - m * together)
-
+            # start_t >= start_s + dur_s - m (1 - before) - m (2 - on_s - on_t)
+            _add_row(self.prob, {start_t: 1, start_s: -1, before: -m, on_s[machine]: -m,
+                                 on_t[machine]: -m}, GE, 3 * m - int(dur[s, b]))
+            # start_s >= start_t + dur_t - m before - m (2 - on_s - on_t)
+            _add_row(self.prob, {start_s: 1, start_t: -1, before: m, on_s[machine]: -m,
+                                 on_t[machine]: -m}, GE, 2 * m - int(dur[t, b]))
 
 
 class TimeIndexedMilp(_MilpBase):
@@ -489,6 +497,19 @@ class TimeIndexedMilp(_MilpBase):
                 limit = 0 if (machine, u) in taken else 1
                 if len(vs) > limit:
                     self.prob += pulp.lpSum(vs) <= limit, f"cap_b{machine[0]}_{machine[1]}_t{u}"
+
+
+GE, LE = pulp.LpConstraintGE, pulp.LpConstraintLE
+
+
+def _add_row(prob: pulp.LpProblem, terms: dict, sense: int, constant: float = 0,
+             rhs: int | None = None, name: str | None = None) -> None:
+    """Add ``sum(coef * var) + constant  sense  rhs`` (rhs None: 0) as one constraint,
+    the same object PuLP's operators would make (``x >= expr`` puts the constant in the
+    expression, ``expr <= number`` in ``rhs``), without their copy per operation.
+    ``terms`` must not hold a zero coefficient: the operators drop those."""
+    prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(terms, constant), sense,
+                                         rhs=rhs), name)
 
 
 def _solve_bounded(prob: pulp.LpProblem, engine: str, limit: float, threads: int, warm: bool):

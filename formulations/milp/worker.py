@@ -24,6 +24,9 @@ Process hygiene (nothing may outlive a solve, whatever ends it):
   Ctrl-C (``supervise``), killing the group: the time limit bounds the whole command;
 * the engine's own limit counts from when the parent started the worker (``deadline``),
   so that unpickling and writing the model do not come on top of it;
+* the garbage collector is off while the parent pickles the model and in the worker
+  (``no_gc``): a model is a million small objects without cycles, and each collection
+  would walk them all (it took half the unpickling time);
 * it never imports from the working folder: ``python -m`` would put the current folder
   first on ``sys.path`` (a ``pulp.py`` there would run); ``-P`` leaves it out, and the
   folder holding the ``rtgen_opt`` package the parent imported is passed in ``PYTHONPATH``
@@ -37,6 +40,8 @@ Process hygiene (nothing may outlive a solve, whatever ends it):
 from __future__ import annotations
 
 import atexit
+import contextlib
+import gc
 import math
 import os
 import pickle
@@ -60,6 +65,20 @@ PARENT_FD_ENV = "RTGEN_OPT_WORKER_PARENT_FD"  # read end of the parent's lifelin
 PARENT_PID_ENV = "RTGEN_OPT_WORKER_PARENT_PID"
 WAIT_TICK_S = 0.25  # how often the parent looks at the deadline and Ctrl-C while it waits
 ENGINE_NAMES = {"cbc": "CBC", "highs": "HiGHS"}
+
+
+@contextlib.contextmanager
+def no_gc():
+    """The cyclic garbage collector off inside (as it was after): building or pickling a
+    PuLP model makes a million objects without cycles, and the collections this triggers
+    walk them all again and again. Reference counting still frees them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 # ---------------------------------------------------------------------------- worker side
@@ -183,6 +202,7 @@ def main() -> None:
     # its banner from C) goes to stderr, or it would corrupt the pickle
     answer_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    gc.disable()  # one model, then exit: collections would only walk its objects (no_gc)
     try:
         prob, engine, limit, threads, warm, *deadline = pickle.load(sys.stdin.buffer)
         if deadline and deadline[0] is not None:  # the limit counts from the worker's start
@@ -221,7 +241,8 @@ def solve_in_worker(prob: pulp.LpProblem, engine: str, limit: float, threads: in
     reasons = []
     for _ in range(2):
         # the engine's limit counts from here: the worker's start-up is part of it
-        payload = pickle.dumps((prob, engine, limit, threads, warm, time.time() + limit))
+        with no_gc():
+            payload = pickle.dumps((prob, engine, limit, threads, warm, time.time() + limit))
         try:
             return _run_once(payload, limit + slack)
         except WorkerCrash as crash:
