@@ -142,7 +142,8 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES, enough: float | None 
     firm = [j for j in _firm_jobs(problem) if j not in required]
     taken: set[int] = set()
     memo: dict[tuple, tuple[float, bool]] = {}
-    uses: dict[tuple, list] = {}  # shape -> [times used, its phases, its frames]
+    # parts with equal relaxations *and* equal leaves (step 5 reads more than the shape)
+    alike: dict[tuple, list[tuple[list[Phase], list[int]]]] = {}
     parts = 0
     for lo, hi, members in groups:
         if interrupted():
@@ -152,25 +153,46 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES, enough: float | None 
         for chunk, near in _split(problem, members, frames):
             if interrupted():  # Ctrl-C: the parts so far are a valid bound (each is >= 0)
                 break
-            key = _shape(problem, min(p.lo for p in near), near, chunk)
+            start = min(p.lo for p in near)
+            key = _shape(problem, start, near, chunk)
             if key not in memo:
                 memo[key] = best_group_bound(problem, near, chunk, nodes)
-                uses[key] = [0, near, chunk]
+            alike.setdefault((key, _leaf_shape(problem, start, near)), []).append(
+                (near, chunk))
             value, exact = memo[key]
-            uses[key][0] += 1
             total += value
             proven += exact
             parts += 1
     refined = 0
-    # step 5, the shapes counted most often first, while the total is short of `enough`
-    for key, (times, near, chunk) in sorted(uses.items(), key=lambda kv: -kv[1][0]):
+    # step 5, the most frequent parts first, while the total is short of `enough`
+    for (key, _), same in sorted(alike.items(), key=lambda kv: -len(kv[1])):
         if enough is None or total >= enough or interrupted() or stop():
             break
+        near, chunk = same[0]
         value = first_token_leaves(problem, near, chunk, memo[key][0], leaf_solves, stop)
         if value > memo[key][0]:
-            total += times * (value - memo[key][0])
+            total += len(same) * (value - memo[key][0])
             refined += 1
     return WindowBound(total, parts, proven, time.perf_counter() - started, refined)
+
+
+def _leaf_shape(problem: Problem, lo: int, phases: list[Phase]) -> tuple:
+    """What step 5 reads of a part's requests beyond its shape, relative to its start: per
+    job, its durations, its segments' windows and its token due times (the leaves narrow
+    these per segment, where the shape holds each phase's bounds only)."""
+    ts = problem.ts
+    shape = []
+    for job in sorted({p.job for p in phases}, key=lambda j: (min(
+            p.lo for p in phases if p.job == j), j)):
+        service = problem.token_service(job)
+        due = () if service is None else tuple(
+            None if t is None else t - lo for t in service[2:])
+        shape.append((ts.seg_dur_us[list(problem.segments(job))].tobytes(),
+                      (problem.window(job)[0] - lo).tobytes(),
+                      (_latest_ends(problem, job, None) - lo).tobytes(), due,
+                      None if service is None else list(problem.segments(job)).index(
+                          service[0])))
+    return tuple(shape)
 
 
 def _split(problem: Problem, phases: list[Phase], frames: list[int]) -> list[tuple]:
