@@ -56,7 +56,9 @@ each request's surroundings on their own, with a small MILP.
    there, and the least bound over leaves covering the range bounds them all (a leaf whose
    relaxation is infeasible holds no schedule). The range is cut in four, then the leaf
    with the least bound is halved until a number of solves is spent — deterministic
-   (unless the caller's clock stops it). With 2,048-token prompts, where prefill on the
+   (unless the caller's clock stops it). Whole groups only (a part of a cut group would
+   bring back in its leaves the phases the cut left out), and a refined value is shared
+   only by groups whose leaves are equal too (``_leaf_shape``). With 2,048-token prompts, where prefill on the
    NPU and decode on the GPU overlapped, kill-aware-fast's groups go from 59 frames to 64.
 6. **Integers.** When a group's frame weights are integers, so is its relaxation's
    optimum: a proven bound is rounded up (less the solver's tolerance).
@@ -157,8 +159,10 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES, enough: float | None 
             key = _shape(problem, start, near, chunk)
             if key not in memo:
                 memo[key] = best_group_bound(problem, near, chunk, nodes)
-            alike.setdefault((key, _leaf_shape(problem, start, near)), []).append(
-                (near, chunk))
+            if len(frames) <= MAX_GROUP_FRAMES:  # step 5 refines whole groups only: a
+                # part's leaves would bring back the phases its cut left out
+                alike.setdefault((key, _leaf_shape(problem, start, near)), []).append(
+                    (near, chunk))
             value, exact = memo[key]
             total += value
             proven += exact
@@ -393,27 +397,27 @@ def first_token_leaves(problem: Problem, phases: list[Phase], frames: list[int],
     box = {j: r for j, r in _token_one_ranges(problem, phases).items() if r[0] < r[1]}
     if not box:
         return value
-    leaves = [(value, 0, box)]  # (bound, tie-break, token 1 range per request)
-    made = 0
-    while solves >= (FIRST_CUT if made == 0 else 2) and not (interrupted() or stop()):
+    order = itertools.count()  # ties between leaves go by age, never to their boxes
+    leaves = [(value, next(order), box)]  # (bound, tie-break, token 1 range per request)
+    parts = FIRST_CUT  # the whole range first, then halves
+    while solves >= parts and not (interrupted() or stop()):
         bound, _, box = heapq.heappop(leaves)
         if math.isinf(bound):  # every leaf infeasible: keep the group's own bound
             return value
         job = max(box, key=lambda j: (box[j][1] - box[j][0], -j))
         lo, hi = box[job]
-        if hi - lo < FIRST_CUT:
-            heapq.heappush(leaves, (bound, made, box))
+        if hi - lo < parts:
+            heapq.heappush(leaves, (bound, next(order), box))
             break
-        parts = FIRST_CUT if made == 0 else 2
         edges = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
         for piece in itertools.pairwise(edges):
             narrow = {**box, job: piece}
             leaf = [p for p in request_phases(problem, narrow) if p.job in jobs]
-            made += 1
             found, _ = group_bound(problem, leaf, frames, LEAF_NODES)
-            heapq.heappush(leaves, (max(bound, _integral(problem, frames, found)), made,
-                                    narrow))
+            heapq.heappush(leaves, (max(bound, _integral(problem, frames, found)),
+                                    next(order), narrow))
         solves -= parts
+        parts = 2
     least = min(b for b, _, _ in leaves)
     return value if math.isinf(least) else max(value, least)
 
