@@ -137,6 +137,7 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES, enough: float | None 
     phases = request_phases(problem)
     if not phases:
         return None
+    ends = request_chains(problem)[1]
     total, proven, groups = 0.0, 0, span_groups(phases)
     # a firm job a required request waits for must run: it is request work (its phases),
     # never a frame the relaxation may drop (counted as both, it was counted twice)
@@ -161,7 +162,7 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES, enough: float | None 
                 memo[key] = best_group_bound(problem, near, chunk, nodes)
             if len(frames) <= MAX_GROUP_FRAMES:  # step 5 refines whole groups only: a
                 # part's leaves would bring back the phases its cut left out
-                alike.setdefault((key, _leaf_shape(problem, start, near)), []).append(
+                alike.setdefault((key, _leaf_shape(problem, start, near, ends)), []).append(
                     (near, chunk))
             value, exact = memo[key]
             total += value
@@ -180,22 +181,26 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES, enough: float | None 
     return WindowBound(total, parts, proven, time.perf_counter() - started, refined)
 
 
-def _leaf_shape(problem: Problem, lo: int, phases: list[Phase]) -> tuple:
+def _leaf_shape(problem: Problem, lo: int, phases: list[Phase],
+                ends: dict[int, np.ndarray]) -> tuple:
     """What step 5 reads of a part's requests beyond its shape, relative to its start: per
-    job, its durations, its segments' windows and its token due times (the leaves narrow
-    these per segment, where the shape holds each phase's bounds only)."""
+    job, its durations, its segments' windows (``ends``: ``request_chains``'), its token
+    due times and which job of the part it waits for (the leaves narrow these per segment,
+    where the shape holds each phase's bounds only)."""
     ts = problem.ts
+    jobs = sorted({p.job for p in phases},
+                  key=lambda j: (min(p.lo for p in phases if p.job == j), j))
     shape = []
-    for job in sorted({p.job for p in phases}, key=lambda j: (min(
-            p.lo for p in phases if p.job == j), j)):
+    for job in jobs:
         service = problem.token_service(job)
-        due = () if service is None else tuple(
-            None if t is None else t - lo for t in service[2:])
-        shape.append((ts.seg_dur_us[list(problem.segments(job))].tobytes(),
-                      (problem.window(job)[0] - lo).tobytes(),
-                      (_latest_ends(problem, job, None) - lo).tobytes(), due,
-                      None if service is None else list(problem.segments(job)).index(
-                          service[0])))
+        segs = list(problem.segments(job))
+        due = None if service is None else (
+            None if service[2] is None else service[2] - lo, service[3] - lo,
+            segs.index(service[0]))
+        pred = int(ts.job_after[job])
+        shape.append((ts.seg_dur_us[segs].tobytes(), (problem.window(job)[0] - lo).tobytes(),
+                      (ends[job] - lo).tobytes(), due,
+                      jobs.index(pred) if pred in jobs else -1))
     return tuple(shape)
 
 
@@ -235,6 +240,17 @@ def request_phases(problem: Problem, token1: dict[int, tuple[int, int]] | None =
     (request -> [lo, hi]) narrows a request's windows to schedules whose first token is
     done within [lo, hi]: its first-token work ends by hi, its decode starts at lo."""
     token1 = token1 or {}
+    paths, ends = request_chains(problem, token1)
+    return [p for j in sorted(paths)
+            for p in _job_phases(problem, j, ends[j], tuple(paths[j]), token1.get(j))]
+
+
+def request_chains(problem: Problem, token1: dict[int, tuple[int, int]] | None = None
+                   ) -> tuple[dict[int, list[int]], dict[int, np.ndarray]]:
+    """Per job a required request waits for (itself included): the requests waiting for
+    it, and its segments' latest ends (``_latest_ends``, a predecessor's before its
+    dependents' latest start)."""
+    token1 = token1 or {}
     ts = problem.ts
     in_problem = {int(j) for j in problem.job_ids}
     required = [j for j in sorted(in_problem) if int(ts.job_deadline_us[j]) == NO_DEADLINE
@@ -257,9 +273,9 @@ def request_phases(problem: Problem, token1: dict[int, tuple[int, int]] | None =
             ends[j] = _latest_ends(problem, j, due, token1.get(j))
         return ends[j]
 
-    return [p for j in sorted(paths)
-            for p in _job_phases(problem, j, latest_ends(j), tuple(paths[j]),
-                                 token1.get(j))]
+    for j in sorted(paths):
+        latest_ends(j)
+    return paths, ends
 
 
 def _latest_ends(problem: Problem, job: int, due: int | None,
@@ -426,6 +442,7 @@ def _token_one_ranges(problem: Problem, phases: list[Phase]) -> dict[int, tuple[
     """Per request of the group whose first token is scheduled: [earliest, latest] end of
     the segment emitting it."""
     ranges = {}
+    ends = request_chains(problem)[1]
     for job in sorted({p.job for p in phases}):
         service = problem.token_service(job)
         if service is None:
@@ -433,7 +450,7 @@ def _token_one_ranges(problem: Problem, phases: list[Phase]) -> dict[int, tuple[
         segs = list(problem.segments(job))
         cut = segs.index(service[0])
         earliest = int(problem.window(job)[0][cut]) + problem.ts.fastest_us(service[0])
-        ranges[job] = (earliest, int(_latest_ends(problem, job, None)[cut]))
+        ranges[job] = (earliest, int(ends[job][cut]))
     return ranges
 
 
