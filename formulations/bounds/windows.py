@@ -97,10 +97,10 @@ MAX_GROUP_FRAMES = 500  # frames per MILP: larger groups are cut (scenario_c's g
 SAFETY_S = 20.0  # wall-clock cap per group, only for a stalled machine
 # step 5: MILPs per group shape when refining over token 1's time, each with this node
 # limit, the range first cut in FIRST_CUT leaves, then the least leaf halved (kill-aware-
-# fast at 2,048 tokens: 59 -> 62 after 6 solves, 64 after 12, 2-4 s each; halving from
-# the start with 100 nodes: 63 after 12; 400 nodes: 5-9 s a solve)
+# fast at 2,048 tokens, 12 solves: 64 in 29 s at 30 nodes, 36 s at 60; 63 in 15 s at the
+# root alone, 64 after 20 such in 25 s; halving from the start with 100 nodes: 63)
 LEAF_SOLVES = 12
-LEAF_NODES = 60
+LEAF_NODES = 30
 FIRST_CUT = 4
 
 
