@@ -35,9 +35,15 @@ def gap(scenario: str, horizon: str) -> dict:
 
 
 def _range(low: float, high: float, spec: str) -> str:
-    """One number when the bounds meet as printed, else low…high."""
-    low_text, high_text = format(low, spec), format(high, spec)
-    return high_text if low >= high or low_text == high_text else f"{low_text}…{high_text}"
+    """One number when the bounds meet, else low…high — with more decimals where the
+    printed ends would otherwise look equal (0.00…0.02, never a proven-looking 0.0)."""
+    if low >= high or not spec.endswith("f"):
+        return format(high, spec) if format(low, spec) == format(high, spec) \
+            else f"{format(low, spec)}…{format(high, spec)}"
+    digits = int(spec.strip(".f"))
+    while format(low, f".{digits}f") == format(high, f".{digits}f") and digits < 3:
+        digits += 1
+    return f"{low:.{digits}f}…{high:.{digits}f}"
 
 
 def violations_cell(policy: dict) -> str:

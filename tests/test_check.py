@@ -162,6 +162,18 @@ def test_max_fps_of_an_unknown_task_is_bad_input(tmp_path, capsys):
     assert code == 2 and "--max-fps" in err and "periodic" in err
 
 
+@pytest.mark.parametrize("extra", [["--junit", "j.xml"], ["--witness-out", "w.json"],
+                                   ["--margin"]])
+def test_max_fps_refuses_the_options_it_would_ignore(tmp_path, capsys, extra):
+    """--max-fps brackets a rate: a JUnit file or a witness it never wrote would let a CI
+    gate pass on nothing."""
+    out = [str(tmp_path / x) if x.endswith(("xml", "json")) else x for x in extra]
+    code, _, err = run_cli(["check", small_scenario(tmp_path), "--policy", "ftf",
+                            "--max-fps", "v", *out], capsys)
+    assert code == 2 and extra[0] in err and "--max-fps" in err
+    assert not any((tmp_path / x).exists() for x in ("j.xml", "w.json"))
+
+
 def test_help_names_option_values_with_words(capsys):
     code, out, _ = run_cli(["check", "--help"], capsys)
     options = out[out.index("Options:"):]

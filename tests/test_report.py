@@ -111,6 +111,16 @@ def test_an_unproven_gap_is_shown_as_a_range_in_every_column():
     assert dict(zip(columns, rows[2]))["violations"] == "0…10"
 
 
+def test_a_policy_that_starves_requests_is_named_so_in_the_gap_table():
+    starving = {**_policy(True, 0.0, 0.0), "policy": "edf-dyn", "starved": 12,
+                "requests": 12}
+    data = {"policies": [starving, _policy(True, 5.0, 5.0)],
+            "optimum": {"status": "OPTIMAL", "violations": 10.0,
+                        "violations_lower_bound": 10.0}}
+    columns, rows = gap_rows(data)
+    assert rows[0][0] == "edf-dyn (starves 12/12)" and "starves" not in rows[1][0]
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

@@ -110,6 +110,12 @@ def check(
             raise InputError(flag, "", "--policy P (a witness and a margin are a policy's; "
                              + ("--optimal asks the solver)" if optimal else
                                 "without it the solver answers)"))
+    if max_fps is not None:  # a bracket of rates: no single answer to witness or export
+        for flag, given in (("--witness-out", witness_out), ("--margin", margin),
+                            ("--junit", junit)):
+            if given:
+                raise InputError(flag, "", "no --max-fps (it brackets a rate: no single "
+                                 "verdict to witness, bracket or write as JUnit)")
     outputs = {"--witness-out": witness_out, "--junit": junit}
     to = _display_to(quiet, outputs)
     for flag, path in outputs.items():

@@ -26,7 +26,7 @@ def gap_rows(data: dict) -> tuple[list[str], list[list]]:
                _range(p["gap_violations"], p["gap_violations_max"], formats.count))
         pp = (formats.pp(p["gap_pp_min"]) if p["proven"] else
               _range(p["gap_pp_min"], p["gap_pp_max"], formats.pp))
-        rows.append([p["policy"], formats.count(p["violations"]),
+        rows.append([_named(p), formats.count(p["violations"]),
                      formats.pct(p["violation_rate"]),
                      opt, gap, pp, proven_cell(p), _mean(p["ttft_ms"]),
                      _mean(p["tpt_ms"]), p["starved"]])
@@ -51,6 +51,13 @@ def width_pp(p: dict) -> float | None:
     if p["gap_pp_min"] is None or p["gap_pp_max"] is None:
         return None
     return p["gap_pp_max"] - p["gap_pp_min"]
+
+
+def _named(p: dict) -> str:
+    """The policy's name, and the requests it starves: its gap of 0 to a matched optimum
+    that serves nothing is no achievement (as ``simulate`` marks it)."""
+    starved, requests = p["starved"], p.get("requests")
+    return p["policy"] + (f" (starves {starved}/{requests})" if starved else "")
 
 
 def proven_cell(p: dict) -> str:
