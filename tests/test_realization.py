@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rtgen_opt.analysis.sampling import draw, miss_upper_bound, run_samples, sample_metrics
+from rtgen_opt.analysis.sampling import (draw, miss_lower_bound, miss_upper_bound, run_samples,
+                                         sample_metrics)
 from rtgen_opt.errors import InputError
 from rtgen_opt.evaluation.replay import replay
 from rtgen_opt.model.realization import (
@@ -332,6 +333,23 @@ def test_miss_bound_is_clopper_pearson_and_the_rule_of_three():
     p = miss_upper_bound(k, n)
     cdf = sum(math.comb(n, i) * p**i * (1 - p)**(n - i) for i in range(k + 1))
     assert cdf == pytest.approx(0.05, abs=1e-9)
+
+
+
+@pytest.mark.parametrize("n, k", [(50, 4), (20, 20), (7, 1)])
+def test_miss_lower_bound_is_clopper_pearson(n, k):
+    # one-sided: P(X >= k | n, p_lower) = 5 % (the binomial sum, independent of scipy)
+    p = miss_lower_bound(k, n)
+    tail = sum(math.comb(n, i) * p**i * (1 - p)**(n - i) for i in range(k, n + 1))
+    assert tail == pytest.approx(0.05, abs=1e-9)
+    assert miss_lower_bound(0, n) == 0.0
+
+
+def test_the_table_says_at_least_when_every_sample_missed(capsys):
+    code, out, _ = run_cli(["simulate", "scenario_c", "--policy", "ftf", "--horizon", "2s",
+                            "--set", "execution=[0.9,1.1]", "--samples", "5", "--workers",
+                            "1"], capsys)
+    assert code == 0 and "5/5" in out and f"≥ {miss_lower_bound(5, 5):.3g}" in out
 
 
 @pytest.mark.parametrize("args", [

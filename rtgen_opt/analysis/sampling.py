@@ -204,6 +204,18 @@ def miss_upper_bound(k: int, n: int) -> float:
     return float(beta.ppf(CONFIDENCE, k + 1, n - k))
 
 
+def miss_lower_bound(k: int, n: int) -> float:
+    """One-sided 95 % lower confidence bound on a probability seen k times in n trials
+    (Clopper-Pearson): 0 when k = 0, (1 - 0.95)^(1/n) when every trial saw it."""
+    if k == 0:
+        return 0.0
+    if k == n:
+        return (1 - CONFIDENCE) ** (1 / n)
+    from scipy.stats import beta  # (slow to import: only when needed)
+
+    return float(beta.ppf(1 - CONFIDENCE, k, n - k + 1))
+
+
 def summarize(run: SampleRun) -> dict:
     """The ``samples`` object of ``simulate --samples`` JSON (docs/files-and-output.md)."""
     s = run.samples
@@ -220,6 +232,7 @@ def summarize(run: SampleRun) -> dict:
         "starved": distribution([_starved(x) for x in s]),
         "miss": {"samples_with_miss": misses,
                  "probability_upper_95": miss_upper_bound(misses, n) if n else None,
+                 "probability_lower_95": miss_lower_bound(misses, n) if n else None,
                  "statement": _statement(misses, n)},
         "worst_sample": run.worst_index(),
     }
@@ -232,7 +245,7 @@ def _statement(k: int, n: int) -> str:
     said = (f"{k} of {n} sampled realizations missed a deadline or starved a request; "
             "sampling evidence (not a proof): the miss probability under uniform sampling ")
     if k == n:  # no upper bound below 1 exists; the informative side is the lower one
-        return said + (f"is at least {(1 - CONFIDENCE) ** (1 / n):.3g} with 95 % confidence "
+        return said + (f"is at least {miss_lower_bound(k, n):.3g} with 95 % confidence "
                        "(Clopper-Pearson)")
     if bound >= 1:  # the rule of three says nothing with 3 samples or fewer
         return said + "cannot be bounded below 1 from so few samples (take more than 3)"

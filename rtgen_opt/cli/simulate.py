@@ -220,7 +220,7 @@ def _realization_mark(realization, samples, seed) -> str:
 
 def _with_sample_columns(columns: list, rows: list, runs: list) -> tuple[list, list]:
     columns = columns + ["sampled violations mean/p99/max", "samples with a miss",
-                         "miss probability <"]
+                         "miss probability (95 %)"]
     out = []
     for row, run in zip(rows, runs):
         s = run.get("samples")
@@ -228,7 +228,16 @@ def _with_sample_columns(columns: list, rows: list, runs: list) -> tuple[list, l
             out.append(row + [None, None, None])
             continue
         v = s["violations"]
-        spread = f"{v['mean']:.1f}/{formats.count(v['p99'])}/{formats.count(v['max'])}"
+        # mean and p99 are statistics of counts (fractional); the max is a count
+        spread = f"{v['mean']:.1f}/{v['p99']:.1f}/{formats.count(v['max'])}"
         out.append(row + [spread, f"{s['miss']['samples_with_miss']}/{s['n']}",
-                          formats.factor(s["miss"]["probability_upper_95"])])
+                          _probability_cell(s["miss"], s["n"])])
     return columns, out
+
+
+def _probability_cell(miss: dict, n: int) -> str:
+    """The informative side of the 95 % interval, as the JSON statement says it."""
+    if miss["samples_with_miss"] == n:
+        return f"≥ {formats.factor(miss['probability_lower_95'])}"
+    upper = miss["probability_upper_95"]
+    return "not below 1 (too few samples)" if upper >= 1 else f"< {formats.factor(upper)}"
