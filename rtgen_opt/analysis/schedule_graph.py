@@ -244,8 +244,10 @@ def explore(ts: TaskSet, policy: Policy, dur_lo: np.ndarray, dur_hi: np.ndarray,
                     break
             if progress and time.monotonic() - last_report > 1.0:
                 last_report = time.monotonic()
-                progress(f"exact analysis: {count:,} of {total:,} segments dispatched, "
-                         f"{len(heap):,} states waiting")
+                # the deepest path so far: the state at hand may lie on a shallower one,
+                # and progress must not seem to go backwards
+                progress(f"exact analysis: {result.depth:,} of {total:,} segments "
+                         f"dispatched, {len(heap):,} states waiting")
         edges = _expand(inp, state, restart)
         if not edges:
             raise AssertionError("exact analysis: a state with pending work and no "
