@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from rtgen_opt.errors import InputError
 from rtgen_opt.evaluation.replay import ServiceRules, drain_end_us, replay
 from rtgen_opt.model.schedule import Schedule, read_schedule
 from rtgen_opt.simulation.executor import simulate
@@ -124,6 +125,19 @@ def test_trace_files_round_trip(valid, tmp_path, suffix):
     assert replay(ts, again).metrics == replay(ts, s).metrics
     for field in ("seg", "backend", "start_us", "end_us", "aborted"):
         assert np.array_equal(getattr(again, field), getattr(s, field))
+
+
+def test_a_bad_csv_row_is_named_by_its_line_in_the_file(valid, tmp_path):
+    """Line 1 is the metadata, line 2 the header, a blank line is skipped: the message names
+    the line a user's editor shows."""
+    ts, s = valid
+    path = tmp_path / "trace.csv"
+    lines = s.to_text(ts, str(path)).split("\n")
+    lines[3] = lines[3].replace(",a,", ",gpx,", 1).replace(",b,", ",gpx,", 1)
+    lines.insert(3, "")
+    path.write_text("\n".join(lines))
+    with pytest.raises(InputError, match="line 5, backend"):
+        read_schedule(path, ts)
 
 
 # --------------------------------------------------------------- the problem's service rules

@@ -242,3 +242,20 @@ def test_a_bad_request_trace_is_one_line_naming_the_file(tmp_path, capsys, conte
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(base))
     code, _out, err = run_cli(["taskset", str(tmp_path / "s.yaml"), "--horizon", "1s"], capsys)
     assert code == 2 and "r.csv" in err and field in err and err.count("\n") == 1
+
+
+def test_messages_say_what_the_user_wrote(tmp_path, capsys):
+    """An empty file, a path that does not exist, `after` with no other task: one line each
+    that says so (not 'got NoneType', not only the list of built-in names)."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    code, _, err = run_cli(["simulate", str(empty)], capsys)
+    assert code == 2 and "the file is empty" in err
+    code, _, err = run_cli(["simulate", str(tmp_path / "missing.yaml")], capsys)
+    assert code == 2 and "no such file" in err
+    alone = base()
+    alone["tasks"] = [dict(task(alone, "od"), after="rag")]
+    path = tmp_path / "alone.yaml"
+    path.write_text(yaml.safe_dump(alone))
+    code, _, err = run_cli(["simulate", str(path)], capsys)
+    assert code == 2 and "tasks.od.after" in err and "there is none" in err

@@ -63,17 +63,20 @@ def load(text: str, path: str) -> dict:
 
 
 def same_problem(ts: TaskSet, data: dict, path: str) -> None:
-    """InputError unless the task set is the one the certificate was written for."""
+    """InputError unless the task set is the one the certificate was written for; the
+    message names the scenario the certificate was written for (the first difference
+    found may be a detail of another scenario)."""
+    written = f"; the certificate was written for {data['scenario']}"
     if data["horizon_us"] != ts.horizon_us:
-        raise InputError(path, "horizon_us", f"{ts.horizon_us} (the task set's horizon)",
-                         data["horizon_us"])
+        raise InputError(path, "horizon_us", f"{ts.horizon_us} (the task set's horizon"
+                         f"{written})", data["horizon_us"])
     for key in SEMANTICS:
         if data["semantics"].get(key) != getattr(ts, key):
             raise InputError(path, f"semantics.{key}", f"{getattr(ts, key)!r} (the "
-                             "task set's)", data["semantics"].get(key))
+                             f"task set's{written})", data["semantics"].get(key))
     if data["taskset_sha256"] != taskset_sha256(ts):
         raise InputError(path, "taskset_sha256", f"{taskset_sha256(ts)} (another scenario, "
-                         "latency database or override?)", data["taskset_sha256"])
+                         f"latency database or override?{written})", data["taskset_sha256"])
 
 
 def read_prices(data: dict, ts: TaskSet, path: str) -> tuple[np.ndarray, int]:

@@ -120,7 +120,9 @@ def resolve_scenario(ref: str) -> Path:
     if ref in builtin:
         return builtin[ref]
     names = ", ".join(builtin)
-    raise InputError(ref, "", f"a built-in scenario ({names}) or the path of a YAML file")
+    looks_like_a_path = "/" in ref or ref.endswith((".yaml", ".yml"))
+    raise InputError(ref, "", f"a built-in scenario ({names}) or the path of a YAML file"
+                     + (": no such file" if looks_like_a_path else ""))
 
 
 def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = (),
@@ -133,6 +135,8 @@ def load_scenario(ref: str, overrides: list[str] | tuple[str, ...] = (),
     source = str(path)
     text = read_limited(path, source, "a YAML scenario file", limits.MAX_SCENARIO_BYTES)
     raw = load_yaml(text, source)
+    if raw is None:
+        raise InputError(source, "", "a mapping of scenario keys (the file is empty)")
     if not isinstance(raw, dict):
         raise InputError(source, "", "a mapping of scenario keys", type(raw).__name__)
     for assignment in overrides:
@@ -457,8 +461,9 @@ def _link_after(source: str, specs: list[TaskSpec]) -> list[TaskSpec]:
             continue
         other = by_name.get(spec.after)
         if other is None or other is spec:
-            raise InputError(source, where + ".after", f"the name of another task "
-                             f"({', '.join(n for n in by_name if n != spec.name)})", spec.after)
+            others = ", ".join(n for n in by_name if n != spec.name)
+            raise InputError(source, where + ".after", "the name of another task ("
+                             + (others or "there is none") + ")", spec.after)
         if other.kind != spec.kind:
             raise InputError(source, where + ".after", f"a {spec.kind} task (job k waits for "
                              f"job k of it)", f"{other.name}, a {other.kind} task")

@@ -273,9 +273,10 @@ def read_schedule(path: str | Path, ts: TaskSet,
         check_meta(data.get("meta") if isinstance(data.get("meta"), dict) else None, ts,
                    source, overrides)
         columns, rows = _json_rows(data, source)
+        wheres = [f"row {i}" for i in range(1, len(rows) + 1)]
     else:
         check_meta(_csv_meta(text, source), ts, source, overrides)
-        columns, rows = _csv_rows(text, source)
+        columns, rows, wheres = _csv_rows(text, source)
     missing = [c for c in REQUIRED if c not in columns]
     unknown = [c for c in columns if c not in COLUMNS]
     if missing or unknown or len(set(columns)) != len(columns):
@@ -285,9 +286,9 @@ def read_schedule(path: str | Path, ts: TaskSet,
                          f"task set ({ts.num_segments} segments)", f"{len(rows)} rows")
     lists: dict[str, list] = {k: [] for k in ("seg", "backend", "instance", "start", "end",
                                               "aborted")}
-    for number, cells in enumerate(rows, start=1):
+    for where, cells in zip(wheres, rows):
         seg, values = _parse_row(dict(zip(columns, cells)), len(cells), len(columns), ts,
-                                 source, f"row {number}")
+                                 source, where)
         lists["seg"].append(seg)
         for key, value in zip(("backend", "instance", "start", "end", "aborted"), values):
             lists[key].append(value)
@@ -305,17 +306,24 @@ def _json_rows(data: dict, source: str) -> tuple[list, list]:
     return columns, data["rows"]
 
 
-def _csv_rows(text: str, source: str) -> tuple[list, list]:
-    lines = text.split("\n", 1) if text.startswith(CSV_MAGIC) else ["", text]
+def _csv_rows(text: str, source: str) -> tuple[list, list, list[str]]:
+    """(header, rows, each row's "line N" in the file, for messages)."""
+    magic = text.startswith(CSV_MAGIC)
+    lines = text.split("\n", 1) if magic else ["", text]
     body = lines[1] if len(lines) > 1 else ""
+    reader = csv.reader(io.StringIO(body, newline=""))
+    table, at = [], []
     try:
-        table = list(csv.reader(io.StringIO(body, newline="")))
+        for row in reader:
+            if row:  # not a blank line
+                table.append(row)
+                at.append(reader.line_num + magic)
     except csv.Error as exc:
         raise InputError(source, "", NOT_A_SCHEDULE, str(exc)) from None
-    table = [r for r in table if r]  # blank lines
     if not table:
         raise InputError(source, "", NOT_A_SCHEDULE, "an empty file")
-    return [c.strip() for c in table[0]], [[csv_text(c) for c in row] for row in table[1:]]
+    return ([c.strip() for c in table[0]], [[csv_text(c) for c in row] for row in table[1:]],
+            [f"line {n}" for n in at[1:]])
 
 
 def _parse_row(row: dict, cells: int, width: int, ts: TaskSet, source: str, where: str):
