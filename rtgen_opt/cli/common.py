@@ -264,7 +264,7 @@ def _suffixed(path: str, name: str) -> str:
     return f"{stem}.{name}.{ext}" if dot and "/" not in ext else f"{path}.{name}"
 
 
-STATUS_TEXT = {"OPTIMAL": "OPTIMAL: proven optimal",
+STATUS_TEXT = {"OPTIMAL": "OPTIMAL: the fewest violations, proven",
                "FEASIBLE": "FEASIBLE: best found, not proven optimal",
                "INFEASIBLE": "INFEASIBLE: no schedule serves every request",
                "UNKNOWN": "UNKNOWN: no schedule found within the limit"}
@@ -278,7 +278,8 @@ def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
         return "-" if x is None else (f"{formats.count(x)} "
                                       f"({formats.pct(x / max(1, released))} % of frames)")
 
-    rows = [["status", STATUS_TEXT.get(data["status"], data["status"])]]
+    rows = [["status", STATUS_TEXT.get(data["status"], data["status"])
+             + _later_stages(data)]]
     up = data["upper_bound_method"]
     rows.append(["violations" if data["proven"] else "violations (best found)",
                  share(data["violations"]) + (f"; by {up}" if up else "")])
@@ -306,6 +307,18 @@ def solve_summary_rows(data: dict) -> tuple[list[str], list[list]]:
     if data["interrupted"]:
         rows.append(["interrupted", "yes: the best answer so far"])
     return ["quantity", "value"], rows
+
+
+def _later_stages(data: dict) -> str:
+    """Whether the objectives after the violations (TTFT, TPT) were proven too: the status
+    is the violations' alone."""
+    if data["status"] != "OPTIMAL":
+        return ""
+    later = [s for s in data["stages"] or [] if s.get("name") != "violations"]
+    open_ = [s["name"] for s in later if s.get("status") != "OPTIMAL"]
+    if open_:
+        return f" ({' and '.join(open_)}: not proven)"
+    return " (and every later objective)" if later else ""
 
 
 def solve_hint(data: dict) -> str | None:
