@@ -58,8 +58,9 @@ each request's surroundings on their own, with a small MILP.
    with the least bound is halved until a number of solves is spent — deterministic
    (unless the caller's clock stops it). Whole groups only (a part of a cut group would
    bring back in its leaves the phases the cut left out), and a refined value is shared
-   only by groups whose leaves are equal too (``_leaf_shape``). With 2,048-token prompts, where prefill on the
-   NPU and decode on the GPU overlapped, kill-aware-fast's groups go from 59 frames to 64.
+   only by groups whose leaves are equal too (``_leaf_shape``). With 2,048-token prompts,
+   where prefill on the NPU and decode on the GPU overlapped, kill-aware-fast's groups go
+   from 59 frames to 64.
 6. **Integers.** When a group's frame weights are integers, so is its relaxation's
    optimum: a proven bound is rounded up (less the solver's tolerance).
 
