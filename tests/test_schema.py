@@ -1,5 +1,7 @@
 """The JSON Schemas validate every built-in scenario, example and database row, and refuse
-a typo'd key — which the loader refuses too (the two must agree on the key sets)."""
+a typo'd key — which the loader refuses too; the scenario schema and the loader agree
+field by field (required keys, types, ranges, exclusive keys, durations), and on every
+scenario example in the docs."""
 
 from __future__ import annotations
 
@@ -12,9 +14,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rtgen_opt.errors import InputError
+from rtgen_opt.model.scenario import (
+    ARRIVAL_KEYS,
+    PERIODIC_KEYS,
+    REQUEST_KEYS,
+    TOP_KEYS,
+    load_scenario,
+)
 from rtgen_opt.model.schema import database_schema, scenario_schema
 from rtgen_opt.sweep.schema import sweep_schema
-from tests.conftest import run_cli
+from tests.conftest import BASE_SCENARIO, run_cli
 
 jsonschema = pytest.importorskip("jsonschema")
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,17 +84,6 @@ def test_the_command_prints_each_schema(capsys):
 # Each file is written as YAML text and judged twice: by the JSON Schema on what PyYAML
 # reads (`yaml.safe_load`, as a user's CI would) and by the loader. Texts like 3e1 are
 # written unquoted, as a user writes them (PyYAML reads them as text, the tool as numbers).
-
-from rtgen_opt.errors import InputError  # noqa: E402
-from rtgen_opt.model.scenario import (  # noqa: E402
-    ARRIVAL_KEYS,
-    PERIODIC_KEYS,
-    REQUEST_KEYS,
-    TOP_KEYS,
-    builtin_scenarios,
-    load_scenario,
-)
-from tests.conftest import BASE_SCENARIO  # noqa: E402
 
 DEL = object()  # a case removes the key
 _EXPONENT_TEXT = re.compile(r"""(['"])([-+]?[0-9.]+[eE][-+]?[0-9]+)\1""")
@@ -271,7 +270,7 @@ def _doc_examples() -> list[tuple[str, str]]:
     found = []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         blocks = re.findall(r"^```ya?ml\n(.*?)^```", doc.read_text(encoding="utf-8"),
-                            re.S | re.M)
+                            re.DOTALL | re.MULTILINE)
         found += [(f"{doc.name}#{i}", b) for i, b in enumerate(blocks)
                   if isinstance(yaml.safe_load(b), dict) and "tasks" in yaml.safe_load(b)]
     files = [*sorted((ROOT / "examples").rglob("*.y*ml")), *SCENARIOS]

@@ -133,6 +133,9 @@ _ARRIVAL_FIELDS = {
 # each kind of arrivals: the keys it may have beside its own, and those it needs
 _ARRIVAL_FORMS = {"every": (("start",), ()), "times": ((), ()),
                   "poisson": (("start", "seed"), ("seed",)), "file": ((), ())}
+# group:N with N from 1 to MAX_LAYERS (a power of ten: 1-9 followed by fewer digits, or
+# it), written in at most 6 digits (leading zeros count: scenario._is_group)
+assert str(limits.MAX_LAYERS).rstrip("0") == "1"
 _TOP_FIELDS = {
     "name": NAME, "description": text(MAX_DESCRIPTION_CHARS, lines=True),
     "latency_db": text(MAX_DB_REF_CHARS),
@@ -142,8 +145,9 @@ _TOP_FIELDS = {
     "horizon": duration(), "drain": duration(),
     "after_horizon": {"enum": list(AFTER_HORIZON)},
     "granularity": {"type": "string",
-                    "pattern": r"^(layer|model|group:(?=[0-9]{1,6}$)0*([1-9][0-9]{0,%d}|%d))%s"
-                               % (len(str(limits.MAX_LAYERS)) - 2, limits.MAX_LAYERS, END),
+                    "pattern": r"^(layer|model|group:(?=[0-9]{1,6}$)0*([1-9][0-9]{0,"
+                               + f"{len(str(limits.MAX_LAYERS)) - 2}}}|{limits.MAX_LAYERS}))"
+                               + END,
                     "description": f"layer, model or group:N (N from 1 to {limits.MAX_LAYERS})"},
     "on_miss": {"enum": list(ON_MISS)}, "preemption": {"enum": list(PREEMPTION)},
     "execution": {"type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [
