@@ -24,9 +24,12 @@ _UNIT_SECONDS = {
     "min": Fraction(60),
     "h": Fraction(3600),
 }
-# ASCII digits only: `\d` would take "١s" (an Arabic-Indic one) for 1 s
-_DURATION = re.compile(r"^[ \t]*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*(us|µs|ms|s|min|h)[ \t]*\Z")
-_MAX_CHARS = 40  # a longer text is no duration; refusing it early keeps Fraction() cheap
+# ASCII digits only: `\d` would take "١s" (an Arabic-Indic one) for 1 s. The scenario
+# schema (model/schema.py) builds its duration pattern from the same text.
+DURATION_BODY = r"[ \t]*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*(us|µs|ms|s|min|h)[ \t]*"
+_DURATION = re.compile("^" + DURATION_BODY + r"\Z")
+MAX_DURATION_CHARS = 40  # a longer text is no duration; refusing it early keeps Fraction() cheap
+_MAX_CHARS = MAX_DURATION_CHARS
 
 DURATION_HELP = "a duration with a unit, like '60s', '16.67ms', '500us' or '2min'"
 DURATION_RANGE_HELP = f"a duration of at most {MAX_DURATION_S:,} s"
@@ -35,7 +38,7 @@ DURATION_RANGE_HELP = f"a duration of at most {MAX_DURATION_S:,} s"
 def parse_duration(text: object, positive: bool = False) -> Fraction:
     """Parse a non-negative duration into exact seconds.
 
-    The number ``0`` is accepted without a unit; any other bare number is ambiguous and
+    The number ``0`` (or ``0.0``) is accepted without a unit; any other bare number is ambiguous and
     rejected. Durations above ``limits.MAX_DURATION_S`` are refused (time is int64 µs).
     Raises ``ValueError`` with the expectation as message: a negative duration (``-1s``)
     says so ("a positive duration" when ``positive``: the caller refuses 0 too), not that
@@ -43,7 +46,7 @@ def parse_duration(text: object, positive: bool = False) -> Fraction:
     """
     if isinstance(text, bool):
         raise ValueError(DURATION_HELP)
-    if isinstance(text, int) and text == 0:
+    if isinstance(text, (int, float)) and text == 0:  # 0 or 0.0 (JSON: the same number)
         return Fraction(0)
     if not isinstance(text, str):
         raise ValueError(DURATION_HELP)

@@ -24,7 +24,12 @@ def test_scenarios_show_applies_overrides(capsys):
     code, out, _ = run_cli(["scenarios", "show", "scenario_d", "--set", "llm.input_tokens=32",
                             "--format", "json"], capsys)
     data = json.loads(out)
-    assert code == 0 and data["tasks"][3]["tokens"] == "32/64"
+    llm = data["tasks"][3]
+    assert code == 0 and (llm["input_tokens"], llm["output_tokens"]) == (32, 64)
+    rag = data["tasks"][2]  # numbers, not the table's "512/-" or "60 FPS"
+    assert (rag["input_tokens"], rag["output_tokens"], rag["every_ms"]) == (512, None, 5000)
+    assert data["tasks"][0]["fps"] == 30 and data["tasks"][0]["deadline_ms"] == \
+        pytest.approx(1000 / 30)
 
 
 def test_db_show_json_rows_as_stored_with_totals(capsys):

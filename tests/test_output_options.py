@@ -281,7 +281,13 @@ def test_taskset_db_and_scenario_csv_hold_numbers(tiny, capsys):
     frame = assert_raw(_csv(args, capsys)[1], _json(args, capsys)[1]["rows"])
     assert frame["latency_ms"].dtype.kind == "f" and frame["seq_len"].dtype.kind in "if"
 
-    frame = pd.read_csv(io.StringIO(_csv(["scenarios", "show", tiny], capsys)[1]))
+    args = ["scenarios", "show", tiny]
+    data = _json(args, capsys)[1]
+    frame = assert_raw(_csv(args, capsys)[1], data["tasks"])
+    assert list(frame.columns) == list(data["tasks"][0])  # the JSON's tasks are the CSV's rows
+    assert data["horizon_s"] == 0.1 and data["drain_s"] is None
+    od = next(t for t in data["tasks"] if t["name"] == "od")
+    assert od["fps"] == 60 and od["input_tokens"] is None and od["ttft_slo_ms"] is None
     task = frame.set_index("name")
     assert task.loc["od", "fps"] == 60 and task.loc["llm", "ttft_slo_ms"] == 1000
     assert task.loc["rag", "every_ms"] == 50 and task.loc["llm", "output_tokens"] == 4

@@ -45,16 +45,19 @@ def scenarios_show(scenario: ScenarioArg, set_: SetOpt = None,
     _check_format(format)
     s = _scenario(scenario, set_)
     tasks = [_task_dict(t) for t in s.tasks]
+    records = [task_record(t) for t in s.tasks]
+    # JSON: numbers (null where the table shows "-"), the tasks as the CSV's records
     data = {
         "name": s.name, "description": _described(s.description, set_), "path": s.source,
         "latency_db": s.db.name, "platform": s.platform,
         "horizon_s": None if s.horizon is None else float(s.horizon),
-        "granularity": s.granularity, "on_miss": s.on_miss, "preemption": s.preemption,
-        "mapping": {f"{m}/{st}": b for (m, st), b in s.mapping.items()}, "tasks": tasks,
+        "drain_s": None if s.drain is None else float(s.drain),
+        "after_horizon": s.after_horizon, "granularity": s.granularity,
+        "on_miss": s.on_miss, "preemption": s.preemption, "execution": list(s.execution),
+        "mapping": {f"{m}/{st}": b for (m, st), b in s.mapping.items()}, "tasks": records,
     }
     columns = ["task", "model", "kind", "rate", "deadline", "weight", "tokens in/out",
                "TTFT SLO", "TPT SLO", "after"]
-    records = [task_record(t) for t in s.tasks]
     rows = [[t["name"], t["model"], t["kind"], _rate(spec), _ms(spec.deadline),
              formats.cell(t["weight"]), t["tokens"], _ms(spec.ttft), _ms(spec.tpt), t["after"]]
             for t, spec in zip(tasks, s.tasks)]
@@ -102,6 +105,7 @@ def _ms(value) -> str:
 
 
 def _task_dict(t) -> dict:
+    """One task's cells of the table (for people: units in the text)."""
     ms = lambda x: None if x is None else f"{float(x) * 1000:.4g} ms"  # noqa: E731
     if t.kind == "periodic":
         rate = f"{float(1 / t.period):.6g} FPS"

@@ -31,6 +31,9 @@ REQUEST_KEYS = ("name", "model", "arrivals", "after", "input_tokens", "output_to
                 "tpt", "deadline", "weight", "jitter")
 MAX_EXECUTION_FACTOR = 100  # `execution: [lo, hi]`: hi at most this (a typo guard)
 ARRIVAL_KINDS = ("every", "times", "poisson", "file")
+ARRIVAL_KEYS = ("every", "start", "times", "poisson", "seed", "file")
+MAX_DB_REF_CHARS = 4096  # `latency_db`: a name or a path
+MAX_DESCRIPTION_CHARS = 4000
 ON_MISS = ("drop", "continue")
 PREEMPTION = ("none", "restart")
 AFTER_HORIZON = ("continue", "stop")  # frames go on through the drain, or stop
@@ -188,22 +191,27 @@ class _Fields(Fields):
 
     def number(self, key: str, minimum: float = 0, maximum: float = math.inf) -> float | None:
         """A positive number (YAML int or float, not a bool or a string) within
-        [minimum, maximum]."""
+        [minimum, maximum], compared as the decimal written (``1e-6`` is 1/10**6 exactly,
+        as a JSON Schema validator compares it, not the float just below)."""
         if key not in self.mapping:
             return None
         value = self.mapping[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                 value > 0 and (isinstance(value, int) or math.isfinite(value))):
             raise self.error(key, "a positive number", value)
-        if not minimum <= value <= maximum:
+        if not minimum <= Fraction(str(value)) <= maximum:
             raise self.error(key, f"a number from {float(minimum):g} to {float(maximum):g}",
                              value)
         return float(value) if isinstance(value, int) else value
 
     def integer(self, key: str, minimum: int = 1, maximum: int | None = None) -> int | None:
+        """An integer; a float with no fraction counts (``1e3``, ``64.0``: JSON, and so the
+        schema, make no difference between 64 and 64.0)."""
         if key not in self.mapping:
             return None
         value = self.mapping[key]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.error(key, f"an integer >= {minimum}", value)
         if maximum is not None and value > maximum:
@@ -213,7 +221,7 @@ class _Fields(Fields):
 
 def _validate(raw: dict, source: str, path: Path, latency: str = "median") -> Scenario:
     top = _Fields(source, "", raw, TOP_KEYS)
-    db_ref = top.text("latency_db", max_chars=4096)
+    db_ref = top.text("latency_db", max_chars=MAX_DB_REF_CHARS)
     db_path = resolve_db(db_ref, path.parent)
     if db_path is None:
         raise top.error("latency_db", "a built-in database name or a path to one (relative "
@@ -227,7 +235,7 @@ def _validate(raw: dict, source: str, path: Path, latency: str = "median") -> Sc
     tasks = _tasks(top, db, platform)
     return Scenario(
         name=top.text("name", path.stem),
-        description=top.text("description", "", max_chars=4000, lines=True),
+        description=top.text("description", "", max_chars=MAX_DESCRIPTION_CHARS, lines=True),
         source=source,
         db=db,
         platform=platform,
@@ -405,8 +413,7 @@ def _periodic_timing(f: _Fields) -> dict:
 def _arrivals(f: _Fields) -> Arrivals | None:
     if not f.has("arrivals"):
         return None  # inherited through `after`, checked when linking
-    spec = _Fields(f.source, f.path("arrivals"), f.mapping["arrivals"],
-                   ("every", "start", "times", "poisson", "seed", "file"))
+    spec = _Fields(f.source, f.path("arrivals"), f.mapping["arrivals"], ARRIVAL_KEYS)
     kinds = [k for k in ARRIVAL_KINDS if spec.has(k)]
     if len(kinds) != 1:
         raise f.error("arrivals", "exactly one of every, times, poisson or file",
