@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtgen_opt.formulations.bounds import windows
+from rtgen_opt.formulations.bounds.token_leaves import refined_window_bound
 from rtgen_opt.formulations.bounds.windows import (group_bound, request_phases,
                                                    span_groups, window_bound)
 from rtgen_opt.formulations.cpsat import CpSatModel
@@ -480,7 +481,7 @@ def token_overlap_problems(draw):
 
 def refined_below_the_optimum(problem: Problem) -> None:
     """Refined as far as 6 MILPs go, whatever the total (``enough`` infinite)."""
-    bound = window_bound(problem, enough=float("inf"), leaf_solves=6)
+    bound = refined_window_bound(problem, float("inf"), leaf_solves=6)
     if bound is None:
         return
     assert bound.value <= proven_optimum(problem) + 1e-6
@@ -532,7 +533,7 @@ def test_prefill_and_decode_do_not_overlap(tmp_path):
             "llm,decode,b,8,1,1", "llm,decode,b,64,1,1"]
     problem = one_request(tmp_path, rows, ["f", "g"], 4, (12, 12), {"a": 1, "b": 1})
     assert window_bound(problem).value == 0
-    refined = window_bound(problem, enough=1)
+    refined = refined_window_bound(problem, 1)
     assert refined.value == exact_optimum(problem) == 1 and refined.refined == 1
 
 
@@ -561,7 +562,7 @@ def test_leaves_narrower_than_a_cut_tie_without_comparing_boxes(tmp_path):
     ts = taskset(tmp_path, rows, tasks, "40ms", platform={"a": 1, "b": 1}, drain="40ms")
     llm = next(t for t in ts.tasks if t.is_llm).first_job
     problem = Problem(ts, token_deadlines={llm: (3010, 12000)})
-    assert window_bound(problem, enough=float("inf")).value == 0
+    assert refined_window_bound(problem, float("inf")).value == 0
 
 
 def test_parts_of_a_cut_group_are_not_refined(tmp_path):
@@ -590,4 +591,4 @@ def test_parts_of_a_cut_group_are_not_refined(tmp_path):
         for t in ts.tasks if t.is_llm for j in t.job_range})
     assert exact_optimum(problem) == 1
     with mock.patch.object(windows, "MAX_GROUP_FRAMES", 1):
-        assert window_bound(problem, enough=float("inf")).value <= 1
+        assert refined_window_bound(problem, float("inf")).value <= 1

@@ -46,21 +46,8 @@ each request's surroundings on their own, with a small MILP.
    same relaxation with frames free to migrate between backends (fewer binaries, also
    valid: it only relaxes step 2) is solved too and the larger bound kept.
 
-5. **When token 1 comes** (``first_token_leaves``, only where a caller asks for more than
-   step 4 gave). The relaxation lets a request's prefill (up to token 1) and its decode
-   share an interval's time, each on its own backend; a schedule runs one after the
-   other. In any schedule, token 1 is done at some T1 in [its earliest, its latest end],
-   and then the first-token work ends by T1 and the decode starts from T1 on. So the
-   range of T1 is cut into *leaves*: the relaxation with those narrower windows, for T1 in
-   [lo, hi] (prefill ends by hi, decode starts at lo), bounds every schedule whose T1 lies
-   there, and the least bound over leaves covering the range bounds them all (a leaf whose
-   relaxation is infeasible holds no schedule). The range is cut in four, then the leaf
-   with the least bound is halved until a number of solves is spent — deterministic
-   (unless the caller's clock stops it). Whole groups only (a part of a cut group would
-   bring back in its leaves the phases the cut left out), and a refined value is shared
-   only by groups whose leaves are equal too (``_leaf_shape``). With 2,048-token prompts,
-   where prefill on the NPU and decode on the GPU overlapped, kill-aware-fast's groups go
-   from 59 frames to 64.
+5. **When token 1 comes**: ``token_leaves`` cuts the relaxation by the time of token 1,
+   where a caller asks for more (``window_bound`` gives it the parts to refine).
 6. **Integers.** When a group's frame weights are integers, so is its relaxation's
    optimum: a proven bound is rounded up (less the solver's tolerance).
 
@@ -73,12 +60,10 @@ frames) are solved once.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from ortools.linear_solver import pywraplp
@@ -96,13 +81,6 @@ MAX_GROUP_FRAMES = 500  # frames per MILP: larger groups are cut (scenario_c's g
 # one request hold 150-420 frames; with 2,048-token prompts ftf's and kill-aware's requests
 # overlap through the whole run, 7,200 frames, whose MILP does not finish its LP in 20 s)
 SAFETY_S = 20.0  # wall-clock cap per group, only for a stalled machine
-# step 5: MILPs per group shape when refining over token 1's time, each with this node
-# limit, the range first cut in FIRST_CUT leaves, then the least leaf halved (kill-aware-
-# fast at 2,048 tokens, 12 solves: 64 in 29 s at 30 nodes, 36 s at 60; 63 in 15 s at the
-# root alone, 64 after 20 such in 25 s; halving from the start with 100 nodes: 63)
-LEAF_SOLVES = 12
-LEAF_NODES = 30
-FIRST_CUT = 4
 
 
 @dataclass(frozen=True)
@@ -118,27 +96,35 @@ class Phase:
     paths: tuple[int, ...]  # the requests whose chains hold this job (one at a time each)
 
 
+class Part(NamedTuple):
+    """One group's MILP (or a part's, of a group cut in parts): its memo key, its start,
+    its requests' phases and frames, its proven bound, and whether it is a whole group."""
+
+    key: tuple
+    start: int
+    phases: list[Phase]
+    frames: list[int]
+    value: float
+    whole: bool
+
+
 @dataclass(frozen=True)
 class WindowBound:
     value: float  # Σ over groups of the proven bounds
     groups: int  # MILPs solved: the groups, a large one counted once per part
     proven_groups: int  # of those, solved to optimality
     wall_s: float
-    refined: int = 0  # group shapes whose bound step 5 raised
+    parts: tuple[Part, ...] = ()  # what ``token_leaves`` may refine
+    refined: int = 0  # group shapes whose bound ``token_leaves`` raised
 
 
-def window_bound(problem: Problem, nodes: int = MAX_NODES, enough: float | None = None,
-                 leaf_solves: int = LEAF_SOLVES,
-                 stop: Callable[[], bool] = lambda: False) -> WindowBound | None:
+def window_bound(problem: Problem, nodes: int = MAX_NODES) -> WindowBound | None:
     """The bound of the module docstring, or None when the problem has no required
-    request (the other bounds cover frames alone). While the total is below ``enough``,
-    the group shapes (most frequent first) are refined over token 1's time (step 5),
-    until ``stop()`` says the caller's time is short (the bound so far holds)."""
+    request (the other bounds cover frames alone)."""
     started = time.perf_counter()
     phases = request_phases(problem)
     if not phases:
         return None
-    ends = request_chains(problem)[1]
     total, proven, groups = 0.0, 0, span_groups(phases)
     # a firm job a required request waits for must run: it is request work (its phases),
     # never a frame the relaxation may drop (counted as both, it was counted twice)
@@ -146,9 +132,7 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES, enough: float | None 
     firm = [j for j in _firm_jobs(problem) if j not in required]
     taken: set[int] = set()
     memo: dict[tuple, tuple[float, bool]] = {}
-    # parts with equal relaxations *and* equal leaves (step 5 reads more than the shape)
-    alike: dict[tuple, list[tuple[list[Phase], list[int]]]] = {}
-    parts = 0
+    parts: list[Part] = []
     for lo, hi, members in groups:
         if interrupted():
             break
@@ -161,48 +145,13 @@ def window_bound(problem: Problem, nodes: int = MAX_NODES, enough: float | None 
             key = _shape(problem, start, near, chunk)
             if key not in memo:
                 memo[key] = best_group_bound(problem, near, chunk, nodes)
-            if len(frames) <= MAX_GROUP_FRAMES:  # step 5 refines whole groups only: a
-                # part's leaves would bring back the phases its cut left out
-                alike.setdefault((key, _leaf_shape(problem, start, near, ends)), []).append(
-                    (near, chunk))
             value, exact = memo[key]
+            parts.append(Part(key, start, near, chunk, value,
+                              len(frames) <= MAX_GROUP_FRAMES))
             total += value
             proven += exact
-            parts += 1
-    refined = 0
-    # step 5, the most frequent parts first, while the total is short of `enough`
-    for (key, _), same in sorted(alike.items(), key=lambda kv: -len(kv[1])):
-        if enough is None or total >= enough or interrupted() or stop():
-            break
-        near, chunk = same[0]
-        value = first_token_leaves(problem, near, chunk, memo[key][0], leaf_solves, stop)
-        if value > memo[key][0]:
-            total += len(same) * (value - memo[key][0])
-            refined += 1
-    return WindowBound(total, parts, proven, time.perf_counter() - started, refined)
-
-
-def _leaf_shape(problem: Problem, lo: int, phases: list[Phase],
-                ends: dict[int, np.ndarray]) -> tuple:
-    """What step 5 reads of a part's requests beyond its shape, relative to its start: per
-    job, its durations, its segments' windows (``ends``: ``request_chains``'), its token
-    due times and which job of the part it waits for (the leaves narrow these per segment,
-    where the shape holds each phase's bounds only)."""
-    ts = problem.ts
-    jobs = sorted({p.job for p in phases},
-                  key=lambda j: (min(p.lo for p in phases if p.job == j), j))
-    shape = []
-    for job in jobs:
-        service = problem.token_service(job)
-        segs = list(problem.segments(job))
-        due = None if service is None else (
-            None if service[2] is None else service[2] - lo, service[3] - lo,
-            segs.index(service[0]))
-        pred = int(ts.job_after[job])
-        shape.append((ts.seg_dur_us[segs].tobytes(), (problem.window(job)[0] - lo).tobytes(),
-                      (ends[job] - lo).tobytes(), due,
-                      jobs.index(pred) if pred in jobs else -1))
-    return tuple(shape)
+    return WindowBound(total, len(parts), proven, time.perf_counter() - started,
+                       tuple(parts))
 
 
 def _split(problem: Problem, phases: list[Phase], frames: list[int]) -> list[tuple]:
@@ -404,58 +353,7 @@ def best_group_bound(problem: Problem, phases: list[Phase], frames: list[int],
     return (0.0, False) if math.isinf(value) else (value, exact)
 
 
-def first_token_leaves(problem: Problem, phases: list[Phase], frames: list[int],
-                       value: float, solves: int = LEAF_SOLVES,
-                       stop: Callable[[], bool] = lambda: False) -> float:
-    """Step 5 of the module docstring: the group's bound ``value`` (its relaxation over
-    every time of token 1) raised by cutting token 1's times into leaves; the least leaf
-    is cut — along its widest request — until ``solves`` MILPs are spent."""
-    jobs = {p.job for p in phases}
-    box = {j: r for j, r in _token_one_ranges(problem, phases).items() if r[0] < r[1]}
-    if not box:
-        return value
-    order = itertools.count()  # ties between leaves go by age, never to their boxes
-    leaves = [(value, next(order), box)]  # (bound, tie-break, token 1 range per request)
-    parts = FIRST_CUT  # the whole range first, then halves
-    while solves >= parts and not (interrupted() or stop()):
-        bound, _, box = heapq.heappop(leaves)
-        if math.isinf(bound):  # every leaf infeasible: keep the group's own bound
-            return value
-        job = max(box, key=lambda j: (box[j][1] - box[j][0], -j))
-        lo, hi = box[job]
-        if hi - lo < parts:
-            heapq.heappush(leaves, (bound, next(order), box))
-            break
-        edges = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
-        for piece in itertools.pairwise(edges):
-            narrow = {**box, job: piece}
-            leaf = [p for p in request_phases(problem, narrow) if p.job in jobs]
-            found, _ = group_bound(problem, leaf, frames, LEAF_NODES)
-            heapq.heappush(leaves, (max(bound, _integral(problem, frames, found)),
-                                    next(order), narrow))
-        solves -= parts
-        parts = 2
-    least = min(b for b, _, _ in leaves)
-    return value if math.isinf(least) else max(value, least)
-
-
-def _token_one_ranges(problem: Problem, phases: list[Phase]) -> dict[int, tuple[int, int]]:
-    """Per request of the group whose first token is scheduled: [earliest, latest] end of
-    the segment emitting it."""
-    ranges = {}
-    ends = request_chains(problem)[1]
-    for job in sorted({p.job for p in phases}):
-        service = problem.token_service(job)
-        if service is None:
-            continue
-        segs = list(problem.segments(job))
-        cut = segs.index(service[0])
-        earliest = int(problem.window(job)[0][cut]) + problem.ts.fastest_us(service[0])
-        ranges[job] = (earliest, int(ends[job][cut]))
-    return ranges
-
-
-def _integral(problem: Problem, frames: list[int], value: float) -> float:
+def integral(problem: Problem, frames: list[int], value: float) -> float:
     """A group's proven bound, rounded up when its frames' weights are integers (then so
     is its relaxation's optimum), less the solver's tolerance."""
     if math.isinf(value):
@@ -496,7 +394,7 @@ def group_bound(problem: Problem, phases: list[Phase], frames: list[int],
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         return 0.0, False
     bound = model.constant + solver.Objective().BestBound()
-    return _integral(problem, frames, max(0.0, bound)), status == pywraplp.Solver.OPTIMAL
+    return integral(problem, frames, max(0.0, bound)), status == pywraplp.Solver.OPTIMAL
 
 
 def _cuts(problem: Problem, phases: list[Phase], frames: list[int]) -> np.ndarray:

@@ -28,7 +28,7 @@ import time
 
 from rtgen_opt.evaluation.firm import firm_schedule, serves_every_request
 from rtgen_opt.evaluation.metrics import evaluate
-from rtgen_opt.formulations.bounds.windows import window_bound
+from rtgen_opt.formulations.bounds.token_leaves import refined_window_bound
 from rtgen_opt.formulations.problem import Problem
 from rtgen_opt.formulations.result import SolveStatus
 from rtgen_opt.model.schedule import Schedule
@@ -41,6 +41,7 @@ from rtgen_opt.optimisation.solve import (
     solve,
     solve_problem,
 )
+from rtgen_opt.report.gap import TOLERANCE_PP
 from rtgen_opt.simulation.executor import simulate
 from rtgen_opt.simulation.policies.classic import POLICIES, Policy
 from rtgen_opt.supervise import TimeUp, budget_kwargs, cutoff
@@ -50,7 +51,6 @@ SHARES = {"optimum": 0.3, "matched": 0.45, "pareto": 0.25}
 CLOSE_ENOUGH_PP = 0.25  # a matched optimum this close to its bound (points of the run's
 # frames) gets no window bound: a quarter of the 1-point target, seconds saved a policy
 TOLERANCE = 1e-6  # weighted counts are sums of float weights
-TOLERANCE_PP = 1.0  # a gap known to within this many points of the frames is an answer
 
 
 class NegativeGap(RuntimeError):
@@ -198,8 +198,8 @@ def _with_window_bound(problem: Problem, matched, released: int,
     if 100 * width / released <= CLOSE_ENOUGH_PP:
         return matched
     # refined over token 1's time only while the row is not yet an answer (it costs MILPs)
-    bound = window_bound(problem, enough=matched.violations - TOLERANCE_PP * released / 100,
-                         stop=short_of_time)
+    bound = refined_window_bound(problem, matched.violations - TOLERANCE_PP * released / 100,
+                                 stop=short_of_time)
     if bound is None:
         return matched
     value = _window_value(problem, bound.value)

@@ -8,9 +8,11 @@ the frames released."""
 
 from __future__ import annotations
 
-from rtgen_opt.analysis.gap import TOLERANCE_PP
 from rtgen_opt.report import formats
 from rtgen_opt.report.tables import md_escape
+
+
+TOLERANCE_PP = 1.0  # a gap known to within this many points of the frames is an answer
 
 
 def gap_rows(data: dict) -> tuple[list[str], list[list]]:
