@@ -186,3 +186,36 @@ def test_an_open_gap_row_says_which_bound_is_weak_and_a_narrow_one_is_an_answer(
     assert len(caption) == 3  # the legend, then one line per open row
     assert caption[1].startswith("own: open by 5.0 pp: the upper bound is the policy's own")
     assert caption[2].startswith("window: open by 2.0 pp: the lower bound is the window bound")
+
+
+def _solved(stages: list[dict]) -> dict:
+    return {"status": "OPTIMAL", "proven": True, "released": 100, "violations": 3.0,
+            "violations_lower_bound": 3.0, "gap_violations": 0.0, "gap_pp": 0.0,
+            "upper_bound_method": None, "lower_bound_method": None, "best_policy": None,
+            "stages": stages, "replay_ok": True, "interrupted": False}
+
+
+def test_solves_status_says_what_is_proven():
+    """OPTIMAL is the violations' alone: a later objective the clock left open is named."""
+    from rtgen_opt.cli.common import solve_summary_rows
+
+    def status(stages):
+        return dict(solve_summary_rows(_solved(stages))[1])["status"]
+    violations = {"name": "violations", "status": "OPTIMAL", "value": 3, "bound": 3}
+    assert status([violations, {"name": "ttft", "status": "UNKNOWN"}]) == \
+        "OPTIMAL: the fewest violations, proven (ttft: not proven)"
+    assert status([violations, {"name": "ttft", "status": "OPTIMAL", "value": 9,
+                                "bound": 9}]).endswith("(and every later objective)")
+    assert status([violations]) == "OPTIMAL: the fewest violations, proven"
+
+
+def test_a_certificate_for_another_scenario_names_it(tmp_path):
+    from rtgen_opt.analysis.certificate_check import same_problem
+    from rtgen_opt.errors import InputError
+
+    ts = build_taskset(load_scenario("scenario_a"))
+    data = {"scenario": "scenario_c", "horizon_us": ts.horizon_us, "taskset_sha256": "x",
+            "semantics": {"granularity": ts.granularity, "on_miss": ts.on_miss,
+                          "preemption": "restart" if ts.preemption == "none" else "none"}}
+    with pytest.raises(InputError, match="written for scenario_c"):
+        same_problem(ts, data, "cert.json")
