@@ -177,11 +177,13 @@ def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int
                   solver: str = "cpsat", mip_solver: str = "cbc",
                   export_model: str | None = None, started: float | None = None,
                   stages: tuple[str, ...] = ("violations", "ttft", "tpt"),
-                  progress=None, upper: UpperBound | None = None) -> SolveOutcome:
+                  progress=None, upper: UpperBound | None = None,
+                  blocks: bool = True) -> SolveOutcome:
     """Bound and solve ``problem`` (the plain problem, a service-matched one, a TTFT
     cap...) within ``budget_s``; ``warm`` must be feasible for it: the answer is never
     worse. ``upper``: on long horizons, what builds the schedule instead of the
-    construction of the whole problem (``gap`` passes the matched windows)."""
+    construction of the whole problem (``gap`` passes the matched windows). ``blocks``:
+    the block bound where a gap remains (``gap`` runs it itself, after cheaper bounds)."""
     started = time.perf_counter() if started is None else started
     say = progress or (lambda message: None)
     say("lower bound: phase LP and Lagrangian prices")
@@ -195,7 +197,7 @@ def solve_problem(problem: Problem, budget_s: float, workers: int = 0, seed: int
     else:
         outcome = _solve_long(problem, remaining, workers, seed, warm, warm_name, say,
                               started, build=upper)
-    if outcome.violations is None or outcome.violations > bound.value:
+    if blocks and (outcome.violations is None or outcome.violations > bound.value):
         say("lower bound: block bound (frames with slack)")
         bound = abandonable(lambda: max_bound(problem, bound), bound)
         say(f"lower bound {bound.value:g}")
