@@ -15,8 +15,9 @@ No schedule does that.
    schedule; a leaf's bound is at least its parent's (it is a restriction of it).
 2. **Search.** The range is cut in ``FIRST_CUT``, then the leaf with the least bound is
    halved — along the request whose range in it is widest — until ``LEAF_SOLVES`` MILPs
-   (of ``LEAF_NODES`` nodes each) are spent: deterministic, unless the caller's clock
-   (``stop``) ends it; the bound so far holds then too.
+   (of ``LEAF_NODES`` nodes each) are spent, or every leaf reaches what the caller needs
+   (``enough``: the row is then within its tolerance): deterministic, unless the
+   caller's clock (``stop``) ends it; the bound so far holds then too.
 3. **Which groups.** Whole groups only: a part of a group cut in parts (more than
    ``MAX_GROUP_FRAMES`` frames) holds the phases that meet its frames, and its leaves would
    bring back the others. Groups whose relaxations are equal up to a shift (``windows``'
@@ -68,8 +69,9 @@ def refined_window_bound(problem: Problem, enough: float, leaf_solves: int = LEA
         if total >= enough or interrupted() or stop():
             break
         first = same[0]
+        goal = first.value + (enough - total) / len(same)  # enough for the total
         value = first_token_leaves(problem, first.phases, first.frames, first.value,
-                                   leaf_solves, stop)
+                                   leaf_solves, stop, goal)
         if value > first.value:
             total += len(same) * (value - first.value)
             refined += 1
@@ -79,9 +81,11 @@ def refined_window_bound(problem: Problem, enough: float, leaf_solves: int = LEA
 
 def first_token_leaves(problem: Problem, phases: list[Phase], frames: list[int],
                        value: float, solves: int = LEAF_SOLVES,
-                       stop: Callable[[], bool] = lambda: False) -> float:
+                       stop: Callable[[], bool] = lambda: False,
+                       goal: float = math.inf) -> float:
     """One group's bound ``value`` (its relaxation over every time of token 1) raised by
-    the leaves of the module docstring."""
+    the leaves of the module docstring; the search ends early once every leaf is at
+    least ``goal``."""
     jobs = {p.job for p in phases}
     box = {j: r for j, r in token_one_ranges(problem, phases).items() if r[0] < r[1]}
     if not box:
@@ -93,6 +97,9 @@ def first_token_leaves(problem: Problem, phases: list[Phase], frames: list[int],
         bound, _, box = heapq.heappop(leaves)
         if math.isinf(bound):  # every leaf infeasible: keep the group's own bound
             return value
+        if bound >= goal:
+            heapq.heappush(leaves, (bound, next(order), box))
+            break
         job = max(box, key=lambda j: (box[j][1] - box[j][0], -j))
         lo, hi = box[job]
         if hi - lo < parts:
