@@ -252,3 +252,18 @@ def test_a_starving_policy_is_flagged_in_the_table(capsys):
     code, out, _err = run_cli(["simulate", "scenario_c", "--horizon", "1s", "--policy",
                                "edf-dyn"], capsys)
     assert code == 0 and "edf-dyn (starves 1/1)" in out
+
+
+def test_request_times_after_the_horizon_are_named_on_stderr(capsys):
+    """A time at or after the horizon releases nothing: one warning line naming the task's
+    field, the run itself unchanged (JSON on stdout still parses, exit 0)."""
+    args = ["simulate", "scenario_c", "--horizon", "5s", "--policy", "ftf", "--format",
+            "json", "--set", "rag.arrivals={times: [0s, 100s, 7s]}"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert json.loads(out)["runs"][0]["llm"]["llm"]["requests"] == 1
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1, err  # the llm task follows rag: named once, at rag
+    assert "tasks.rag.arrivals.times: 2 of 3" in warnings[0] and "first: 7 s" in warnings[0]
+    code, _, err = run_cli(args[:-1] + ["rag.arrivals={times: [0s, 4s]}"], capsys)
+    assert code == 0 and "warning" not in err

@@ -169,7 +169,26 @@ def _scenario(ref: str, overrides: list[str] | None, latency: str = "median") ->
 def _taskset(scenario: Scenario, horizon: Fraction | None) -> TaskSet:
     """Build the task set after its size estimate passed the memory limit."""
     check_size(scenario, horizon)
-    return build_taskset(scenario, horizon)
+    ts = build_taskset(scenario, horizon)
+    _warn_of_late_times(scenario, Fraction(ts.horizon_us, 1_000_000))
+    return ts
+
+
+def _warn_of_late_times(scenario: Scenario, horizon: Fraction) -> None:
+    """Request ``times`` at or after the horizon release nothing: say so on stderr (a
+    run that silently served one request of two looked like a result). A task with
+    `after` inherits the times of the one it follows: named once, there."""
+    for spec in scenario.tasks:
+        arrivals = getattr(spec, "arrivals", None)
+        if arrivals is None or arrivals.kind != "times" or spec.after is not None:
+            continue
+        late = [t for t in arrivals.times if t >= horizon]
+        if late:
+            print(f"rtgen-opt: warning: {scenario.source}: tasks.{spec.name}.arrivals.times: "
+                  f"{len(late)} of {len(arrivals.times)} at or after the horizon "
+                  f"({formats.seconds(float(horizon))}) release no request (first: "
+                  f"{formats.seconds(float(late[0]))}); lengthen --horizon to run them",
+                  file=sys.stderr)
 
 
 def _display_to(quiet: bool, outputs: dict[str, str | None]) -> str | None:
