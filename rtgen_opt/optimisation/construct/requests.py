@@ -16,7 +16,8 @@ displacing a frame; where that would miss the last token's deadline (service-mat
 problems) it is placed like the first-token work, and as a last resort as early as
 possible. Under a last-token deadline the decode's cost depends on when the first token
 comes, so there each plan — and "asap", the earliest first token — is scored with its
-decode placed, and the cheapest whole request wins.
+decode placed, and the cheapest whole request wins; the decode is placed there both into
+idle time and with frames moved within their windows, the cheaper kept.
 """
 
 from __future__ import annotations
