@@ -235,3 +235,32 @@ def test_the_first_token_part_bounds_a_window_too_large_for_cp_sat(tmp_path, mon
     optimum = CpSatModel(problem).solve(20, workers=1, stages=("violations",))
     assert optimum.status == SolveStatus.OPTIMAL
     assert report.lower_bound == pytest.approx(optimum.violations) == 1
+
+
+def test_decode_under_a_deadline_uses_the_npu_between_frames_pushed_apart(monkeypatch):
+    """2,048-token prompts, kill-aware-fast's last-token deadlines: the construction's
+    decode into idle time as the frames lie drops 74 frames (the NPU's 2.7 ms gaps never
+    hold a 4.1 ms layer); with SR frames pushed apart in their windows a layer fits beside
+    them: 70. The schedule replays with the policy's token deadlines."""
+    from fractions import Fraction
+
+    from rtgen_opt.model.scenario import load_scenario
+    from rtgen_opt.model.taskset import build_taskset
+    from rtgen_opt.optimisation.construct import requests
+    from rtgen_opt.optimisation.solve import claimed_violations
+    from rtgen_opt.simulation.policies.classic import POLICIES
+
+    ts = build_taskset(load_scenario("scenario_c", ["llm.input_tokens=2048"]), Fraction(5))
+    problem = service_matched_problem(ts, simulate(ts, POLICIES["kill-aware-fast"]).schedule)
+
+    def matched() -> Schedule:
+        frames = matched_windows.frames_only(problem)
+        return matched_windows.matched_schedule(problem, None, 30.0, 1, 0, frames,
+                                                lambda m: None)[0]
+
+    moved = matched()
+    assert replay(ts, moved, service_rules(problem)).ok
+    monkeypatch.setattr(requests, "_place_decode_under_deadline", requests._place_decode)
+    idle = matched()
+    # the policy's own schedule drops 72; the construction without frames moved, 74
+    assert claimed_violations(problem, moved) <= 70 < claimed_violations(problem, idle)
