@@ -136,6 +136,10 @@ def solve(
         _write_text(export_bound, certificate_json(
             Problem(ts, ttft=ttft), out.bound.prices, out.bound.exact, out.bound.blocks,
             scenario, tuple(set_ or ()), latency))
+        if out.bound.certified is not None and not quiet:
+            print(f"rtgen-opt: solve: --bound-out: the lower bound {out.bound.value:g} (chain-"
+                  f"block bound) has no certificate; {export_bound} certifies "
+                  f"{out.bound.certified:g}", file=sys.stderr)
     if report:
         _write_report(report, "solve", ts, data, {"best found": out.schedule,
                                                   **({baseline["policy"]: baseline["trace"]}
