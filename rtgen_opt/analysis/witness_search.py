@@ -77,14 +77,16 @@ def run(ts: TaskSet, policy, realization: Realization, slo: bool = False) -> lis
 
 
 def search(ts: TaskSet, policy, deadline: float, seed: int = 0, slo: bool = False,
-           focus: tuple[int, int] | None = None, report: SearchReport | None = None
-           ) -> Witness | None:
+           focus: tuple[int, int] | None = None, report: SearchReport | None = None,
+           limit: int | None = None) -> Witness | None:
     """The first realization that fails, trying the probes in order until ``deadline``
-    (``time.monotonic()``). ``focus`` = (from, to) µs: also sample around that window."""
+    (``time.monotonic()``) or, where the realizations are too many to enumerate, ``limit``
+    of them (a count, not the clock: the answer is the same on every machine that gets
+    that far). ``focus`` = (from, to) µs: also sample around that window."""
     report = report if report is not None else SearchReport()
-    probes = (_exhaustive(ts) if _count(ts) <= EXHAUSTIVE_LIMIT
-              else _probes(ts, seed, focus))
     report.exhaustive = _count(ts) <= EXHAUSTIVE_LIMIT
+    probes = _exhaustive(ts) if report.exhaustive else itertools.islice(
+        _probes(ts, seed, focus), limit)
     for how, realization in probes:
         if time.monotonic() > deadline:
             report.exhaustive = False
