@@ -296,3 +296,20 @@ def test_with_requests_fan_out_and_transfers_a_yes_is_never_wrong(tmp_path_facto
         return
     if not _analysis_misses(ts, policy):
         assert truth is False, "the analysis said yes, a realization misses"
+
+
+def test_the_quick_search_is_bounded_by_a_count_not_the_clock():
+    """Too many realizations to enumerate: the search before the analysis stops after its
+    count, whatever the time left (``realizations_tried`` was a different number on every
+    run when 5 s of the clock bounded it)."""
+    from fractions import Fraction
+
+    from rtgen_opt.model.scenario import load_scenario
+    from rtgen_opt.model.taskset import build_taskset
+
+    ts = build_taskset(load_scenario("scenario_c", ["platform.npu=2",
+                                                    "execution=[0.9, 1.1]"]), Fraction(1))
+    report = witness_search.SearchReport()
+    found = witness_search.search(ts, POLICIES["ftf"], time.monotonic() + 600, report=report,
+                                  limit=7)
+    assert found is None and report.tried == 7 and not report.exhaustive
