@@ -1,5 +1,8 @@
 """The worked example of docs/check.md runs as written (horizons shortened to 2 s, the
-margin's time limit to 120 s), and `check`'s JSON carries its question and assumptions."""
+margin's time limit to 120 s), and `check`'s JSON carries its question and assumptions.
+The margin line (about 50 s: seven exact analyses) runs under ``-m slow``; the default suite
+brackets the margin through the same CLI path on a one-task scenario whose critical factor
+is known in closed form (test_margin_brackets_the_critical_factor_of_one_frame_task)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from tests.conftest import run_cli
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "check.md"
 EXPECTED = [0, 0, 0, 1, 0, 0]  # yes, yes, yes, no (fcfs-dyn), the replay, the margin
+MARGIN_LINE = 5  # the last command: --margin
 
 
 def example_commands() -> list[list[str]]:
@@ -26,27 +30,59 @@ def example_commands() -> list[list[str]]:
     return commands
 
 
+def _run_example(tmp_path, capsys, args: list[str], expected: int) -> None:
+    code, out, err = run_cli([*args, "-f", "json"], capsys)
+    assert code == expected, (args, err[-500:])
+    data = json.loads(out)
+    if args[0] == "check":
+        assert data["question"] == re.search(r"--policy (\S+)", " ".join(args)).expand(
+            r"policy \1, every realization")
+        assert data["assumptions"]["arrivals"] == "as declared"
+    if "--witness-out" in args:
+        assert data["witness"] == "fcfs.json" and (tmp_path / "fcfs.json").is_file()
+    if "--realization" in args:
+        assert data["runs"][0]["tasks"]["od"]["violations"] > 0  # the replayed miss
+    if "--margin" in args:
+        margin = data["margin"]
+        assert margin is not None, "no bracket within 120 s"
+        assert margin["scaling_proven"] is None or margin["scaling_refuted"] is None \
+            or margin["scaling_proven"] < margin["scaling_refuted"]
+
+
 def test_the_worked_example_runs_as_written(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     commands = example_commands()
     assert len(commands) == len(EXPECTED)
-    for args, expected in zip(commands, EXPECTED):
-        code, out, err = run_cli([*args, "-f", "json"], capsys)
-        assert code == expected, (args, err[-500:])
-        data = json.loads(out)
-        if args[0] == "check":
-            assert data["question"] == re.search(r"--policy (\S+)", " ".join(args)).expand(
-                r"policy \1, every realization")
-            assert data["assumptions"]["arrivals"] == "as declared"
-        if "--witness-out" in args:
-            assert data["witness"] == "fcfs.json" and (tmp_path / "fcfs.json").is_file()
-        if "--realization" in args:
-            assert data["runs"][0]["tasks"]["od"]["violations"] > 0  # the replayed miss
-        if "--margin" in args:
-            margin = data["margin"]
-            assert margin is not None, "no bracket within 120 s"
-            assert margin["scaling_proven"] is None or margin["scaling_refuted"] is None \
-                or margin["scaling_proven"] < margin["scaling_refuted"]
+    assert "--margin" in commands[MARGIN_LINE]
+    assert not any("--margin" in args for args in commands[:MARGIN_LINE])
+    for args, expected in zip(commands[:MARGIN_LINE], EXPECTED[:MARGIN_LINE]):
+        _run_example(tmp_path, capsys, args, expected)
+
+
+@pytest.mark.slow  # ~50 s; the default suite: test_margin_brackets_the_critical_factor_...
+def test_the_worked_examples_margin_line_runs_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _run_example(tmp_path, capsys, example_commands()[MARGIN_LINE], EXPECTED[MARGIN_LINE])
+
+
+def test_margin_brackets_the_critical_factor_of_one_frame_task(tmp_path, capsys):
+    """`check --policy P --margin` through the CLI: one frame task, 3 ms on its fastest
+    backend every 4 ms, at execution=[0.9,1.1] meets its deadline exactly while
+    3.3 ms x factor <= 4 ms: the bracket must hold 4 / 3.3 between its ends, and no factor
+    above a "no" may be a "yes"."""
+    from tests.test_gap_check import small_scenario
+
+    path = small_scenario(tmp_path, tasks=[{"name": "v", "model": "v", "period": "4ms"}])
+    code, out, err = run_cli(["check", path, "--policy", "ftf", "--set", "execution=[0.9,1.1]",
+                              "--margin", "--time-limit", "10s", "-f", "json"], capsys)
+    assert code == 0, err[-500:]
+    margin = json.loads(out)["margin"]
+    assert margin is not None
+    assert margin["scaling_proven"] <= 4 / 3.3 < margin["scaling_refuted"]
+    probes = sorted((p["factor"], p["verdict"]) for p in margin["probes"])
+    assert probes[0] == (1.0, "yes") and len(probes) >= 3
+    refuted = min(f for f, v in probes if v == "no")
+    assert all(v != "yes" for f, v in probes if f > refuted)
 
 
 @pytest.mark.parametrize("flag", [["--witness-out", "w.json"], ["--margin"]])

@@ -81,9 +81,24 @@ def test_solver_matches_brute_force(engine, ts):
         assert result.violations == expected
 
 
-@SETTINGS
-@given(jobs=st.lists(st.tuples(st.integers(1, 10), st.integers(1, 40)), min_size=1, max_size=9))
+job_lists = st.lists(st.tuples(st.integers(1, 10), st.integers(1, 40)), min_size=1, max_size=9)
+
+
+# 12 examples per engine by default (CBC starts a process per solve), 100 under -m slow.
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(jobs=job_lists)
 def test_single_backend_equals_moore_hodgson(engine, jobs):
+    _single_backend_equals_moore_hodgson(engine, jobs)
+
+
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(jobs=job_lists)
+def test_single_backend_equals_moore_hodgson_long(engine, jobs):
+    _single_backend_equals_moore_hodgson(engine, jobs)
+
+
+def _single_backend_equals_moore_hodgson(engine, jobs):
     rows = sorted({f"p{p},frame,x,,1,{p}" for p, _ in jobs})
     tasks = [{"name": f"j{i}", "model": f"p{p}", "period": "1s", "deadline": f"{d}ms"}
              for i, (p, d) in enumerate(jobs)]

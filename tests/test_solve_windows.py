@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rtgen_opt.formulations.cpsat import CpSatModel
@@ -37,9 +38,21 @@ def scenarios(draw):
                        preemption=draw(st.sampled_from(["none", "restart"])))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each example solves twice (direct, then the decomposition): 8 by default, 40 under -m slow.
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ts=scenarios())
 def test_window_bounds_sandwich_the_direct_optimum(ts):
+    _window_bounds_sandwich_the_direct_optimum(ts)
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=scenarios())
+def test_window_bounds_sandwich_the_direct_optimum_long(ts):
+    _window_bounds_sandwich_the_direct_optimum(ts)
+
+
+def _window_bounds_sandwich_the_direct_optimum(ts):
     direct = CpSatModel(Problem(ts)).solve(20, workers=1, stages=("violations",))
     assume(direct.status == SolveStatus.OPTIMAL)
     original = solve_module.DIRECT_SEGMENTS
