@@ -254,9 +254,10 @@ def test_a_starving_policy_is_flagged_in_the_table(capsys):
     assert code == 0 and "edf-dyn (starves 1/1)" in out
 
 
-def test_request_times_after_the_horizon_are_named_on_stderr(capsys):
+def test_request_times_after_the_horizon_are_named_on_stderr(capsys, tmp_path):
     """A time at or after the horizon releases nothing: one warning line naming the task's
-    field, the run itself unchanged (JSON on stdout still parses, exit 0)."""
+    field, the run itself unchanged (JSON on stdout still parses, exit 0); none with
+    --quiet; a trace file is named as written; a `start` past the horizon is named too."""
     args = ["simulate", "scenario_c", "--horizon", "5s", "--policy", "ftf", "--format",
             "json", "--set", "rag.arrivals={times: [0s, 100s, 7s]}"]
     code, out, err = run_cli(args, capsys)
@@ -264,6 +265,27 @@ def test_request_times_after_the_horizon_are_named_on_stderr(capsys):
     assert json.loads(out)["runs"][0]["llm"]["llm"]["requests"] == 1
     warnings = [line for line in err.splitlines() if "warning" in line]
     assert len(warnings) == 1, err  # the llm task follows rag: named once, at rag
-    assert "tasks.rag.arrivals.times: 2 of 3" in warnings[0] and "first: 7 s" in warnings[0]
+    assert "tasks.rag.arrivals.times: 2 of 3" in warnings[0] and "at 7 s" in warnings[0]
+    code, _, err = run_cli(args + ["--quiet"], capsys)
+    assert code == 0 and err == ""
     code, _, err = run_cli(args[:-1] + ["rag.arrivals={times: [0s, 4s]}"], capsys)
     assert code == 0 and "warning" not in err
+    (tmp_path / "trace.csv").write_text("time\n0s\n6s\n")
+    code, _, err = run_cli(args[:-1] + [f"rag.arrivals={{file: {tmp_path / 'trace.csv'}}}"],
+                           capsys)
+    assert code == 0 and "tasks.rag.arrivals.file (" in err and "1 of 2" in err, err
+    code, _, err = run_cli(args[:-1] + ["rag.arrivals={every: 1s, start: 5s}"], capsys)
+    assert code == 0 and "tasks.rag.arrivals.start: 5 s" in err, err
+
+
+def test_a_horizon_between_microseconds_warns_only_of_what_is_dropped():
+    """The warning compares with the exact horizon, as the expansion does: a request at
+    2 s is released by a 2.0000004 s horizon (which rounds to 2 s in µs)."""
+    from fractions import Fraction
+
+    from rtgen_opt.cli.common import late_arrivals
+    from rtgen_opt.model.scenario import load_scenario
+
+    scenario = load_scenario("scenario_c", ["rag.arrivals={times: [0s, 2s]}"])
+    assert late_arrivals(scenario, Fraction(20000004, 10**7)) == []
+    assert len(late_arrivals(scenario, Fraction(2))) == 1

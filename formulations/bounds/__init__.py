@@ -84,8 +84,7 @@ def max_bound(problem: Problem, best: LowerBound, tick_us: int = DEFAULT_TICK_US
         best = replace(best, value=_rounded(problem, chain.value), certified=best.value,
                        method=f"chain-block bound (exact own damage per chain and block, "
                               f"{chain.single} of {chain.blocks} blocks to one chain; no "
-                              f"certificate: --bound-out writes the {certifiable}'s, "
-                              f"proving {best.value:g})")
+                              f"certificate: the {certifiable}'s proves {best.value:g})")
     return replace(best, wall_s=best.wall_s + time.perf_counter() - started)
 
 

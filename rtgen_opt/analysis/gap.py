@@ -106,7 +106,8 @@ def gap_analysis(ts: TaskSet, time_limit_s: float = 120.0, workers: int = 0,
                                         upper=windows, blocks=False)
                 matched = _with_exact_windows(matched, windows.report_for(problem))
                 matched = _with_window_bound(problem, matched, released, short_of_time)
-                matched = _with_block_bound(problem, matched, released)
+                if not short_of_time():
+                    matched = _with_block_bound(problem, matched, released)
         except TimeUp:
             say(f"{name}: matched optimum {_cut_by(budget)}")
             break

@@ -124,7 +124,7 @@ def check(
     limit = float(_duration_option("--time-limit", time_limit))
     with _supervised("check", limit, quiet) as (budget, say):
         s = _scenario(scenario, set_, latency)
-        ts = _taskset(s, _horizon(horizon, set_))
+        ts = _taskset(s, _horizon(horizon, set_), quiet)
         if max_fps is not None:
             _check_max_fps(checks, s, ts, max_fps, chosen, slo, budget, say, workers, format,
                            to)

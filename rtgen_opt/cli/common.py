@@ -166,29 +166,42 @@ def _scenario(ref: str, overrides: list[str] | None, latency: str = "median") ->
     return load_scenario(ref, overrides or (), latency)
 
 
-def _taskset(scenario: Scenario, horizon: Fraction | None) -> TaskSet:
-    """Build the task set after its size estimate passed the memory limit."""
+def _taskset(scenario: Scenario, horizon: Fraction | None, quiet: bool = False) -> TaskSet:
+    """Build the task set after its size estimate passed the memory limit; unless
+    ``quiet``, say on stderr which declared request arrivals the horizon leaves out."""
     check_size(scenario, horizon)
     ts = build_taskset(scenario, horizon)
-    _warn_of_late_times(scenario, Fraction(ts.horizon_us, 1_000_000))
+    if not quiet:
+        for line in late_arrivals(scenario, horizon if horizon is not None
+                                  else scenario.horizon):
+            print(f"rtgen-opt: warning: {line}", file=sys.stderr)
     return ts
 
 
-def _warn_of_late_times(scenario: Scenario, horizon: Fraction) -> None:
-    """Request ``times`` at or after the horizon release nothing: say so on stderr (a
-    run that silently served one request of two looked like a result). A task with
-    `after` inherits the times of the one it follows: named once, there."""
+def late_arrivals(scenario: Scenario, horizon: Fraction) -> list[str]:
+    """Declared request arrivals at or after the horizon, which release nothing (a run
+    that silently served one request of two looked like a result). A task with `after`
+    inherits the arrivals of the one it follows: named once, there."""
+    lines = []
     for spec in scenario.tasks:
         arrivals = getattr(spec, "arrivals", None)
-        if arrivals is None or arrivals.kind != "times" or spec.after is not None:
+        if arrivals is None or spec.after is not None:
             continue
-        late = [t for t in arrivals.times if t >= horizon]
-        if late:
-            print(f"rtgen-opt: warning: {scenario.source}: tasks.{spec.name}.arrivals.times: "
-                  f"{len(late)} of {len(arrivals.times)} at or after the horizon "
-                  f"({formats.seconds(float(horizon))}) release no request (first: "
-                  f"{formats.seconds(float(late[0]))}); lengthen --horizon to run them",
-                  file=sys.stderr)
+        field = f"{scenario.source}: tasks.{spec.name}.arrivals"
+        if arrivals.kind == "times":
+            late = [t for t in arrivals.times if t >= horizon]
+            if late:
+                what = (f"{field}.file ({arrivals.file})" if arrivals.file
+                        else f"{field}.times")
+                lines.append(f"{what}: {len(late)} of {len(arrivals.times)} requests at or "
+                             f"after the horizon ({formats.seconds(float(horizon))}) are not "
+                             f"released (the first at {formats.seconds(float(late[0]))}); "
+                             "lengthen --horizon to run them")
+        elif arrivals.start >= horizon:
+            lines.append(f"{field}.start: {formats.seconds(float(arrivals.start))} is at or "
+                         f"after the horizon ({formats.seconds(float(horizon))}): no request "
+                         "is released")
+    return lines
 
 
 def _display_to(quiet: bool, outputs: dict[str, str | None]) -> str | None:

@@ -84,7 +84,7 @@ def gap(
         check_writable(report, "--report")
     with _supervised("gap", limit, quiet) as (budget, say):
         say.phase("building the task set")
-        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon, set_))
+        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon, set_), quiet)
         span = _window(window, ts)
         extra = [p for p in map(load_policy, policy or ()) if p.name not in POLICIES]
         data = gap_analysis(ts, budget.share(1.0), workers, progress=say, budget=budget,

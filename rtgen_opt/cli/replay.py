@@ -75,7 +75,7 @@ def replay(
         span, overrides = replay_settings(meta, schedule)
         applied = {"horizon_s": float(span), "set": overrides}
     try:
-        ts = _taskset(_scenario(scenario, overrides, latency), span)
+        ts = _taskset(_scenario(scenario, overrides, latency), span, quiet)
     except InputError as exc:
         if applied is None:
             raise

@@ -116,7 +116,7 @@ def simulate(
                        else _suffixed(witness_out, chosen.name), "--witness-out")
     runs, outputs, traces, sample_values = [], {}, {}, {}
     with _supervised("simulate", None, quiet) as (budget, say):
-        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon, set_))
+        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon, set_), quiet)
         given = None if realization is None else read_realization(realization, ts, scenario,
                                                                   set_ or ())
         for chosen in policies:

@@ -120,7 +120,7 @@ def solve(
             check_writable(path, option)
     with _supervised("solve", float(limit), quiet) as (budget, say):
         say.phase("building the task set")
-        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon, set_))
+        ts = _taskset(_scenario(scenario, set_, latency), _horizon(horizon, set_), quiet)
         say.phase("solving")
         data, out, baseline = solve_command(
             ts, budget.share(1.0), workers, seed, ttft, solver, mip_solver, progress=say,

@@ -48,7 +48,7 @@ def taskset(
     to = _display_to(quiet, {"--taskset-out": export})
     if export:
         check_writable(export, "--taskset-out")
-    ts = _taskset(_scenario(scenario, set_), _horizon(horizon, set_))
+    ts = _taskset(_scenario(scenario, set_), _horizon(horizon, set_), quiet)
     data = ts.summary()
     records = task_records(ts, data)
     columns = ["task", "model", "kind", "jobs", "in drain", "segments/job", "period ms",

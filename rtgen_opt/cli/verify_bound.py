@@ -63,7 +63,7 @@ def verify_bound(
                          "latency statistic")
     span = _horizon(horizon, set_) if horizon is not None else None
     ts = _taskset(_scenario(scenario or data["scenario"], set_ or recorded, latency),
-                  span if span is not None else _recorded_horizon(data))
+                  span if span is not None else _recorded_horizon(data), quiet)
     same_problem(ts, data, certificate)
     try:
         value = verify(ts, data, certificate)

@@ -50,6 +50,7 @@ class Arrivals:
     times: tuple[Fraction, ...] = ()
     rate: float | None = None
     seed: int | None = None
+    file: str | None = None  # the request trace the ``times`` were read from, as written
 
 
 @dataclass(frozen=True)
@@ -422,7 +423,7 @@ def _arrivals(f: _Fields) -> Arrivals | None:
     if kind == "file":
         if spec.has("start") or spec.has("seed"):
             raise spec.error("file", "a request trace alone (no start or seed)")
-        return Arrivals("times", times=_trace_file(spec))
+        return Arrivals("times", times=_trace_file(spec), file=str(spec.mapping["file"]))
     start = spec.duration("start", positive=False) or Fraction(0)
     if kind == "every":
         if spec.has("seed"):
