@@ -318,3 +318,20 @@ def test_the_quick_search_is_bounded_by_a_count_not_the_clock():
     found = witness_search.search(ts, POLICIES["ftf"], time.monotonic() + 600, report=report,
                                   limit=7)
     assert found is None and report.tried == 7 and not report.exhaustive
+
+
+def test_an_enumeration_finished_after_the_quick_search_is_a_yes(tmp_path, monkeypatch):
+    """A policy outside the exact analysis on a task set small enough to enumerate: when
+    the quick search gets no time, the search after it enumerates every realization and
+    answers "yes" (it said "unknown"), counting each realization once. The count is
+    checked against the enumeration itself."""
+    rows = ["m,frame,x,,1,0.003"]
+    tasks = [{"name": "f", "model": "m", "period": "10us"}]
+    ts = taskset(tmp_path, rows, tasks, "30us", after_horizon="stop", preemption="none")
+    hi = np.where(ts.seg_dur_us >= 0, ts.seg_dur_us + 1, ts.seg_dur_us)
+    ts = dataclasses.replace(ts, seg_dur_hi_us=hi)
+    assert _every_realization_fails(ts, POLICIES["kill-aware"]) is False
+    monkeypatch.setattr(uncertainty, "QUICK_SEARCH_MAX_S", 0.0)
+    answer = check_every_realization(ts, "kill-aware", time_limit_s=30)
+    assert answer.verdict == YES and answer.search.exhaustive
+    assert answer.search.tried == sum(1 for _ in witness_search._exhaustive(ts))

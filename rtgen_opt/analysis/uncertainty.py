@@ -7,8 +7,10 @@ ready time and duration in their ranges?":
 1. a cheap witness search (:mod:`witness_search`): a miss found is a proven "no";
 2. the exact analysis (:mod:`schedule_graph`): no possible miss on any path is a proven
    "yes";
-3. a possible miss there is not yet a proof: the search looks around it; a witness makes
-   it a "no", otherwise the answer is "unknown" and says what was explored.
+3. a possible miss there is not yet a proof: the search looks around it (and, where the
+   analysis stopped before the clock did, everywhere); a witness makes it a "no", an
+   enumeration of every realization that finishes a "yes", otherwise the answer is
+   "unknown" and says what was explored.
 
 A policy the exact analysis does not cover (kill-aware, a user's policy) can only get
 "no" (a witness) or "unknown" — never a "yes" that no analysis backs.
@@ -82,9 +84,7 @@ def check_every_realization(ts: TaskSet, policy, time_limit_s: float = 60.0,
     if witness:
         return _no(witness, report)
     if report.exhaustive:
-        return RobustAnswer(YES, f"{policy.name} meets every deadline and serves every request "
-                            f"in each of the {report.tried:,} realizations (all of them)",
-                            search=report)
+        return _all_tried(policy, report)
     try:
         say("exact analysis of every dispatch order")
         graph = schedule_graph.explore(ts, policy, ts.seg_dur_lo_us, ts.seg_dur_hi_us,
@@ -95,7 +95,12 @@ def check_every_realization(ts: TaskSet, policy, time_limit_s: float = 60.0,
         return RobustAnswer(YES, f"{policy.name} meets every deadline and serves every request "
                             f"for every realization (exact analysis: {graph.states:,} states "
                             f"explored, {graph.merged:,} merged)", graph=graph, search=report)
-    if graph.miss is None:
+    if graph.miss is None:  # the analysis stopped: the time left goes to the search
+        witness = witness_search.search(ts, policy, deadline, seed + 1, slo, report=report)
+        if witness:
+            return _no(witness, report, graph)
+        if report.exhaustive:
+            return _all_tried(policy, report)
         return RobustAnswer(UNKNOWN, f"not decided: the exact analysis stopped ({graph.stopped}) "
                             f"after {graph.states:,} states and {graph.depth:,} of "
                             f"{ts.num_segments:,} segments; {report.tried:,} realizations "
@@ -118,10 +123,19 @@ def _no(witness: Witness, report: SearchReport, graph: GraphResult | None = None
                         "realization)", witness, graph, report)
 
 
+def _all_tried(policy, report: SearchReport) -> RobustAnswer:
+    """Every integer realization ran without a miss: a proven "yes"."""
+    return RobustAnswer(YES, f"{policy.name} meets every deadline and serves every request "
+                        f"in each of the {report.tried:,} realizations (all of them)",
+                        search=report)
+
+
 def _search_only(ts, policy, deadline, seed, slo, report, why) -> RobustAnswer:
     witness = witness_search.search(ts, policy, deadline, seed + 1, slo, report=report)
     if witness:
         return _no(witness, report)
+    if report.exhaustive:
+        return _all_tried(policy, report)
     return RobustAnswer(UNKNOWN, f"not decided: {why}; {report.tried:,} realizations tried, "
                         "none misses (sampling proves nothing for every realization)",
                         search=report)

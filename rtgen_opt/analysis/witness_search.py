@@ -87,11 +87,12 @@ def search(ts: TaskSet, policy, deadline: float, seed: int = 0, slo: bool = Fals
     report.exhaustive = _count(ts) <= EXHAUSTIVE_LIMIT
     probes = _exhaustive(ts) if report.exhaustive else itertools.islice(
         _probes(ts, seed, focus), limit)
-    for how, realization in probes:
+    earlier = report.tried  # an enumeration starts again from its first realization
+    for n, (how, realization) in enumerate(probes, 1):
         if time.monotonic() > deadline:
             report.exhaustive = False
             return None
-        report.tried += 1
+        report.tried = max(earlier, n) if report.exhaustive else report.tried + 1
         found = run(ts, policy, realization, slo)
         if found:
             return Witness(realization, how, tuple(found))
