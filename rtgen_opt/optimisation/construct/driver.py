@@ -15,6 +15,7 @@ from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import NO_DEADLINE
 from rtgen_opt.optimisation.construct.board import Board, ConstructionFailed
 from rtgen_opt.optimisation.construct.frames import Frames, map_frames
+from rtgen_opt.optimisation.construct.grouped import Grouping
 from rtgen_opt.optimisation.construct.polish import polish
 from rtgen_opt.optimisation.construct.requests import place_unit
 from rtgen_opt.optimisation.construct.units import Unit, required_jobs, units
@@ -95,21 +96,33 @@ def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int
 
 def _place_requests(board: Board, frames: Frames, todo: list[Unit],
                     report: ConstructionReport, say: Say) -> bool:
-    """Steps 2-3 for every request in arrival order. When one cannot be served in time,
-    start again with it first (each request moved to the front at most once)."""
+    """Steps 2-3 for every request in arrival order, in groups where that drops less
+    (step 2b, ``grouped``). When one cannot be served in time, start again with it first
+    (each request moved to the front at most once)."""
     lookahead = LOOKAHEAD_WINDOWS * frames.max_window
     base, scale = board.mark(), board.problem.weight_scale
     order, moved = list(todo), set()
     while True:
         plans: dict[str, int] = {}
+        grouping = Grouping(board, frames)
         n = 0
         try:
-            for n, unit in enumerate(order):
-                before = board.placed_weight
+            while n < len(order):
+                unit, before = order[n], board.placed_weight
+                grouped = grouping.step(board, frames, order, n, lookahead)
+                if grouped is not None:
+                    count, plan = grouped
+                    jobs = ", ".join(str(u.job) for u in order[n:n + count])
+                    say(f"requests {n + 1}-{n + count}/{len(order)} (jobs {jobs}): {plan}, "
+                        f"{(before - board.placed_weight) / scale:g} frames' weight lost")
+                    plans[plan] = plans.get(plan, 0) + count
+                    n += count
+                    continue
                 plan = place_unit(board, frames, unit, lookahead)
                 plans[plan] = plans.get(plan, 0) + 1
                 say(f"request {n + 1}/{len(order)} (job {unit.job}): {plan}, "
                     f"{(before - board.placed_weight) / scale:g} frames' weight lost")
+                n += 1
             report.plans = plans
             return True
         except ConstructionFailed as failure:
