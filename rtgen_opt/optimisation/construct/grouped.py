@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from fractions import Fraction
 from typing import NamedTuple
 
 from rtgen_opt.model.taskset import INELIGIBLE
@@ -60,8 +61,9 @@ from rtgen_opt.optimisation.construct.requests import (
 from rtgen_opt.optimisation.construct.units import Unit
 
 GROUP_SIZES = (2, 3)  # requests in a group
-LEAD_SHARES = (1.0, 0.7, 0.5)  # of the lead's first-token layers run back to back
+LEAD_SHARES = (0.5, 1.0)  # of the lead's first-token layers run back to back
 FRUITLESS_STEPS = 1  # steps in a row where no group saved anything: then none is tried
+GROUP = "group of"  # how the label of a group's plan starts
 
 
 class GroupPlan(NamedTuple):
@@ -91,6 +93,7 @@ class Grouping:
     def __init__(self, board: Board, frames: Frames):
         self.fruitless = 0
         self.durations = frame_durations(board, frames)
+        self.chosen: dict[tuple, tuple[GroupPlan, int]] = {}  # shape -> plan, weight lost
 
     @property
     def active(self) -> bool:
@@ -103,15 +106,23 @@ class Grouping:
         changed)."""
         if not self.active:
             return None
-        sizes = [k for k in GROUP_SIZES if _groupable(board, order[n:n + k], k)]
-        if not sizes:
-            return None
-        alone = _one_at_a_time(board, frames, order[n:n + max(sizes)], lookahead)
+        shape = _shape(board, order, n)
+        if shape in self.chosen:  # the same step again (a period later): its plan first
+            plan, lost = self.chosen[shape]
+            mark = board.mark()
+            if _place(board, frames, order[n:n + plan.size], plan, lookahead,
+                      self.durations, math.inf) == lost:
+                return plan.size, label(board, plan)
+            board.rollback(mark)  # it lost something else here: every variant again
         best: tuple[float, int, GroupPlan] | None = None  # (-saved per request, size, plan)
-        for k in sizes:
-            if len(alone) < k:
-                continue
+        alone: list[int] = []
+        for k in GROUP_SIZES:
             group = order[n:n + k]
+            if not _groupable(board, group, k) or (k > GROUP_SIZES[0] and best is None):
+                break  # a larger group only where a smaller one saved something
+            alone += _one_at_a_time(board, frames, group, lookahead, alone)
+            if len(alone) < k:
+                break
             for plan in _plans(board, group):
                 # to be kept, a variant must save more per request than the best so far
                 bound = alone[k - 1] - (0 if best is None else -best[0] * k)
@@ -125,22 +136,42 @@ class Grouping:
         self.fruitless = 0
         plan = best[2]
         group = order[n:n + plan.size]
-        mark = board.mark()
-        if _place(board, frames, group, plan, lookahead, self.durations, math.inf) is None:
-            board.rollback(mark)  # deterministic: as tried
+        lost = _place(board, frames, group, plan, lookahead, self.durations, math.inf)
+        if lost is None:  # deterministic: as tried
             raise AssertionError("a group that was placed failed on the second run")
+        self.chosen[shape] = plan, lost
         return plan.size, label(board, plan)
+
+
+def _shape(board: Board, order: list[Unit], n: int) -> tuple:
+    """What a step at ``order[n]`` sees, relative to that request's release: the phase of
+    the frames' hyperperiod there, and of the requests a group may take, their tasks,
+    releases, latest first-token ends and segments left to place. A periodic load repeats
+    it; a step with the same shape is tried first with the plan chosen before, kept when
+    it loses exactly what it lost there."""
+    ts = board.ts
+    zero = int(ts.job_release_us[order[n].job])
+    phase = (None if ts.hyperperiod_s is None
+             else Fraction(zero, 1_000_000) % Fraction(ts.hyperperiod_s))
+    return (phase,) + tuple(
+        (int(ts.job_task[u.job]), int(ts.job_release_us[u.job]) - zero,
+         u.latest_end[u.first_work - 1] - zero, len(u.segs) - u.first_unplaced(board))
+        for u in order[n:n + max(GROUP_SIZES)])
 
 
 def label(board: Board, plan: GroupPlan) -> str:
     names = board.ts.backends
-    return (f"group of {plan.size} ({plan.layers} layers of the lead back to back on "
-            f"{names[plan.backend]}, the others on {names[plan.beside]})")
+    others = f"the other{'s' if plan.size > 2 else ''} on {names[plan.beside]}"
+    if plan.layers == 0:
+        return f"{GROUP} {plan.size} ({others}, then the lead beside)"
+    return (f"{GROUP} {plan.size} ({plan.layers} layers of the lead back to back on "
+            f"{names[plan.backend]}, {others}, then the lead's rest)")
 
 
 def frame_durations(board: Board, frames: Frames) -> dict[int, list[int]]:
-    """Per backend, the distinct durations of the firm frames' segments that can run
-    there (one job per task suffices: a task's jobs have the same segments)."""
+    """Per backend, the durations there of the segments of frames that can move: those
+    of the periodic tasks whose jobs meet their deadline alone on two backends or more
+    (a frame displaced from one may run on another, right before a request's layer)."""
     ts = board.ts
     seen: set[int] = set()
     out: dict[int, set[int]] = {}
@@ -149,11 +180,15 @@ def frame_durations(board: Board, frames: Frames) -> dict[int, list[int]]:
         if task in seen:
             continue
         seen.add(task)
-        for seg in board.problem.segments(job):
-            for b in range(len(ts.backends)):
-                dur = int(ts.seg_dur_us[seg, b])
-                if dur != INELIGIBLE:
-                    out.setdefault(b, set()).add(dur)
+        segs = list(board.problem.segments(job))
+        window = int(ts.job_deadline_us[job] - ts.job_release_us[job])
+        fit = [b for b in range(len(ts.backends))
+               if all(ts.seg_dur_us[s, b] != INELIGIBLE for s in segs)
+               and sum(int(ts.seg_dur_us[s, b]) for s in segs) <= window]
+        if len(fit) < 2:
+            continue
+        for b in fit:
+            out.setdefault(b, set()).update(int(ts.seg_dur_us[s, b]) for s in segs)
     return {b: sorted(d) for b, d in out.items()}
 
 
@@ -168,16 +203,18 @@ def _groupable(board: Board, group: list[Unit], k: int) -> bool:
     return all(last < u.latest_end[u.first_work - 1] for u in group)
 
 
-def _one_at_a_time(board: Board, frames: Frames, units: list[Unit],
-                   lookahead: int) -> list[int]:
-    """The weight lost by placing ``units`` one at a time, after each (cumulative); as
-    many as could be placed. The board is left as it was."""
+def _one_at_a_time(board: Board, frames: Frames, units: list[Unit], lookahead: int,
+                   known: list[int]) -> list[int]:
+    """The weight lost by placing ``units`` one at a time, after each (cumulative), for
+    those after the ``len(known)`` first (``known``: theirs); as many as could be placed.
+    The board is left as it was."""
     mark, before = board.mark(), board.placed_weight
-    lost = []
+    lost: list[int] = []
     try:
-        for unit in units:
+        for n, unit in enumerate(units):
             place_unit(board, frames, unit, lookahead)
-            lost.append(before - board.placed_weight)
+            if n >= len(known):
+                lost.append(before - board.placed_weight)
     except ConstructionFailed:
         pass
     finally:
@@ -197,11 +234,12 @@ def _plans(board: Board, group: list[Unit]) -> Iterator[GroupPlan]:
     for lead in dict.fromkeys((0, k - 1)):
         others = [u for i, u in enumerate(group) if i != lead]
         own = len(own_first_token(group[lead]))
-        for b in range(len(ts.backends)):
-            if not runs_all(group[lead], b):
+        for beside in range(len(ts.backends)):
+            if not all(runs_all(u, beside) for u in others):
                 continue
-            for beside in range(len(ts.backends)):
-                if beside == b or not all(runs_all(u, beside) for u in others):
+            yield GroupPlan(k, lead, beside, beside, 0)  # no block: the backend unused
+            for b in range(len(ts.backends)):
+                if b == beside or not runs_all(group[lead], b):
                     continue
                 for g in dict.fromkeys(max(1, round(share * own)) for share in LEAD_SHARES):
                     yield GroupPlan(k, lead, b, beside, g)
@@ -257,12 +295,16 @@ def _place(board: Board, frames: Frames, group: list[Unit], plan: GroupPlan,
             finally:
                 board.only_job, board.only_backend = -1, None
                 del board.not_before[unit.job]
-        for n in own_first_token(lead)[plan.layers:]:
-            choice = shared(board, frames, lead, n, lookahead)
-            if choice is None:
-                return None
-            occupy(board, frames, choice.rows, choice.repair)
-            check()
+        board.not_before[lead.job] = start
+        try:
+            for n in own_first_token(lead)[plan.layers:]:
+                choice = shared(board, frames, lead, n, lookahead)
+                if choice is None:
+                    return None
+                occupy(board, frames, choice.rows, choice.repair)
+                check()
+        finally:
+            del board.not_before[lead.job]
         for unit in group:
             if not _place_decode(board, frames, unit, lookahead):
                 return None
@@ -281,6 +323,8 @@ def _lead_block(board: Board, frames: Frames, group: list[Unit],
     lead = group[plan.lead]
     ready = max(_ready(board, u, own_first_token(u)[0])[0] for u in group)
     own = own_first_token(lead)[:plan.layers]
+    if not own:
+        return ready
     segs = [lead.segs[i] for i in own]
     b = plan.backend
     durs = [int(ts.seg_dur_us[s, b]) for s in segs]
