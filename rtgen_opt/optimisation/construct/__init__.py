@@ -12,6 +12,9 @@ each piece of work where it drops the least frame weight, in four steps, one mod
    segments on one backend, back to back, in idle time) are compared too. ``units``
    says what a request needs placed: its `after` predecessors, shared predecessors once.
 3. ``requests``: decode into idle time, displacing frames only where a deadline needs it.
+   2b. ``grouped``: two or three requests placed together where that drops less than one
+   at a time (one's layers on one backend, the others' beside them on another: on
+   scenario_c at 30 FPS OD a pair loses 49 frames where one at a time loses 64).
 4. ``polish``: short CP-SAT windows around the dropped frames while the budget lasts.
 
 ``board`` holds the occupancy lanes with an undo journal; ``driver`` runs the steps and

@@ -79,6 +79,7 @@ class Board:
         self.is_frame_seg = ts.job_deadline_us[ts.seg_job] != NO_DEADLINE
         self.fastest_first = Fastest(ts)
         self.only_job, self.only_backend = -1, None  # a plan may keep a job on one backend
+        self.not_before: dict[int, int] = {}  # a plan may hold a request back: job -> time
         self.in_problem = np.zeros(ts.num_jobs, dtype=bool)
         self.in_problem[problem.job_ids] = True
         # every `after` edge of the problem: a predecessor may have several dependents

@@ -15,6 +15,7 @@ from rtgen_opt.model.schedule import Schedule
 from rtgen_opt.model.taskset import NO_DEADLINE
 from rtgen_opt.optimisation.construct.board import Board, ConstructionFailed
 from rtgen_opt.optimisation.construct.frames import Frames, map_frames
+from rtgen_opt.optimisation.construct.grouped import GROUP, Grouping
 from rtgen_opt.optimisation.construct.polish import polish
 from rtgen_opt.optimisation.construct.requests import place_unit
 from rtgen_opt.optimisation.construct.units import Unit, required_jobs, units
@@ -58,9 +59,10 @@ def construct_schedule(problem: Problem, time_limit_s: float, workers: int = 1,
 
 
 def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int = 0,
-              progress: Say | None = None, floor: Schedule | None = None
-              ) -> tuple[Schedule, ConstructionReport]:
-    """``construct_schedule`` with its report."""
+              progress: Say | None = None, floor: Schedule | None = None,
+              groups: bool = True) -> tuple[Schedule, ConstructionReport]:
+    """``construct_schedule`` with its report; ``groups=False``: the requests one at a
+    time only (no step 2b)."""
     started = time.perf_counter()
     say = progress or (lambda message: None)
     report = ConstructionReport()
@@ -71,7 +73,7 @@ def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int
     board, report.mapping = map_frames(problem, weights, frames)
     report.after_frames = (total - board.placed_weight) / scale
     say(f"frames: {report.mapping}: {report.after_frames:g} weighted violations")
-    placed = _place_requests(board, frames, units(problem), report, say)
+    placed = _place_requests(board, frames, units(problem), report, say, groups)
     report.after_requests = (total - board.placed_weight) / scale
     report.construct_s = time.perf_counter() - started
     if placed:
@@ -94,30 +96,88 @@ def construct(problem: Problem, time_limit_s: float, workers: int = 1, seed: int
 
 
 def _place_requests(board: Board, frames: Frames, todo: list[Unit],
-                    report: ConstructionReport, say: Say) -> bool:
-    """Steps 2-3 for every request in arrival order. When one cannot be served in time,
-    start again with it first (each request moved to the front at most once)."""
+                    report: ConstructionReport, say: Say, groups: bool = True) -> bool:
+    """Steps 2-3 for every request in arrival order, in groups where a group drops less
+    than its requests one at a time (step 2b, ``grouped``). Where groups were placed, the
+    whole run one request at a time is placed too, and kept when it drops no more (a
+    group placed early changes what the later requests cost)."""
+    base = board.mark()
+    plans = _in_order(board, frames, todo, say, groups)
+    if plans is not None and not any(plan.startswith(GROUP) for plan in plans):
+        report.plans = plans
+        return True
+    grouped = None if plans is None else (dict(board.frames), dict(board.segs),
+                                          board.placed_weight)
+    board.rollback(base)
+    alone = _in_order(board, frames, todo, lambda message: None, groups=False)
+    scale = board.problem.weight_scale
+    if grouped is None or (alone is not None and board.placed_weight >= grouped[2]):
+        if grouped is not None:
+            say(f"one request at a time drops no more "
+                f"({(grouped[2] - board.placed_weight) / scale:+g} frames' weight): kept")
+        report.plans = alone or {}
+        return alone is not None
+    say(f"one request at a time drops {(grouped[2] - board.placed_weight) / scale:g} "
+        "more frames' weight: the groups kept")
+    board.rollback(base)
+    _restore(board, grouped[0], grouped[1])
+    report.plans = plans or {}
+    return True
+
+
+def _restore(board: Board, frames: dict, segs: dict) -> None:
+    """Put the board's frames and request segments back to ``frames`` and ``segs`` (a
+    state it had, taken as copies)."""
+    for job in [j for j, rows in board.frames.items() if frames.get(j) != rows]:
+        board.take_frame(job)
+    for seg in [s for s, row in board.segs.items() if segs.get(s) != row]:
+        board.take_seg(seg)
+    for job, rows in frames.items():
+        if job not in board.frames:
+            board.put_frame(job, rows)
+    for seg, row in segs.items():
+        if seg not in board.segs:
+            board.put_seg(row)
+
+
+def _in_order(board: Board, frames: Frames, todo: list[Unit], say: Say,
+              groups: bool) -> dict[str, int] | None:
+    """Steps 2-3 (and 2b with ``groups``) in arrival order; returns the plans used (plan
+    -> requests), or None with the board as it was when no order served every request.
+    When one cannot be served in time, start again with it first (each request moved to
+    the front at most once)."""
     lookahead = LOOKAHEAD_WINDOWS * frames.max_window
     base, scale = board.mark(), board.problem.weight_scale
     order, moved = list(todo), set()
     while True:
         plans: dict[str, int] = {}
+        grouping = Grouping(board, frames) if groups else None
         n = 0
         try:
-            for n, unit in enumerate(order):
-                before = board.placed_weight
+            while n < len(order):
+                unit, before = order[n], board.placed_weight
+                grouped = None if grouping is None else grouping.step(board, frames, order,
+                                                                      n, lookahead)
+                if grouped is not None:
+                    count, plan = grouped
+                    jobs = ", ".join(str(u.job) for u in order[n:n + count])
+                    say(f"requests {n + 1}-{n + count}/{len(order)} (jobs {jobs}): {plan}, "
+                        f"{(before - board.placed_weight) / scale:g} frames' weight lost")
+                    plans[plan] = plans.get(plan, 0) + count
+                    n += count
+                    continue
                 plan = place_unit(board, frames, unit, lookahead)
                 plans[plan] = plans.get(plan, 0) + 1
                 say(f"request {n + 1}/{len(order)} (job {unit.job}): {plan}, "
                     f"{(before - board.placed_weight) / scale:g} frames' weight lost")
-            report.plans = plans
-            return True
+                n += 1
+            return plans
         except ConstructionFailed as failure:
             board.rollback(base)
             unit = order[n]
             if unit.job in moved:
                 say(f"construction failed: {failure}")
-                return False
+                return None
             say(f"{failure}: again with it first")
             moved.add(unit.job)
             order = [unit] + [u for u in order if u is not unit]

@@ -84,7 +84,7 @@ def _ready(board: Board, unit: Unit, i: int) -> tuple[int, int, np.ndarray | Non
     """Ready time of the unit's segment i, the backend of the segment before it in the
     same job (-1: none, no transfer) and that job's transfer matrix."""
     ts, job = board.ts, unit.seg_job[i]
-    ready = int(ts.job_release_us[job])
+    ready = max(int(ts.job_release_us[job]), board.not_before.get(job, 0))
     if i > 0 and unit.seg_job[i - 1] == job:
         prev = board.segs[unit.segs[i - 1]]
         return max(ready, prev.end), prev.backend, ts.transfer_us[ts.job_task[job]]
