@@ -56,7 +56,6 @@ from rtgen_opt.optimisation.construct.requests import (
     Choice,
     _block,
     _cost,
-    _lanes_for,
     _place_decode,
     _ready,
     choose_least_damage,
@@ -359,34 +358,6 @@ def _shared_chooser(durations: dict[int, list[int]]):
 
     def choose(board: Board, frames: Frames, unit: Unit, i: int,
                lookahead: int) -> Choice | None:
-        seg = unit.segs[i]
-        ready, prev, transfer = _ready(board, unit, i)
-        candidates: set[tuple[int, int, int, int]] = set()  # (end, backend, instance, start)
-        idle_end = math.inf
-        for b, k, at, dur, latest in _lanes_for(board, seg, ready, prev, transfer,
-                                                unit.latest_end[i]):
-            at = board.earliest_gap(b, k, at, dur, skip_frames=True, limit=latest)
-            if at > latest:
-                continue
-            limit = min(latest, at + lookahead, idle_end - dur)
-            gap = board.earliest_gap(b, k, at, dur, limit=limit)
-            if gap <= limit:
-                idle_end = min(idle_end, gap + dur)
-                candidates.add((gap + dur, b, k, gap))
-            ends = [at] + board.busy_ends(b, k, at, min(at + lookahead, latest, gap))
-            starts = set(ends) | {e + d for e in ends for d in durations.get(b, ())}
-            for start in starts:
-                if start < gap and start <= latest and board.fixed_free(b, k, start,
-                                                                        start + dur):
-                    candidates.add((start + dur, b, k, start))
-        best, best_lost = None, math.inf
-        for end, b, k, start in sorted(candidates):
-            if end > idle_end or best_lost == 0:
-                break
-            rows = [Row(seg, b, k, start, end)]
-            lost, repair = _cost(board, frames, rows)
-            if lost < best_lost:
-                best, best_lost = Choice(rows, repair), lost
-        return best
+        return choose_least_damage(board, frames, unit, i, lookahead, durations)
 
     return choose

@@ -183,10 +183,12 @@ def _earliest_end(board: Board, unit: Unit, i: int, skip_frames: bool,
 
 
 def choose_least_damage(board: Board, frames: Frames, unit: Unit, i: int,
-                        lookahead: int) -> Choice | None:
+                        lookahead: int, shifts: dict[int, list[int]] | None = None
+                        ) -> Choice | None:
     """The segment at its earliest start free of other requests and blocked time, at the
     ends of busy intervals up to ``lookahead`` later, or in the first idle gap — the start
-    that loses the least frame weight after repair, then the earliest end."""
+    that loses the least frame weight after repair, then the earliest end. ``shifts``
+    (backend -> durations): each of those starts plus each duration is tried too."""
     seg = unit.segs[i]
     ready, prev, transfer = _ready(board, unit, i)
     candidates: list[tuple[int, int, int, int]] = []  # (end, backend, instance, start)
@@ -201,7 +203,8 @@ def choose_least_damage(board: Board, frames: Frames, unit: Unit, i: int,
         if gap <= limit:
             idle_end = min(idle_end, gap + dur)
             candidates.append((gap + dur, b, k, gap))
-        for start in [at] + board.busy_ends(b, k, at, min(at + lookahead, latest, gap)):
+        ends = [at] + board.busy_ends(b, k, at, min(at + lookahead, latest, gap))
+        for start in ends + [e + d for e in ends for d in (shifts or {}).get(b, ())]:
             if start < gap and start <= latest and board.fixed_free(b, k, start, start + dur):
                 candidates.append((start + dur, b, k, start))
     best, best_lost = None, math.inf
