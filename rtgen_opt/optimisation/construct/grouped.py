@@ -291,23 +291,17 @@ def _place(board: Board, frames: Frames, group: list[Unit], plan: GroupPlan,
             board.only_job, board.only_backend = unit.job, plan.beside
             board.not_before[unit.job] = start
             try:
-                for n in own_first_token(unit):
-                    choice = shared(board, frames, unit, n, lookahead)
-                    if choice is None:
-                        return None
-                    occupy(board, frames, choice.rows, choice.repair)
-                    check()
+                if not _place_each(board, frames, unit, own_first_token(unit), shared,
+                                   lookahead, check):
+                    return None
             finally:
                 board.only_job, board.only_backend = -1, None
                 del board.not_before[unit.job]
         board.not_before[lead.job] = start
         try:
-            for n in own_first_token(lead)[plan.layers:]:
-                choice = shared(board, frames, lead, n, lookahead)
-                if choice is None:
-                    return None
-                occupy(board, frames, choice.rows, choice.repair)
-                check()
+            if not _place_each(board, frames, lead, own_first_token(lead)[plan.layers:],
+                               shared, lookahead, check):
+                return None
         finally:
             del board.not_before[lead.job]
         for unit in group:
@@ -349,6 +343,19 @@ def _lead_block(board: Board, frames: Frames, group: list[Unit],
     _, repair = _cost(board, frames, best)
     occupy(board, frames, best, repair)
     return best[0].start
+
+
+def _place_each(board: Board, frames: Frames, unit: Unit, indices, choose, lookahead: int,
+                check) -> bool:
+    """The unit's segments ``indices`` one by one where ``choose`` puts them (``check``
+    after each); False when one has no place."""
+    for n in indices:
+        choice = choose(board, frames, unit, n, lookahead)
+        if choice is None:
+            return False
+        occupy(board, frames, choice.rows, choice.repair)
+        check()
+    return True
 
 
 def _shared_chooser(durations: dict[int, list[int]]):
