@@ -96,7 +96,7 @@ def gap(
     data.pop("_schedules")
     columns, rows = gap_rows(data)
     emit(format, data, columns, rows, f"Optimality gap: {ts.scenario}, {_run_length(ts)} "
-         f"({data['wall_s']:.0f} s of {limit:g} s)" + _interrupted_mark(budget),
+         f"(in {data['wall_s']:.0f} s, time limit {limit:g} s)" + _interrupted_mark(budget),
          gap_caption(data), numeric_from=1, records=gap_records(data), to=to)
     if format == "table" and data["pareto"]:
         emit(format, data, *pareto_rows(data), "Pareto front: violations under a TTFT cap",

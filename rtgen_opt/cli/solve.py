@@ -147,7 +147,7 @@ def solve(
     engine = ("kill-aware construction" if out.method == "construction" else "CP-SAT model"
               if solver == "cpsat" else f"MILP/{mip_solver} model")
     title = (f"{ts.scenario}: {_run_length(ts)}, {ts.num_jobs} jobs, {engine}, "
-             f"{out.wall_s:.1f} s of {float(limit):g} s"
+             f"in {out.wall_s:.1f} s (time limit {float(limit):g} s)"
              + _interrupted_mark(budget))
     if not data["reproducible"] and workers == 1 and not quiet:
         print("rtgen-opt: solve: a clock stopped a search (the time limit or a busy machine): "
