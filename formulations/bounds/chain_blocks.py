@@ -59,11 +59,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtgen_opt.model.taskset import INELIGIBLE
-
 from ..problem import Problem
 from .blocks import BlockSetup, _choose_prices, _options, block_setup
-from .lagrangian import INF, Chain, _cells
+from .lagrangian import INF, Chain, segment_placements
 from .phase_lp import frame_period_us
 
 BIG = 1e18  # "no value" inside the program (finite, so differences stay defined)
@@ -260,25 +258,15 @@ def _segmented_suffix_min(values: np.ndarray, seg: np.ndarray) -> np.ndarray:
 def chain_cost(problem: Problem, chain: Chain, d: int, blocks: _Blocks,
                touched: list[int], width: int) -> float:
     """min over the chain's placements of Σ_B g_B(own column): the program of step 3."""
-    ts = problem.ts
-    durations = ts.seg_dur_us[list(chain.segments)]
-    fastest = np.where(durations == INELIGIBLE, np.iinfo(np.int64).max, durations).min(axis=1)
-    latest_end = chain.latest_ends(fastest)
-    transfer = ts.transfer_us[chain.task]
+    transfer = problem.ts.transfer_us[chain.task]
     lo, hi = chain.earliest[0], chain.due
     near = (blocks.ends > lo) & (blocks.starts < hi)
     stateful = bool(blocks.stateful[blocks.cls[near]].any()) if near.any() else False
     states = 1 + len(touched) * width if stateful else 1
     nxt = None  # per backend: (first cell, values (states × cells), u block, u inside)
-    for i in range(len(chain.segments) - 1, -1, -1):
+    for i, options in segment_placements(problem, chain, d):
         current = {}
-        for b, dur in enumerate(durations[i].tolist()):
-            if dur == INELIGIBLE:
-                continue
-            latest = int(latest_end[i]) - dur
-            if latest < chain.earliest[i]:
-                continue
-            cells, s_min, s_max = _cells(chain.earliest[i], latest, d)
+        for b, dur, cells, s_min, s_max in options:
             count = len(cells)
             if b in touched:
                 base, corr, out, has = _touch_costs(blocks, touched.index(b), s_min, s_max,

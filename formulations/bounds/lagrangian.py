@@ -220,21 +220,11 @@ def chain_minimum(problem: Problem, chain: Chain, d: int, cost) -> float:
     """min over the chain's placements on the grid of tick ``d`` of the sum of
     ``cost(backend, cells, s_min, s_max, dur)`` over its segments, or INF: a backward
     dynamic program over (segment, backend, cell) whose transition keeps the order."""
-    ts = problem.ts
-    durations = ts.seg_dur_us[list(chain.segments)]
-    fastest = np.where(durations == INELIGIBLE, np.iinfo(np.int64).max, durations).min(axis=1)
-    latest_end = chain.latest_ends(fastest)
-    transfer = ts.transfer_us[chain.task]
+    transfer = problem.ts.transfer_us[chain.task]
     nxt = None  # per backend: (first cell, suffix minima of the next segment's values)
-    for i in range(len(chain.segments) - 1, -1, -1):
+    for i, options in segment_placements(problem, chain, d):
         current = {}
-        for b, dur in enumerate(durations[i].tolist()):
-            if dur == INELIGIBLE:
-                continue
-            latest = int(latest_end[i]) - dur
-            if latest < chain.earliest[i]:
-                continue
-            cells, s_min, s_max = _cells(chain.earliest[i], latest, d)
+        for b, dur, cells, s_min, s_max in options:
             value = cost(b, cells, s_min, s_max, dur)
             if nxt is not None:
                 value = value + _best_next(nxt, s_min, dur, transfer[b],
@@ -244,6 +234,22 @@ def chain_minimum(problem: Problem, chain: Chain, d: int, cost) -> float:
             return INF
         nxt = current
     return float(min(values[0] for _, values in nxt.values()))
+
+
+def segment_placements(problem: Problem, chain: Chain, d: int):
+    """Per segment of the chain, the last first: (its index, [(backend, duration, cells,
+    s_min, s_max)] for every backend that can run it within its window), its start cells
+    on the grid of tick ``d`` — what the chain programs minimise over."""
+    durations = problem.ts.seg_dur_us[list(chain.segments)]
+    fastest = np.where(durations == INELIGIBLE, np.iinfo(np.int64).max, durations).min(axis=1)
+    latest_end = chain.latest_ends(fastest)
+    for i in range(len(chain.segments) - 1, -1, -1):
+        options = []
+        for b, dur in enumerate(durations[i].tolist()):
+            latest = int(latest_end[i]) - dur
+            if dur != INELIGIBLE and latest >= chain.earliest[i]:
+                options.append((b, dur, *_cells(chain.earliest[i], latest, d)))
+        yield i, options
 
 
 def _best_next(nxt, s_min, dur, transfer_row, new_job: bool, d: int) -> np.ndarray:
